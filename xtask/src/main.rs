@@ -1,0 +1,100 @@
+//! Project automation, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! - `ci`: everything CI checks, in the order that fails fastest: formatting, clippy,
+//!   the whole test suite (doc tests and a criterion smoke pass included), rustdoc with
+//!   warnings denied, a short fuzz run of every target, and the offline dependency audit.
+//!   Tools it needs (`cargo-fuzz`, `cargo-audit`) are installed when missing.
+//! - `fuzz [TARGET] [--secs N]`: run one or every fuzz target for N seconds each.
+//! - `bench`: the criterion benches with real measurement.
+//!
+//! The xtask moves to the workspace root first, so it works from any directory.
+
+mod fuzz;
+#[cfg(test)]
+mod tidy;
+mod util;
+
+use anyhow::{Context, Result, bail};
+use std::time::Instant;
+use util::{Step, cargo, run};
+
+fn main() -> Result<()> {
+    let root = util::workspace_root();
+    std::env::set_current_dir(&root)
+        .with_context(|| format!("cannot enter workspace root {}", root.display()))?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    match command {
+        "ci" => ci(rest),
+        "fuzz" => fuzz::command(rest),
+        "bench" => bench(rest),
+        "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <ci | fuzz [TARGET] [--secs N] | bench [FILTER]>");
+            Ok(())
+        }
+        other => bail!("unknown xtask command `{other}` (try `cargo xtask help`)"),
+    }
+}
+
+/// The one test command: what `.ci/run` executes on a clean clone.
+fn ci(args: &[String]) -> Result<()> {
+    let fuzz_secs: u64 = util::flag_value(args, "--fuzz-secs")
+        .map(|s| s.parse().context("--fuzz-secs takes a number of seconds"))
+        .transpose()?
+        .unwrap_or(10);
+    let started = Instant::now();
+
+    Step::new("rustfmt").run(|| cargo(&["fmt", "--all", "--", "--check"]))?;
+    Step::new("clippy").run(|| {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    // `--all-targets` runs unit and integration tests and every criterion bench once in
+    // test mode (a smoke pass); doc tests need their own invocation.
+    Step::new("tests").run(|| cargo(&["test", "--workspace", "--all-targets", "--locked"]))?;
+    Step::new("doc tests").run(|| cargo(&["test", "--workspace", "--doc", "--locked"]))?;
+    Step::new("rustdoc").run(|| {
+        run(std::process::Command::new("cargo")
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"))
+    })?;
+    Step::new("fuzz smoke").run(|| fuzz::smoke(fuzz_secs))?;
+    Step::new("dependency audit").run(audit)?;
+
+    println!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// Offline RustSec audit against the advisory database snapshot next to the checkout.
+fn audit() -> Result<()> {
+    let db = util::advisory_db()?;
+    util::ensure_cargo_tool("cargo-audit", "cargo-audit", &["audit", "--version"])?;
+    run(std::process::Command::new("cargo").args([
+        "audit",
+        "--no-fetch",
+        "--deny",
+        "warnings",
+        "--db",
+        &db.to_string_lossy(),
+    ]))
+}
+
+/// Criterion benches with real measurement (`cargo bench`), optionally filtered.
+fn bench(args: &[String]) -> Result<()> {
+    let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
+    if !args.is_empty() {
+        cmd.push("--");
+        cmd.extend(args.iter().map(String::as_str));
+    }
+    cargo(&cmd)
+}

@@ -1,0 +1,92 @@
+//! Small process helpers shared by the xtask commands.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub(crate) fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// One named step of a longer command, timed and announced.
+pub(crate) struct Step {
+    name: &'static str,
+}
+
+impl Step {
+    pub(crate) fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+
+    pub(crate) fn run(self, f: impl FnOnce() -> Result<()>) -> Result<()> {
+        println!("\n==> {}", self.name);
+        let started = Instant::now();
+        let result = f().with_context(|| format!("step `{}` failed", self.name));
+        println!("<== {} ({:.1?})", self.name, started.elapsed());
+        result
+    }
+}
+
+/// Runs a command inheriting stdio; a non-zero exit is an error naming the command.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} exited with {status}");
+    }
+    Ok(())
+}
+
+/// Runs `cargo` with the given arguments.
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
+    run(Command::new("cargo").args(args))
+}
+
+/// True when the command runs and exits successfully (output discarded).
+pub(crate) fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs a cargo subcommand with `cargo install --locked` unless `probe` already works.
+pub(crate) fn ensure_cargo_tool(krate: &str, display: &str, probe: &[&str]) -> Result<()> {
+    if succeeds(Command::new("cargo").args(probe)) {
+        return Ok(());
+    }
+    println!("{display} is missing: installing it with `cargo install --locked {krate}`");
+    cargo(&["install", "--locked", krate])
+}
+
+/// The value following `--flag` in `args`, if present.
+pub(crate) fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == flag)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+/// Where the offline RustSec database snapshot lives: `$LOGFERRY_ADVISORY_DB`, else
+/// `../shared/advisory-db` beside the checkout.
+pub(crate) fn advisory_db() -> Result<PathBuf> {
+    let candidate = match std::env::var_os("LOGFERRY_ADVISORY_DB") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_root().join("../shared/advisory-db"),
+    };
+    if !candidate.join("crates").is_dir() {
+        bail!(
+            "no RustSec advisory database at {} (set LOGFERRY_ADVISORY_DB to a checkout of \
+             https://github.com/rustsec/advisory-db)",
+            candidate.display()
+        );
+    }
+    Ok(candidate)
+}
