@@ -104,11 +104,10 @@ fn crate_graph() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
                 if key.starts_with("logferry") {
                     deps.push(key.to_owned());
                 }
-                if key == "tokio" {
-                    if let Some((_, feats)) = value.split_once("features") {
-                        tokio_features
-                            .extend(feats.split('"').skip(1).step_by(2).map(str::to_owned));
-                    }
+                if key == "tokio"
+                    && let Some((_, feats)) = value.split_once("features")
+                {
+                    tokio_features.extend(feats.split('"').skip(1).step_by(2).map(str::to_owned));
                 }
             }
         }

@@ -1,0 +1,467 @@
+//! The streaming line framer.
+//!
+//! # Framing rules
+//!
+//! - A record ends at `\n` (HTTP Ingest: "Log records are delimited by the line-feed
+//!   character"). The `\n` is not part of the record.
+//! - A `\r` directly before `\n` is removed too, so CRLF files frame like LF files. A `\r`
+//!   anywhere else, including at the very end of an input without a final `\n`, is data.
+//! - Bytes after the last `\n` form a final record when the input ends
+//!   ([`LineFramer::finish`]); it is flagged `unterminated`.
+//! - Empty lines are skipped (counted) unless [`FramingConfig::skip_blank`] is off.
+//! - Positions: every record knows its byte offset and 1-based line number in the source,
+//!   however the input was cut into chunks.
+//! - Memory: a line is buffered only while it straddles chunks, and never beyond
+//!   [`FramingConfig::max_record_bytes`] (+1 byte for a possible `\r`) for kept data or
+//!   [`FramingConfig::max_rejected_bytes`] for a rejected record, however long it is.
+
+use crate::{
+    FrameError, FrameErrorKind, FrameStats, FramingConfig, OversizePolicy, Position, Record,
+    RecordFlags, Utf8Policy,
+};
+use std::borrow::Cow;
+
+/// How the line in progress (straddling chunks) is being kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// All bytes so far are in `carry` (within the maximum, or being split into parts).
+    All,
+    /// `carry` holds the first `max + 1` bytes; the rest is dropped (Truncate).
+    Prefix,
+    /// `carry` holds up to `max_rejected_bytes` for the error (Reject).
+    Rejected,
+}
+
+/// Cuts a byte stream into line records. Sans-IO: feed chunks as they are read.
+///
+/// ```
+/// use logferry_framing::{FramingConfig, LineFramer};
+/// let mut framer = LineFramer::new(FramingConfig::default());
+/// let mut lines = Vec::new();
+/// for chunk in [&b"first\r\nsec"[..], b"ond\nthird"] {
+///     framer.push(chunk, |r| lines.push(r.unwrap().into_owned()));
+/// }
+/// framer.finish(|r| lines.push(r.unwrap().into_owned()));
+/// let texts: Vec<_> = lines.iter().map(|r| r.text.as_ref()).collect();
+/// assert_eq!(texts, ["first", "second", "third"]);
+/// assert_eq!((lines[1].position.offset, lines[1].position.line), (7, 2));
+/// assert!(lines[2].flags.unterminated);
+/// ```
+#[derive(Debug)]
+pub struct LineFramer {
+    config: FramingConfig,
+    /// Source offset of the next byte to be pushed.
+    offset: u64,
+    /// Line number of the line in progress.
+    line: u64,
+    /// Whether a line is in progress (bytes seen since the last `\n`).
+    pending: bool,
+    /// Where the kept part of the line in progress starts.
+    part_start: u64,
+    /// Total bytes of the line in progress seen so far (from `part_start`).
+    part_len: u64,
+    keep: Keep,
+    /// Whether parts of the line in progress were already emitted (Split).
+    parts_emitted: bool,
+    /// Whether the last byte seen of the line in progress is `\r` (kept or not).
+    ends_cr: bool,
+    carry: Vec<u8>,
+    stats: FrameStats,
+}
+
+impl LineFramer {
+    /// A framer at the start of a source. A `max_record_bytes` of 0 is taken as 1.
+    pub fn new(config: FramingConfig) -> Self {
+        Self::resume(config, Position::START)
+    }
+
+    /// A framer whose first byte sits at `position` in the source (resuming from a
+    /// checkpoint): offsets and line numbers continue from there.
+    pub fn resume(mut config: FramingConfig, position: Position) -> Self {
+        config.max_record_bytes = config.max_record_bytes.max(1);
+        Self {
+            config,
+            offset: position.offset,
+            line: position.line,
+            pending: false,
+            part_start: position.offset,
+            part_len: 0,
+            keep: Keep::All,
+            parts_emitted: false,
+            ends_cr: false,
+            carry: Vec::new(),
+            stats: FrameStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &FramingConfig {
+        &self.config
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &FrameStats {
+        &self.stats
+    }
+
+    /// Where the next record will start: the checkpoint position once every record
+    /// emitted so far is delivered.
+    pub fn position(&self) -> Position {
+        Position {
+            offset: if self.pending {
+                self.part_start
+            } else {
+                self.offset
+            },
+            line: self.line,
+        }
+    }
+
+    /// Frames `chunk`, calling `sink` for each record or error completed by it.
+    pub fn push<F>(&mut self, chunk: &[u8], mut sink: F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let base = self.offset;
+        self.offset += chunk.len() as u64;
+        self.stats.bytes += chunk.len() as u64;
+        let mut rest = chunk;
+        let mut rest_at = base;
+
+        if self.pending {
+            match memchr::memchr(b'\n', rest) {
+                None => {
+                    self.accumulate(rest, &mut sink);
+                    return;
+                }
+                Some(i) => {
+                    self.accumulate(&rest[..i], &mut sink);
+                    self.finish_carry(true, &mut sink);
+                    rest = &rest[i + 1..];
+                    rest_at += i as u64 + 1;
+                }
+            }
+        }
+
+        // Fast path: whole lines inside the chunk are emitted straight from it.
+        let mut start = 0usize;
+        for nl in memchr::memchr_iter(b'\n', rest) {
+            let line = &rest[start..nl];
+            let at = rest_at + start as u64;
+            self.emit(line, at, (nl - start) as u64 + 1, true, &mut sink);
+            self.line += 1;
+            start = nl + 1;
+        }
+        if start < rest.len() {
+            self.pending = true;
+            self.part_start = rest_at + start as u64;
+            self.part_len = 0;
+            self.keep = Keep::All;
+            self.parts_emitted = false;
+            self.ends_cr = false;
+            self.carry.clear();
+            self.accumulate(&rest[start..], &mut sink);
+        }
+    }
+
+    /// Ends the source: emits the final record if it lacked a `\n`.
+    pub fn finish<F>(&mut self, mut sink: F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        if self.pending {
+            self.stats.unterminated += 1;
+            self.finish_carry(false, &mut sink);
+        }
+    }
+
+    /// Adds bytes of the line in progress to the carry buffer under the size policies.
+    fn accumulate<F>(&mut self, bytes: &[u8], sink: &mut F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        self.part_len += bytes.len() as u64;
+        if let Some(&last) = bytes.last() {
+            self.ends_cr = last == b'\r';
+        }
+        let max = self.config.max_record_bytes;
+        match self.keep {
+            Keep::All => {
+                self.carry.extend_from_slice(bytes);
+                // One byte of slack: a trailing `\r` may yet turn out to end a CRLF.
+                if self.carry.len() > max + 1 {
+                    match self.config.oversize {
+                        OversizePolicy::Split => self.emit_carry_parts(sink),
+                        OversizePolicy::Truncate => {
+                            self.carry.truncate(max + 1);
+                            self.keep = Keep::Prefix;
+                        }
+                        OversizePolicy::Reject => {
+                            self.carry.truncate(self.config.max_rejected_bytes);
+                            self.keep = Keep::Rejected;
+                        }
+                    }
+                }
+            }
+            Keep::Prefix => {}
+            Keep::Rejected => {
+                let room = self
+                    .config
+                    .max_rejected_bytes
+                    .saturating_sub(self.carry.len());
+                self.carry
+                    .extend_from_slice(&bytes[..room.min(bytes.len())]);
+            }
+        }
+    }
+
+    /// Emits full-size parts from the front of an over-long carry, keeping the rest.
+    fn emit_carry_parts<F>(&mut self, sink: &mut F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let max = self.config.max_record_bytes;
+        if !self.parts_emitted {
+            self.stats.split += 1;
+            self.parts_emitted = true;
+        }
+        let carry = std::mem::take(&mut self.carry);
+        let mut from = 0usize;
+        while carry.len() - from > max + 1 {
+            let cut = char_cut(&carry[from..], max);
+            let part = &carry[from..from + cut];
+            let position = Position {
+                offset: self.part_start,
+                line: self.line,
+            };
+            let flags = RecordFlags {
+                split: true,
+                continues: true,
+                ..RecordFlags::default()
+            };
+            self.emit_checked(part, position, cut as u64, flags, sink);
+            self.part_start += cut as u64;
+            self.part_len -= cut as u64;
+            from += cut;
+        }
+        self.carry = carry;
+        self.carry.drain(..from);
+    }
+
+    /// Emits the line in progress once its end (`\n` or end of input) is known.
+    fn finish_carry<F>(&mut self, terminated: bool, sink: &mut F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let carry = std::mem::take(&mut self.carry);
+        let at = self.part_start;
+        let source_len = self.part_len + u64::from(terminated);
+        let position = Position {
+            offset: at,
+            line: self.line,
+        };
+        let cr = terminated && self.ends_cr;
+        match self.keep {
+            Keep::All => {
+                let content = if cr {
+                    &carry[..carry.len() - 1]
+                } else {
+                    &carry[..]
+                };
+                let was_split = self.parts_emitted;
+                self.emit_content(content, position, source_len, terminated, was_split, sink);
+            }
+            Keep::Prefix => {
+                let cut = char_cut(&carry, self.config.max_record_bytes);
+                let flags = RecordFlags {
+                    unterminated: !terminated,
+                    truncated: true,
+                    ..RecordFlags::default()
+                };
+                self.stats.truncated += 1;
+                self.emit_checked(&carry[..cut], position, source_len, flags, sink);
+            }
+            Keep::Rejected => {
+                let len = self.part_len - u64::from(cr);
+                self.reject_too_large(&carry, len, position, sink);
+            }
+        }
+        if terminated {
+            self.line += 1;
+        }
+        self.pending = false;
+        self.keep = Keep::All;
+        self.parts_emitted = false;
+        self.carry = carry;
+        self.carry.clear();
+    }
+
+    /// Emits one complete line (from a chunk or the carry), applying every policy.
+    fn emit<F>(&mut self, line: &[u8], at: u64, source_len: u64, terminated: bool, sink: &mut F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let content = if terminated && line.last() == Some(&b'\r') {
+            &line[..line.len() - 1]
+        } else {
+            line
+        };
+        let position = Position {
+            offset: at,
+            line: self.line,
+        };
+        self.emit_content(content, position, source_len, terminated, false, sink);
+    }
+
+    fn emit_content<F>(
+        &mut self,
+        content: &[u8],
+        position: Position,
+        source_len: u64,
+        terminated: bool,
+        was_split: bool,
+        sink: &mut F,
+    ) where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let max = self.config.max_record_bytes;
+        let mut flags = RecordFlags {
+            unterminated: !terminated,
+            split: was_split,
+            ..RecordFlags::default()
+        };
+        if content.is_empty() && !was_split && self.config.skip_blank {
+            self.stats.blank += 1;
+            return;
+        }
+        if content.len() <= max {
+            self.emit_checked(content, position, source_len, flags, sink);
+            return;
+        }
+        match self.config.oversize {
+            OversizePolicy::Split => {
+                if !was_split {
+                    self.stats.split += 1;
+                }
+                let mut from = 0usize;
+                let mut at = position.offset;
+                while content.len() - from > max {
+                    let cut = char_cut(&content[from..], max);
+                    let part_flags = RecordFlags {
+                        split: true,
+                        continues: true,
+                        unterminated: false,
+                        ..flags
+                    };
+                    let pos = Position {
+                        offset: at,
+                        line: position.line,
+                    };
+                    self.emit_checked(
+                        &content[from..from + cut],
+                        pos,
+                        cut as u64,
+                        part_flags,
+                        sink,
+                    );
+                    from += cut;
+                    at += cut as u64;
+                }
+                flags.split = true;
+                let pos = Position {
+                    offset: at,
+                    line: position.line,
+                };
+                let consumed = position.offset + source_len - at;
+                self.emit_checked(&content[from..], pos, consumed, flags, sink);
+            }
+            OversizePolicy::Truncate => {
+                self.stats.truncated += 1;
+                flags.truncated = true;
+                let cut = char_cut(content, max);
+                self.emit_checked(&content[..cut], position, source_len, flags, sink);
+            }
+            OversizePolicy::Reject => {
+                let keep = content.len().min(self.config.max_rejected_bytes);
+                self.reject_too_large(&content[..keep], content.len() as u64, position, sink);
+            }
+        }
+    }
+
+    fn reject_too_large<F>(&mut self, raw: &[u8], len: u64, position: Position, sink: &mut F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        self.stats.errors += 1;
+        sink(Err(FrameError {
+            source_name: self.config.source_name.clone(),
+            position,
+            kind: FrameErrorKind::TooLarge {
+                len,
+                max: self.config.max_record_bytes as u64,
+            },
+            raw: raw.to_vec(),
+            raw_truncated: (raw.len() as u64) < len,
+        }));
+    }
+
+    /// Applies the UTF-8 policy and hands the record to the sink.
+    fn emit_checked<F>(
+        &mut self,
+        content: &[u8],
+        position: Position,
+        source_len: u64,
+        mut flags: RecordFlags,
+        sink: &mut F,
+    ) where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let text = match std::str::from_utf8(content) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(e) => match self.config.utf8 {
+                Utf8Policy::Replace => {
+                    self.stats.replaced += 1;
+                    flags.replaced = true;
+                    String::from_utf8_lossy(content)
+                }
+                Utf8Policy::Reject => {
+                    self.stats.errors += 1;
+                    let keep = content.len().min(self.config.max_rejected_bytes);
+                    sink(Err(FrameError {
+                        source_name: self.config.source_name.clone(),
+                        position,
+                        kind: FrameErrorKind::InvalidUtf8 {
+                            at: position.offset + e.valid_up_to() as u64,
+                        },
+                        raw: content[..keep].to_vec(),
+                        raw_truncated: keep < content.len(),
+                    }));
+                    return;
+                }
+            },
+        };
+        self.stats.records += 1;
+        sink(Ok(Record {
+            text,
+            position,
+            source_len,
+            flags,
+        }));
+    }
+}
+
+/// The largest cut ≤ `max` that does not split a UTF-8 sequence of `bytes` (which is
+/// longer than `max`): step back over at most three continuation bytes. Invalid data with
+/// no boundary that close is cut at `max`.
+fn char_cut(bytes: &[u8], max: usize) -> usize {
+    let continuation = |i: usize| bytes.get(i).is_some_and(|b| b & 0xC0 == 0x80);
+    let mut cut = max;
+    while cut + 3 > max && cut > 0 && continuation(cut) {
+        cut -= 1;
+    }
+    if cut == 0 || continuation(cut) {
+        max
+    } else {
+        cut
+    }
+}

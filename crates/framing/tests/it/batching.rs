@@ -1,0 +1,95 @@
+//! Batching rules and in-order acknowledgement.
+
+use logferry_framing::{AckTracker, Batch, BatchConfig, Batcher, Format, Framer, FramingConfig};
+use std::time::{Duration, Instant};
+
+fn batch_all(config: BatchConfig, input: &[u8]) -> Vec<Batch> {
+    let mut framer = Framer::new(Format::Text, FramingConfig::default());
+    let mut batcher = Batcher::new(config, Some("in.log".into()));
+    let now = Instant::now();
+    let mut out = Vec::new();
+    framer.push(input, |r| batcher.push(&r.unwrap(), now, |b| out.push(b)));
+    framer.finish(|r| batcher.push(&r.unwrap(), now, |b| out.push(b)));
+    batcher.flush(|b| out.push(b));
+    out
+}
+
+#[test]
+fn target_and_maximum_shape_the_bodies() {
+    let config = BatchConfig {
+        target_bytes: 10,
+        max_bytes: 12,
+        ..BatchConfig::default()
+    };
+    let batches = batch_all(config, b"aaaa\nbbbb\ncccccccccccccccccc\ndd\n");
+    let bodies: Vec<&[u8]> = batches.iter().map(Batch::body).collect();
+    assert_eq!(
+        bodies,
+        [&b"aaaa\nbbbb\n"[..], b"cccccccccccccccccc\n", b"dd\n"]
+    );
+    assert_eq!(
+        batches.iter().map(Batch::seq).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(
+        batches[0].range().to_string(),
+        "in.log: lines 1-2 (bytes 0..10)"
+    );
+}
+
+#[test]
+fn record_count_limit() {
+    let config = BatchConfig {
+        max_records: Some(2),
+        ..BatchConfig::default()
+    };
+    let batches = batch_all(config, b"1\n2\n3\n4\n5");
+    assert_eq!(
+        batches.iter().map(Batch::len).collect::<Vec<_>>(),
+        [2, 2, 1]
+    );
+    assert_eq!(batches[2].body(), b"5\n");
+}
+
+#[test]
+fn linger_emits_a_waiting_batch_with_the_callers_clock() {
+    let mut batcher = Batcher::new(BatchConfig::default(), None);
+    let mut framer = Framer::new(Format::Text, FramingConfig::default());
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    framer.push(b"only\n", |r| {
+        batcher.push(&r.unwrap(), t0, |b| out.push(b))
+    });
+    assert_eq!(batcher.deadline(), Some(t0 + Duration::from_secs(1)));
+    batcher.poll(t0 + Duration::from_millis(999), |b| out.push(b));
+    assert!(out.is_empty());
+    batcher.poll(t0 + Duration::from_secs(1), |b| out.push(b));
+    assert_eq!(out.len(), 1);
+    assert_eq!(batcher.deadline(), None);
+}
+
+#[test]
+fn split_half_keeps_records_whole_and_positions_right() {
+    let batch = batch_all(BatchConfig::default(), b"aa\nbbbbbb\ncc\ndd\n").remove(0);
+    let (left, right) = batch.split_half().unwrap();
+    assert_eq!(left.body(), b"aa\nbbbbbb\n");
+    assert_eq!(right.body(), b"cc\ndd\n");
+    assert_eq!(right.record(0).unwrap().0, b"cc");
+    assert_eq!(
+        right.range().to_string(),
+        "in.log: lines 3-4 (bytes 10..16)"
+    );
+    let single = batch_all(BatchConfig::default(), b"one\n").remove(0);
+    assert!(single.split_half().is_err());
+}
+
+#[test]
+fn ack_tracker_advances_over_contiguous_prefix_only() {
+    let mut acks = AckTracker::new(0, 0);
+    assert_eq!(acks.ack(2, 30), None);
+    assert_eq!(acks.ack(1, 20), None);
+    assert_eq!(acks.waiting(), 2);
+    assert_eq!(acks.ack(0, 10), Some(30));
+    assert_eq!(acks.ack(0, 10), None, "a duplicate ack changes nothing");
+    assert_eq!(acks.next_expected(), 3);
+}

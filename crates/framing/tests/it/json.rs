@@ -1,0 +1,177 @@
+//! JSON framing: NDJSON, pretty-printed objects, arrays, and their errors.
+
+use crate::{Item, frame, rec};
+use logferry_framing::{Format, FramingConfig, JsonFramer, Utf8Policy};
+
+fn json(input: &[u8]) -> Vec<Item> {
+    frame(Format::Json, &FramingConfig::default(), input)
+}
+
+fn texts(items: &[Item]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Rec(t, ..) => t.clone(),
+            Item::Err(e) => format!("ERR {e}"),
+        })
+        .collect()
+}
+
+#[test]
+fn ndjson_lines_pass_through_trimmed() {
+    assert_eq!(
+        json(b"{\"a\":1}\n  {\"b\": \"x y\"} \r\n\n{}"),
+        [
+            rec(r#"{"a":1}"#, 0, 1, 8, ""),
+            rec(r#"{"b": "x y"}"#, 10, 2, 15, ""),
+            rec("{}", 26, 4, 2, "u")
+        ]
+    );
+}
+
+#[test]
+fn ndjson_bad_lines_are_errors_and_the_stream_goes_on() {
+    let out = json(b"{\"ok\":1}\n{\"broken\":\n[1,2]\n\"str\"\n{\"ok\":2}\n");
+    insta::assert_debug_snapshot!(out);
+}
+
+#[test]
+fn pretty_printed_object_is_one_compact_record() {
+    let input =
+        b"{\n  \"user\": \"alice smith\",\n  \"n\": 1.50e3,\n  \"tags\": [\"a\", \"b\"]\n}\n";
+    assert_eq!(
+        json(input),
+        [rec(
+            r#"{"user":"alice smith","n":1.50e3,"tags":["a","b"]}"#,
+            0,
+            1,
+            input.len() as u64 - 1,
+            "j"
+        )]
+    );
+}
+
+#[test]
+fn concatenated_pretty_objects_each_become_a_record() {
+    let out = json(b"{\n \"a\": 1\n}\n{\n \"b\": {\"c\": \"}\"}\n}\n");
+    assert_eq!(texts(&out), [r#"{"a":1}"#, r#"{"b":{"c":"}"}}"#]);
+}
+
+#[test]
+fn array_of_objects_on_many_lines_or_one() {
+    let pretty = json(b"[\n  {\"id\": 1},\n  {\"id\": 2, \"s\": \"a,b]\"}\n]\n");
+    assert_eq!(texts(&pretty), [r#"{"id":1}"#, r#"{"id":2,"s":"a,b]"}"#]);
+    assert_eq!(pretty[1], rec(r#"{"id":2,"s":"a,b]"}"#, 17, 3, 22, "j"));
+    let minified = json(br#"[{"id":1},{"id":2}]"#);
+    assert_eq!(texts(&minified), [r#"{"id":1}"#, r#"{"id":2}"#]);
+    assert_eq!(json(b"[]\n"), []);
+}
+
+#[test]
+fn array_elements_that_are_not_objects_are_errors() {
+    let out = json(b"[{\"a\":1}, 42, \"s\", [1], {\"b\":2}]");
+    insta::assert_debug_snapshot!(out);
+}
+
+#[test]
+fn document_errors_are_positioned() {
+    let out = json(b"[\n {\"a\": tru},\n {\"ok\": true}\n] junk\n{\"x\":1}\n");
+    insta::assert_debug_snapshot!(out);
+}
+
+#[test]
+fn unterminated_documents_are_reported() {
+    assert_eq!(
+        texts(&json(b"{\n \"a\": 1\n")),
+        ["ERR line 1, byte 0: input ends inside a JSON value that started here"]
+    );
+    assert_eq!(
+        texts(&json(b"[{\"a\":1},\n")),
+        [
+            r#"{"a":1}"#.to_string(),
+            "ERR line 1, byte 0: input ends inside a JSON value that started here".into()
+        ]
+    );
+}
+
+#[test]
+fn a_raw_newline_inside_a_string_is_not_silently_joined() {
+    let out = json(b"{\n \"a\": \"line one\nline two\"\n}\n");
+    assert!(
+        matches!(&out[0], Item::Err(e) if e.contains("invalid JSON")),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn oversized_json_records_are_rejected_never_cut() {
+    let config = FramingConfig {
+        max_record_bytes: 20,
+        ..FramingConfig::default()
+    };
+    let ndjson = frame(
+        Format::Json,
+        &config,
+        b"{\"a\":\"0123456789012345678\"}\n{\"b\":1}\n",
+    );
+    assert_eq!(
+        texts(&ndjson),
+        [
+            "ERR line 1, byte 0: record of 27 bytes exceeds the 20-byte maximum".to_string(),
+            r#"{"b":1}"#.into()
+        ]
+    );
+    let doc = frame(
+        Format::Json,
+        &config,
+        b"[{\"a\":\"0123456789012345678\"},\n{\"b\":1}]",
+    );
+    assert_eq!(
+        texts(&doc),
+        [
+            "ERR line 1, byte 1: record of 27 bytes exceeds the 20-byte maximum".to_string(),
+            r#"{"b":1}"#.into()
+        ]
+    );
+}
+
+#[test]
+fn invalid_utf8_in_json_follows_the_policy() {
+    let input = b"{\"a\":\"\xff\"}\n{\"b\":1}\n";
+    assert_eq!(
+        texts(&json(input)),
+        [
+            "ERR line 1, byte 0: invalid UTF-8 at byte 6".to_string(),
+            r#"{"b":1}"#.into()
+        ]
+    );
+    let replace = FramingConfig {
+        utf8: Utf8Policy::Replace,
+        ..FramingConfig::default()
+    };
+    assert_eq!(
+        texts(&frame(Format::Json, &replace, input)),
+        ["{\"a\":\"\u{fffd}\"}", r#"{"b":1}"#]
+    );
+}
+
+#[test]
+fn mode_is_reported_and_detection_waits_for_the_first_line() {
+    let mut framer = JsonFramer::new(FramingConfig::default());
+    framer.push(b"\n\n  {\"a\":", |_| panic!("nothing is complete yet"));
+    assert_eq!(framer.is_document(), None);
+    framer.push(b"1}\n", |_| {});
+    assert_eq!(framer.is_document(), Some(false));
+    let mut doc = JsonFramer::new(FramingConfig::default());
+    doc.push(b"[", |_| {});
+    assert_eq!(doc.is_document(), Some(true));
+}
+
+#[test]
+fn numbers_and_escapes_are_kept_byte_for_byte() {
+    let input = b"[{\"big\": 123456789012345678901234567890, \"f\": -0.0e-7, \"s\": \"tab\\t \\\"q\\\" \\u00e9\"}]";
+    assert_eq!(
+        texts(&json(input)),
+        [r#"{"big":123456789012345678901234567890,"f":-0.0e-7,"s":"tab\t \"q\" \u00e9"}"#]
+    );
+}
