@@ -23,6 +23,9 @@ pub struct FrameError {
     pub raw: Vec<u8>,
     /// True when [`FrameError::raw`] holds only the start of the record.
     pub raw_truncated: bool,
+    /// The error covers one part of a line cut by
+    /// [`OversizePolicy::Split`](crate::OversizePolicy), and more of the line follows.
+    pub continues: bool,
 }
 
 /// The kinds of framing error.

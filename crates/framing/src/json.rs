@@ -30,7 +30,7 @@
 
 use crate::{
     FrameError, FrameErrorKind, FrameStats, FramingConfig, LineFramer, OversizePolicy, Position,
-    Record, RecordFlags,
+    Record, RecordFlags, Utf8Policy,
 };
 use std::borrow::Cow;
 
@@ -73,6 +73,7 @@ struct State {
     errors: u64,
     blank: u64,
     compacted: u64,
+    replaced: u64,
 }
 
 impl JsonFramer {
@@ -93,6 +94,7 @@ impl JsonFramer {
                 errors: 0,
                 blank: 0,
                 compacted: 0,
+                replaced: 0,
             },
             config,
             mode: Mode::Detect,
@@ -108,7 +110,7 @@ impl JsonFramer {
             bytes: inner.bytes + self.detect.len() as u64,
             records: self.state.records,
             blank: inner.blank + self.state.blank,
-            replaced: inner.replaced,
+            replaced: inner.replaced + self.state.replaced,
             compacted: self.state.compacted,
             errors: inner.errors + self.state.errors,
             unterminated: inner.unterminated,
@@ -182,12 +184,18 @@ impl JsonFramer {
     {
         self.mode = mode;
         let mut inner = self.config.clone();
-        inner.oversize = match mode {
+        match mode {
             // Lines over the maximum are rejected whole, with their bytes.
-            Mode::Lines | Mode::Detect => OversizePolicy::Reject,
-            // Documents stream through long lines in parts; objects are bounded instead.
-            Mode::Document => OversizePolicy::Split,
-        };
+            Mode::Lines | Mode::Detect => inner.oversize = OversizePolicy::Reject,
+            // Documents stream through long lines in parts (objects are bounded instead),
+            // and the scanner sees raw bytes so positions stay exact: invalid UTF-8 comes
+            // back whole in the error and is replaced, if asked, when its value completes.
+            Mode::Document => {
+                inner.oversize = OversizePolicy::Split;
+                inner.utf8 = Utf8Policy::Reject;
+                inner.max_rejected_bytes = inner.max_rejected_bytes.max(inner.max_record_bytes + 8);
+            }
+        }
         self.lines = LineFramer::resume(inner, self.start);
         let buffered = std::mem::take(&mut self.detect);
         self.feed(&buffered, sink);
@@ -314,6 +322,7 @@ impl State {
             kind,
             raw: raw[..keep].to_vec(),
             raw_truncated: keep < raw.len(),
+            continues: false,
         }));
     }
 
@@ -374,14 +383,17 @@ impl State {
                 }
             }
             Err(error) => {
-                // Keep the structure in step with the bytes, but drop whatever value they
-                // touch: its error has been reported here.
-                let raw = error.raw.clone();
-                let position = error.position;
-                let truncated = error.raw_truncated;
-                sink(Err(error));
-                self.scan(&raw, position, true, sink);
-                if !truncated {
+                let ends_line = !error.continues;
+                let replace = self.config.utf8 == Utf8Policy::Replace
+                    && matches!(error.kind, FrameErrorKind::InvalidUtf8 { .. });
+                let (raw, position) = (error.raw.clone(), error.position);
+                if !replace {
+                    // Keep the structure in step with the bytes, but drop whatever value
+                    // they touch: its error is reported here.
+                    sink(Err(error));
+                }
+                self.scan(&raw, position, !replace, sink);
+                if ends_line {
                     self.doc.end_of_line();
                 }
             }
@@ -444,6 +456,7 @@ impl State {
                 kind,
                 raw_truncated: (value.buf.len() as u64) < value.len,
                 raw: value.buf,
+                continues: false,
             }));
             return;
         }
@@ -451,27 +464,30 @@ impl State {
             self.error(value.start, FrameErrorKind::NotAnObject, &value.buf, sink);
             return;
         }
-        if let Err(kind) = self.validator.check_object(&value.buf) {
-            self.error(value.start, kind, &value.buf, sink);
-            return;
-        }
         let text = match String::from_utf8(value.buf) {
             Ok(text) => text,
-            // The line framer validated (or replaced) every byte; compaction only drops
-            // ASCII whitespace, so this cannot happen — but never panic on input.
+            // Only reachable under Utf8Policy::Replace (invalid bytes are otherwise
+            // rejected with their piece): replace them now that the value is whole.
             Err(e) => {
-                let raw = e.into_bytes();
-                self.error(
-                    value.start,
-                    FrameErrorKind::InvalidUtf8 {
-                        at: value.start.offset,
-                    },
-                    &raw,
-                    sink,
-                );
-                return;
+                self.replaced += 1;
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
+        if text.len() > self.config.max_record_bytes {
+            let len = text.len() as u64;
+            let max = self.config.max_record_bytes as u64;
+            self.error(
+                value.start,
+                FrameErrorKind::TooLarge { len, max },
+                text.as_bytes(),
+                sink,
+            );
+            return;
+        }
+        if let Err(kind) = self.validator.check_object(text.as_bytes()) {
+            self.error(value.start, kind, text.as_bytes(), sink);
+            return;
+        }
         self.records += 1;
         self.compacted += 1;
         sink(Ok(Record {

@@ -228,7 +228,7 @@ impl LineFramer {
         let carry = std::mem::take(&mut self.carry);
         let mut from = 0usize;
         while carry.len() - from > max + 1 {
-            let cut = char_cut(&carry[from..], max);
+            let cut = self.cut(&carry[from..]);
             let part = &carry[from..from + cut];
             let position = Position {
                 offset: self.part_start,
@@ -272,7 +272,7 @@ impl LineFramer {
                 self.emit_content(content, position, source_len, terminated, was_split, sink);
             }
             Keep::Prefix => {
-                let cut = char_cut(&carry, self.config.max_record_bytes);
+                let cut = self.cut(&carry);
                 let flags = RecordFlags {
                     unterminated: !terminated,
                     truncated: true,
@@ -335,8 +335,22 @@ impl LineFramer {
             return;
         }
         if content.len() <= max {
-            self.emit_checked(content, position, source_len, flags, sink);
-            return;
+            // The hot path: one UTF-8 validation, no copy.
+            if let Ok(text) = std::str::from_utf8(content) {
+                self.stats.records += 1;
+                sink(Ok(Record {
+                    text: Cow::Borrowed(text),
+                    position,
+                    source_len,
+                    flags,
+                }));
+                return;
+            }
+            // Invalid UTF-8: rejected, or replaced if the replacement still fits.
+            if self.config.utf8 == Utf8Policy::Reject || lossy_len(content) <= max {
+                self.emit_checked(content, position, source_len, flags, sink);
+                return;
+            }
         }
         match self.config.oversize {
             OversizePolicy::Split => {
@@ -345,8 +359,10 @@ impl LineFramer {
                 }
                 let mut from = 0usize;
                 let mut at = position.offset;
-                while content.len() - from > max {
-                    let cut = char_cut(&content[from..], max);
+                // Replacement only ever grows a record, so the exact (costlier) output
+                // length is needed only once the raw rest fits.
+                while content.len() - from > max || self.output_len(&content[from..]) > max {
+                    let cut = self.cut(&content[from..]);
                     let part_flags = RecordFlags {
                         split: true,
                         continues: true,
@@ -378,13 +394,32 @@ impl LineFramer {
             OversizePolicy::Truncate => {
                 self.stats.truncated += 1;
                 flags.truncated = true;
-                let cut = char_cut(content, max);
+                let cut = self.cut(content);
                 self.emit_checked(&content[..cut], position, source_len, flags, sink);
             }
             OversizePolicy::Reject => {
                 let keep = content.len().min(self.config.max_rejected_bytes);
                 self.reject_too_large(&content[..keep], content.len() as u64, position, sink);
             }
+        }
+    }
+
+    /// Length of the record `bytes` becomes: longer than `bytes` when invalid UTF-8 is
+    /// replaced (each invalid sequence becomes the 3-byte U+FFFD).
+    fn output_len(&self, bytes: &[u8]) -> usize {
+        match self.config.utf8 {
+            Utf8Policy::Replace => lossy_len(bytes),
+            Utf8Policy::Reject => bytes.len(),
+        }
+    }
+
+    /// Where to cut `bytes` so the part emitted fits the maximum: at a character
+    /// boundary, counting replacement characters when invalid UTF-8 is replaced.
+    fn cut(&self, bytes: &[u8]) -> usize {
+        let max = self.config.max_record_bytes;
+        match self.config.utf8 {
+            Utf8Policy::Replace => lossy_cut(bytes, max),
+            Utf8Policy::Reject => char_cut(bytes, max),
         }
     }
 
@@ -402,6 +437,7 @@ impl LineFramer {
             },
             raw: raw.to_vec(),
             raw_truncated: (raw.len() as u64) < len,
+            continues: false,
         }));
     }
 
@@ -435,6 +471,7 @@ impl LineFramer {
                         },
                         raw: content[..keep].to_vec(),
                         raw_truncated: keep < content.len(),
+                        continues: flags.continues,
                     }));
                     return;
                 }
@@ -464,4 +501,43 @@ fn char_cut(bytes: &[u8], max: usize) -> usize {
     } else {
         cut
     }
+}
+
+/// Length of `String::from_utf8_lossy(bytes)` without building it.
+fn lossy_len(bytes: &[u8]) -> usize {
+    bytes
+        .utf8_chunks()
+        .map(|c| c.valid().len() + if c.invalid().is_empty() { 0 } else { 3 })
+        .sum()
+}
+
+/// The longest prefix of `bytes` whose lossy conversion is at most `max` bytes, cut at a
+/// character or invalid-sequence boundary. Never 0 for non-empty input: a first
+/// character wider than `max` is taken alone.
+fn lossy_cut(bytes: &[u8], max: usize) -> usize {
+    let (mut out, mut raw) = (0usize, 0usize);
+    for chunk in bytes.utf8_chunks() {
+        let valid = chunk.valid();
+        if out + valid.len() > max {
+            let mut cut = max - out;
+            while !valid.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if raw + cut == 0 {
+                return valid.chars().next().map_or(1, char::len_utf8);
+            }
+            return raw + cut;
+        }
+        out += valid.len();
+        raw += valid.len();
+        let invalid = chunk.invalid();
+        if !invalid.is_empty() {
+            if out + 3 > max {
+                return if raw == 0 { invalid.len() } else { raw };
+            }
+            out += 3;
+            raw += invalid.len();
+        }
+    }
+    raw
 }

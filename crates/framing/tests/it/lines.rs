@@ -220,3 +220,50 @@ fn stats_count_everything() {
         (7, 2, 1, 1, 1)
     );
 }
+
+#[test]
+fn replacement_never_pushes_a_record_over_the_maximum() {
+    // Each 0xff becomes the 3-byte U+FFFD: 10 raw bytes become 30.
+    let config = FramingConfig {
+        max_record_bytes: 8,
+        utf8: Utf8Policy::Replace,
+        ..FramingConfig::default()
+    };
+    let out = with(
+        config.clone(),
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\nab\xffcd\n",
+    );
+    let mut offset = 0;
+    for item in &out[..out.len() - 1] {
+        let Item::Rec(text, at, _, len, _) = item else {
+            panic!("{item:?}")
+        };
+        assert!(text.len() <= 8, "{text:?} is over the maximum");
+        assert_eq!(*at, offset, "parts must be contiguous in the source");
+        offset += len;
+    }
+    assert_eq!(offset, 11);
+    assert_eq!(out.last(), Some(&rec("ab\u{fffd}cd", 11, 2, 6, "r")));
+    let truncate = FramingConfig {
+        oversize: OversizePolicy::Truncate,
+        ..config
+    };
+    assert_eq!(
+        with(truncate, b"a\xff\xff\xff\n"),
+        [rec("a\u{fffd}\u{fffd}", 0, 1, 5, "rt")]
+    );
+}
+
+/// Inputs the fuzzer found; each once broke an invariant.
+#[test]
+fn fuzz_regressions() {
+    for data in [
+        // Replacement characters grew a split part past the maximum.
+        &b"\xbb\x01\x01`a\nb\xff\necond \xa9\xacd`\n\0\0\0\0\0\0\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\0\0\0\0\0\0\0\0\0b^a\xff\n"[..],
+        // Document positions were computed in replaced text, past the raw input.
+        &b"\x27\x02\x07\x00\x14\x00\x5b\xfd\xdf\x00\x00\x00\x07\x9b\x9b\x9b\x9b\x9b\x9b\x9b\x9b\x9b\x00\x10\x31\x2c\x20\x22\x73\x0a\x2c\x5b\x2c\x7b\x22\x63\x22\x22\x61"[..],
+    ] {
+        logferry_framing::fuzzing::line_framer(data);
+        logferry_framing::fuzzing::json_framer(data);
+    }
+}

@@ -1,0 +1,195 @@
+//! The crate's error: an opaque struct with predicates, since transport failures grow.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// Boxed error type used for bodies.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// What went wrong with a request, classified for retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// A bad configuration (CA file, secret file): fix it and restart.
+    Config,
+    /// A URL that may not be used (plain HTTP to a remote host, credentials in it).
+    InvalidUrl,
+    /// The connection could not be established (refused, DNS, unreachable).
+    Connect,
+    /// The connect or request timeout expired.
+    Timeout,
+    /// TLS failed (handshake, certificate, alert).
+    Tls,
+    /// The connection broke mid-request (reset, closed, incomplete response).
+    Reset,
+    /// Anything else the HTTP stack reported.
+    Other,
+}
+
+/// A failed request or configuration.
+///
+/// `Display` says what happened at this layer; the cause is available through
+/// [`std::error::Error::source`]. No secret is ever part of the message: URLs are shown
+/// without their query string and headers are never included.
+pub struct Error {
+    kind: FailureKind,
+    message: String,
+    source: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(
+        kind: FailureKind,
+        message: impl Into<String>,
+        source: Option<BoxError>,
+    ) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn config(message: String) -> Self {
+        Self::new(FailureKind::Config, message, None)
+    }
+
+    pub(crate) fn invalid_url(url: String, why: String) -> Self {
+        Self::new(
+            FailureKind::InvalidUrl,
+            format!("invalid URL {url}: {why}"),
+            None,
+        )
+    }
+
+    /// The failure's kind.
+    pub fn kind(&self) -> FailureKind {
+        self.kind
+    }
+
+    /// True when sending again may succeed: connect, timeout, TLS, reset and other
+    /// transport failures (not configuration or URL errors).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self.kind, FailureKind::Config | FailureKind::InvalidUrl)
+    }
+
+    /// True when a timeout expired.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == FailureKind::Timeout
+    }
+
+    /// True when no connection could be made.
+    pub fn is_connect(&self) -> bool {
+        self.kind == FailureKind::Connect
+    }
+
+    /// True for TLS failures.
+    pub fn is_tls(&self) -> bool {
+        self.kind == FailureKind::Tls
+    }
+
+    /// True for configuration and URL errors, which no retry fixes.
+    pub fn is_config(&self) -> bool {
+        matches!(self.kind, FailureKind::Config | FailureKind::InvalidUrl)
+    }
+
+    /// Classifies an error from the HTTP stack by walking its source chain.
+    pub(crate) fn from_transport(context: &str, err: BoxError) -> Self {
+        let kind = classify(err.as_ref());
+        Self::new(kind, context.to_owned(), Some(err))
+    }
+}
+
+fn classify(err: &(dyn StdError + 'static)) -> FailureKind {
+    let mut connect = false;
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(kind) = classify_one(e) {
+            return kind;
+        }
+        if let Some(c) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            connect |= c.is_connect();
+        }
+        // `io::Error::source` skips the error it wraps; look inside it explicitly.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    if connect {
+        FailureKind::Connect
+    } else {
+        FailureKind::Other
+    }
+}
+
+/// The kind one error in the chain decides on its own, if any.
+fn classify_one(e: &(dyn StdError + 'static)) -> Option<FailureKind> {
+    if e.is::<rustls::Error>() {
+        return Some(FailureKind::Tls);
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        use std::io::ErrorKind::*;
+        match io.kind() {
+            TimedOut => return Some(FailureKind::Timeout),
+            ConnectionRefused | AddrNotAvailable | HostUnreachable | NetworkUnreachable => {
+                return Some(FailureKind::Connect);
+            }
+            // Unless something deeper says TLS, a broken stream is a reset.
+            ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof
+                if io.get_ref().is_none() =>
+            {
+                return Some(FailureKind::Reset);
+            }
+            _ => {}
+        }
+    }
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        if h.is_timeout() {
+            return Some(FailureKind::Timeout);
+        }
+        if h.is_incomplete_message() || h.is_closed() || h.is_canceled() {
+            return Some(FailureKind::Reset);
+        }
+    }
+    None
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        let detail = match self.kind {
+            FailureKind::Connect => Some("connection failed"),
+            FailureKind::Timeout => Some("timed out"),
+            FailureKind::Tls => Some("TLS error"),
+            FailureKind::Reset => Some("connection broken"),
+            _ => None,
+        };
+        if let Some(d) = detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.kind).field("message", &self.message);
+        if let Some(s) = &self.source {
+            d.field("source", &s.to_string());
+        }
+        d.finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
