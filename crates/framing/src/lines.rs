@@ -12,7 +12,7 @@
 //! - Positions: every record knows its byte offset and 1-based line number in the source,
 //!   however the input was cut into chunks.
 //! - Memory: a line is buffered only while it straddles chunks, and never beyond
-//!   [`FramingConfig::max_record_bytes`] (+1 byte for a possible `\r`) for kept data or
+//!   [`FramingConfig::max_record_bytes`] (+4 bytes, see `SLACK`) for kept data or
 //!   [`FramingConfig::max_rejected_bytes`] for a rejected record, however long it is.
 
 use crate::{
@@ -21,12 +21,18 @@ use crate::{
 };
 use std::borrow::Cow;
 
+/// Bytes a straddling line keeps beyond the maximum before anything is cut from it: a cut
+/// decision reads at most one character past the maximum (up to 4 bytes of UTF-8, or a
+/// `\r` that may end a CRLF), so with this slack a line is cut exactly as it would be if
+/// it had arrived in one chunk.
+const SLACK: usize = 4;
+
 /// How the line in progress (straddling chunks) is being kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Keep {
-    /// All bytes so far are in `carry` (within the maximum, or being split into parts).
+    /// All bytes so far are in `carry` (within the maximum + slack, or being split).
     All,
-    /// `carry` holds the first `max + 1` bytes; the rest is dropped (Truncate).
+    /// `carry` holds the first `max + SLACK` bytes; the rest is dropped (Truncate).
     Prefix,
     /// `carry` holds up to `max_rejected_bytes` for the error (Reject).
     Rejected,
@@ -188,12 +194,11 @@ impl LineFramer {
         match self.keep {
             Keep::All => {
                 self.carry.extend_from_slice(bytes);
-                // One byte of slack: a trailing `\r` may yet turn out to end a CRLF.
-                if self.carry.len() > max + 1 {
+                if self.carry.len() > max + SLACK {
                     match self.config.oversize {
                         OversizePolicy::Split => self.emit_carry_parts(sink),
                         OversizePolicy::Truncate => {
-                            self.carry.truncate(max + 1);
+                            self.carry.truncate(max + SLACK);
                             self.keep = Keep::Prefix;
                         }
                         OversizePolicy::Reject => {
@@ -227,7 +232,7 @@ impl LineFramer {
         }
         let carry = std::mem::take(&mut self.carry);
         let mut from = 0usize;
-        while carry.len() - from > max + 1 {
+        while carry.len() - from > max + SLACK {
             let cut = self.cut(&carry[from..]);
             let part = &carry[from..from + cut];
             let position = Position {
