@@ -620,11 +620,11 @@ impl Batch {
         &mut self,
         event: Event,
         source: Option<&str>,
-        s: Serialized,
-    ) -> Result<(), (Event, Serialized)> {
+        s: &Serialized,
+    ) -> Result<(), Box<Event>> {
         let seq = self.slots.len();
         let source = source.filter(|_| event.log.is_none() && self.env.dedupe == Dedupe::PerSource);
-        let plan = source.map(|src| self.plan_group(src, &s));
+        let plan = source.map(|src| self.plan_group(src, s));
         let (saving, deduped) = match &plan {
             Some(p) => {
                 let old = p.group.map_or(0, |gi| self.groups[gi].saving);
@@ -648,7 +648,8 @@ impl Batch {
             deduped,
         );
         if total > self.env.limit {
-            return Err((event, s));
+            // Boxed: this happens once per request, and keeps the `Ok` path small.
+            return Err(Box::new(event));
         }
         // Commit.
         if let Some(order) = &mut self.order {
@@ -694,7 +695,7 @@ impl Batch {
         self.slots.push(Slot {
             event,
             group,
-            head: s.head,
+            head: s.head.clone(),
             pairs_at: s.pairs_at,
             k: s.k,
         });
@@ -876,21 +877,15 @@ impl ReadyRequest {
     /// Splits the request into two halves of its events (first half, second half, in body
     /// order), each with its own body, for a server that found the request too large.
     /// Times are kept as written, so the session's order is unchanged; each half is deduped
-    /// anew. A single-event request can't be split and is handed back.
-    pub fn split(self) -> Result<(ReadyRequest, ReadyRequest), ReadyRequest> {
+    /// anew. `None` for a single-event request, which can't be split.
+    pub fn split(&self) -> Option<(ReadyRequest, ReadyRequest)> {
         if self.events.len() < 2 {
-            return Err(self);
+            return None;
         }
         let mid = self.events.len() / 2;
-        let ReadyRequest {
-            events,
-            group_of,
-            sources,
-            env,
-            ..
-        } = self;
-        let mut events = events.into_iter();
-        let mut group_of = group_of.into_iter();
+        let (sources, env) = (&self.sources, &self.env);
+        let mut events = self.events.iter().cloned();
+        let mut group_of = self.group_of.iter().copied();
         let mut half = |count: usize| {
             // The halves are re-encoded without a limit: each is a subset of a body that
             // was accepted by the builder's accounting.
@@ -906,7 +901,7 @@ impl ReadyRequest {
             for (event, group) in events.by_ref().zip(group_of.by_ref()).take(count) {
                 let source = group.map(|g| &*sources[g as usize]);
                 let s = batch.serialize(&event);
-                if batch.try_push(event, source, s).is_err() {
+                if batch.try_push(event, source, &s).is_err() {
                     unreachable!("a batch without a limit takes every event");
                 }
             }
@@ -914,7 +909,7 @@ impl ReadyRequest {
         };
         let first = half(mid);
         let second = half(usize::MAX);
-        Ok((first, second))
+        Some((first, second))
     }
 }
 
@@ -1026,10 +1021,10 @@ impl RequestBuilder {
         mut event: Event,
         source: Option<&str>,
     ) -> Result<Option<ReadyRequest>, Error> {
-        if let Some(id) = &event.log {
-            if !self.env.static_log_ids.contains(id) {
-                return Err(Error::UnknownLog { id: id.clone() });
-            }
+        if let Some(id) = &event.log
+            && !self.env.static_log_ids.contains(id)
+        {
+            return Err(Error::UnknownLog { id: id.clone() });
         }
         let mut s = self.batch.serialize(&event);
         // Would the event fit alone, in the request after this one?
@@ -1060,15 +1055,15 @@ impl RequestBuilder {
             truncated = true;
             self.stats.truncated += 1;
         }
-        let ready = match self.batch.try_push(event, source, s) {
+        let ready = match self.batch.try_push(event, source, &s) {
             Ok(()) => None,
-            Err((event, s)) => {
+            Err(event) => {
                 self.batch.unserialize(&s);
                 let ready = self
                     .finish()
                     .expect("an event that fits alone only fails to fit a non-empty request");
                 let s = self.batch.serialize(&event);
-                if self.batch.try_push(event, source, s).is_err() {
+                if self.batch.try_push(*event, source, &s).is_err() {
                     unreachable!("the event was checked to fit a request alone");
                 }
                 Some(ready)

@@ -106,7 +106,7 @@ pub fn parse_request_serde_json(body: &[u8]) -> Result<AddEventsRequest, ParseEr
     request_from(&value)
 }
 
-fn string<'a, V: JsonNode>(v: &'a V, path: impl FnOnce() -> String) -> Result<&'a str, ParseError> {
+fn string<V: JsonNode>(v: &V, path: impl FnOnce() -> String) -> Result<&str, ParseError> {
     match v.node() {
         Node::Str(s) => Ok(s),
         _ => Err(ParseError::field(path(), "expected a string")),
@@ -263,13 +263,13 @@ fn event_from<V: JsonNode>(
         .member("log")
         .map(|v| string(v, || path("log")).map(str::to_owned))
         .transpose()?;
-    if let Some(id) = &log {
-        if !log_ids.contains(id) {
-            return Err(ParseError::field(
-                path("log"),
-                format!("no entry of `logs` has id `{id}`"),
-            ));
-        }
+    if let Some(id) = &log
+        && !log_ids.contains(id)
+    {
+        return Err(ParseError::field(
+            path("log"),
+            format!("no entry of `logs` has id `{id}`"),
+        ));
     }
     let attrs = e
         .member("attrs")

@@ -88,7 +88,7 @@ impl Timestamp {
     /// quarter second past a whole second). Negative, non-finite and too-large values are
     /// errors. Precision is that of the `f64`: about 0.25 µs for seconds in this century.
     pub fn from_epoch_auto_f64(value: f64) -> Result<Timestamp, Error> {
-        if !value.is_finite() || value < 0.0 || value >= 1.8e19 {
+        if !value.is_finite() || !(0.0..1.8e19).contains(&value) {
             return Err(Error::InvalidTimestamp {
                 input: value.to_string(),
                 reason: "epoch number out of range",
@@ -205,7 +205,7 @@ fn days_in_month(y: u64, m: u64) -> u64 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         _ => 28,
     }
 }

@@ -1,0 +1,219 @@
+//! Property tests: no request over its limit and every body exactly as long as accounted
+//! (in `build`), every event in exactly one request (or rejected, counted), `ts` strictly
+//! increasing per session, bodies that parse back to the events (merged with their logs),
+//! splits that keep everything, and severity names that round-trip.
+
+use crate::{build, check_round_trip};
+use logferry_sdl_model::{
+    AttrValue, Attrs, Config, Dedupe, Event, Log, Oversize, SEED_NAMES, Session, SessionHeader,
+    SessionInfo, Severity, Thread, Timestamp, Timestamps,
+};
+use proptest::prelude::*;
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z]{0,12}",
+        "[ -~]{0,40}",
+        "\\PC{0,20}",
+        prop::collection::vec(any::<char>(), 0..12).prop_map(|v| v.into_iter().collect()),
+        Just("k8s-constant".to_owned()),
+    ]
+}
+
+fn value() -> impl Strategy<Value = AttrValue> {
+    prop_oneof![
+        text().prop_map(AttrValue::String),
+        any::<i64>().prop_map(AttrValue::Integer),
+        any::<u64>().prop_map(AttrValue::from),
+        any::<f64>().prop_map(AttrValue::Float),
+        any::<bool>().prop_map(AttrValue::Bool),
+        Just(AttrValue::Null),
+        // Often-shared values, so the dedupe has work to do.
+        Just(AttrValue::from("prod-eu-1")),
+        Just(AttrValue::Integer(7)),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => prop::sample::select(vec!["message", "pod", "namespace", "node", "n", "k\"ey", "ключ"]).prop_map(str::to_owned),
+        1 => text(),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct Input {
+    source: Option<String>,
+    ts: u64,
+    sev: Severity,
+    thread: Option<String>,
+    static_log: bool,
+    attrs: Vec<(String, AttrValue)>,
+    big: Option<usize>,
+}
+
+fn input() -> impl Strategy<Value = Input> {
+    (
+        prop::option::of(prop::sample::select(vec!["a", "b", "c"]).prop_map(str::to_owned)),
+        prop_oneof![
+            // Realistic times with many ties and regressions, and edge cases near powers of ten.
+            4 => (0u64..50).prop_map(|d| 1_667_443_947_000_000_000 + d),
+            1 => (0u64..30).prop_map(|d| 999_999_999_999_999_990 + d),
+            1 => 0u64..20,
+            1 => 0u64..1 << 63,
+        ],
+        prop::sample::select(Severity::ALL.to_vec()),
+        prop::option::of(prop::sample::select(vec!["1", "2"]).prop_map(str::to_owned)),
+        prop::bool::weighted(0.1),
+        prop::collection::vec((key(), value()), 0..6),
+        prop::option::weighted(0.05, 0usize..3_000),
+    )
+        .prop_map(|(source, ts, sev, thread, static_log, attrs, big)| Input {
+            source,
+            ts,
+            sev,
+            thread,
+            static_log,
+            attrs,
+            big,
+        })
+}
+
+fn config() -> impl Strategy<Value = Config> {
+    (
+        600usize..6_000,
+        prop::sample::select(vec![Oversize::Truncate, Oversize::Reject]),
+        prop::sample::select(vec![Timestamps::StrictlyIncreasing, Timestamps::AsGiven]),
+        prop::sample::select(vec![Dedupe::PerSource, Dedupe::Off]),
+    )
+        .prop_map(|(max_body_bytes, oversize, timestamps, dedupe)| Config {
+            max_body_bytes,
+            oversize,
+            timestamps,
+            dedupe,
+        })
+}
+
+fn header() -> SessionHeader {
+    SessionHeader::new(Session::new("prop-session").expect("valid"))
+        .with_info(SessionInfo::with_server_host("host-1"))
+        .with_thread(Thread::new("1", "main"))
+        .with_log(Log::new("static", Attrs::new().with("app", "demo")))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn builder_invariants(inputs in prop::collection::vec(input(), 0..120), config in config()) {
+        let limit = config.max_body_bytes;
+        let ordered = config.timestamps == Timestamps::StrictlyIncreasing;
+        let events: Vec<(Option<String>, Event)> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, inp)| {
+                let mut attrs: Attrs = inp.attrs.iter().cloned().collect();
+                // A unique tag to follow each event.
+                attrs.insert("seq", i as i64);
+                if let Some(n) = inp.big {
+                    attrs.insert("message", "é".repeat(n));
+                }
+                let mut e = Event::new(Timestamp::from_nanos(inp.ts), attrs).with_sev(inp.sev);
+                e.thread = inp.thread.clone();
+                if inp.static_log {
+                    e.log = Some("static".to_owned());
+                }
+                (inp.source.clone(), e)
+            })
+            .collect();
+        let out = build(header(), config.clone(), events.clone());
+
+        // Every event in exactly one request, or rejected.
+        let seq = |e: &Event| match e.attrs.get("seq") {
+            Some(AttrValue::Integer(i)) => *i as usize,
+            other => panic!("seq lost: {other:?}"),
+        };
+        let mut seen = vec![0u32; events.len()];
+        for r in &out.requests {
+            for e in r.events() {
+                seen[seq(e)] += 1;
+            }
+        }
+        for e in &out.rejected {
+            seen[seq(e)] += 1;
+        }
+        prop_assert!(seen.iter().all(|&n| n == 1), "{seen:?}");
+
+        // Events keep everything but a truncated message; times as written.
+        let mut prev: Option<u64> = None;
+        for r in &out.requests {
+            check_round_trip(r);
+            for e in r.events() {
+                let (_, orig) = &events[seq(e)];
+                prop_assert_eq!(e.sev, orig.sev);
+                prop_assert_eq!(&e.thread, &orig.thread);
+                for (k, v) in orig.attrs.iter() {
+                    let got = e.attrs.get(k).expect("attribute kept");
+                    if k != "message" || r.truncated() == 0 {
+                        prop_assert_eq!(got, v);
+                    }
+                }
+                let t = e.ts.as_nanos();
+                if ordered {
+                    prop_assert!(t >= orig.ts.as_nanos());
+                    if let Some(p) = prev {
+                        prop_assert!(t > p, "ts {t} after {p}");
+                    }
+                } else {
+                    prop_assert_eq!(t, orig.ts.as_nanos());
+                }
+                prev = Some(t);
+            }
+        }
+        if config.oversize == Oversize::Reject {
+            prop_assert!(out.requests.iter().all(|r| r.truncated() == 0));
+        }
+        if config.dedupe == Dedupe::Off {
+            prop_assert!(out.requests.iter().all(|r| r.inline_len() == r.body().len()));
+        }
+
+        // Splitting keeps the events, their order and their times.
+        for r in out.requests.iter().filter(|r| r.event_count() >= 2) {
+            let before: Vec<Event> = r.events().to_vec();
+            let (a, b) = r.split().expect("two or more events");
+            prop_assert!(a.event_count() >= 1 && b.event_count() >= 1);
+            check_round_trip(&a);
+            check_round_trip(&b);
+            let after: Vec<Event> = a.events().iter().chain(b.events()).cloned().collect();
+            prop_assert_eq!(before, after);
+            prop_assert!(a.body().len() <= limit.max(r.body().len()));
+        }
+    }
+
+    #[test]
+    fn severity_names_round_trip(i in 0..SEED_NAMES.len(), flips in prop::collection::vec(any::<bool>(), 9)) {
+        let (name, sev) = SEED_NAMES[i];
+        prop_assert_eq!(Severity::from_seed_name(name), Some(sev));
+        prop_assert_eq!(name.parse::<Severity>().ok(), Some(sev));
+        // Any ASCII case of a seed name reads as the same level (documented leniency).
+        let recased: String = name
+            .chars()
+            .zip(flips.iter().cycle())
+            .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+            .collect();
+        prop_assert_eq!(recased.parse::<Severity>().ok(), Some(sev));
+        // The wire form is the number, and it reads back.
+        let json = serde_json::to_string(&sev).expect("serializes");
+        prop_assert_eq!(&json, &sev.as_u8().to_string());
+        prop_assert_eq!(serde_json::from_str::<Severity>(&json).ok(), Some(sev));
+        prop_assert_eq!(sev.name().parse::<Severity>().ok(), Some(sev));
+    }
+
+    #[test]
+    fn request_parser_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let a = logferry_sdl_model::parse_request(&mut bytes.clone());
+        let b = logferry_sdl_model::parse_request_serde_json(&bytes);
+        prop_assert_eq!(a.is_ok(), b.is_ok());
+        let _ = logferry_sdl_model::parse_response(&bytes);
+    }
+}
