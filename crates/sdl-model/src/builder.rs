@@ -204,6 +204,8 @@ struct Envelope {
     static_logs: Vec<u8>,
     static_log_count: usize,
     static_log_ids: HashSet<String>,
+    /// The declared logs themselves, for charge estimates.
+    static_log_list: Vec<Log>,
     limit: usize,
     dedupe: Dedupe,
 }
@@ -258,6 +260,7 @@ impl Envelope {
             static_log_count: header.logs.len(),
             static_logs,
             static_log_ids,
+            static_log_list: header.logs.clone(),
             limit: config.max_body_bytes,
             dedupe: config.dedupe,
         };
@@ -358,52 +361,106 @@ struct GroupPlan {
     saving: usize,
 }
 
-/// The time-ordering state of a pending request.
-#[derive(Debug, Default)]
-struct Order {
-    /// (raw ts, arrival index) → written ts.
-    map: BTreeMap<(u64, usize), u64>,
+/// How far back in a sorted `Vec` an out-of-order event may land before [`Order`] moves
+/// to a tree (so a reversed input costs `O(log n)` per event, not `O(n)`).
+const NEAR_END: usize = 64;
+
+/// The time-ordering state of a pending request: (raw ts, arrival index) → written ts,
+/// sorted by key. A `Vec` while events arrive in order or nearly (the common case: an
+/// append, or an insert a few places from the end), a `BTreeMap` once one lands far back.
+#[derive(Debug)]
+enum Order {
+    Sorted(Vec<(u64, usize, u64)>),
+    Tree(BTreeMap<(u64, usize), u64>),
+}
+
+impl Default for Order {
+    fn default() -> Order {
+        Order::Sorted(Vec::new())
+    }
+}
+
+/// The change in the digit count of the written times of the successors of a newly
+/// inserted event whose written time is `prev`: each is re-derived (`max(raw, prev + 1)`)
+/// until one does not change. `successors` yields (raw time, written time).
+fn cascade(mut prev: u64, successors: impl Iterator<Item = (u64, u64)>) -> isize {
+    let mut delta = 0;
+    for (rt, old) in successors {
+        let new = rt.max(prev.saturating_add(1));
+        if new == old {
+            break;
+        }
+        delta += decimal_len(new) as isize - decimal_len(old) as isize;
+        prev = new;
+    }
+    delta
+}
+
+/// [`cascade`], storing the new written times.
+fn cascade_mut<'a>(mut prev: u64, successors: impl Iterator<Item = (u64, &'a mut u64)>) {
+    for (rt, old) in successors {
+        let new = rt.max(prev.saturating_add(1));
+        if new == *old {
+            break;
+        }
+        *old = new;
+        prev = new;
+    }
 }
 
 impl Order {
-    /// The written ts of an event pushed with (`t`, `seq`), and the change in the total
-    /// digit count of the written times; with `commit`, records it.
-    fn insert(&mut self, floor: Option<u64>, t: u64, seq: usize, commit: bool) -> (u64, isize) {
-        let pred = self
-            .map
-            .range(..(t, seq))
-            .next_back()
-            .map(|(_, u)| *u)
-            .or(floor);
-        let u = pred.map_or(t, |p| t.max(p.saturating_add(1)));
-        let mut delta = decimal_len(u) as isize;
-        let mut prev = u;
-        if commit {
-            for ((rt, _), old) in self.map.range_mut((t, seq)..) {
-                let new = (*rt).max(prev.saturating_add(1));
-                if new == *old {
-                    break;
-                }
-                delta += decimal_len(new) as isize - decimal_len(*old) as isize;
-                *old = new;
-                prev = new;
-            }
-            self.map.insert((t, seq), u);
-        } else {
-            for ((rt, _), old) in self.map.range((t, seq)..) {
-                let new = (*rt).max(prev.saturating_add(1));
-                if new == *old {
-                    break;
-                }
-                delta += decimal_len(new) as isize - decimal_len(*old) as isize;
-                prev = new;
+    /// The change in the total digit count of the written times when an event with raw
+    /// time `t` and arrival index `seq` (larger than any before) is added; with `commit`,
+    /// adds it.
+    fn insert(&mut self, floor: Option<u64>, t: u64, seq: usize, commit: bool) -> isize {
+        if let Order::Sorted(v) = self {
+            // Entries with a raw time <= t sort before (t, seq): seq is the largest yet.
+            let pos = v.partition_point(|e| e.0 <= t);
+            if v.len() - pos > NEAR_END && commit {
+                *self = Order::Tree(v.drain(..).map(|(t, s, u)| ((t, s), u)).collect());
             }
         }
-        (u, delta)
+        match self {
+            Order::Sorted(v) => {
+                let pos = v.partition_point(|e| e.0 <= t);
+                let pred = pos.checked_sub(1).map(|p| v[p].2).or(floor);
+                let u = pred.map_or(t, |p| t.max(p.saturating_add(1)));
+                let delta =
+                    decimal_len(u) as isize + cascade(u, v[pos..].iter().map(|e| (e.0, e.2)));
+                if commit {
+                    cascade_mut(u, v[pos..].iter_mut().map(|e| (e.0, &mut e.2)));
+                    v.insert(pos, (t, seq, u));
+                }
+                delta
+            }
+            Order::Tree(map) => {
+                let pred = map.range(..(t, seq)).next_back().map(|(_, u)| *u).or(floor);
+                let u = pred.map_or(t, |p| t.max(p.saturating_add(1)));
+                let delta = decimal_len(u) as isize
+                    + cascade(u, map.range((t, seq)..).map(|(k, u)| (k.0, *u)));
+                if commit {
+                    cascade_mut(u, map.range_mut((t, seq)..).map(|(k, u)| (k.0, u)));
+                    map.insert((t, seq), u);
+                }
+                delta
+            }
+        }
     }
 
+    /// The written time of the last event in time order.
     fn max_written(&self) -> Option<u64> {
-        self.map.last_key_value().map(|(_, u)| *u)
+        match self {
+            Order::Sorted(v) => v.last().map(|e| e.2),
+            Order::Tree(map) => map.last_key_value().map(|(_, u)| *u),
+        }
+    }
+
+    /// (arrival index, written time) in time order.
+    fn written(&self) -> Vec<(usize, u64)> {
+        match self {
+            Order::Sorted(v) => v.iter().map(|e| (e.1, e.2)).collect(),
+            Order::Tree(map) => map.iter().map(|(&(_, seq), &u)| (seq, u)).collect(),
+        }
     }
 }
 
@@ -575,16 +632,12 @@ impl Batch {
             }
             Some(&gi) => {
                 let g = &self.groups[gi];
-                let kept: Vec<Const> = g
-                    .consts
-                    .iter()
-                    .filter(|c| self.find_const(c, s.pairs_at, s.head.end, s.k).is_some())
-                    .copied()
-                    .collect();
-                let (consts, consts_len, all_const) = if kept.len() == g.consts.len() {
-                    let all = g.all_const + usize::from(s.k == kept.len());
+                let holds = |c: &Const| self.find_const(c, s.pairs_at, s.head.end, s.k).is_some();
+                let (consts, consts_len, all_const) = if g.consts.iter().all(holds) {
+                    let all = g.all_const + usize::from(s.k == g.consts.len());
                     (None, g.consts_len, all)
                 } else {
+                    let kept: Vec<Const> = g.consts.iter().filter(|c| holds(c)).copied().collect();
                     let m = kept.len();
                     let len = kept.iter().map(|c| c.bytes.1 - c.bytes.0).sum();
                     let all = g.members.iter().filter(|&&i| self.slots[i].k == m).count()
@@ -636,7 +689,7 @@ impl Batch {
         };
         let ts_digits = match &mut self.order {
             Some(order) => {
-                let (_, delta) = order.insert(self.floor, event.ts.as_nanos(), seq, false);
+                let delta = order.insert(self.floor, event.ts.as_nanos(), seq, false);
                 (self.ts_digits as isize + delta) as usize
             }
             None => self.ts_digits + decimal_len(event.ts.as_nanos()),
@@ -709,7 +762,7 @@ impl Batch {
         let n = self.slots.len();
         // Body order and written times.
         let order: Vec<(usize, u64)> = match &self.order {
-            Some(order) => order.map.iter().map(|(&(_, seq), &u)| (seq, u)).collect(),
+            Some(order) => order.written(),
             None => self
                 .slots
                 .iter()
@@ -791,17 +844,26 @@ impl Batch {
             expected,
             "the assembled body has the accounted length"
         );
-        let mut slots: Vec<Option<Slot>> = self.slots.into_iter().map(Some).collect();
         let mut events = Vec::with_capacity(n);
         let mut group_of = Vec::with_capacity(n);
         let mut adjusted = 0;
-        for (i, u) in order {
-            let slot = slots[i].take().expect("each event is written once");
+        let mut keep = |slot: Slot, u: u64| {
             let mut event = slot.event;
             adjusted += usize::from(event.ts.as_nanos() != u);
             event.ts = Timestamp::from_nanos(u);
             events.push(event);
             group_of.push(slot.group);
+        };
+        if order.iter().enumerate().all(|(pos, (i, _))| pos == *i) {
+            // Arrival order is body order: move the events straight across.
+            for (slot, (_, u)) in self.slots.into_iter().zip(order) {
+                keep(slot, u);
+            }
+        } else {
+            let mut slots: Vec<Option<Slot>> = self.slots.into_iter().map(Some).collect();
+            for (i, u) in order {
+                keep(slots[i].take().expect("each event is written once"), u);
+            }
         }
         let sources = self.groups.into_iter().map(|g| g.source).collect();
         if let Some(stats) = stats {
@@ -868,10 +930,20 @@ impl ReadyRequest {
         self.truncated
     }
 
-    /// The estimated `bytesCharged` for this request (see [`crate::charge`]'s rules):
-    /// dedupe does not change it.
+    /// The estimated `bytesCharged` for this request (see [`crate::charge`]'s rules): each
+    /// event's attributes plus those of the declared log it names. The dedupe does not
+    /// change it, since the server attaches a log's attributes to each of its events.
     pub fn bytes_charged(&self) -> u64 {
-        self.events.iter().map(|e| e.bytes_charged(None)).sum()
+        self.events
+            .iter()
+            .map(|e| {
+                let log = e
+                    .log
+                    .as_deref()
+                    .and_then(|id| self.env.static_log_list.iter().find(|l| l.id == id));
+                e.bytes_charged(log)
+            })
+            .sum()
     }
 
     /// Splits the request into two halves of its events (first half, second half, in body
@@ -894,6 +966,7 @@ impl ReadyRequest {
                 static_logs: env.static_logs.clone(),
                 static_log_count: env.static_log_count,
                 static_log_ids: env.static_log_ids.clone(),
+                static_log_list: env.static_log_list.clone(),
                 limit: usize::MAX,
                 dedupe: env.dedupe,
             });
@@ -1110,4 +1183,58 @@ fn truncate_message(event: &mut Event, excess: usize) -> bool {
     message.truncate(cut);
     message.push_str(&marker(removed));
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sort by (raw, arrival), then raise each to one past its predecessor.
+    fn brute(floor: Option<u64>, times: &[u64]) -> Vec<(usize, u64)> {
+        let mut idx: Vec<usize> = (0..times.len()).collect();
+        idx.sort_by_key(|&i| (times[i], i));
+        let mut prev = floor;
+        idx.into_iter()
+            .map(|i| {
+                let u = prev.map_or(times[i], |p| times[i].max(p.saturating_add(1)));
+                prev = Some(u);
+                (i, u)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn order_matches_sort_then_bump() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        for round in 0..300 {
+            let n = rng.usize(0..300);
+            let base = [0, 9_999_999_990, u64::MAX - 200, 1_667_443_947_000_000_000][round % 4];
+            let times: Vec<u64> = (0..n)
+                .map(|i| match round % 3 {
+                    0 => base.saturating_add(rng.u64(0..100)),
+                    1 => base.saturating_add((n - i) as u64 * 3), // reversed: moves to the tree
+                    _ => base.saturating_add(i as u64 / 4),       // ties
+                })
+                .collect();
+            let floor = if rng.bool() {
+                Some(base + rng.u64(0..50))
+            } else {
+                None
+            };
+            let mut order = Order::default();
+            let mut digits = 0isize;
+            for (seq, &t) in times.iter().enumerate() {
+                let tentative = order.insert(floor, t, seq, false);
+                assert_eq!(order.insert(floor, t, seq, true), tentative);
+                digits += tentative;
+            }
+            let want = brute(floor, &times);
+            assert_eq!(order.written(), want, "round {round}");
+            let want_digits: usize = want.iter().map(|(_, u)| decimal_len(*u)).sum();
+            assert_eq!(digits as usize, want_digits, "round {round}");
+            if round % 3 == 1 && n > NEAR_END + 1 {
+                assert!(matches!(order, Order::Tree(_)));
+            }
+        }
+    }
 }

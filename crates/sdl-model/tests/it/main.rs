@@ -102,6 +102,8 @@ pub(crate) fn check_round_trip(ready: &ReadyRequest) {
         parse_request_serde_json(ready.body()).expect("builder bodies parse with serde_json");
     assert_eq!(parsed.events.len(), reference.events.len());
     assert_eq!(parsed.events.len(), ready.event_count());
+    // The dedupe moves bytes out of events, not out of the charge.
+    assert_eq!(parsed.bytes_charged(), ready.bytes_charged());
     for (i, (got, want)) in parsed.events.iter().zip(ready.events()).enumerate() {
         assert_eq!(
             (got.ts, got.sev, &got.thread),
