@@ -4,8 +4,8 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use logferry_sdl_model::{
-    Attrs, Config, Event, Flatten, FromJsonConfig, ReadyRequest, RequestBuilder, Session,
-    SessionHeader, SessionInfo, Severity, Timestamp, Timestamps, parse_request,
+    Attrs, Config, Event, EventReader, Flatten, FromJsonConfig, ReadyRequest, RequestBuilder,
+    Session, SessionHeader, SessionInfo, Severity, Timestamp, Timestamps, parse_request,
     parse_request_serde_json,
 };
 use std::fmt::Write;
@@ -18,9 +18,9 @@ fn header() -> SessionHeader {
         .with_info(SessionInfo::with_server_host("bench-host"))
 }
 
-/// Small events: a syslog line as `message` (≈ 90 bytes on average), a host and a pid;
-/// times 25 ms apart on average with some ties and small regressions.
-fn small_events(n: usize) -> Vec<Event> {
+/// Small events: a syslog line as `message` (cut to `max_message` bytes), a host and a
+/// pid; times 25 ms apart on average, one in twenty 1 ms behind its predecessor.
+fn small_events(n: usize, max_message: usize) -> Vec<Event> {
     let text = logferry_benches::corpus::syslog(n * 200, 11);
     let mut rng = fastrand::Rng::with_seed(5);
     let mut t = T0;
@@ -30,6 +30,11 @@ fn small_events(n: usize) -> Vec<Event> {
         .map(|line| {
             let line = String::from_utf8_lossy(line);
             let (host, rest) = line.split_at(line.len().min(30));
+            let mut cut = rest.len().min(max_message);
+            while !rest.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let rest = &rest[..cut];
             t += rng.u64(0..50_000_000);
             let ts = if rng.u8(0..20) == 0 { t - 1_000_000 } else { t };
             let attrs = Attrs::new()
@@ -174,35 +179,37 @@ fn build_sourced(config: &Config, events: Vec<(String, Event)>) -> Vec<ReadyRequ
 
 fn bench_serialize(c: &mut Criterion) {
     const N: usize = 100_000;
-    let events = small_events(N);
-    let bytes: usize = build_all(&Config::default(), events.clone())
-        .iter()
-        .map(|r| r.body().len())
-        .sum();
-    eprintln!(
-        "small events: {N} events, {bytes} body bytes ({} per event)",
-        bytes / N
-    );
     let mut group = c.benchmark_group("sdl_serialize");
     group.throughput(Throughput::Elements(N as u64));
     group.sample_size(10);
-    for (name, config) in [
-        ("strictly_increasing", Config::default()),
-        (
-            "as_given",
-            Config {
-                timestamps: Timestamps::AsGiven,
-                ..Config::default()
-            },
-        ),
-    ] {
-        group.bench_function(BenchmarkId::new("small_events", name), |b| {
-            b.iter_batched(
-                || events.clone(),
-                |ev| black_box(build_all(&config, ev)),
-                BatchSize::LargeInput,
-            )
-        });
+    for (set, max_message) in [("small_events", 80), ("syslog_lines", 400)] {
+        let events = small_events(N, max_message);
+        let bytes: usize = build_all(&Config::default(), events.clone())
+            .iter()
+            .map(|r| r.body().len())
+            .sum();
+        eprintln!(
+            "{set}: {N} events, {bytes} body bytes ({} per event)",
+            bytes / N
+        );
+        for (name, config) in [
+            ("strictly_increasing", Config::default()),
+            (
+                "as_given",
+                Config {
+                    timestamps: Timestamps::AsGiven,
+                    ..Config::default()
+                },
+            ),
+        ] {
+            group.bench_function(BenchmarkId::new(set, name), |b| {
+                b.iter_batched(
+                    || events.clone(),
+                    |ev| black_box(build_all(&config, ev)),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
     }
     // Kubernetes events (≈ 700 bytes inline), pushed with their source: dedupe at work.
     let k8s: Vec<(String, Event)> = k8s_events(20_000, Flatten::Dotted);
@@ -225,7 +232,7 @@ fn bench_parse_request(c: &mut Criterion) {
             max_body_bytes: limit,
             ..Config::default()
         };
-        let body = build_all(&config, small_events(80_000))
+        let body = build_all(&config, small_events(80_000, 400))
             .swap_remove(0)
             .body()
             .clone();
@@ -272,7 +279,24 @@ fn bench_ndjson(c: &mut Criterion) {
     let mut group = c.benchmark_group("sdl_ndjson_to_events");
     group.throughput(Throughput::Bytes(input.len() as u64));
     group.sample_size(10);
-    group.bench_function("simd_json", |b| {
+    group.bench_function("simd_json_reader", |b| {
+        let mut reader = EventReader::new(config.clone());
+        let mut buf = Vec::with_capacity(4096);
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                buf.clear();
+                buf.extend_from_slice(line);
+                n += reader
+                    .read(&mut buf, Timestamp::EPOCH)
+                    .expect("valid")
+                    .attrs
+                    .len();
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("simd_json_fresh_buffers", |b| {
         let mut buf = Vec::with_capacity(4096);
         b.iter(|| {
             let mut n = 0usize;
@@ -283,6 +307,32 @@ fn bench_ndjson(c: &mut Criterion) {
                     .expect("valid")
                     .attrs
                     .len();
+            }
+            black_box(n)
+        })
+    });
+    // Validation only (no event built), the other use the issue names.
+    group.bench_function("validate_only_simd_json", |b| {
+        let mut buffers = simd_json::Buffers::default();
+        let mut buf = Vec::with_capacity(4096);
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                buf.clear();
+                buf.extend_from_slice(line);
+                let v = simd_json::to_borrowed_value_with_buffers(&mut buf, &mut buffers)
+                    .expect("valid");
+                n += usize::from(matches!(v, simd_json::BorrowedValue::Object(_)));
+            }
+            black_box(n)
+        })
+    });
+    group.bench_function("validate_only_serde_json", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let v: serde_json::Value = serde_json::from_slice(line).expect("valid");
+                n += usize::from(v.is_object());
             }
             black_box(n)
         })

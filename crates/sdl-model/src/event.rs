@@ -99,18 +99,70 @@ impl Event {
         now: Timestamp,
         config: &FromJsonConfig,
     ) -> Result<Event, Error> {
-        let value = simd_json::to_borrowed_value(line).map_err(|e| Error::InvalidJson {
-            reason: e.to_string(),
-        })?;
-        let simd_json::BorrowedValue::Object(obj) = &value else {
-            return Err(Error::InvalidJson {
-                reason: "expected a JSON object".to_owned(),
-            });
-        };
-        let mut members: Vec<(&str, &simd_json::BorrowedValue<'_>)> =
-            obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-        event_from_members(&mut members, now, config)
+        let mut buffers = simd_json::Buffers::new(line.len());
+        event_from_slice(line, &mut buffers, now, config)
     }
+}
+
+/// Reads JSON objects (NDJSON lines) into events with simd-json, reusing its parse buffers
+/// from line to line: [`Event::from_json_slice`] for a stream.
+///
+/// ```
+/// use logferry_sdl_model::{EventReader, FromJsonConfig, Severity, Timestamp};
+/// let mut reader = EventReader::new(FromJsonConfig::default());
+/// let mut line = br#"{"@timestamp":"2022-11-03T02:52:27Z","level":"warn","message":"disk 91% full"}"#.to_vec();
+/// let event = reader.read(&mut line, Timestamp::EPOCH).unwrap();
+/// assert_eq!((event.ts.as_nanos(), event.sev), (1_667_443_947_000_000_000, Severity::Warning));
+/// assert_eq!(event.attrs.to_json(), r#"{"message":"disk 91% full"}"#);
+/// ```
+pub struct EventReader {
+    buffers: simd_json::Buffers,
+    config: FromJsonConfig,
+}
+
+impl std::fmt::Debug for EventReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventReader")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventReader {
+    /// A reader applying `config` to every line.
+    pub fn new(config: FromJsonConfig) -> EventReader {
+        EventReader {
+            buffers: simd_json::Buffers::default(),
+            config,
+        }
+    }
+
+    /// One line (a JSON object) as an event, as [`Event::from_json_object`] describes.
+    /// simd-json parses in place, so `line` is overwritten.
+    pub fn read(&mut self, line: &mut [u8], now: Timestamp) -> Result<Event, Error> {
+        event_from_slice(line, &mut self.buffers, now, &self.config)
+    }
+}
+
+fn event_from_slice(
+    line: &mut [u8],
+    buffers: &mut simd_json::Buffers,
+    now: Timestamp,
+    config: &FromJsonConfig,
+) -> Result<Event, Error> {
+    let value = simd_json::to_borrowed_value_with_buffers(line, buffers).map_err(|e| {
+        Error::InvalidJson {
+            reason: e.to_string(),
+        }
+    })?;
+    let simd_json::BorrowedValue::Object(obj) = &value else {
+        return Err(Error::InvalidJson {
+            reason: "expected a JSON object".to_owned(),
+        });
+    };
+    let mut members: Vec<(&str, &simd_json::BorrowedValue<'_>)> =
+        obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+    event_from_members(&mut members, now, config)
 }
 
 /// How [`Event::from_json_object`] reads an object.

@@ -73,7 +73,7 @@ pub use builder::{
 };
 pub use error::{Error, ParseError};
 pub use event::{
-    Event, FromJsonConfig, Log, SEVERITY_KEYS, Session, SessionInfo, TIME_KEYS, Thread,
+    Event, EventReader, FromJsonConfig, Log, SEVERITY_KEYS, Session, SessionInfo, TIME_KEYS, Thread,
 };
 pub use request::{AddEventsRequest, Token, parse_request, parse_request_serde_json};
 pub use response::{AddEventsResponse, Status, parse_response, status_matches};
