@@ -240,14 +240,14 @@ fn event_from_members<V: JsonNode>(
 fn json_time<V: JsonNode>(v: &V) -> Result<Timestamp, String> {
     match v.node() {
         Node::I64(i) => u64::try_from(i)
-            .map(Timestamp::from_epoch_auto)
-            .map_err(|_| format!("negative epoch time {i}")),
-        Node::U64(u) => Ok(Timestamp::from_epoch_auto(u)),
+            .map_err(|_| format!("negative epoch time {i}"))
+            .and_then(|u| Timestamp::from_epoch_auto(u).map_err(|e| e.to_string())),
+        Node::U64(u) => Timestamp::from_epoch_auto(u).map_err(|e| e.to_string()),
         Node::F64(f) => Timestamp::from_epoch_auto_f64(f).map_err(|e| e.to_string()),
         Node::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
             .parse::<u64>()
-            .map(Timestamp::from_epoch_auto)
-            .map_err(|_| "epoch time does not fit in 64 bits".to_owned()),
+            .map_err(|_| "epoch time does not fit in 64 bits".to_owned())
+            .and_then(|u| Timestamp::from_epoch_auto(u).map_err(|e| e.to_string())),
         Node::Str(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') => s
             .parse::<f64>()
             .map_err(|_| format!("`{}` is not a time", crate::timestamp::truncated(s)))

@@ -71,17 +71,24 @@ impl Timestamp {
     /// | otherwise | nanoseconds |
     ///
     /// (So millisecond times before 1973-03-03 are misread as seconds: an accepted
-    /// limit of the heuristic.)
-    pub fn from_epoch_auto(value: u64) -> Timestamp {
-        Timestamp(if value < 100_000_000_000 {
-            value * NANOS_PER_SEC
+    /// limit of the heuristic.) Times past `u64` nanoseconds (the year 2554) are errors.
+    pub fn from_epoch_auto(value: u64) -> Result<Timestamp, Error> {
+        let scale = if value < 100_000_000_000 {
+            NANOS_PER_SEC
         } else if value < 100_000_000_000_000 {
-            value * 1_000_000
+            1_000_000
         } else if value < 100_000_000_000_000_000 {
-            value * 1_000
+            1_000
         } else {
-            value
-        })
+            1
+        };
+        value
+            .checked_mul(scale)
+            .map(Timestamp)
+            .ok_or_else(|| Error::InvalidTimestamp {
+                input: value.to_string(),
+                reason: "epoch number past the year 2554",
+            })
     }
 
     /// Like [`Timestamp::from_epoch_auto`] for a fractional number (`1667443947.25` is a
@@ -340,7 +347,11 @@ mod tests {
             1_667_443_947_000_000,
             1_667_443_947_000_000_000,
         ] {
-            assert_eq!(Timestamp::from_epoch_auto(v).as_nanos(), want, "{v}");
+            assert_eq!(
+                Timestamp::from_epoch_auto(v).map(Timestamp::as_nanos).ok(),
+                Some(want),
+                "{v}"
+            );
         }
         assert_eq!(
             Timestamp::from_epoch_auto_f64(1_667_443_947.25)
@@ -354,6 +365,16 @@ mod tests {
                 .as_nanos(),
             1_667_443_947_123_000_000
         );
+        // Seconds, milliseconds and microseconds past the year 2554 do not fit.
+        for v in [
+            99_999_999_999u64,
+            99_999_999_999_999,
+            99_999_999_999_999_999,
+        ] {
+            assert!(Timestamp::from_epoch_auto(v).is_err(), "{v}");
+        }
+        assert!(Timestamp::from_epoch_auto(u64::MAX).is_ok());
+        assert!(Timestamp::from_epoch_auto_f64(99_999_999_999.0).is_err());
         assert!(Timestamp::from_epoch_auto_f64(-1.0).is_err());
         assert!(Timestamp::from_epoch_auto_f64(f64::NAN).is_err());
         assert!(Timestamp::from_epoch_auto_f64(1e30).is_err());

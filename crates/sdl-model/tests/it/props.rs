@@ -217,3 +217,73 @@ proptest! {
         let _ = logferry_sdl_model::parse_response(&bytes);
     }
 }
+
+fn json_scalar() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        (-1e20f64..1e20).prop_map(Value::from),
+        "[0-9]{1,21}".prop_map(Value::String),
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{1,12})?(Z|[+-][0-9]{2}:[0-9]{2})"
+            .prop_map(Value::String),
+        prop::sample::select(SEED_NAMES.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .prop_map(Value::from),
+        "\\PC{0,12}".prop_map(Value::String),
+    ]
+}
+
+fn json_object() -> impl Strategy<Value = serde_json::Map<String, serde_json::Value>> {
+    let leaf = json_scalar();
+    let value = leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+            prop::collection::btree_map("[a-z]{1,4}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+        ]
+    });
+    let key = prop_oneof![
+        prop::sample::select(vec![
+            "ts",
+            "timestamp",
+            "@timestamp",
+            "time",
+            "sev",
+            "severity",
+            "level",
+            "message"
+        ])
+        .prop_map(str::to_owned),
+        "[a-z.]{1,6}",
+    ];
+    prop::collection::btree_map(key, value, 0..8).prop_map(|m| m.into_iter().collect())
+}
+
+proptest! {
+    /// Any JSON object reads into an event (or a clear error) the same way through
+    /// simd-json and serde_json, without panicking, in both strict and lenient modes.
+    #[test]
+    fn json_objects_read_alike(obj in json_object(), lenient in any::<bool>(), dotted in any::<bool>()) {
+        let config = logferry_sdl_model::FromJsonConfig {
+            lenient,
+            flatten: if dotted { logferry_sdl_model::Flatten::Dotted } else { logferry_sdl_model::Flatten::JsonString },
+        };
+        let now = Timestamp::from_nanos(42);
+        let a = Event::from_json_object(&obj, now, &config);
+        let mut line = serde_json::to_vec(&obj).expect("serializes");
+        let b = Event::from_json_slice(&mut line, now, &config);
+        match (&a, &b) {
+            (Ok(x), Ok(y)) => {
+                prop_assert_eq!((x.ts, x.sev), (y.ts, y.sev));
+                prop_assert_eq!(crate::normalized(&x.attrs), crate::normalized(&y.attrs));
+            }
+            (Err(x), Err(y)) => prop_assert_eq!(x.to_string(), y.to_string()),
+            _ => prop_assert!(false, "readers disagree: {:?} / {:?}", a, b),
+        }
+        if lenient {
+            prop_assert!(a.is_ok());
+        }
+    }
+}
