@@ -1108,22 +1108,33 @@ impl RequestBuilder {
         let alone = |size: usize| alone_fixed + size;
         let mut truncated = false;
         if alone(s.size) > self.env.limit {
-            let excess = alone(s.size) - self.env.limit;
+            let size = alone(s.size);
             self.batch.unserialize(&s);
-            let fixed = match self.config.oversize {
-                Oversize::Truncate => truncate_message(&mut event, excess),
-                Oversize::Reject => false,
+            let mut cut = match self.config.oversize {
+                Oversize::Truncate => Some(event.clone()),
+                Oversize::Reject => None,
             };
-            s = self.batch.serialize(&event);
-            if !fixed || alone(s.size) > self.env.limit {
-                let size = alone(s.size);
-                self.batch.unserialize(&s);
-                self.stats.rejected += 1;
-                return Err(Error::EventTooLarge {
-                    size,
-                    limit: self.env.limit,
-                    event: Box::new(event),
-                });
+            let fits = cut.as_mut().is_some_and(|cut| {
+                truncate_message(cut, size - self.env.limit) && {
+                    s = self.batch.serialize(cut);
+                    let fits = alone(s.size) <= self.env.limit;
+                    if !fits {
+                        self.batch.unserialize(&s);
+                    }
+                    fits
+                }
+            });
+            match cut {
+                Some(cut) if fits => event = cut,
+                _ => {
+                    // The caller gets the event back as it was given.
+                    self.stats.rejected += 1;
+                    return Err(Error::EventTooLarge {
+                        size,
+                        limit: self.env.limit,
+                        event: Box::new(event),
+                    });
+                }
             }
             truncated = true;
             self.stats.truncated += 1;
