@@ -34,9 +34,14 @@
 //! event in the session, or by ordering the events in a batch". So `ts` is strictly
 //! increasing across the whole session and the order of events survives ingestion, at the
 //! cost of moving an event that is older than the session's previous request to just after
-//! it, and of spreading equal times 1 ns apart. The adjustment is computed as events
-//! arrive (a sorted map, so late events cost `O(log n)` plus the run of equal times they
-//! push), which is what keeps the accounting exact when it changes the digit count.
+//! it, and of spreading equal times 1 ns apart. Times saturate at `u64::MAX` (the year
+//! 2554), where strictness can't hold.
+//!
+//! The adjustment is computed as events arrive, which is what keeps the accounting exact
+//! when it changes a time's digit count: the pending times are kept sorted, in a `Vec`
+//! while events arrive in order or nearly (an append, or an insert a few places from the
+//! end), in a `BTreeMap` once one lands more than 64 places back, so a late event costs
+//! `O(log n)` plus the run of equal times it pushes along.
 //! [`Timestamps::AsGiven`] writes the times as given, in arrival order.
 //!
 //! # `logs` dedupe

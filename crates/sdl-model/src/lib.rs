@@ -25,23 +25,24 @@
 //! # Performance
 //!
 //! Measured by `cargo bench -p logferry-benches --bench sdl_model` on the 2-core
-//! development machine while other builds ran (load average ≈ 4), so these are floors:
+//! development machine while other builds ran (load average 4 to 5), so these are floors;
+//! ranges span three runs:
 //!
 //! | what | figure |
 //! |---|---|
-//! | building bodies, small events (≈ 170 body bytes each), times strictly increasing | ≈ 2.1 M events/s |
-//! | the same, times as given | ≈ 3.3 M events/s |
-//! | syslog-line events (≈ 220 bytes), strictly increasing / as given | ≈ 1.7 / 2.0 M events/s |
-//! | Kubernetes events (≈ 930 bytes, 17 attributes) with the `logs` dedupe | ≈ 0.36 M events/s |
-//! | [`parse_request`] (simd-json, body copy and validation included), 1 MB / 5.9 MB | ≈ 140 / 185 MiB/s |
-//! | [`parse_request_serde_json`], 1 MB / 5.9 MB | ≈ 73 / 75 MiB/s |
-//! | parse only: simd-json / serde_json `Value`, 5.9 MB | ≈ 270 / 98 MiB/s |
-//! | NDJSON lines to events: [`EventReader`] / serde_json + [`Event::from_json_object`] | ≈ 127 / 99–170 MiB/s |
-//! | NDJSON validation only: simd-json (reused buffers) / serde_json | ≈ 434 / 158 MiB/s |
+//! | building bodies, small events (≈ 170 body bytes each), times strictly increasing | 1.7–2.1 M events/s |
+//! | the same, times as given | 3.0–3.3 M events/s |
+//! | syslog-line events (≈ 220 bytes), strictly increasing / as given | 1.7–1.8 / 2.0–2.2 M events/s |
+//! | Kubernetes events (≈ 930 bytes, 17 attributes) with the `logs` dedupe | 0.33–0.36 M events/s |
+//! | [`parse_request`] (simd-json, body copy and validation included), 1 MB / 5.9 MB | 140–167 / 146–200 MiB/s |
+//! | [`parse_request_serde_json`], 1 MB / 5.9 MB | 72–77 / 65–75 MiB/s |
+//! | parse only: simd-json / serde_json `Value`, 5.9 MB | 270–330 / 90–150 MiB/s |
+//! | NDJSON lines to events: [`EventReader`] / serde_json + [`Event::from_json_object`] | 127–180 / 97–170 MiB/s |
+//! | NDJSON validation only: simd-json (reused buffers) / serde_json | 280–434 / 145–158 MiB/s |
 //!
-//! simd-json pays off on whole requests (2.5× on validated parsing) and on plain NDJSON
-//! validation (2.7×); turning a line into an event is dominated by building its attributes,
-//! so there the two parsers are close.
+//! simd-json pays off on whole requests (2–2.5× on validated parsing) and on plain NDJSON
+//! validation (about 2×); turning a line into an event is dominated by building its
+//! attributes, so there the two parsers are close.
 //!
 //! The `logs` dedupe on a Kubernetes-style corpus (Vector `kubernetes_logs`-shaped lines
 //! from 60 containers, metadata ≈ 80% of each event) saves 82% of request bytes with
