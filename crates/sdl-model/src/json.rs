@@ -1,0 +1,170 @@
+//! Compact JSON writing into a reused `Vec<u8>`: string escaping, numbers, and the exact
+//! escaped length of a string (used to size and truncate without serializing twice).
+//!
+//! Escaping follows RFC 8259 section 7 minimally: `"` and `\` are escaped, the control
+//! characters U+0000..U+001F are written as `\b \f \n \r \t` or `\u00XX`, and everything
+//! else (DEL, non-ASCII) passes through as UTF-8. This is what `serde_json` writes, so bodies
+//! compare equal with its output.
+
+use serde_json::ser::{CompactFormatter, Formatter};
+
+/// Per byte: 0 = copy as is, otherwise the escape to use (`u` = `\u00XX`).
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        table[i] = b'u';
+        i += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0a] = b'n';
+    table[0x0c] = b'f';
+    table[0x0d] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a quoted, escaped JSON string.
+#[inline]
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    write_str_content(out, s);
+    out.push(b'"');
+}
+
+/// Appends the escaped content of `s` without the surrounding quotes.
+#[inline]
+pub(crate) fn write_str_content(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        match esc {
+            b'u' => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]),
+            other => out.extend_from_slice(&[b'\\', other]),
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// The length of the escaped form of one byte of UTF-8 (continuation bytes count 1).
+#[inline]
+pub(crate) fn escaped_byte_len(b: u8) -> usize {
+    match ESCAPE[b as usize] {
+        0 => 1,
+        b'u' => 6,
+        _ => 2,
+    }
+}
+
+/// The length of `s` once escaped, without the quotes.
+pub(crate) fn escaped_len(s: &str) -> usize {
+    s.bytes().map(escaped_byte_len).sum()
+}
+
+/// Appends a signed integer.
+#[inline]
+pub(crate) fn write_i64(out: &mut Vec<u8>, v: i64) {
+    CompactFormatter
+        .write_i64(out, v)
+        .expect("writing to a Vec cannot fail");
+}
+
+/// Appends an unsigned integer.
+#[inline]
+pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
+    CompactFormatter
+        .write_u64(out, v)
+        .expect("writing to a Vec cannot fail");
+}
+
+/// Appends a float: the shortest text that reads back as the same `f64` when finite,
+/// `null` otherwise (JSON has no NaN or infinity).
+#[inline]
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        CompactFormatter
+            .write_f64(out, v)
+            .expect("writing to a Vec cannot fail");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// The number of decimal digits of `v`.
+#[inline]
+pub(crate) fn decimal_len(v: u64) -> usize {
+    v.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(s: &str) {
+        let mut out = Vec::new();
+        write_str(&mut out, s);
+        assert_eq!(
+            out,
+            serde_json::to_vec(s).expect("strings serialize"),
+            "escaping {s:?}"
+        );
+        assert_eq!(escaped_len(s) + 2, out.len());
+        let back: String = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn escapes_like_serde_json() {
+        check("");
+        check("plain");
+        check("quote \" backslash \\ slash /");
+        check("\n\r\t\u{8}\u{c}\u{0}\u{1f}\u{7f}");
+        check("non-ASCII é ü 日本 😀 \u{2028}");
+        let all: String = (0u8..0x80).map(char::from).collect();
+        check(&all);
+    }
+
+    #[test]
+    fn numbers() {
+        let mut out = Vec::new();
+        write_i64(&mut out, i64::MIN);
+        out.push(b' ');
+        write_u64(&mut out, u64::MAX);
+        out.push(b' ');
+        write_f64(&mut out, 19.4);
+        out.push(b' ');
+        write_f64(&mut out, 3.0);
+        out.push(b' ');
+        write_f64(&mut out, f64::NAN);
+        out.push(b' ');
+        write_f64(&mut out, f64::NEG_INFINITY);
+        assert_eq!(
+            String::from_utf8(out).expect("ASCII"),
+            "-9223372036854775808 18446744073709551615 19.4 3.0 null null"
+        );
+    }
+
+    #[test]
+    fn decimal_lengths() {
+        for v in [0u64, 9, 10, 99, 100, 999_999, 1_000_000, u64::MAX] {
+            assert_eq!(decimal_len(v), v.to_string().len(), "{v}");
+        }
+    }
+}
