@@ -432,7 +432,14 @@ impl JsonNode for simd_json::BorrowedValue<'_> {
     }
     fn member(&self, key: &str) -> Option<&Self> {
         match self {
-            simd_json::BorrowedValue::Object(m) => m.get(key),
+            // simd-json keeps duplicate names and `get` returns the first; serde_json keeps
+            // the last, as "many implementations" do (RFC 8259 §4). Take the last here too
+            // so both parsers read a request the same way.
+            simd_json::BorrowedValue::Object(m) => m
+                .iter()
+                .filter(|(k, _)| k.as_ref() == key)
+                .map(|(_, v)| v)
+                .last(),
             _ => None,
         }
     }

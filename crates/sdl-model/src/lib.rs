@@ -86,6 +86,7 @@ pub mod builder;
 pub mod charge;
 mod error;
 mod event;
+pub mod fuzzing;
 mod json;
 mod request;
 mod response;

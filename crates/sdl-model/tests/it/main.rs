@@ -3,6 +3,7 @@
 
 mod bodies;
 mod dedupe;
+mod fuzz_regressions;
 mod props;
 
 use logferry_sdl_model::{

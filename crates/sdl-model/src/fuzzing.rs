@@ -1,0 +1,81 @@
+//! Property harnesses for the fuzz targets in `fuzz/` (public so the fuzz crate can call
+//! them; not part of the stable API).
+
+use crate::{Severity, Status, parse_request, parse_request_serde_json, parse_response};
+
+/// Request parsing: whatever is accepted satisfies the contract's rules, and the
+/// simd-json and serde_json paths agree on what they both accept.
+pub fn request(data: &[u8]) {
+    let mut copy = data.to_vec();
+    let simd = parse_request(&mut copy);
+    let serde = parse_request_serde_json(data);
+    for parsed in [&simd, &serde].into_iter().flatten() {
+        let chars = parsed.session.as_str().chars().count();
+        assert!(
+            (1..=200).contains(&chars),
+            "session of {chars} chars accepted"
+        );
+        for (i, event) in parsed.events.iter().enumerate() {
+            assert!(event.sev.as_u8() <= 6);
+            if let Some(id) = &event.log {
+                assert!(
+                    parsed.log(id).is_some(),
+                    "event {i} refers to an undeclared log"
+                );
+            }
+            assert!(parsed.merged_attrs(i).is_some());
+        }
+        let _ = parsed.bytes_charged();
+    }
+    if let (Ok(a), Ok(b)) = (&simd, &serde) {
+        assert_eq!(a.session, b.session);
+        assert_eq!(a.events.len(), b.events.len());
+        assert_eq!(a.logs.len(), b.logs.len());
+        for (x, y) in a.events.iter().zip(&b.events) {
+            assert_eq!(
+                (x.ts, x.sev, &x.thread, &x.log),
+                (y.ts, y.sev, &y.thread, &y.log)
+            );
+        }
+    }
+}
+
+/// Response parsing: never "success" unless the status string says so, and the
+/// hierarchical match agrees with the classified status.
+pub fn response(data: &[u8]) {
+    let Ok(r) = parse_response(data) else {
+        return;
+    };
+    assert_eq!(Status::classify(&r.status_text), r.status);
+    assert_eq!(
+        r.status_is("success"),
+        r.status == Status::Success,
+        "{:?}",
+        r.status_text
+    );
+    assert_eq!(
+        r.status_is("error/server"),
+        matches!(r.status, Status::Backoff | Status::ServerError),
+        "{:?}",
+        r.status_text
+    );
+    if r.warning().is_some() {
+        assert!(r.status.is_success());
+    }
+}
+
+/// Severity parsing: only 0-6 come out, and every seed name parses to itself.
+pub fn severity(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(sev) = Severity::parse_lenient(s) {
+        assert!(sev.as_u8() <= 6);
+    }
+    if let Some(sev) = Severity::from_seed_name(s) {
+        assert!(
+            matches!(Severity::parse_lenient(s), Ok(x) if x == sev),
+            "seed name {s:?}"
+        );
+    }
+}
