@@ -13,10 +13,10 @@
 //! | `POST /_emulator/revoke` | `{"key": "..."}`: revokes an integration key, SDL key or access token |
 //! | `POST /_emulator/integrations` | `{"id": "..."}`: adds an HTTP Ingest integration; replies `{"id", "key", "url"}` |
 
+use crate::Faults;
 use crate::reply::{self, Resp};
 use crate::server::Shared;
 use crate::util::{param, parse_query};
-use crate::Faults;
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -32,15 +32,19 @@ fn error(status: u16, message: &str) -> Resp {
 }
 
 pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
-    let authorized = crate::auth::credential(req.headers(), &["Bearer"])
-        .is_some_and(|t| crate::util::constant_time_eq(t.as_bytes(), shared.admin_token.as_bytes()));
+    let authorized = crate::auth::credential(req.headers(), &["Bearer"]).is_some_and(|t| {
+        crate::util::constant_time_eq(t.as_bytes(), shared.admin_token.as_bytes())
+    });
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return error(400, "cannot read the request body"),
     };
     if !authorized {
-        return error(401, "admin token required: Authorization: Bearer <admin_token from the ready file>");
+        return error(
+            401,
+            "admin token required: Authorization: Bearer <admin_token from the ready file>",
+        );
     }
     if body.len() > BODY_LIMIT {
         return error(413, "admin request body too large");
@@ -50,8 +54,12 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
     match (&parts.method, path) {
         (&Method::GET, "stats") => reply::json(200, &crate::emulator::stats(shared)),
         (&Method::GET, "records") => {
-            let since = param(&query, "since").and_then(|v| v.parse().ok()).unwrap_or(0);
-            let limit = param(&query, "limit").and_then(|v| v.parse().ok()).unwrap_or(10_000);
+            let since = param(&query, "since")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let limit = param(&query, "limit")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(10_000);
             reply::json(200, &shared.store.since(since, limit))
         }
         (&Method::GET, "uploads") => reply::json(200, &shared.store.uploads()),
@@ -72,7 +80,10 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
                 key: String,
             }
             match serde_json::from_slice::<Revoke>(&body) {
-                Ok(r) => reply::json(200, &serde_json::json!({ "revoked": shared.creds.revoke(&r.key) })),
+                Ok(r) => reply::json(
+                    200,
+                    &serde_json::json!({ "revoked": shared.creds.revoke(&r.key) }),
+                ),
                 Err(e) => error(400, &format!("expected {{\"key\": \"...\"}}: {e}")),
             }
         }

@@ -140,7 +140,9 @@ impl Credentials {
         let token = random_secret(32);
         let now = Instant::now();
         let mut state = self.state();
-        state.tokens.retain(|_, expiry| expiry.is_none_or(|e| e > now));
+        state
+            .tokens
+            .retain(|_, expiry| expiry.is_none_or(|e| e > now));
         state.tokens.insert(token.clone(), Some(now + ttl));
         token
     }
@@ -192,7 +194,11 @@ pub(crate) async fn handle_token(ctx: &mut Ctx, req: Request<Incoming>) -> Handl
         return ctx.injected(injected, taegis_fault);
     }
     let crate::server::Body::Complete(body) = body else {
-        return Ok(oauth_error(413, "invalid_request", "request body too large"));
+        return Ok(oauth_error(
+            413,
+            "invalid_request",
+            "request body too large",
+        ));
     };
     Ok(token_reply(ctx, &parts.headers, &body))
 }
@@ -203,25 +209,39 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
         Some(_) => match credential(headers, &["Basic"]).and_then(decode_basic) {
             Some(pair) => Some(pair),
             None => {
-                return oauth_error(401, "invalid_client", "the Authorization header is not valid HTTP Basic");
+                return oauth_error(
+                    401,
+                    "invalid_client",
+                    "the Authorization header is not valid HTTP Basic",
+                );
             }
         },
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     let Ok(text) = std::str::from_utf8(body) else {
         return oauth_error(400, "invalid_request", "request body is not UTF-8");
     };
     let params: Vec<(String, String)> = match content_type.as_deref() {
-        Some("application/json") => match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Ok(map) => map
-                .into_iter()
-                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                .collect(),
-            Err(_) => return oauth_error(400, "invalid_request", "request body is not a JSON object"),
-        },
+        Some("application/json") => {
+            match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+                Ok(map) => map
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                    .collect(),
+                Err(_) => {
+                    return oauth_error(400, "invalid_request", "request body is not a JSON object");
+                }
+            }
+        }
         None | Some("application/x-www-form-urlencoded") => match parse_query(text) {
             Ok(pairs) => pairs,
             Err(msg) => return oauth_error(400, "invalid_request", &msg),
@@ -230,7 +250,9 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
             return oauth_error(
                 400,
                 "invalid_request",
-                &format!("unsupported content type `{other}` (use application/x-www-form-urlencoded)"),
+                &format!(
+                    "unsupported content type `{other}` (use application/x-www-form-urlencoded)"
+                ),
             );
         }
     };
@@ -238,18 +260,32 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
     match param("grant_type") {
         None => return oauth_error(400, "invalid_request", "grant_type is required"),
         Some("client_credentials") => {}
-        Some(_) => return oauth_error(400, "unsupported_grant_type", "only client_credentials is supported"),
+        Some(_) => {
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                "only client_credentials is supported",
+            );
+        }
     }
     let body_creds = match (param("client_id"), param("client_secret")) {
         (Some(id), Some(secret)) => Some((id.to_owned(), secret.to_owned())),
         (Some(_), None) | (None, Some(_)) if basic.is_none() => {
-            return oauth_error(401, "invalid_client", "client_id and client_secret go together");
+            return oauth_error(
+                401,
+                "invalid_client",
+                "client_id and client_secret go together",
+            );
         }
         _ => None,
     };
     let (id, secret, used_basic) = match (basic, body_creds) {
         (Some(_), Some(_)) => {
-            return oauth_error(400, "invalid_request", "client credentials given twice (Authorization header and body)");
+            return oauth_error(
+                400,
+                "invalid_request",
+                "client credentials given twice (Authorization header and body)",
+            );
         }
         (Some((id, secret)), None) => (id, secret, true),
         (None, Some((id, secret))) => (id, secret, false),
@@ -258,7 +294,11 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
     if !ctx.shared.creds.client_matches(&id, &secret) {
         let mut resp = oauth_error(401, "invalid_client", "unknown client or wrong secret");
         if used_basic {
-            reply::set_header(&mut resp, header::WWW_AUTHENTICATE, "Basic realm=\"taegis\"");
+            reply::set_header(
+                &mut resp,
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"taegis\"",
+            );
         }
         return resp;
     }
@@ -283,7 +323,9 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
 }
 
 fn decode_basic(cred: &str) -> Option<(String, String)> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(cred).ok()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cred)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_owned(), secret.to_owned()))

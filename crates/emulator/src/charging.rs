@@ -88,7 +88,10 @@ mod tests {
 
     #[test]
     fn numbers_cost_eight_whatever_their_digits() {
-        assert_eq!(charge(json!({"a": 1, "b": 1.5, "c": 12345678901234_u64})), 27);
+        assert_eq!(
+            charge(json!({"a": 1, "b": 1.5, "c": 12345678901234_u64})),
+            27
+        );
     }
 
     #[test]
@@ -96,7 +99,10 @@ mod tests {
         let v = json!({"nested": {"foo": "1", "bar": "2", "baz": "3"}});
         // {"bar":"2","baz":"3","foo":"1"} is 31 bytes.
         assert_eq!(charge(v), 32);
-        assert_eq!(charge(json!({"b": true, "n": null, "l": [1, 2]})), (1 + 1) + (1 + 0) + (1 + 5));
+        assert_eq!(
+            charge(json!({"b": true, "n": null, "l": [1, 2]})),
+            (1 + 1) + (1 + 0) + (1 + 5)
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! same JSON is printed on standard output. The process runs until SIGTERM or Ctrl-C,
 //! then finishes the requests in progress and exits 0.
 
-use crate::{Config, Emulator, Endpoint, Error, FaultSet, FaultStatus, Faults, LimitOverrides, ReadyInfo};
+use crate::{
+    Config, Emulator, Endpoint, Error, FaultSet, FaultStatus, Faults, LimitOverrides, ReadyInfo,
+};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -115,8 +117,9 @@ impl Args {
         if let Some(path) = &self.faults_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Error::Usage(format!("cannot read {}: {e}", path.display())))?;
-            return serde_json::from_str(&text)
-                .map_err(|e| Error::Usage(format!("{} is not a faults object: {e}", path.display())));
+            return serde_json::from_str(&text).map_err(|e| {
+                Error::Usage(format!("{} is not a faults object: {e}", path.display()))
+            });
         }
         let set = FaultSet {
             fail_first: self.fail_first,
@@ -144,10 +147,13 @@ impl Args {
     /// The configuration the flags describe.
     pub fn config(&self) -> Result<Config, Error> {
         let ca_dir = self.ca_dir.clone().or_else(|| {
-            self.ready_file
-                .as_deref()
-                .and_then(Path::parent)
-                .map(|p| if p.as_os_str().is_empty() { PathBuf::from(".") } else { p.to_owned() })
+            self.ready_file.as_deref().and_then(Path::parent).map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_owned()
+                }
+            })
         });
         Ok(Config {
             listen: self.listen,
@@ -174,7 +180,9 @@ impl Args {
 /// readable by the owner only.
 pub fn write_ready_file(path: &Path, info: &ReadyInfo) -> Result<(), Error> {
     let json = serde_json::to_vec_pretty(info).expect("ready info always serializes");
-    let file_name = path.file_name().map_or_else(|| "ready".into(), |n| n.to_string_lossy().into_owned());
+    let file_name = path
+        .file_name()
+        .map_or_else(|| "ready".into(), |n| n.to_string_lossy().into_owned());
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -271,7 +279,10 @@ mod tests {
         let set = &faults.endpoints[&Endpoint::SdlAddEvents];
         assert_eq!(set.fail_first, 2);
         assert_eq!(set.fail_first_status, FaultStatus::SdlBackoffIn200);
-        assert_eq!(set.fail_statuses, vec![FaultStatus::Code(429), FaultStatus::Code(503)]);
+        assert_eq!(
+            set.fail_statuses,
+            vec![FaultStatus::Code(429), FaultStatus::Code(503)]
+        );
         assert_eq!(set.retry_after_secs, Some(1));
     }
 

@@ -217,7 +217,9 @@ impl std::fmt::Debug for ReadyInfo {
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
 
@@ -238,11 +240,20 @@ impl Emulator {
             }
         }
         config.faults.validate()?;
-        let listener = std::net::TcpListener::bind(listen).map_err(|source| Error::Bind { addr: listen, source })?;
+        let listener = std::net::TcpListener::bind(listen).map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
         listener
             .set_nonblocking(true)
-            .map_err(|source| Error::Bind { addr: listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| Error::Bind { addr: listen, source })?;
+            .map_err(|source| Error::Bind {
+                addr: listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
         let host = match local_addr.ip() {
             ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
             ip if ip.is_unspecified() => "[::1]".to_owned(),
@@ -253,7 +264,8 @@ impl Emulator {
         let base_url = format!("{scheme}://{host}:{}", local_addr.port());
 
         let (tls_config, ca) = if config.tls {
-            let extra = Some(local_addr.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+            let extra =
+                Some(local_addr.ip()).filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
             let tls = tls::generate(extra)?;
             let (dir, temp) = match &config.ca_dir {
                 Some(dir) => (dir.clone(), None),

@@ -71,7 +71,10 @@ impl FromStr for Endpoint {
             .find(|e| e.as_str() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Endpoint::ALL.iter().map(|e| e.as_str()).collect();
-                format!("unknown endpoint `{s}` (expected one of {})", names.join(", "))
+                format!(
+                    "unknown endpoint `{s}` (expected one of {})",
+                    names.join(", ")
+                )
             })
     }
 }

@@ -28,6 +28,9 @@
 //!
 //! Counters and the random generator restart whenever the faults are replaced.
 //!
+//! The structs are plain data with public fields and `Default`, meant to be written as
+//! `FaultSet { fail_first: 2, ..FaultSet::default() }`.
+//!
 //! The same structure is the JSON body of the binary's `POST /_emulator/faults`:
 //!
 //! ```
@@ -49,7 +52,6 @@ use std::time::Duration;
 /// The faults in force. All off by default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct Faults {
     /// Faults for every endpoint that has no entry in `endpoints`; its counters are shared
     /// by those endpoints ("the first N requests" counts requests to any of them).
@@ -98,7 +100,9 @@ impl Faults {
             ("sdl_session_rate", self.limits.sdl_session_rate),
         ] {
             if value == Some(0) {
-                return Err(Error::InvalidFaults(format!("limits.{name} must be positive")));
+                return Err(Error::InvalidFaults(format!(
+                    "limits.{name} must be positive"
+                )));
             }
         }
         Ok(())
@@ -115,7 +119,6 @@ impl Faults {
 /// The faults of one endpoint (or of all). All off by default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct FaultSet {
     /// Fail this many requests (after the `reset_first` resets). Default 0.
     pub fail_first: u64,
@@ -222,7 +225,10 @@ impl FaultSet {
 
     fn validate(&self, name: &str) -> Result<(), Error> {
         let bad = |what: String| Err(Error::InvalidFaults(format!("{name}: {what}")));
-        for (field, rate) in [("fail_rate", self.fail_rate), ("reset_rate", self.reset_rate)] {
+        for (field, rate) in [
+            ("fail_rate", self.fail_rate),
+            ("reset_rate", self.reset_rate),
+        ] {
             if !(0.0..=1.0).contains(&rate) {
                 return bad(format!("{field} {rate} is outside 0..=1"));
             }
@@ -311,7 +317,6 @@ impl<'de> Deserialize<'de> for FaultStatus {
 /// Limits changed at run time; `None` keeps the configured value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct LimitOverrides {
     /// HTTP Ingest body limit, on the wire and decoded (the 413 threshold).
     pub http_ingest_max_body: Option<u64>,

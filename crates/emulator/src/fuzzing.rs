@@ -19,7 +19,10 @@ pub fn sdl_request(data: &[u8]) {
         return;
     };
     let chars = request.session.chars().count();
-    assert!((1..=sdl::MAX_SESSION_CHARS).contains(&chars), "session of {chars} characters accepted");
+    assert!(
+        (1..=sdl::MAX_SESSION_CHARS).contains(&chars),
+        "session of {chars} characters accepted"
+    );
     for event in &request.events {
         if let Some((text, value)) = &event.ts {
             assert!(!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()));
@@ -27,7 +30,10 @@ pub fn sdl_request(data: &[u8]) {
         }
         assert!(event.sev.is_none_or(|s| s <= 6));
         if let Some(log) = &event.log {
-            assert!(request.logs.contains_key(log), "dangling log reference accepted");
+            assert!(
+                request.logs.contains_key(log),
+                "dangling log reference accepted"
+            );
         }
         let merged = request.merged_attrs(event);
         for (k, v) in &event.attrs {
@@ -52,7 +58,11 @@ pub fn ingest_body(data: &[u8]) {
     let Some((&selector, body)) = data.split_first() else {
         return;
     };
-    let kind = if selector & 1 == 0 { Kind::Text } else { Kind::Json };
+    let kind = if selector & 1 == 0 {
+        Kind::Text
+    } else {
+        Kind::Json
+    };
     let decoded = if selector & 2 != 0 {
         match decode(Encoding::Gzip, body, 1 << 20) {
             Ok(d) => d,
@@ -66,14 +76,18 @@ pub fn ingest_body(data: &[u8]) {
             let mut rebuilt = String::with_capacity(decoded.len());
             let last = parsed.records.len().saturating_sub(1);
             for (i, (text, unterminated)) in parsed.records.iter().enumerate() {
-                assert!(!unterminated || i == last, "only the last record may be unterminated");
+                assert!(
+                    !unterminated || i == last,
+                    "only the last record may be unterminated"
+                );
                 rebuilt.push_str(text);
                 if !unterminated {
                     rebuilt.push('\n');
                 }
                 if kind == Kind::Json {
                     assert!(
-                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).is_ok(),
+                        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+                            .is_ok(),
                         "accepted JSON record is not an object"
                     );
                 }
@@ -81,7 +95,11 @@ pub fn ingest_body(data: &[u8]) {
                     assert!(!text.contains('\n'));
                 }
             }
-            assert_eq!(rebuilt.as_bytes(), &decoded[..], "records do not rebuild the body");
+            assert_eq!(
+                rebuilt.as_bytes(),
+                &decoded[..],
+                "records do not rebuild the body"
+            );
         }
         Err(message) => {
             assert!(!message.is_empty());

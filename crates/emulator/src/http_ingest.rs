@@ -85,7 +85,10 @@ pub(crate) fn content_kind(value: Option<&str>) -> Result<Kind, String> {
         if let Some((name, val)) = param.split_once('=') {
             let val = val.trim().trim_matches('"');
             if name.trim().eq_ignore_ascii_case("charset") && !val.eq_ignore_ascii_case("utf-8") {
-                return Err(format!("request bodies must be UTF-8, not charset `{}`", truncate(val, 40)));
+                return Err(format!(
+                    "request bodies must be UTF-8, not charset `{}`",
+                    truncate(val, 40)
+                ));
             }
         }
     }
@@ -97,8 +100,12 @@ pub(crate) fn parse_body(kind: Kind, body: &[u8]) -> Result<Parsed<'_>, String> 
     if body.is_empty() {
         return Err("request body is empty".to_owned());
     }
-    let text = std::str::from_utf8(body)
-        .map_err(|e| format!("request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))?;
+    let text = std::str::from_utf8(body).map_err(|e| {
+        format!(
+            "request body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
     match kind {
         Kind::Text => Ok(Parsed {
             records: lines(text),
@@ -197,7 +204,9 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
     let Body::Complete(wire) = body else {
         return Ok(too_large(limit, "request body"));
     };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let kind = match content_kind(content_type) {
         Ok(kind) => kind,
         Err(msg) => return Ok(reply::taegis_error(400, msg)),
@@ -223,8 +232,15 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
         Encoding::Identity => wire.to_vec(),
         _ => match decode(encoding, &wire, limit_usize) {
             Ok(d) => d,
-            Err(logferry_compress::Error::TooLarge { .. }) => return Ok(too_large(limit, "decoded request body")),
-            Err(e) => return Ok(reply::taegis_error(400, format!("request body is not valid {encoding}: {e}"))),
+            Err(logferry_compress::Error::TooLarge { .. }) => {
+                return Ok(too_large(limit, "decoded request body"));
+            }
+            Err(e) => {
+                return Ok(reply::taegis_error(
+                    400,
+                    format!("request body is not valid {encoding}: {e}"),
+                ));
+            }
         },
     };
     ctx.outcome.decoded_bytes = decoded.len() as u64;
@@ -233,9 +249,14 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
         Err(msg) => return Ok(reply::taegis_error(400, msg)),
     };
     if parsed.pretty_printed {
-        ctx.shared.stats.violation(ViolationKind::PrettyPrintedJson, || {
-            format!("request {} to integration {integration}: one JSON object over several lines", ctx.id)
-        });
+        ctx.shared
+            .stats
+            .violation(ViolationKind::PrettyPrintedJson, || {
+                format!(
+                    "request {} to integration {integration}: one JSON object over several lines",
+                    ctx.id
+                )
+            });
     }
     let records: Vec<NewRecord> = parsed
         .records
@@ -253,11 +274,18 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
         .append(ctx.endpoint, &integration, ctx.id, records, None)
     {
         tracing::error!(%err, "cannot write the records file");
-        return Ok(reply::taegis_error(500, "emulator cannot write its records file"));
+        return Ok(reply::taegis_error(
+            500,
+            "emulator cannot write its records file",
+        ));
     }
     ctx.outcome.records = count;
     let mut resp = reply::empty(200);
-    reply::set_header(&mut resp, header::HeaderName::from_static("x-emulator-records"), &count.to_string());
+    reply::set_header(
+        &mut resp,
+        header::HeaderName::from_static("x-emulator-records"),
+        &count.to_string(),
+    );
     Ok(resp)
 }
 
@@ -271,15 +299,23 @@ fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<Stri
         return Err(reply::taegis_error(401, "no integration id in the path"));
     };
     let Some(key) = credential(headers, &["Bearer", "Splunk"]) else {
-        return Err(reply::taegis_error(
-            401,
-            "missing credential: send Authorization: Bearer <integration key> (or Splunk <key>)",
-        ));
+        let message = if headers.contains_key(header::AUTHORIZATION) {
+            "unsupported authorization scheme: use Bearer <integration key> (or Splunk <key>)"
+        } else {
+            "missing credential: send Authorization: Bearer <integration key> (or Splunk <key>)"
+        };
+        return Err(reply::taegis_error(401, message));
     };
     match ctx.shared.creds.check_ingest(integration, key) {
         Check::Valid => Ok(integration.to_owned()),
-        Check::Revoked => Err(reply::taegis_error(403, "the integration key is no longer authorized (integration deleted)")),
-        Check::Unknown | Check::Expired => Err(reply::taegis_error(401, "credential not recognized for this integration")),
+        Check::Revoked => Err(reply::taegis_error(
+            403,
+            "the integration key is no longer authorized (integration deleted)",
+        )),
+        Check::Unknown | Check::Expired => Err(reply::taegis_error(
+            401,
+            "credential not recognized for this integration",
+        )),
     }
 }
 
@@ -316,7 +352,10 @@ mod tests {
 
     #[test]
     fn empty_and_non_utf8_bodies_are_refused() {
-        assert_eq!(parse_body(Kind::Text, b"").unwrap_err(), "request body is empty");
+        assert_eq!(
+            parse_body(Kind::Text, b"").unwrap_err(),
+            "request body is empty"
+        );
         assert_eq!(
             parse_body(Kind::Text, b"ok\n\xff").unwrap_err(),
             "request body is not valid UTF-8 (invalid byte at offset 3)"
@@ -325,7 +364,10 @@ mod tests {
 
     #[test]
     fn content_types() {
-        assert_eq!(content_kind(Some("text/plain; charset=utf-8")), Ok(Kind::Text));
+        assert_eq!(
+            content_kind(Some("text/plain; charset=utf-8")),
+            Ok(Kind::Text)
+        );
         assert_eq!(content_kind(Some("Application/JSON")), Ok(Kind::Json));
         assert!(content_kind(Some("text/plain; charset=latin1")).is_err());
         assert!(content_kind(Some("application/x-ndjson")).is_err());

@@ -76,13 +76,16 @@ mod upload;
 mod util;
 
 pub use config::{
-    Config, HTTP_INGEST_MAX_BODY, S3_MAX_PUT, SDL_MAX_BODY, SDL_SESSION_RATE, SDL_SESSIONS_PER_5_MIN,
+    Config, HTTP_INGEST_MAX_BODY, S3_MAX_PUT, SDL_MAX_BODY, SDL_SESSION_RATE,
+    SDL_SESSIONS_PER_5_MIN,
 };
 pub use emulator::{DEFAULT_INTEGRATION, Emulator, EmulatorBuilder, ReadyInfo};
 pub use endpoint::Endpoint;
 pub use error::Error;
 pub use faults::{FaultSet, FaultStatus, Faults, LimitOverrides};
-pub use stats::{EXAMPLES_PER_VIOLATION, EndpointStats, SessionStats, Stats, ViolationKind, ViolationStats};
+pub use stats::{
+    EXAMPLES_PER_VIOLATION, EndpointStats, SessionStats, Stats, ViolationKind, ViolationStats,
+};
 pub use store::{Record, SdlFields, Upload};
 
 pub(crate) use server::Shared;

@@ -53,7 +53,13 @@ pub(crate) fn taegis_error(status: u16, message: impl Into<String>) -> Resp {
 }
 
 /// An S3 error document (`<Error><Code>...</Code>...`), as S3 answers a presigned PUT.
-pub(crate) fn s3_error(status: u16, code: &str, message: &str, resource: &str, request_id: u64) -> Resp {
+pub(crate) fn s3_error(
+    status: u16,
+    code: &str,
+    message: &str,
+    resource: &str,
+    request_id: u64,
+) -> Resp {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{request_id:016X}</RequestId></Error>",
         xml_escape(code),
@@ -75,7 +81,13 @@ fn xml_escape(s: &str) -> String {
 ///
 /// With `always_200` (the request's `errorStatus: always200` header) the HTTP status is
 /// 200 whatever the `status` string says.
-pub(crate) fn sdl(http: u16, status: &str, message: Option<&str>, charged: Option<u64>, always_200: bool) -> Resp {
+pub(crate) fn sdl(
+    http: u16,
+    status: &str,
+    message: Option<&str>,
+    charged: Option<u64>,
+    always_200: bool,
+) -> Resp {
     #[derive(Serialize)]
     struct Body<'a> {
         status: &'a str,

@@ -137,7 +137,9 @@ pub(crate) fn session_of(map: &Map<String, Value>) -> Result<&str, String> {
             if (1..=MAX_SESSION_CHARS).contains(&n) {
                 Ok(s)
             } else {
-                Err(format!("`session` must be 1 to {MAX_SESSION_CHARS} characters, got {n}"))
+                Err(format!(
+                    "`session` must be 1 to {MAX_SESSION_CHARS} characters, got {n}"
+                ))
             }
         }
         Some(_) => Err("`session` must be a string".to_owned()),
@@ -187,11 +189,16 @@ pub(crate) fn validate(mut map: Map<String, Value>) -> Result<AddEvents, String>
         Some(Value::Array(items)) => {
             for (i, item) in items.into_iter().enumerate() {
                 let Value::Object(mut entry) = item else {
-                    return Err(format!("`logs[{i}]` must be an object with a string `id` and an object `attrs`"));
+                    return Err(format!(
+                        "`logs[{i}]` must be an object with a string `id` and an object `attrs`"
+                    ));
                 };
-                let (Some(Value::String(id)), Some(Value::Object(attrs))) = (entry.remove("id"), entry.remove("attrs"))
+                let (Some(Value::String(id)), Some(Value::Object(attrs))) =
+                    (entry.remove("id"), entry.remove("attrs"))
                 else {
-                    return Err(format!("`logs[{i}]` must be an object with a string `id` and an object `attrs`"));
+                    return Err(format!(
+                        "`logs[{i}]` must be an object with a string `id` and an object `attrs`"
+                    ));
                 };
                 if logs.insert(id.clone(), attrs).is_some() {
                     return Err(format!("`logs` has the id \"{}\" twice", truncate(&id, 60)));
@@ -220,7 +227,11 @@ pub(crate) fn validate(mut map: Map<String, Value>) -> Result<AddEvents, String>
     })
 }
 
-fn validate_event(i: usize, item: Value, logs: &HashMap<String, Map<String, Value>>) -> Result<Event, String> {
+fn validate_event(
+    i: usize,
+    item: Value,
+    logs: &HashMap<String, Map<String, Value>>,
+) -> Result<Event, String> {
     let Value::Object(mut e) = item else {
         return Err(format!("`events[{i}]` must be an object"));
     };
@@ -234,7 +245,9 @@ fn validate_event(i: usize, item: Value, logs: &HashMap<String, Map<String, Valu
                 ));
             }
             let Ok(value) = s.parse::<u64>() else {
-                return Err(format!("`events[{i}].ts` is too large for a nanosecond timestamp"));
+                return Err(format!(
+                    "`events[{i}].ts` is too large for a nanosecond timestamp"
+                ));
             };
             Some((s, value))
         }
@@ -249,7 +262,12 @@ fn validate_event(i: usize, item: Value, logs: &HashMap<String, Map<String, Valu
         None => None,
         Some(v) => match v.as_u64() {
             Some(n @ 0..=6) => Some(n as u8),
-            _ => return Err(format!("`events[{i}].sev` must be an integer from 0 to 6, got {}", truncate(&v.to_string(), 40))),
+            _ => {
+                return Err(format!(
+                    "`events[{i}].sev` must be an integer from 0 to 6, got {}",
+                    truncate(&v.to_string(), 40)
+                ));
+            }
         },
     };
     let thread = match e.remove("thread") {
@@ -348,7 +366,12 @@ impl Sessions {
 
     /// Registers request `id`, which arrived at `arrival`, on `session`. `None` when the
     /// session is new and 50K (configurable) sessions were created in the last 5 minutes.
-    fn enter(shared: &Arc<Shared>, session: &str, id: u64, arrival: Instant) -> Option<SessionGuard> {
+    fn enter(
+        shared: &Arc<Shared>,
+        session: &str,
+        id: u64,
+        arrival: Instant,
+    ) -> Option<SessionGuard> {
         let mut inner = shared.sessions.lock();
         let now = Instant::now();
         if !inner.map.contains_key(session) {
@@ -365,7 +388,8 @@ impl Sessions {
             inner.created.push_back(now);
         }
         let s = inner.map.entry(session.to_owned()).or_default();
-        let overlapping = s.active.len() as u64 + s.recent_ends.iter().filter(|end| **end > arrival).count() as u64;
+        let overlapping = s.active.len() as u64
+            + s.recent_ends.iter().filter(|end| **end > arrival).count() as u64;
         s.active.push((id, arrival));
         s.stats.requests += 1;
         s.stats.max_concurrent = s.stats.max_concurrent.max(overlapping + 1);
@@ -418,7 +442,10 @@ impl Sessions {
 
         let violation = |kind: ViolationKind, what: String| {
             shared.stats.violation(kind, || {
-                format!("request {request_id}, session {}: {what}", truncate(&req.session, 60))
+                format!(
+                    "request {request_id}, session {}: {what}",
+                    truncate(&req.session, 60)
+                )
             });
         };
         if let Some(info) = &req.session_info {
@@ -426,7 +453,11 @@ impl Sessions {
                 None => s.session_info = Some(info.clone()),
                 Some(first) if first != info => violation(
                     ViolationKind::SessionInfoChanged,
-                    format!("sessionInfo {} differs from the first {}", truncate(&info.to_string(), 100), truncate(&first.to_string(), 100)),
+                    format!(
+                        "sessionInfo {} differs from the first {}",
+                        truncate(&info.to_string(), 100),
+                        truncate(&first.to_string(), 100)
+                    ),
                 ),
                 Some(_) => {}
             }
@@ -464,7 +495,10 @@ impl Sessions {
                 if !s.threads.contains(thread) {
                     violation(
                         ViolationKind::UndeclaredThread,
-                        format!("events[{i}].thread \"{}\" was never declared in threads", truncate(thread, 60)),
+                        format!(
+                            "events[{i}].thread \"{}\" was never declared in threads",
+                            truncate(thread, 60)
+                        ),
                     );
                 }
             }
@@ -549,10 +583,13 @@ fn decode_body(headers: &HeaderMap, wire: &[u8], limit: u64) -> Result<Vec<u8>, 
         Some(v) => match v.to_str().ok().map(str::parse::<Encoding>) {
             Some(Ok(e)) => e,
             _ => {
-                return Err((400, format!(
-                    "unsupported Content-Encoding `{}` (gzip, deflate or none)",
-                    truncate(v.to_str().unwrap_or("<not text>"), 40)
-                )));
+                return Err((
+                    400,
+                    format!(
+                        "unsupported Content-Encoding `{}` (gzip, deflate or none)",
+                        truncate(v.to_str().unwrap_or("<not text>"), 40)
+                    ),
+                ));
             }
         },
     };
@@ -576,11 +613,19 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     }
     let (parts, body) = req.into_parts();
     let replier = Replier::new(&parts.headers);
-    let header_key = parts.headers.contains_key(header::AUTHORIZATION).then(|| credential(&parts.headers, &["Bearer"]));
+    let header_key = parts
+        .headers
+        .contains_key(header::AUTHORIZATION)
+        .then(|| credential(&parts.headers, &["Bearer"]));
     if let Some(key) = header_key {
         if key.is_none_or(|k| ctx.shared.creds.check_sdl(k) != Check::Valid) {
             ctx.drain(body).await?;
-            return Ok(replier.error(ctx, 401, NO_PERMISSION, "API key missing, incorrect or revoked"));
+            return Ok(replier.error(
+                ctx,
+                401,
+                NO_PERMISSION,
+                "API key missing, incorrect or revoked",
+            ));
         }
     }
     let limit = ctx.shared.sdl_limit();
@@ -604,7 +649,9 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
                 .and_then(Value::as_str)
                 .is_some_and(|t| ctx.shared.creds.check_sdl(t) == Check::Valid);
             if !valid {
-                auth_error = Some("API key missing, incorrect or revoked (send Authorization: Bearer <key> or a body `token`)");
+                auth_error = Some(
+                    "API key missing, incorrect or revoked (send Authorization: Bearer <key> or a body `token`)",
+                );
             }
         }
     }
@@ -629,15 +676,25 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         return Ok(replier.error(ctx, 401, NO_PERMISSION, message));
     }
     if too_many_sessions {
-        return Ok(replier.error(ctx, 429, BACKOFF, "too many new sessions in the last five minutes (50K per account)"));
+        return Ok(replier.error(
+            ctx,
+            429,
+            BACKOFF,
+            "too many new sessions in the last five minutes (50K per account)",
+        ));
     }
     if let Some(g) = &guard {
         if g.overlapping > 0 {
             let id = ctx.id;
             let session = g.session.clone();
-            ctx.shared.stats.violation(ViolationKind::ConcurrentSessionRequest, || {
-                format!("request {id}, session {}: another request of the session was in flight", truncate(&session, 60))
-            });
+            ctx.shared
+                .stats
+                .violation(ViolationKind::ConcurrentSessionRequest, || {
+                    format!(
+                        "request {id}, session {}: another request of the session was in flight",
+                        truncate(&session, 60)
+                    )
+                });
             return Ok(replier.error(
                 ctx,
                 429,
@@ -655,21 +712,37 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         Ok(accepted) => accepted,
         Err(RateExceeded { window, limit }) => {
             let id = ctx.id;
-            ctx.shared.stats.violation(ViolationKind::SessionRateExceeded, || {
-                format!("request {id}, session {}: {window} bytes in 1 s over the {limit} ceiling", truncate(&request.session, 60))
-            });
+            ctx.shared
+                .stats
+                .violation(ViolationKind::SessionRateExceeded, || {
+                    format!(
+                        "request {id}, session {}: {window} bytes in 1 s over the {limit} ceiling",
+                        truncate(&request.session, 60)
+                    )
+                });
             return Ok(replier.error(
                 ctx,
                 429,
                 BACKOFF,
-                &format!("session above {limit} bytes/s; back off or spread events over more sessions"),
+                &format!(
+                    "session above {limit} bytes/s; back off or spread events over more sessions"
+                ),
             ));
         }
     };
     let count = records.len() as u64;
-    if let Err(err) = ctx.shared.store.append(ctx.endpoint, &request.session, ctx.id, records, None) {
+    if let Err(err) = ctx
+        .shared
+        .store
+        .append(ctx.endpoint, &request.session, ctx.id, records, None)
+    {
         tracing::error!(%err, "cannot write the records file");
-        return Ok(replier.error(ctx, 500, "error/server", "emulator cannot write its records file"));
+        return Ok(replier.error(
+            ctx,
+            500,
+            "error/server",
+            "emulator cannot write its records file",
+        ));
     }
     ctx.outcome.records = count;
     drop(guard);
@@ -688,10 +761,17 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         .query()
         .and_then(|q| crate::util::parse_query(q).ok())
         .and_then(|pairs| crate::util::param(&pairs, "token").map(str::to_owned));
-    let key = credential(&parts.headers, &["Bearer"]).map(str::to_owned).or(query_token);
+    let key = credential(&parts.headers, &["Bearer"])
+        .map(str::to_owned)
+        .or(query_token);
     if key.is_none_or(|k| ctx.shared.creds.check_sdl(&k) != Check::Valid) {
         ctx.drain(body).await?;
-        return Ok(replier.error(ctx, 401, NO_PERMISSION, "API key missing, incorrect or revoked"));
+        return Ok(replier.error(
+            ctx,
+            401,
+            NO_PERMISSION,
+            "API key missing, incorrect or revoked",
+        ));
     }
     let limit = ctx.shared.sdl_limit();
     if ctx.shared.config.count_only {
@@ -706,7 +786,13 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         return Ok(replier.error(ctx, 413, BAD_PARAM, &too_large_message(limit)));
     };
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
-        let media = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim();
+        let media = ct
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim();
         if !media.eq_ignore_ascii_case("text/plain") {
             return Ok(replier.error(ctx, 400, BAD_PARAM, "uploadLogs takes a text/plain body"));
         }
@@ -782,9 +868,18 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         push(&text[start..], true);
     }
     let count = records.len() as u64;
-    if let Err(err) = ctx.shared.store.append(ctx.endpoint, &source, ctx.id, records, None) {
+    if let Err(err) = ctx
+        .shared
+        .store
+        .append(ctx.endpoint, &source, ctx.id, records, None)
+    {
         tracing::error!(%err, "cannot write the records file");
-        return Ok(replier.error(ctx, 500, "error/server", "emulator cannot write its records file"));
+        return Ok(replier.error(
+            ctx,
+            500,
+            "error/server",
+            "emulator cannot write its records file",
+        ));
     }
     if let Some(nonce) = nonce {
         ctx.shared
@@ -824,18 +919,51 @@ mod tests {
     fn rules_refuse_with_a_message() {
         let cases = [
             (json!({}), "`session` is required"),
-            (json!({"session": ""}), "`session` must be 1 to 200 characters, got 0"),
-            (json!({"session": "x".repeat(201)}), "`session` must be 1 to 200 characters, got 201"),
+            (
+                json!({"session": ""}),
+                "`session` must be 1 to 200 characters, got 0",
+            ),
+            (
+                json!({"session": "x".repeat(201)}),
+                "`session` must be 1 to 200 characters, got 201",
+            ),
             (json!({"session": 5}), "`session` must be a string"),
-            (json!({"session": "s", "events": [{"ts": 17}]}), "`events[0].ts` must be a string of digits, not a number (\"This is a string, not a number\")"),
-            (json!({"session": "s", "events": [{"ts": "17a"}]}), "`events[0].ts` must be a string of digits (nanoseconds since 1970), got \"17a\""),
-            (json!({"session": "s", "events": [{"sev": 7}]}), "`events[0].sev` must be an integer from 0 to 6, got 7"),
-            (json!({"session": "s", "events": [{"sev": "info"}]}), "`events[0].sev` must be an integer from 0 to 6, got \"info\""),
-            (json!({"session": "s", "events": [{"log": "1"}]}), "`events[0].log` is \"1\", which is not an id in this request's `logs`"),
-            (json!({"session": "s", "events": [{"attrs": []}]}), "`events[0].attrs` must be an object"),
-            (json!({"session": "s", "sessionInfo": 1}), "`sessionInfo` must be an object"),
-            (json!({"session": "s", "threads": [{"id": 1, "name": "x"}]}), "`threads[0]` must be an object with a string `id` and a string `name`"),
-            (json!({"session": "s", "logs": [{"id": "1", "attrs": {}}, {"id": "1", "attrs": {}}]}), "`logs` has the id \"1\" twice"),
+            (
+                json!({"session": "s", "events": [{"ts": 17}]}),
+                "`events[0].ts` must be a string of digits, not a number (\"This is a string, not a number\")",
+            ),
+            (
+                json!({"session": "s", "events": [{"ts": "17a"}]}),
+                "`events[0].ts` must be a string of digits (nanoseconds since 1970), got \"17a\"",
+            ),
+            (
+                json!({"session": "s", "events": [{"sev": 7}]}),
+                "`events[0].sev` must be an integer from 0 to 6, got 7",
+            ),
+            (
+                json!({"session": "s", "events": [{"sev": "info"}]}),
+                "`events[0].sev` must be an integer from 0 to 6, got \"info\"",
+            ),
+            (
+                json!({"session": "s", "events": [{"log": "1"}]}),
+                "`events[0].log` is \"1\", which is not an id in this request's `logs`",
+            ),
+            (
+                json!({"session": "s", "events": [{"attrs": []}]}),
+                "`events[0].attrs` must be an object",
+            ),
+            (
+                json!({"session": "s", "sessionInfo": 1}),
+                "`sessionInfo` must be an object",
+            ),
+            (
+                json!({"session": "s", "threads": [{"id": 1, "name": "x"}]}),
+                "`threads[0]` must be an object with a string `id` and a string `name`",
+            ),
+            (
+                json!({"session": "s", "logs": [{"id": "1", "attrs": {}}, {"id": "1", "attrs": {}}]}),
+                "`logs` has the id \"1\" twice",
+            ),
         ];
         for (request, message) in cases {
             assert_eq!(check(request).unwrap_err(), message);
@@ -850,7 +978,10 @@ mod tests {
             "events": [{"log": "1", "attrs": {"message": "m", "k": "event"}}],
             "logs": [{"id": "1", "attrs": {"k": "log", "pod": "p"}}]}))
         .unwrap();
-        assert_eq!(Value::Object(r.merged_attrs(&r.events[0])), json!({"message": "m", "k": "event", "pod": "p"}));
+        assert_eq!(
+            Value::Object(r.merged_attrs(&r.events[0])),
+            json!({"message": "m", "k": "event", "pod": "p"})
+        );
     }
 
     #[test]

@@ -104,7 +104,11 @@ impl Ctx {
     /// Reads the whole body, keeping at most `limit` bytes; past that, reads and discards
     /// the rest so the client can see the 413 (a server that stops reading leaves many
     /// clients stuck writing).
-    pub(crate) async fn read_body(&mut self, mut body: Incoming, limit: u64) -> Result<Body, Abort> {
+    pub(crate) async fn read_body(
+        &mut self,
+        mut body: Incoming,
+        limit: u64,
+    ) -> Result<Body, Abort> {
         let started = Instant::now();
         let mut first: Option<Bytes> = None;
         let mut rest: Option<BytesMut> = None;
@@ -112,7 +116,9 @@ impl Ctx {
         let mut over = false;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| Abort::ClientGone)?;
-            let Ok(data) = frame.into_data() else { continue };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
             total += data.len() as u64;
             self.outcome.wire_bytes += data.len() as u64;
             if total > limit {
@@ -172,7 +178,11 @@ impl Ctx {
     }
 
     /// Finishes an injected fault: a reset, or `reply(status)` plus `Retry-After` when set.
-    pub(crate) fn injected(&mut self, injected: Injected, reply: impl FnOnce(FaultStatus) -> Resp) -> Handled {
+    pub(crate) fn injected(
+        &mut self,
+        injected: Injected,
+        reply: impl FnOnce(FaultStatus) -> Resp,
+    ) -> Handled {
         match injected {
             Injected::Reset => Err(Abort::Reset),
             Injected::Fail(status) => {
@@ -242,7 +252,11 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
     let result = match result {
         Ok(mut resp) => {
             outcome.status = Some(resp.status().as_u16());
-            reply::set_header(&mut resp, http::header::HeaderName::from_static("x-emulator-request-id"), &id.to_string());
+            reply::set_header(
+                &mut resp,
+                http::header::HeaderName::from_static("x-emulator-request-id"),
+                &id.to_string(),
+            );
             Ok(resp)
         }
         Err(abort) => {
@@ -264,17 +278,36 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
 async fn unknown(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
     let path = crate::util::truncate(req.uri().path(), 200);
     ctx.drain(req.into_body()).await?;
-    Ok(reply::taegis_error(404, format!("no emulated endpoint at {path}")))
+    Ok(reply::taegis_error(
+        404,
+        format!("no emulated endpoint at {path}"),
+    ))
 }
 
 /// Answers 405 for a method an endpoint does not take, after draining the body.
-pub(crate) async fn method_not_allowed(ctx: &mut Ctx, req: Request<Incoming>, allow: &'static str) -> Handled {
+pub(crate) async fn method_not_allowed(
+    ctx: &mut Ctx,
+    req: Request<Incoming>,
+    allow: &'static str,
+) -> Handled {
     let method = req.method().clone();
     ctx.drain(req.into_body()).await?;
     let mut resp = if ctx.endpoint.is_sdl() {
-        reply::sdl(405, "error/client/badParam", Some(&format!("{method} is not supported here; use {allow}")), None, false)
+        reply::sdl(
+            405,
+            "error/client/badParam",
+            Some(&format!("{method} is not supported here; use {allow}")),
+            None,
+            false,
+        )
     } else if ctx.endpoint == Endpoint::UploadPut {
-        reply::s3_error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.", "", ctx.id)
+        reply::s3_error(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            "",
+            ctx.id,
+        )
     } else {
         reply::taegis_error(405, format!("{method} is not supported here; use {allow}"))
     };
@@ -292,7 +325,10 @@ impl ResettableIo {
     fn check(&self) -> io::Result<()> {
         if self.reset.load(Ordering::Relaxed) {
             let _ = self.inner.set_zero_linger();
-            Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset by fault injection"))
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "reset by fault injection",
+            ))
         } else {
             Ok(())
         }
@@ -308,7 +344,11 @@ impl Drop for ResettableIo {
 }
 
 impl AsyncRead for ResettableIo {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         this.check()?;
         Pin::new(&mut this.inner).poll_read(cx, buf)
@@ -316,13 +356,21 @@ impl AsyncRead for ResettableIo {
 }
 
 impl AsyncWrite for ResettableIo {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check()?;
         Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         this.check()?;
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
@@ -413,7 +461,9 @@ pub(crate) async fn serve(
             let result = match acceptor {
                 Some(acceptor) => match acceptor.accept(io).await {
                     Ok(tls) => {
-                        let conn = builder.serve_connection(TokioIo::new(tls), service).into_owned();
+                        let conn = builder
+                            .serve_connection(TokioIo::new(tls), service)
+                            .into_owned();
                         watcher.watch(conn).await
                     }
                     Err(err) => {
@@ -422,7 +472,9 @@ pub(crate) async fn serve(
                     }
                 },
                 None => {
-                    let conn = builder.serve_connection(TokioIo::new(io), service).into_owned();
+                    let conn = builder
+                        .serve_connection(TokioIo::new(io), service)
+                        .into_owned();
                     watcher.watch(conn).await
                 }
             };

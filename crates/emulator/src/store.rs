@@ -113,7 +113,10 @@ impl Store {
                         path: path.to_owned(),
                         source,
                     })?;
-                Some((path.to_owned(), Mutex::new(BufWriter::with_capacity(1 << 20, f))))
+                Some((
+                    path.to_owned(),
+                    Mutex::new(BufWriter::with_capacity(1 << 20, f)),
+                ))
             }
             None => None,
         };
@@ -205,7 +208,13 @@ impl Store {
         let oldest = memory.records.front().map_or(memory.next_seq, |r| r.seq);
         let start = since.max(oldest);
         let skip = usize::try_from(start - oldest).unwrap_or(usize::MAX);
-        let records: Vec<Record> = memory.records.iter().skip(skip).take(limit).cloned().collect();
+        let records: Vec<Record> = memory
+            .records
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .cloned()
+            .collect();
         let next = records.last().map_or(start, |r| r.seq + 1);
         RecordPage {
             records,
@@ -247,8 +256,12 @@ mod tests {
     #[test]
     fn memory_is_bounded_and_drops_are_counted() {
         let store = Store::new(3, None).unwrap();
-        store.append(Endpoint::HttpIngest, "i", 1, lines(2), None).unwrap();
-        let dropped = store.append(Endpoint::HttpIngest, "i", 2, lines(3), None).unwrap();
+        store
+            .append(Endpoint::HttpIngest, "i", 1, lines(2), None)
+            .unwrap();
+        let dropped = store
+            .append(Endpoint::HttpIngest, "i", 2, lines(3), None)
+            .unwrap();
         assert_eq!(dropped, 2);
         assert_eq!(store.dropped(), 2);
         let seqs: Vec<u64> = store.records().iter().map(|r| r.seq).collect();
@@ -266,9 +279,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.jsonl");
         let store = Store::new(1, Some(&path)).unwrap();
-        store.append(Endpoint::HttpIngest, "i", 7, lines(3), None).unwrap();
+        store
+            .append(Endpoint::HttpIngest, "i", 7, lines(3), None)
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let parsed: Vec<Record> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let parsed: Vec<Record> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(parsed.len(), 3);
         assert_eq!(parsed[2].text, "line 2");
         assert_eq!(parsed[2].request_id, 7);

@@ -36,13 +36,18 @@ pub(crate) fn generate(extra_ip: Option<IpAddr>) -> Result<Tls, Error> {
         .push(DnType::CommonName, "logferry emulator test CA");
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key).map_err(Error::Certificate)?;
 
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if let Some(ip) = extra_ip {
         names.push(ip.to_string());
     }
     let leaf_key = KeyPair::generate().map_err(Error::Certificate)?;
     let mut leaf = CertificateParams::new(names).map_err(Error::Certificate)?;
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_cert = leaf.signed_by(&leaf_key, &ca).map_err(Error::Certificate)?;

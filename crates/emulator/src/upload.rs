@@ -58,12 +58,17 @@ pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Han
         return ctx.injected(injected, taegis_fault);
     }
     let Some(token) = credential(&parts.headers, &["Bearer"]) else {
-        return Ok(reply::taegis_error(401, "missing access token: send Authorization: Bearer <token>"));
+        return Ok(reply::taegis_error(
+            401,
+            "missing access token: send Authorization: Bearer <token>",
+        ));
     };
     match ctx.shared.creds.check_token(token) {
         Check::Valid => {}
         Check::Expired => return Ok(reply::taegis_error(401, "access token expired")),
-        Check::Unknown | Check::Revoked => return Ok(reply::taegis_error(401, "access token not recognized")),
+        Check::Unknown | Check::Revoked => {
+            return Ok(reply::taegis_error(401, "access token not recognized"));
+        }
     }
     let query = parts.uri.query().unwrap_or("");
     let pairs = match parse_query(query) {
@@ -81,7 +86,10 @@ pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Han
             _ => {
                 return Ok(reply::taegis_error(
                     400,
-                    format!("content_length must be a whole number of bytes, got `{}`", util::truncate(v, 40)),
+                    format!(
+                        "content_length must be a whole number of bytes, got `{}`",
+                        util::truncate(v, 40)
+                    ),
                 ));
             }
         },
@@ -89,19 +97,38 @@ pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Han
     if content_length > S3_MAX_PUT {
         return Ok(reply::taegis_error(
             400,
-            format!("content_length {content_length} exceeds the {S3_MAX_PUT}-byte limit of a single PUT"),
+            format!(
+                "content_length {content_length} exceeds the {S3_MAX_PUT}-byte limit of a single PUT"
+            ),
         ));
     }
     let sensor_id = match param(&pairs, "sensor_id") {
-        Some("") => return Ok(reply::taegis_error(400, "sensor_id must not be empty when given")),
+        Some("") => {
+            return Ok(reply::taegis_error(
+                400,
+                "sensor_id must not be empty when given",
+            ));
+        }
         Some(s) => s.to_owned(),
         None => DEFAULT_SENSOR.to_owned(),
     };
     let service = match param(&pairs, "service") {
-        Some("") => return Ok(reply::taegis_error(400, "service must not be empty when given")),
+        Some("") => {
+            return Ok(reply::taegis_error(
+                400,
+                "service must not be empty when given",
+            ));
+        }
         other => other.map(str::to_owned),
     };
-    let location = presign(&ctx.shared, ctx.id, &file_name, content_length, &sensor_id, service.as_deref());
+    let location = presign(
+        &ctx.shared,
+        ctx.id,
+        &file_name,
+        content_length,
+        &sensor_id,
+        service.as_deref(),
+    );
     #[derive(Serialize)]
     struct Location {
         location: String,
@@ -124,17 +151,34 @@ impl Signed<'_> {
     fn string_to_sign(&self) -> String {
         format!(
             "PUT\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
-            self.path, self.file_name, self.date, self.expires, self.length, self.sensor, self.service
+            self.path,
+            self.file_name,
+            self.date,
+            self.expires,
+            self.length,
+            self.sensor,
+            self.service
         )
     }
 }
 
-fn presign(shared: &Shared, id: u64, file_name: &str, length: u64, sensor: &str, service: Option<&str>) -> String {
+fn presign(
+    shared: &Shared,
+    id: u64,
+    file_name: &str,
+    length: u64,
+    sensor: &str,
+    service: Option<&str>,
+) -> String {
     let now = util::unix_now();
     let date = util::amz_date(now);
     let expires = shared.config.presign_ttl.as_secs().to_string();
-    let base = file_name.rsplit('/').next().filter(|s| !s.is_empty()).unwrap_or("file");
-    let path = format!("{PUT_PREFIX}{id:016x}{}/{}", &util::random_secret(6), percent_encode(base));
+    let base = file_name
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("file");
+    let path = format!("{PUT_PREFIX}{id:016x}/{}", percent_encode(base));
     let length = length.to_string();
     let service = service.unwrap_or("");
     let signed = Signed {
@@ -167,7 +211,11 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
     let id = ctx.id;
     let s3 = |status: u16, code: &str, message: &str| {
         let mut resp = reply::s3_error(status, code, message, &path, id);
-        reply::set_header(&mut resp, header::HeaderName::from_static("x-amz-request-id"), &format!("{id:016X}"));
+        reply::set_header(
+            &mut resp,
+            header::HeaderName::from_static("x-amz-request-id"),
+            &format!("{id:016X}"),
+        );
         resp
     };
     // Header checks come first, as S3 answers before reading the body; the body is still
@@ -199,15 +247,24 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
         });
     }
     let Body::Complete(bytes) = body else {
-        return Ok(s3(400, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header"));
+        return Ok(s3(
+            400,
+            "IncompleteBody",
+            "You did not provide the number of bytes specified by the Content-Length HTTP header",
+        ));
     };
     ctx.outcome.decoded_bytes = bytes.len() as u64;
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => {
-            ctx.shared.stats.violation(ViolationKind::NonUtf8Upload, || {
-                format!("upload {}: not UTF-8, stored with replacement characters", signed.file_name)
-            });
+            ctx.shared
+                .stats
+                .violation(ViolationKind::NonUtf8Upload, || {
+                    format!(
+                        "upload {}: not UTF-8, stored with replacement characters",
+                        signed.file_name
+                    )
+                });
             String::from_utf8_lossy(&bytes)
         }
     };
@@ -237,19 +294,31 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
         bytes: bytes.len() as u64,
         lines,
     };
-    if let Err(err) = ctx
-        .shared
-        .store
-        .append(ctx.endpoint, &signed.file_name, id, records, Some(upload))
+    if let Err(err) =
+        ctx.shared
+            .store
+            .append(ctx.endpoint, &signed.file_name, id, records, Some(upload))
     {
         tracing::error!(%err, "cannot write the records file");
-        return Ok(s3(500, "InternalError", "emulator cannot write its records file"));
+        return Ok(s3(
+            500,
+            "InternalError",
+            "emulator cannot write its records file",
+        ));
     }
     ctx.outcome.records = lines;
     let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
     let mut resp = reply::empty(200);
-    reply::set_header(&mut resp, header::ETAG, &format!("\"{}\"", &util::hex(digest.as_ref())[..32]));
-    reply::set_header(&mut resp, header::HeaderName::from_static("x-amz-request-id"), &format!("{id:016X}"));
+    reply::set_header(
+        &mut resp,
+        header::ETAG,
+        &format!("\"{}\"", &util::hex(digest.as_ref())[..32]),
+    );
+    reply::set_header(
+        &mut resp,
+        header::HeaderName::from_static("x-amz-request-id"),
+        &format!("{id:016X}"),
+    );
     Ok(resp)
 }
 
@@ -260,7 +329,11 @@ struct PutTarget {
     service: String,
 }
 
-fn check_put(ctx: &Ctx, parts: &http::request::Parts, s3: &dyn Fn(u16, &str, &str) -> Resp) -> Result<PutTarget, Resp> {
+fn check_put(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    s3: &dyn Fn(u16, &str, &str) -> Resp,
+) -> Result<PutTarget, Resp> {
     let pairs = parse_query(parts.uri.query().unwrap_or("")).unwrap_or_default();
     let q = |name: &str| param(&pairs, name);
     let has_query_auth = q("X-Amz-Signature").is_some() || q("X-Amz-Algorithm").is_some();
@@ -271,7 +344,9 @@ fn check_put(ctx: &Ctx, parts: &http::request::Parts, s3: &dyn Fn(u16, &str, &st
             "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified",
         ));
     }
-    let (Some(signature), Some(date), Some(expires)) = (q("X-Amz-Signature"), q("X-Amz-Date"), q("X-Amz-Expires")) else {
+    let (Some(signature), Some(date), Some(expires)) =
+        (q("X-Amz-Signature"), q("X-Amz-Date"), q("X-Amz-Expires"))
+    else {
         return Err(s3(403, "AccessDenied", "Access Denied"));
     };
     if parts
@@ -280,10 +355,18 @@ fn check_put(ctx: &Ctx, parts: &http::request::Parts, s3: &dyn Fn(u16, &str, &st
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
     {
-        return Err(s3(501, "NotImplemented", "A header you provided implies functionality that is not implemented"));
+        return Err(s3(
+            501,
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented",
+        ));
     }
     let Some(declared) = parts.headers.get(header::CONTENT_LENGTH) else {
-        return Err(s3(411, "MissingContentLength", "You must provide the Content-Length HTTP header."));
+        return Err(s3(
+            411,
+            "MissingContentLength",
+            "You must provide the Content-Length HTTP header.",
+        ));
     };
     let signed = Signed {
         path: parts.uri.path(),
@@ -295,7 +378,12 @@ fn check_put(ctx: &Ctx, parts: &http::request::Parts, s3: &dyn Fn(u16, &str, &st
         service: q("x-emulator-service").unwrap_or(""),
     };
     let tag_ok = util::unhex(signature).is_some_and(|tag| {
-        ring::hmac::verify(&ctx.shared.signing_key, signed.string_to_sign().as_bytes(), &tag).is_ok()
+        ring::hmac::verify(
+            &ctx.shared.signing_key,
+            signed.string_to_sign().as_bytes(),
+            &tag,
+        )
+        .is_ok()
     });
     if !tag_ok || q("X-Amz-Algorithm") != Some(ALGORITHM) {
         return Err(s3(
@@ -320,7 +408,13 @@ fn check_put(ctx: &Ctx, parts: &http::request::Parts, s3: &dyn Fn(u16, &str, &st
         ));
     }
     let file_name = match signed.file_name {
-        "" => parts.uri.path().rsplit('/').next().and_then(|n| percent_decode(n, false)).unwrap_or_default(),
+        "" => parts
+            .uri
+            .path()
+            .rsplit('/')
+            .next()
+            .and_then(|n| percent_decode(n, false))
+            .unwrap_or_default(),
         name => name.to_owned(),
     };
     Ok(PutTarget {

@@ -61,7 +61,10 @@ pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, String> 
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             match (percent_decode(k, true), percent_decode(v, true)) {
                 (Some(k), Some(v)) => Ok((k, v)),
-                _ => Err(format!("malformed query parameter `{}`", truncate(pair, 64))),
+                _ => Err(format!(
+                    "malformed query parameter `{}`",
+                    truncate(pair, 64)
+                )),
             }
         })
         .collect()
@@ -141,7 +144,9 @@ pub(crate) fn parse_amz_date(s: &str) -> Option<u64> {
         return None;
     }
     let days = days_from_civil(y as i64, m as u32, d as u32);
-    u64::try_from(days).ok().map(|days| days * 86_400 + hh * 3600 + mm * 60 + ss)
+    u64::try_from(days)
+        .ok()
+        .map(|days| days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 // Howard Hinnant's civil calendar algorithms.
@@ -198,7 +203,10 @@ mod tests {
     #[test]
     fn percent_coding_round_trips() {
         let s = "/tmp/a b+c%é.log";
-        assert_eq!(percent_decode(&percent_encode(s), false).as_deref(), Some(s));
+        assert_eq!(
+            percent_decode(&percent_encode(s), false).as_deref(),
+            Some(s)
+        );
         assert_eq!(percent_decode("a+b%2B", true).as_deref(), Some("a b+"));
         assert_eq!(percent_decode("%zz", true), None);
         assert_eq!(unhex(&hex(&[0, 255, 16])), Some(vec![0, 255, 16]));
