@@ -238,7 +238,11 @@ fn token_reply(ctx: &Ctx, headers: &http::HeaderMap, body: &[u8]) -> Resp {
                     .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
                     .collect(),
                 Err(_) => {
-                    return oauth_error(400, "invalid_request", "request body is not a JSON object");
+                    return oauth_error(
+                        400,
+                        "invalid_request",
+                        "request body is not a JSON object",
+                    );
                 }
             }
         }

@@ -101,7 +101,7 @@ mod tests {
         assert_eq!(charge(v), 32);
         assert_eq!(
             charge(json!({"b": true, "n": null, "l": [1, 2]})),
-            (1 + 1) + (1 + 0) + (1 + 5)
+            (1 + 1) + 1 + (1 + 5)
         );
     }
 

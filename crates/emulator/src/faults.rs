@@ -237,10 +237,10 @@ impl FaultSet {
             return bad("fail_rate + reset_rate exceeds 1".to_owned());
         }
         for status in self.fail_statuses.iter().chain([&self.fail_first_status]) {
-            if let FaultStatus::Code(code) = status {
-                if !(400..=599).contains(code) {
-                    return bad(format!("status {code} is not an error status (400..=599)"));
-                }
+            if let FaultStatus::Code(code) = status
+                && !(400..=599).contains(code)
+            {
+                return bad(format!("status {code} is not an error status (400..=599)"));
             }
         }
         if self.slow_body_bytes_per_sec == Some(0) {

@@ -294,6 +294,10 @@ fn too_large(limit: u64, what: &str) -> Resp {
 }
 
 /// Checks the key against the integration in the path.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the reply itself, built once per request"
+)]
 fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
     let Some(integration) = integration(path) else {
         return Err(reply::taegis_error(401, "no integration id in the path"));

@@ -14,7 +14,7 @@
 //! - [`fuzzing`]: harnesses for the fuzz targets.
 //!
 //! **Every rule is the seed's** (`../shared/seeds/`): each module quotes the sentences it
-//! enforces ([`http_ingest`](crate#endpoints), `upload`, `sdl`). What a seed makes a
+//! enforces (the `http_ingest`, `upload` and `sdl` modules). What a seed makes a
 //! MUST or a limit is refused with the documented status; what it only recommends is
 //! accepted and counted in [`Stats::violations`]. The emulator is a test double: it binds
 //! loopback unless told otherwise with a `danger` flag, and keeps received data in memory

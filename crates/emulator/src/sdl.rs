@@ -149,10 +149,10 @@ pub(crate) fn session_of(map: &Map<String, Value>) -> Result<&str, String> {
 /// Checks a parsed request against the seed's format and takes it apart.
 pub(crate) fn validate(mut map: Map<String, Value>) -> Result<AddEvents, String> {
     let session = session_of(&map)?.to_owned();
-    if let Some(token) = map.get("token") {
-        if !token.is_string() {
-            return Err("`token` must be a string".to_owned());
-        }
+    if let Some(token) = map.get("token")
+        && !token.is_string()
+    {
+        return Err("`token` must be a string".to_owned());
     }
     let session_info = match map.remove("sessionInfo") {
         None => None,
@@ -480,27 +480,27 @@ impl Sessions {
                             format!("events[{i}].ts {text} looks like {unit}, not nanoseconds"),
                         );
                     }
-                    if let Some(last) = s.last_ts {
-                        if *ts <= last {
-                            violation(
-                                ViolationKind::TsNotIncreasing,
-                                format!("events[{i}].ts {text} is not above the previous {last}"),
-                            );
-                        }
+                    if let Some(last) = s.last_ts
+                        && *ts <= last
+                    {
+                        violation(
+                            ViolationKind::TsNotIncreasing,
+                            format!("events[{i}].ts {text} is not above the previous {last}"),
+                        );
                     }
                     s.last_ts = Some(*ts);
                 }
             }
-            if let Some(thread) = &event.thread {
-                if !s.threads.contains(thread) {
-                    violation(
-                        ViolationKind::UndeclaredThread,
-                        format!(
-                            "events[{i}].thread \"{}\" was never declared in threads",
-                            truncate(thread, 60)
-                        ),
-                    );
-                }
+            if let Some(thread) = &event.thread
+                && !s.threads.contains(thread)
+            {
+                violation(
+                    ViolationKind::UndeclaredThread,
+                    format!(
+                        "events[{i}].thread \"{}\" was never declared in threads",
+                        truncate(thread, 60)
+                    ),
+                );
             }
             let merged = req.merged_attrs(event);
             charged += attrs_charge(&merged);
@@ -617,16 +617,16 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         .headers
         .contains_key(header::AUTHORIZATION)
         .then(|| credential(&parts.headers, &["Bearer"]));
-    if let Some(key) = header_key {
-        if key.is_none_or(|k| ctx.shared.creds.check_sdl(k) != Check::Valid) {
-            ctx.drain(body).await?;
-            return Ok(replier.error(
-                ctx,
-                401,
-                NO_PERMISSION,
-                "API key missing, incorrect or revoked",
-            ));
-        }
+    if let Some(key) = header_key
+        && key.is_none_or(|k| ctx.shared.creds.check_sdl(k) != Check::Valid)
+    {
+        ctx.drain(body).await?;
+        return Ok(replier.error(
+            ctx,
+            401,
+            NO_PERMISSION,
+            "API key missing, incorrect or revoked",
+        ));
     }
     let limit = ctx.shared.sdl_limit();
     if ctx.shared.config.count_only {
@@ -642,28 +642,28 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         }),
     };
     let mut auth_error = None;
-    if header_key.is_none() {
-        if let Ok(map) = &parsed {
-            let valid = map
-                .get("token")
-                .and_then(Value::as_str)
-                .is_some_and(|t| ctx.shared.creds.check_sdl(t) == Check::Valid);
-            if !valid {
-                auth_error = Some(
-                    "API key missing, incorrect or revoked (send Authorization: Bearer <key> or a body `token`)",
-                );
-            }
+    if header_key.is_none()
+        && let Ok(map) = &parsed
+    {
+        let valid = map
+            .get("token")
+            .and_then(Value::as_str)
+            .is_some_and(|t| ctx.shared.creds.check_sdl(t) == Check::Valid);
+        if !valid {
+            auth_error = Some(
+                "API key missing, incorrect or revoked (send Authorization: Bearer <key> or a body `token`)",
+            );
         }
     }
     // Register on the session as early as possible, so the overlap window is as wide as
     // the server can see.
     let mut guard = None;
     let mut too_many_sessions = false;
-    if let (Ok(map), None) = (&parsed, auth_error) {
-        if let Ok(session) = session_of(map) {
-            guard = Sessions::enter(&ctx.shared, session, ctx.id, ctx.arrival);
-            too_many_sessions = guard.is_none();
-        }
+    if let (Ok(map), None) = (&parsed, auth_error)
+        && let Ok(session) = session_of(map)
+    {
+        guard = Sessions::enter(&ctx.shared, session, ctx.id, ctx.arrival);
+        too_many_sessions = guard.is_none();
     }
     if let Some(injected) = ctx.fault().await {
         return replier.injected(ctx, injected);
@@ -683,25 +683,25 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
             "too many new sessions in the last five minutes (50K per account)",
         ));
     }
-    if let Some(g) = &guard {
-        if g.overlapping > 0 {
-            let id = ctx.id;
-            let session = g.session.clone();
-            ctx.shared
-                .stats
-                .violation(ViolationKind::ConcurrentSessionRequest, || {
-                    format!(
-                        "request {id}, session {}: another request of the session was in flight",
-                        truncate(&session, 60)
-                    )
-                });
-            return Ok(replier.error(
+    if let Some(g) = &guard
+        && g.overlapping > 0
+    {
+        let id = ctx.id;
+        let session = g.session.clone();
+        ctx.shared
+            .stats
+            .violation(ViolationKind::ConcurrentSessionRequest, || {
+                format!(
+                    "request {id}, session {}: another request of the session was in flight",
+                    truncate(&session, 60)
+                )
+            });
+        return Ok(replier.error(
                 ctx,
                 429,
                 BACKOFF,
                 "another request of this session is in flight; only one request can be in-flight at a time for a session",
             ));
-        }
     }
     let request = match validate(map) {
         Ok(r) => r,

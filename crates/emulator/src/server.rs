@@ -187,10 +187,10 @@ impl Ctx {
             Injected::Reset => Err(Abort::Reset),
             Injected::Fail(status) => {
                 let mut resp = reply(status);
-                if let Some(secs) = self.plan.retry_after {
-                    if matches!(status.http_code(), 429 | 503) {
-                        reply::set_header(&mut resp, http::header::RETRY_AFTER, &secs.to_string());
-                    }
+                if let Some(secs) = self.plan.retry_after
+                    && matches!(status.http_code(), 429 | 503)
+                {
+                    reply::set_header(&mut resp, http::header::RETRY_AFTER, &secs.to_string());
                 }
                 Ok(resp)
             }

@@ -329,6 +329,10 @@ struct PutTarget {
     service: String,
 }
 
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the reply itself, built once per request"
+)]
 fn check_put(
     ctx: &Ctx,
     parts: &http::request::Parts,

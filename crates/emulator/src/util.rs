@@ -85,7 +85,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 /// Decodes hex (either case); `None` when malformed.
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.as_bytes()

@@ -91,7 +91,7 @@ async fn credentials_401_and_revoked_403() {
     let (emu, client) = start().await;
     let url = emu.http_ingest_url();
     let other_key = emu.add_integration("other");
-    let cases: Vec<(Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<(crate::support::OwnedHeaders<'_>, u16, &str)> = vec![
         (vec![], 401, "missing"),
         (
             vec![("authorization", format!("Basic {}", emu.http_ingest_key()))],
@@ -145,7 +145,7 @@ async fn bad_requests_are_400_and_store_nothing() {
     let key = bearer(emu.http_ingest_key());
     let auth = ("authorization", key.as_str());
     let url = emu.http_ingest_url();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>)> = vec![
+    let cases: Vec<(&str, crate::support::Headers<'_>, Vec<u8>)> = vec![
         ("no_content_type", vec![auth], b"x\n".to_vec()),
         (
             "unsupported_content_type",

@@ -167,3 +167,8 @@ pub(crate) fn deflate(data: &[u8]) -> Vec<u8> {
 pub(crate) fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
+
+/// Request headers as written in the tests' case tables.
+pub(crate) type Headers<'a> = Vec<(&'a str, &'a str)>;
+/// Owned request headers.
+pub(crate) type OwnedHeaders<'a> = Vec<(&'a str, String)>;

@@ -131,7 +131,7 @@ async fn token_errors_follow_oauth2() {
         emu.taegis_client_secret()
     );
     let good = basic(&emu);
-    let cases: Vec<(&str, Vec<(&str, &str)>, String, u16)> = vec![
+    let cases: Vec<(&str, crate::support::Headers<'_>, String, u16)> = vec![
         (
             "wrong_secret",
             vec![("authorization", &wrong), FORM],
