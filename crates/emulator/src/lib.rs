@@ -31,6 +31,15 @@
 //! | SDL | `POST /api/addEvents`, `POST /api/uploadLogs` |
 //! | admin | `/_emulator/...` (see the `admin` section of [`cli`]) |
 //!
+//! # Speed
+//!
+//! Count-only mode ([`EmulatorBuilder::count_only`]) reads and discards bodies. Measured by
+//! `cargo bench -p logferry-benches --bench emulator` on the 2-core development machine
+//! (client and emulator sharing both cores): a hyper client POSTing 1 MiB bodies over 4
+//! plain HTTP/1.1 loopback connections is answered at **≈ 2.3 GiB/s** of request bodies.
+//! In normal mode the cost is what the checks cost (gzip decoding, UTF-8 and JSON
+//! validation, storing records).
+//!
 //! It does not implement anything the seeds do not describe (no search, no query API),
 //! and count-only mode deliberately checks nothing but header credentials.
 //!
