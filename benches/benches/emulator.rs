@@ -32,7 +32,9 @@ fn bench_count_only(c: &mut Criterion) {
     let body = Bytes::from(vec![b'x'; BODY]);
 
     let mut group = c.benchmark_group("emulator_count_only");
-    group.throughput(Throughput::Bytes((BODY * CONNECTIONS * PER_CONNECTION) as u64));
+    group.throughput(Throughput::Bytes(
+        (BODY * CONNECTIONS * PER_CONNECTION) as u64,
+    ));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
     group.bench_function("http_ingest_1MiB_x4_connections", |b| {

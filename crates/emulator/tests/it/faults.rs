@@ -258,3 +258,23 @@ async fn non_loopback_needs_the_danger_flag_and_plain_http_never() {
         "plain http is served on loopback addresses only, not on 0.0.0.0:0"
     );
 }
+
+#[tokio::test]
+async fn secrets_never_appear_in_debug_output() {
+    let emu = Emulator::builder().start().await.unwrap();
+    let info = emu.ready_info();
+    let shown = format!("{emu:?} {info:?} {:?}", emu.stats());
+    for secret in [
+        emu.http_ingest_key(),
+        emu.sdl_api_key(),
+        emu.taegis_client_secret(),
+        emu.taegis_access_token(),
+        emu.admin_token(),
+    ] {
+        assert!(
+            !shown.contains(secret),
+            "a secret leaked into Debug output: {shown}"
+        );
+    }
+    assert!(shown.contains("<redacted>"));
+}

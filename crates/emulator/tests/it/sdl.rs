@@ -292,7 +292,7 @@ async fn a_second_request_in_flight_on_a_session_gets_429_backoff() {
     let emu = Emulator::builder()
         .faults(Faults::none().with_endpoint(
             Endpoint::SdlAddEvents,
-            FaultSet::latency(Duration::from_millis(400)),
+            FaultSet::latency(Duration::from_millis(1000)),
         ))
         .start()
         .await
