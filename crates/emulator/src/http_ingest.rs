@@ -1,0 +1,388 @@
+//! Taegis HTTP Ingest: `POST /http-endpoint/v1/{integration}` (the path shape of the
+//! seed's examples, `https://<regional-ingest-host>/http-endpoint/v1/<integration-id>`),
+//! with `/ingest/v1/{integration}` as an alias.
+//!
+//! Rules, each from `taegis-http-ingest-api.txt`, checked in this order:
+//!
+//! 1. **Authentication.** "The integration key serves as the bearer token. Clients SHOULD
+//!    use the Bearer scheme [...] Clients designed to interoperate with the Splunk HTTP
+//!    Event Collector (HEC) MAY alternately present the credential using the Splunk
+//!    scheme [...] Clients MUST NOT rely on any other authentication scheme."
+//!    A missing header, another scheme, or a key that is not this integration's: **401**
+//!    ("The Authorization header was missing or its credential was not recognized").
+//!    A revoked key: **403** ("The credential was recognized but is no longer authorized
+//!    (for example, the integration has been deleted)").
+//! 2. **Size.** "Maximum request body size | 100 MB | Hard ceiling. Requests exceeding
+//!    this size are rejected with 413 Payload Too Large." Checked on the wire and again
+//!    on the decoded body (a gzip body cannot smuggle more).
+//! 3. **Content-Type.** "The following request Content-Type values are supported:
+//!    text/plain [...] application/json". Anything else or none: **400**. A `charset`
+//!    parameter other than UTF-8 is refused too ("Request bodies MUST be UTF-8 encoded").
+//! 4. **Content-Encoding.** "Request bodies MAY be sent uncompressed or compressed with
+//!    gzip [...] Other content encodings are not supported." Another encoding, or gzip
+//!    that does not decode: **400**.
+//! 5. **Body.** "The request was malformed, empty, or otherwise unparseable": an empty
+//!    body, a body that is not UTF-8, and for JSON a body that is neither one JSON object
+//!    nor one JSON object per line: **400**, and nothing of it is stored.
+//!
+//! Framing: "Log records are delimited by the line-feed character (`\n`)". Each line is
+//! one record; a last line without a line feed is stored with
+//! [`Record::unterminated`](crate::Record::unterminated) set ("Records that do not
+//! terminate with a line-feed MAY be combined with the following record"). For
+//! `application/json`, a body that is one JSON object is one record (if it spans several
+//! lines that is counted as [`ViolationKind::PrettyPrintedJson`]); otherwise every line
+//! must be a JSON object ("one JSON object per newline-delimited line"); an empty line is
+//! not one.
+//!
+//! A good request gets **200** with an empty body (the seed defines no body) and an
+//! `x-emulator-records` header with the number of records stored.
+
+use crate::auth::{Check, credential};
+use crate::reply::{self, Resp};
+use crate::server::{Body, Ctx, Handled, method_not_allowed, taegis_fault};
+use crate::stats::ViolationKind;
+use crate::store::NewRecord;
+use crate::util::truncate;
+use http::{Method, Request, header};
+use hyper::body::Incoming;
+use logferry_compress::{Encoding, decode};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+/// The two content types the seed supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Text,
+    Json,
+}
+
+/// A body split into records.
+#[derive(Debug)]
+pub(crate) struct Parsed<'a> {
+    /// (text, unterminated) per record.
+    pub(crate) records: Vec<(&'a str, bool)>,
+    /// One JSON object spread over several lines.
+    pub(crate) pretty_printed: bool,
+}
+
+/// Parses `Content-Type` into a [`Kind`].
+pub(crate) fn content_kind(value: Option<&str>) -> Result<Kind, String> {
+    let Some(value) = value else {
+        return Err("Content-Type is required (text/plain or application/json)".to_owned());
+    };
+    let mut parts = value.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    let kind = if media.eq_ignore_ascii_case("text/plain") {
+        Kind::Text
+    } else if media.eq_ignore_ascii_case("application/json") {
+        Kind::Json
+    } else {
+        return Err(format!(
+            "unsupported Content-Type `{}` (text/plain or application/json)",
+            truncate(value, 100)
+        ));
+    };
+    for param in parts {
+        if let Some((name, val)) = param.split_once('=') {
+            let val = val.trim().trim_matches('"');
+            if name.trim().eq_ignore_ascii_case("charset") && !val.eq_ignore_ascii_case("utf-8") {
+                return Err(format!(
+                    "request bodies must be UTF-8, not charset `{}`",
+                    truncate(val, 40)
+                ));
+            }
+        }
+    }
+    Ok(kind)
+}
+
+/// Splits a decoded body into records, or says why the whole request is refused.
+pub(crate) fn parse_body(kind: Kind, body: &[u8]) -> Result<Parsed<'_>, String> {
+    if body.is_empty() {
+        return Err("request body is empty".to_owned());
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        format!(
+            "request body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    match kind {
+        Kind::Text => Ok(Parsed {
+            records: lines(text),
+            pretty_printed: false,
+        }),
+        Kind::Json => {
+            if serde_json::from_str::<JsonObject>(text).is_ok() {
+                let trimmed = text.strip_suffix('\n').unwrap_or(text);
+                return Ok(Parsed {
+                    records: vec![(trimmed, !text.ends_with('\n'))],
+                    pretty_printed: trimmed.contains('\n'),
+                });
+            }
+            let records = lines(text);
+            for (i, (line, _)) in records.iter().enumerate() {
+                if let Err(e) = serde_json::from_str::<JsonObject>(line) {
+                    let what = if line.trim().is_empty() {
+                        "is empty".to_owned()
+                    } else {
+                        format!("is not a JSON object: {e}")
+                    };
+                    return Err(format!("application/json body: line {} {what}", i + 1));
+                }
+            }
+            Ok(Parsed {
+                records,
+                pretty_printed: false,
+            })
+        }
+    }
+}
+
+/// Lines of `text` without their line feeds, the last flagged when unterminated.
+fn lines(text: &str) -> Vec<(&str, bool)> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() / 64 + 1);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', bytes) {
+        out.push((&text[start..end], false));
+        start = end + 1;
+    }
+    if start < bytes.len() {
+        out.push((&text[start..], true));
+    }
+    out
+}
+
+/// Deserializes only from a JSON object, ignoring its content.
+struct JsonObject;
+
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonObject, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(JsonObject)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The integration id of an ingest path: exactly one non-empty segment after the prefix.
+fn integration(path: &str) -> Option<&str> {
+    let rest = path
+        .strip_prefix("/http-endpoint/v1/")
+        .or_else(|| path.strip_prefix("/ingest/v1/"))?;
+    (!rest.is_empty() && !rest.contains('/')).then_some(rest)
+}
+
+/// `POST /http-endpoint/v1/{integration}`.
+pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
+    if req.method() != Method::POST {
+        return method_not_allowed(ctx, req, "POST").await;
+    }
+    let (parts, body) = req.into_parts();
+    let limit = ctx.shared.http_ingest_limit();
+    if ctx.shared.config.count_only {
+        let auth = authenticate(ctx, parts.uri.path(), &parts.headers);
+        ctx.drain(body).await?;
+        return Ok(auth.err().unwrap_or_else(|| reply::empty(200)));
+    }
+    let body = ctx.read_body(body, limit).await?;
+    if let Some(injected) = ctx.fault().await {
+        return ctx.injected(injected, taegis_fault);
+    }
+    let (integration, headers) = match authenticate(ctx, parts.uri.path(), &parts.headers) {
+        Ok(id) => (id, &parts.headers),
+        Err(resp) => return Ok(resp),
+    };
+    let Body::Complete(wire) = body else {
+        return Ok(too_large(limit, "request body"));
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let kind = match content_kind(content_type) {
+        Ok(kind) => kind,
+        Err(msg) => return Ok(reply::taegis_error(400, msg)),
+    };
+    let encoding = match headers.get(header::CONTENT_ENCODING) {
+        None => Encoding::Identity,
+        Some(value) => match value.to_str().ok().map(str::trim) {
+            Some(v) if v.eq_ignore_ascii_case("gzip") => Encoding::Gzip,
+            Some(v) if v.eq_ignore_ascii_case("identity") => Encoding::Identity,
+            other => {
+                return Ok(reply::taegis_error(
+                    400,
+                    format!(
+                        "unsupported Content-Encoding `{}` (only gzip is supported)",
+                        truncate(other.unwrap_or("<not text>"), 40)
+                    ),
+                ));
+            }
+        },
+    };
+    let limit_usize = usize::try_from(limit).unwrap_or(usize::MAX);
+    let decoded = match encoding {
+        Encoding::Identity => wire.to_vec(),
+        _ => match decode(encoding, &wire, limit_usize) {
+            Ok(d) => d,
+            Err(logferry_compress::Error::TooLarge { .. }) => {
+                return Ok(too_large(limit, "decoded request body"));
+            }
+            Err(e) => {
+                return Ok(reply::taegis_error(
+                    400,
+                    format!("request body is not valid {encoding}: {e}"),
+                ));
+            }
+        },
+    };
+    ctx.outcome.decoded_bytes = decoded.len() as u64;
+    let parsed = match parse_body(kind, &decoded) {
+        Ok(p) => p,
+        Err(msg) => return Ok(reply::taegis_error(400, msg)),
+    };
+    if parsed.pretty_printed {
+        ctx.shared
+            .stats
+            .violation(ViolationKind::PrettyPrintedJson, || {
+                format!(
+                    "request {} to integration {integration}: one JSON object over several lines",
+                    ctx.id
+                )
+            });
+    }
+    let records: Vec<NewRecord> = parsed
+        .records
+        .iter()
+        .map(|(text, unterminated)| NewRecord {
+            text: (*text).to_owned(),
+            unterminated: *unterminated,
+            sdl: None,
+        })
+        .collect();
+    let count = records.len() as u64;
+    if let Err(err) = ctx
+        .shared
+        .store
+        .append(ctx.endpoint, &integration, ctx.id, records, None)
+    {
+        tracing::error!(%err, "cannot write the records file");
+        return Ok(reply::taegis_error(
+            500,
+            "emulator cannot write its records file",
+        ));
+    }
+    ctx.outcome.records = count;
+    let mut resp = reply::empty(200);
+    reply::set_header(
+        &mut resp,
+        header::HeaderName::from_static("x-emulator-records"),
+        &count.to_string(),
+    );
+    Ok(resp)
+}
+
+fn too_large(limit: u64, what: &str) -> Resp {
+    reply::taegis_error(413, format!("{what} exceeds the {limit}-byte limit"))
+}
+
+/// Checks the key against the integration in the path.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error is the reply itself, built once per request"
+)]
+fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
+    let Some(integration) = integration(path) else {
+        return Err(reply::taegis_error(401, "no integration id in the path"));
+    };
+    let Some(key) = credential(headers, &["Bearer", "Splunk"]) else {
+        let message = if headers.contains_key(header::AUTHORIZATION) {
+            "unsupported authorization scheme: use Bearer <integration key> (or Splunk <key>)"
+        } else {
+            "missing credential: send Authorization: Bearer <integration key> (or Splunk <key>)"
+        };
+        return Err(reply::taegis_error(401, message));
+    };
+    match ctx.shared.creds.check_ingest(integration, key) {
+        Check::Valid => Ok(integration.to_owned()),
+        Check::Revoked => Err(reply::taegis_error(
+            403,
+            "the integration key is no longer authorized (integration deleted)",
+        )),
+        Check::Unknown | Check::Expired => Err(reply::taegis_error(
+            401,
+            "credential not recognized for this integration",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_lines_flag_only_an_unterminated_last_line() {
+        let p = parse_body(Kind::Text, b"a\n\nb").unwrap();
+        assert_eq!(p.records, vec![("a", false), ("", false), ("b", true)]);
+        let p = parse_body(Kind::Text, b"a\n").unwrap();
+        assert_eq!(p.records, vec![("a", false)]);
+    }
+
+    #[test]
+    fn json_is_one_object_or_one_object_per_line() {
+        let p = parse_body(Kind::Json, b"{\"a\":1}").unwrap();
+        assert_eq!(p.records, vec![("{\"a\":1}", true)]);
+        let p = parse_body(Kind::Json, b"{\n \"a\": 1\n}\n").unwrap();
+        assert!(p.pretty_printed);
+        assert_eq!(p.records.len(), 1);
+        let p = parse_body(Kind::Json, b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(
+            parse_body(Kind::Json, b"{\"a\":1}\n[1]\n").unwrap_err(),
+            "application/json body: line 2 is not a JSON object: invalid type: sequence, expected a JSON object at line 1 column 0"
+        );
+        assert_eq!(
+            parse_body(Kind::Json, b"{\"a\":1}\n\n{\"b\":2}\n").unwrap_err(),
+            "application/json body: line 2 is empty"
+        );
+    }
+
+    #[test]
+    fn empty_and_non_utf8_bodies_are_refused() {
+        assert_eq!(
+            parse_body(Kind::Text, b"").unwrap_err(),
+            "request body is empty"
+        );
+        assert_eq!(
+            parse_body(Kind::Text, b"ok\n\xff").unwrap_err(),
+            "request body is not valid UTF-8 (invalid byte at offset 3)"
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            content_kind(Some("text/plain; charset=utf-8")),
+            Ok(Kind::Text)
+        );
+        assert_eq!(content_kind(Some("Application/JSON")), Ok(Kind::Json));
+        assert!(content_kind(Some("text/plain; charset=latin1")).is_err());
+        assert!(content_kind(Some("application/x-ndjson")).is_err());
+        assert!(content_kind(None).is_err());
+    }
+
+    #[test]
+    fn integration_ids_come_from_one_path_segment() {
+        assert_eq!(integration("/http-endpoint/v1/abc"), Some("abc"));
+        assert_eq!(integration("/ingest/v1/abc"), Some("abc"));
+        assert_eq!(integration("/http-endpoint/v1/"), None);
+        assert_eq!(integration("/http-endpoint/v1/a/b"), None);
+    }
+}
