@@ -93,6 +93,20 @@ impl Error {
         matches!(self.kind, FailureKind::Config | FailureKind::InvalidUrl)
     }
 
+    /// The failure as the retry policy sees it, for
+    /// [`logferry_retry::classify::transport`]. Configuration and URL errors map to
+    /// `Other`; callers should not retry those ([`Error::is_config`]).
+    pub fn transport_failure(&self) -> logferry_retry::TransportFailure {
+        use logferry_retry::TransportFailure as T;
+        match self.kind {
+            FailureKind::Connect => T::ConnectRefused,
+            FailureKind::Timeout => T::Timeout,
+            FailureKind::Tls => T::Tls,
+            FailureKind::Reset => T::Reset,
+            FailureKind::Config | FailureKind::InvalidUrl | FailureKind::Other => T::Other,
+        }
+    }
+
     /// Classifies an error from the HTTP stack by walking its source chain.
     pub(crate) fn from_transport(context: &str, err: BoxError) -> Self {
         let kind = classify(err.as_ref());

@@ -190,3 +190,23 @@ fn bad_ca_files_are_configuration_errors() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn failures_map_onto_the_retry_policy() {
+    use logferry_retry::{TransportFailure, Verdict, classify};
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let err = post(
+        &client(Duration::from_secs(5)),
+        &format!("http://127.0.0.1:{port}/x"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.transport_failure(), TransportFailure::ConnectRefused);
+    assert!(matches!(
+        classify::transport(&err.transport_failure()),
+        Verdict::Retry { .. }
+    ));
+}
