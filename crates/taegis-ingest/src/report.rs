@@ -1,0 +1,123 @@
+//! What happened to a batch, and to the sender.
+
+use logferry_framing::SourceRange;
+use std::fmt;
+
+/// Why a sender stopped sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The endpoint refused the key (401 or 403). HTTP Ingest: "MUST NOT retry".
+    Unauthorized {
+        /// The full explanation with the operator action, from the retry policy.
+        message: String,
+    },
+    /// [`Ingest::stop`](crate::Ingest::stop) was called (shutdown).
+    Requested,
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StopReason::Unauthorized { message } => f.write_str(message),
+            StopReason::Requested => f.write_str("the sender was stopped"),
+        }
+    }
+}
+
+/// Records the endpoint refused for good: never to be retried as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Where the records came from.
+    pub label: String,
+    /// Why they were refused, with what to do about it.
+    pub reason: String,
+    /// How many records.
+    pub records: u32,
+    /// The records themselves (`\n`-terminated), for a dead-letter file.
+    pub body: Vec<u8>,
+}
+
+/// Why a batch was not delivered (it stays undelivered: with a spool, it is replayed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotDelivered {
+    /// The sender stopped.
+    Stopped(StopReason),
+    /// A stop condition of the retry policy (attempts or time) ran out.
+    GaveUp(String),
+    /// The batch could not be re-encoded for a split (a corrupt stored body).
+    Broken(String),
+}
+
+impl fmt::Display for NotDelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotDelivered::Stopped(r) => write!(f, "not delivered: {r}"),
+            NotDelivered::GaveUp(why) => write!(f, "not delivered: gave up ({why})"),
+            NotDelivered::Broken(why) => write!(f, "not delivered: {why}"),
+        }
+    }
+}
+
+/// The fate of one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeliveryStatus {
+    /// Every record was accepted (200).
+    Delivered,
+    /// Every record was either accepted or refused for good; the refused parts are here
+    /// for the dead-letter file. The batch is done: a checkpoint may pass it.
+    PartlyRejected(Vec<Rejected>),
+    /// Not every record was accepted or refused: the batch must be sent again later.
+    NotDelivered(NotDelivered),
+}
+
+/// The report for one batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The batch's sequence number in its source.
+    pub seq: u64,
+    /// The source range it covers.
+    pub range: SourceRange,
+    /// Records in the batch.
+    pub records: u32,
+    /// What happened.
+    pub status: DeliveryStatus,
+    /// HTTP requests made for it (attempts, split parts included).
+    pub requests: u32,
+    /// Of those, retries.
+    pub retries: u32,
+}
+
+impl Delivery {
+    /// True when the batch needs nothing more (delivered, or refused parts handed over):
+    /// its source range may be acknowledged.
+    pub fn is_done(&self) -> bool {
+        !matches!(self.status, DeliveryStatus::NotDelivered(_))
+    }
+}
+
+/// Totals of a sender since it was built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IngestStats {
+    /// Batches fully delivered.
+    pub batches_delivered: u64,
+    /// Records accepted.
+    pub records_delivered: u64,
+    /// Records refused for good (400, or a single record too large).
+    pub records_rejected: u64,
+    /// Batches left undelivered.
+    pub batches_failed: u64,
+    /// HTTP requests made.
+    pub requests: u64,
+    /// Of those, retries.
+    pub retries: u64,
+    /// 413 answers that led to a split.
+    pub splits: u64,
+    /// Uncompressed bytes accepted.
+    pub raw_bytes: u64,
+    /// Bytes on the wire for accepted requests.
+    pub wire_bytes: u64,
+}

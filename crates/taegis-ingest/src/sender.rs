@@ -1,0 +1,365 @@
+//! The sender: one integration, many batches, bounded concurrency.
+
+use crate::report::IngestStats;
+use crate::{
+    Delivery, DeliveryStatus, EncodedBatch, Error, IngestConfig, NotDelivered, Rejected, StopReason,
+};
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use http::{Response, StatusCode};
+use logferry_compress::Encoding;
+use logferry_http::{Client, authorization, full};
+use logferry_retry::{
+    Budget, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, TokioClock, classify,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use tokio::sync::watch;
+
+/// An HTTP Ingest sender for one integration. Cheap to clone; clones share the retry
+/// budget, the stop signal and the statistics.
+///
+/// Several integrations (the contract advises "one integration per logical data source")
+/// are several `Ingest`s, which can share one [`Client`] and its connection pool.
+#[derive(Clone)]
+pub struct Ingest {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    config: IngestConfig,
+    auth: HeaderValue,
+    retrier: Retrier<TokioClock, FastRng>,
+    stop: watch::Sender<Option<StopReason>>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches_delivered: AtomicU64,
+    records_delivered: AtomicU64,
+    records_rejected: AtomicU64,
+    batches_failed: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    splits: AtomicU64,
+    raw_bytes: AtomicU64,
+    wire_bytes: AtomicU64,
+}
+
+impl std::fmt::Debug for Ingest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingest")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one request (one part of a batch) ended.
+enum PartEnd {
+    Delivered,
+    Split,
+    Rejected(String),
+    Stopped(StopReason),
+    GaveUp(String),
+}
+
+impl Ingest {
+    /// A sender for the integration in `config`, sending through `client`.
+    pub fn new(client: Client, config: IngestConfig) -> Result<Ingest, Error> {
+        if config.concurrency == 0 {
+            return Err(Error::Config("concurrency must be at least 1".into()));
+        }
+        if config.key.is_empty() {
+            return Err(Error::Config("the integration key is empty".into()));
+        }
+        let auth = authorization(config.auth.as_str(), &config.key)?;
+        let policy = Policy::new(config.retry.clone())
+            .map_err(|e| Error::Config(format!("retry policy: {e}")))?;
+        let budget =
+            Budget::new(config.budget).map_err(|e| Error::Config(format!("retry budget: {e}")))?;
+        let retrier = Retrier::standard(policy, Arc::new(budget));
+        Ok(Ingest {
+            inner: Arc::new(Inner {
+                client,
+                config,
+                auth,
+                retrier,
+                stop: watch::Sender::new(None),
+                counters: Counters::default(),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IngestConfig {
+        &self.inner.config
+    }
+
+    /// Stops the sender: requests in flight are abandoned (their batches come back
+    /// [`NotDelivered`]) and no new request is made.
+    pub fn stop(&self) {
+        self.inner.stop.send_if_modified(|r| {
+            if r.is_none() {
+                *r = Some(StopReason::Requested);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// Why the sender stopped, if it did (a 401/403, or [`Ingest::stop`]).
+    pub fn stopped(&self) -> Option<StopReason> {
+        self.inner.stop.borrow().clone()
+    }
+
+    /// Totals so far.
+    pub fn stats(&self) -> IngestStats {
+        let c = &self.inner.counters;
+        IngestStats {
+            batches_delivered: c.batches_delivered.load(Relaxed),
+            records_delivered: c.records_delivered.load(Relaxed),
+            records_rejected: c.records_rejected.load(Relaxed),
+            batches_failed: c.batches_failed.load(Relaxed),
+            requests: c.requests.load(Relaxed),
+            retries: c.retries.load(Relaxed),
+            splits: c.splits.load(Relaxed),
+            raw_bytes: c.raw_bytes.load(Relaxed),
+            wire_bytes: c.wire_bytes.load(Relaxed),
+        }
+    }
+
+    /// Encodes a framed batch with this sender's compression setting.
+    pub async fn encode(&self, batch: logferry_framing::Batch) -> EncodedBatch {
+        EncodedBatch::encode(batch, self.inner.config.compression).await
+    }
+
+    /// Sends one batch to the end: retried under the policy, split in halves on 413
+    /// until every part is accepted or is a single record the endpoint refuses, parts
+    /// refused with 400 handed back for the dead-letter file.
+    pub async fn deliver(&self, batch: EncodedBatch) -> Delivery {
+        let mut delivery = Delivery {
+            seq: batch.seq(),
+            range: batch.range().clone(),
+            records: batch.records(),
+            status: DeliveryStatus::Delivered,
+            requests: 0,
+            retries: 0,
+        };
+        let counters = &self.inner.counters;
+        let mut rejected = Vec::new();
+        // Parts still to send, last first.
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            let (end, attempts) = self.send_part(&part).await;
+            delivery.requests += attempts;
+            delivery.retries += attempts.saturating_sub(1);
+            match end {
+                PartEnd::Delivered => {
+                    counters
+                        .records_delivered
+                        .fetch_add(u64::from(part.records()), Relaxed);
+                    counters.raw_bytes.fetch_add(part.raw_len() as u64, Relaxed);
+                    counters
+                        .wire_bytes
+                        .fetch_add(part.body().len() as u64, Relaxed);
+                }
+                PartEnd::Split => {
+                    counters.splits.fetch_add(1, Relaxed);
+                    let raw_len = part.raw_len();
+                    let label = part.label();
+                    match part.split(self.inner.config.compression).await {
+                        Ok(Ok((left, right))) => {
+                            tracing::info!(batch = %label, "413 payload too large: sending the batch in two halves");
+                            parts.push(right);
+                            parts.push(left);
+                        }
+                        Ok(Err(single)) => {
+                            let reason = format!(
+                                "the endpoint answered 413 Payload Too Large for a single record of {raw_len} bytes; \
+                                 it cannot be split further (lower the maximum record size)"
+                            );
+                            tracing::error!(record = %label, "{reason}");
+                            rejected.push(self.reject(&single, reason));
+                        }
+                        Err(e) => {
+                            let reason = format!("cannot split the batch after a 413: {e}");
+                            return self.failed(delivery, NotDelivered::Broken(reason));
+                        }
+                    }
+                }
+                PartEnd::Rejected(reason) => {
+                    tracing::error!(batch = %part.label(), "{reason}");
+                    rejected.push(self.reject(&part, reason));
+                }
+                PartEnd::Stopped(reason) => {
+                    return self.failed(delivery, NotDelivered::Stopped(reason));
+                }
+                PartEnd::GaveUp(why) => return self.failed(delivery, NotDelivered::GaveUp(why)),
+            }
+        }
+        if rejected.is_empty() {
+            counters.batches_delivered.fetch_add(1, Relaxed);
+        } else {
+            delivery.status = DeliveryStatus::PartlyRejected(rejected);
+        }
+        delivery
+    }
+
+    fn failed(&self, mut delivery: Delivery, why: NotDelivered) -> Delivery {
+        self.inner.counters.batches_failed.fetch_add(1, Relaxed);
+        delivery.status = DeliveryStatus::NotDelivered(why);
+        delivery
+    }
+
+    fn reject(&self, part: &EncodedBatch, reason: String) -> Rejected {
+        self.inner
+            .counters
+            .records_rejected
+            .fetch_add(u64::from(part.records()), Relaxed);
+        Rejected {
+            label: part.label(),
+            reason,
+            records: part.records(),
+            body: part
+                .raw()
+                .unwrap_or_else(|e| format!("<stored body unreadable: {e}>\n").into_bytes()),
+        }
+    }
+
+    /// One part under the retry policy, abandoned if the sender stops.
+    async fn send_part(&self, part: &EncodedBatch) -> (PartEnd, u32) {
+        let inner = &*self.inner;
+        let mut stop = inner.stop.subscribe();
+        if let Some(reason) = stop.borrow_and_update().clone() {
+            return (PartEnd::Stopped(reason), 0);
+        }
+        let attempts = AtomicU64::new(0);
+        let run = inner.retrier.run(
+            |_| {
+                attempts.fetch_add(1, Relaxed);
+                inner.counters.requests.fetch_add(1, Relaxed);
+                self.attempt(part)
+            },
+            |info| {
+                if info.attempt > 1 {
+                    inner.counters.retries.fetch_add(1, Relaxed);
+                }
+                if let Some(delay) = info.next_delay {
+                    tracing::warn!(batch = %part.label(), attempt = info.attempt, verdict = %info.verdict, ?delay, "HTTP Ingest request will be retried");
+                }
+            },
+        );
+        let report = tokio::select! {
+            report = run => report,
+            changed = stop.wait_for(Option::is_some) => {
+                let reason = changed.ok().and_then(|r| r.clone()).unwrap_or(StopReason::Requested);
+                return (PartEnd::Stopped(reason), attempts.load(Relaxed) as u32);
+            }
+        };
+        let attempts = report.attempts;
+        let end = match report.finish {
+            Finish::Delivered => PartEnd::Delivered,
+            Finish::Split => PartEnd::Split,
+            Finish::GaveUp(GaveUp::Fatal(reason)) => {
+                let mut message = reason.to_string();
+                if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
+                    message.push_str(&format!(" (server said: {body})"));
+                }
+                if matches!(
+                    reason.status(),
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) {
+                    let reason = StopReason::Unauthorized { message };
+                    tracing::error!(
+                        "stopping the HTTP Ingest sender for {}: {reason}",
+                        inner.config.url
+                    );
+                    inner.stop.send_if_modified(|r| {
+                        let first = r.is_none();
+                        if first {
+                            *r = Some(reason.clone());
+                        }
+                        first
+                    });
+                    PartEnd::Stopped(reason)
+                } else {
+                    PartEnd::Rejected(message)
+                }
+            }
+            // The HTTP Ingest table has no re-authentication row; a key is either valid
+            // or refused.
+            Finish::Reauthenticate => {
+                PartEnd::GaveUp("unexpected re-authentication verdict".into())
+            }
+            Finish::GaveUp(other) => PartEnd::GaveUp(format!(
+                "{other:?} after {attempts} attempts; last: {}",
+                report.last_verdict
+            )),
+        };
+        (end, attempts)
+    }
+
+    /// One HTTP request, classified.
+    async fn attempt(&self, part: &EncodedBatch) -> Outcome<Option<Response<Bytes>>> {
+        let inner = &*self.inner;
+        let mut request = inner
+            .client
+            .request(http::Method::POST, &inner.config.url)
+            .header(AUTHORIZATION, inner.auth.clone())
+            .header(CONTENT_TYPE, inner.config.content_type.as_str());
+        if part.encoding() == Encoding::Gzip {
+            request = request.header(CONTENT_ENCODING, "gzip");
+        }
+        let request = request
+            .body(full(part.body().clone()))
+            .expect("method, URL and headers were validated when the sender was built");
+        match inner.client.send(request).await {
+            Ok(response) => Outcome::new(
+                classify::http_ingest(response.status(), response.headers()),
+                Some(response),
+            ),
+            Err(e) => Outcome::new(classify::transport(&e.transport_failure()), None),
+        }
+    }
+
+    /// Sends batches from `batches` with up to `concurrency` in flight, calling
+    /// `on_delivery` as each one ends (in completion order: track acknowledgements with
+    /// [`logferry_framing::AckTracker`]). Returns when the stream ends and every batch is
+    /// reported, or as soon as the sender stops (the remaining batches are not taken).
+    pub async fn ship<S>(&self, batches: S, mut on_delivery: impl FnMut(Delivery))
+    where
+        S: Stream<Item = EncodedBatch>,
+    {
+        let limit = self.inner.config.concurrency;
+        let mut batches = std::pin::pin!(batches);
+        let mut in_flight = FuturesUnordered::new();
+        let mut exhausted = false;
+        loop {
+            while !exhausted && in_flight.len() < limit && self.stopped().is_none() {
+                match batches.next().await {
+                    Some(batch) => in_flight.push(self.deliver(batch)),
+                    None => exhausted = true,
+                }
+            }
+            match in_flight.next().await {
+                Some(delivery) => on_delivery(delivery),
+                None => break,
+            }
+        }
+    }
+}
+
+/// A short, printable excerpt of an error response body.
+fn excerpt(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&body[..body.len().min(300)]);
+    let text: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}

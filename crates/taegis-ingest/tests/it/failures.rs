@@ -1,0 +1,221 @@
+//! Every status path of the contract, and faults: what is retried, split, rejected, or
+//! stops the sender.
+
+use crate::*;
+use logferry_emulator::{Endpoint, FaultSet, FaultStatus, LimitOverrides};
+use logferry_taegis_ingest::{ContentType, DeliveryStatus, NotDelivered, StopReason};
+
+#[tokio::test]
+async fn faults_and_resets_lose_nothing_and_corrupt_nothing() {
+    let mut set = FaultSet::fail_rate(
+        0.3,
+        vec![
+            FaultStatus::Code(500),
+            FaultStatus::Code(502),
+            FaultStatus::Code(503),
+            FaultStatus::Code(504),
+            FaultStatus::Code(429),
+            FaultStatus::Code(408),
+        ],
+    );
+    set.reset_rate = 0.1;
+    let emu = emulator(Faults::none().with_endpoint(Endpoint::HttpIngest, set)).await;
+    let ingest = sender(&emu, |c| c.budget.min_retries_per_sec = 1000);
+    let input = lines(3000, 30);
+    let deliveries = ship(&ingest, batches(&input, 4_000)).await;
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == DeliveryStatus::Delivered)
+    );
+    // At least once, none corrupted. (A reset can take down sibling HTTP/2 streams whose
+    // records were already stored, so a retry may deliver a record twice: the contract's
+    // at-least-once semantics.)
+    let received = received_sorted(&emu);
+    let expected = sorted(&input);
+    let mut unique = received.clone();
+    unique.dedup();
+    assert!(
+        unique == expected,
+        "missing or corrupted records ({} unique of {} expected)",
+        unique.len(),
+        expected.len()
+    );
+    let duplicates = received.len() - unique.len();
+    assert!(duplicates < input.len() / 4, "{duplicates} duplicates");
+    let stats = ingest.stats();
+    assert!(
+        stats.retries > 5,
+        "faults must have caused retries: {stats:?}"
+    );
+    let emu_stats = emu.stats();
+    assert!(emu_stats.endpoints[&Endpoint::HttpIngest].resets > 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(1, FaultStatus::Code(429)).with_retry_after(1),
+    ))
+    .await;
+    let ingest = sender(&emu, |_| {});
+    let started = std::time::Instant::now();
+    let deliveries = ship(&ingest, batches(&lines(3, 1), 1_000)).await;
+    assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
+    assert_eq!(deliveries[0].retries, 1);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 is a floor"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_request_rejects_that_batch_only_with_its_range() {
+    let emu = emulator(Faults::none()).await;
+    // Text lines declared as JSON: the emulator answers 400 for each body.
+    let bad = sender(&emu, |c| c.content_type = ContentType::Json);
+    let deliveries = ship(&bad, batches(&lines(10, 1), 1_000)).await;
+    assert_eq!(deliveries.len(), 1);
+    let DeliveryStatus::PartlyRejected(rejected) = &deliveries[0].status else {
+        panic!("expected a rejection: {deliveries:?}");
+    };
+    assert!(
+        deliveries[0].is_done(),
+        "a refused batch is handled: the checkpoint may pass it"
+    );
+    assert_eq!(deliveries[0].requests, 1, "a 400 is never retried");
+    assert_eq!(rejected[0].records, 10);
+    assert_eq!(rejected[0].label, "test.log: lines 1-10 (bytes 0..90)");
+    assert!(rejected[0].reason.contains("400"), "{}", rejected[0].reason);
+    assert!(rejected[0].body.starts_with(b"line 0 x\nline 1 x\n"));
+    assert!(bad.stopped().is_none(), "a 400 does not stop the sender");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_key_stops_the_sender_at_once() {
+    let emu = emulator(Faults::none()).await;
+    let ingest = sender(&emu, |c| c.key = Secret::new("not-the-key"));
+    let deliveries = ship(&ingest, batches(&lines(500, 10), 500)).await;
+    let Some(StopReason::Unauthorized { message }) = ingest.stopped() else {
+        panic!("the sender must stop: {deliveries:?}");
+    };
+    insta::assert_snapshot!(message);
+    assert!(deliveries.iter().all(|d| !d.is_done()));
+    assert!(deliveries.iter().all(|d| matches!(
+        d.status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(_))
+    )));
+    // At most one request per in-flight slot reached the server, and none was retried.
+    let sent = emu.stats().status_count(Endpoint::HttpIngest, 401);
+    assert!(sent <= 4, "{sent} requests after a 401");
+    assert_eq!(ingest.stats().retries, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleted_integration_stops_with_403() {
+    let emu = emulator(Faults::none()).await;
+    let ingest = sender(&emu, |c| c.concurrency = 1);
+    let first = ship(&ingest, batches(&lines(10, 1), 1_000)).await;
+    assert!(first[0].is_done());
+    assert!(emu.revoke_key(emu.http_ingest_key()));
+    let after = ship(&ingest, batches(&lines(10, 1), 1_000)).await;
+    assert!(!after[0].is_done());
+    let reason = ingest.stopped().expect("stopped").to_string();
+    assert!(reason.contains("403"), "{reason}");
+    assert!(reason.contains("integration"), "{reason}");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn payload_too_large_splits_until_it_fits_and_rejects_a_lone_giant() {
+    let emu = Emulator::builder().start().await.unwrap();
+    emu.update_faults(|f| {
+        f.limits = LimitOverrides {
+            http_ingest_max_body: Some(1_500),
+            ..LimitOverrides::default()
+        }
+    })
+    .unwrap();
+    // gzip off so the limit applies to predictable sizes.
+    let ingest = sender(&emu, |c| c.compression = None);
+    let mut input = lines(200, 30);
+    input[123] = format!("giant {}", "g".repeat(3_000));
+    let deliveries = ship(&ingest, batches(&input, 12_000)).await;
+    let rejected: Vec<_> = deliveries
+        .iter()
+        .flat_map(|d| match &d.status {
+            DeliveryStatus::PartlyRejected(r) => r.clone(),
+            DeliveryStatus::Delivered => Vec::new(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].records, 1);
+    assert!(
+        rejected[0].label.starts_with("test.log: line 124 "),
+        "{}",
+        rejected[0].label
+    );
+    assert!(
+        rejected[0].reason.contains("single record of 3007 bytes"),
+        "{}",
+        rejected[0].reason
+    );
+    let mut expected = input.clone();
+    expected.remove(123);
+    assert_eq!(received_sorted(&emu), sorted(&expected));
+    assert!(ingest.stats().splits >= 8, "{:?}", ingest.stats());
+    assert!(deliveries.iter().all(|d| d.is_done()));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_abandons_requests_in_flight() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::latency(Duration::from_secs(5)),
+    ))
+    .await;
+    let ingest = sender(&emu, |_| {});
+    let stopper = ingest.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stopper.stop();
+    });
+    let started = std::time::Instant::now();
+    let deliveries = ship(&ingest, batches(&lines(10, 1), 1_000)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stop must not wait for the reply"
+    );
+    assert_eq!(
+        deliveries[0].status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(StopReason::Requested))
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stop_condition_gives_up_and_reports() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(100, FaultStatus::Code(503)),
+    ))
+    .await;
+    let ingest = sender(&emu, |c| {
+        c.retry.stop = logferry_retry::Stop::after_attempts(3)
+    });
+    let deliveries = ship(&ingest, batches(&lines(5, 1), 1_000)).await;
+    let DeliveryStatus::NotDelivered(NotDelivered::GaveUp(why)) = &deliveries[0].status else {
+        panic!("{deliveries:?}");
+    };
+    assert!(why.contains("3 attempts"), "{why}");
+    assert_eq!(deliveries[0].requests, 3);
+    assert!(received_sorted(&emu).is_empty());
+    emu.shutdown().await;
+}
