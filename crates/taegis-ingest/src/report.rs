@@ -74,7 +74,7 @@ pub enum DeliveryStatus {
 }
 
 /// The report for one batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Delivery {
     /// The batch's sequence number in its source.
     pub seq: u64,
@@ -88,6 +88,10 @@ pub struct Delivery {
     pub requests: u32,
     /// Of those, retries.
     pub retries: u32,
+    /// The whole batch when it was not delivered, so the caller can keep it (spool it,
+    /// or write it to a dead-letter file). Parts already accepted are in it too: sending
+    /// it again may duplicate them, which at-least-once delivery allows.
+    pub undelivered: Option<crate::EncodedBatch>,
 }
 
 impl Delivery {

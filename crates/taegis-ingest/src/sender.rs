@@ -148,7 +148,10 @@ impl Ingest {
             status: DeliveryStatus::Delivered,
             requests: 0,
             retries: 0,
+            undelivered: None,
         };
+        // Cheap: the body is reference-counted.
+        let original = batch.clone();
         let counters = &self.inner.counters;
         let mut rejected = Vec::new();
         // Parts still to send, last first.
@@ -187,7 +190,7 @@ impl Ingest {
                         }
                         Err(e) => {
                             let reason = format!("cannot split the batch after a 413: {e}");
-                            return self.failed(delivery, NotDelivered::Broken(reason));
+                            return self.failed(delivery, original, NotDelivered::Broken(reason));
                         }
                     }
                 }
@@ -196,9 +199,9 @@ impl Ingest {
                     rejected.push(self.reject(&part, reason));
                 }
                 PartEnd::Stopped(reason) => {
-                    return self.failed(delivery, NotDelivered::Stopped(reason));
+                    return self.failed(delivery, original, NotDelivered::Stopped(reason));
                 }
-                PartEnd::GaveUp(why) => return self.failed(delivery, NotDelivered::GaveUp(why)),
+                PartEnd::GaveUp(why) => return self.failed(delivery, original, NotDelivered::GaveUp(why)),
             }
         }
         if rejected.is_empty() {
@@ -209,9 +212,10 @@ impl Ingest {
         delivery
     }
 
-    fn failed(&self, mut delivery: Delivery, why: NotDelivered) -> Delivery {
+    fn failed(&self, mut delivery: Delivery, original: EncodedBatch, why: NotDelivered) -> Delivery {
         self.inner.counters.batches_failed.fetch_add(1, Relaxed);
         delivery.status = DeliveryStatus::NotDelivered(why);
+        delivery.undelivered = Some(original);
         delivery
     }
 
