@@ -201,7 +201,9 @@ impl Ingest {
                 PartEnd::Stopped(reason) => {
                     return self.failed(delivery, original, NotDelivered::Stopped(reason));
                 }
-                PartEnd::GaveUp(why) => return self.failed(delivery, original, NotDelivered::GaveUp(why)),
+                PartEnd::GaveUp(why) => {
+                    return self.failed(delivery, original, NotDelivered::GaveUp(why));
+                }
             }
         }
         if rejected.is_empty() {
@@ -212,7 +214,12 @@ impl Ingest {
         delivery
     }
 
-    fn failed(&self, mut delivery: Delivery, original: EncodedBatch, why: NotDelivered) -> Delivery {
+    fn failed(
+        &self,
+        mut delivery: Delivery,
+        original: EncodedBatch,
+        why: NotDelivered,
+    ) -> Delivery {
         self.inner.counters.batches_failed.fetch_add(1, Relaxed);
         delivery.status = DeliveryStatus::NotDelivered(why);
         delivery.undelivered = Some(original);

@@ -216,8 +216,14 @@ async fn a_stop_condition_gives_up_and_reports() {
     };
     assert!(why.contains("3 attempts"), "{why}");
     assert_eq!(deliveries[0].requests, 3);
-    let kept = deliveries[0].undelivered.as_ref().expect("the batch comes back");
-    assert_eq!(kept.raw().unwrap(), b"line 0 x\nline 1 x\nline 2 x\nline 3 x\nline 4 x\n");
+    let kept = deliveries[0]
+        .undelivered
+        .as_ref()
+        .expect("the batch comes back");
+    assert_eq!(
+        kept.raw().unwrap(),
+        b"line 0 x\nline 1 x\nline 2 x\nline 3 x\nline 4 x\n"
+    );
     assert!(received_sorted(&emu).is_empty());
     emu.shutdown().await;
 }

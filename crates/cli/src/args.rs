@@ -1,0 +1,187 @@
+//! Command-line arguments shared by the sending subcommands.
+
+use clap::{Args, ValueEnum};
+use logferry::framing::{FramingConfig, OversizePolicy, Utf8Policy};
+use logferry::http::Secret;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Parses a secret straight into the redacting type, so no `Debug` of the arguments can
+/// show it.
+pub(crate) fn secret(s: &str) -> Result<Secret, String> {
+    if s.trim().is_empty() {
+        return Err("the value is empty".into());
+    }
+    Ok(Secret::new(s.trim()))
+}
+
+/// A duration like `90s`, `15m`, `2h`, or `forever`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Within {
+    Forever,
+    For(Duration),
+}
+
+pub(crate) fn within(s: &str) -> Result<Within, String> {
+    if s == "forever" {
+        return Ok(Within::Forever);
+    }
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 15m, 2h or forever"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a duration like 90s, 15m, 2h or forever"
+            ));
+        }
+    };
+    Ok(Within::For(Duration::from_secs(secs)))
+}
+
+/// Input format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    /// One record per line.
+    Text,
+    /// One JSON object per record (NDJSON, pretty-printed objects or JSON arrays).
+    Json,
+}
+
+impl From<FormatArg> for logferry::framing::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Text => logferry::framing::Format::Text,
+            FormatArg::Json => logferry::framing::Format::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Utf8Arg {
+    /// Send the record to the dead-letter file with the offset of the bad byte.
+    Reject,
+    /// Replace invalid bytes with U+FFFD and send the record.
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OversizeArg {
+    /// Cut a long text record into several (JSON records are always rejected).
+    Split,
+    /// Keep only the start of a long text record.
+    Truncate,
+    /// Send a long record to the dead-letter file.
+    Reject,
+}
+
+/// Framing options common to every subcommand that reads records.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FramingArgs {
+    /// What to do with a record that is not valid UTF-8 (the APIs require UTF-8).
+    #[arg(long, value_enum, default_value = "reject")]
+    pub(crate) invalid_utf8: Utf8Arg,
+    /// Largest record in bytes (HTTP Ingest recommends at most about 500 KB).
+    #[arg(long, default_value_t = 500_000, value_name = "BYTES")]
+    pub(crate) max_record_bytes: usize,
+    /// What to do with a longer text record.
+    #[arg(long, value_enum, default_value = "split")]
+    pub(crate) oversize: OversizeArg,
+}
+
+impl FramingArgs {
+    pub(crate) fn config(&self) -> FramingConfig {
+        FramingConfig {
+            utf8: match self.invalid_utf8 {
+                Utf8Arg::Reject => Utf8Policy::Reject,
+                Utf8Arg::Replace => Utf8Policy::Replace,
+            },
+            max_record_bytes: self.max_record_bytes,
+            oversize: match self.oversize {
+                OversizeArg::Split => OversizePolicy::Split,
+                OversizeArg::Truncate => OversizePolicy::Truncate,
+                OversizeArg::Reject => OversizePolicy::Reject,
+            },
+            ..FramingConfig::default()
+        }
+    }
+}
+
+/// Options every sender has.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SenderArgs {
+    /// Durable queue and checkpoints: undelivered batches survive a crash and are sent
+    /// first on the next start; files already shipped continue where they stopped.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust besides the built-in roots.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Write the final summary here as one JSON object (fields in the README).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) summary_json: Option<PathBuf>,
+    /// Where records that cannot be delivered go, one JSON object per line
+    /// [default: DIR/dead-letter.jsonl with --spool, else ./logferry-dead-letter.jsonl;
+    /// created only when needed].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) dead_letter: Option<PathBuf>,
+    /// How long to keep retrying a batch before giving up on it (90s, 15m, 2h, forever).
+    /// A batch given up goes to the dead-letter file, or stays in the spool.
+    #[arg(long, value_parser = within, default_value = "15m", value_name = "DURATION")]
+    pub(crate) retry_for: Within,
+    /// Timeout for one HTTP request, in seconds.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub(crate) request_timeout: u64,
+    /// Never show a progress bar, even on a terminal.
+    #[arg(long)]
+    pub(crate) no_progress: bool,
+}
+
+impl SenderArgs {
+    /// The dead-letter file's path.
+    pub(crate) fn dead_letter_path(&self) -> PathBuf {
+        match (&self.dead_letter, &self.spool) {
+            (Some(p), _) => p.clone(),
+            (None, Some(dir)) => dir.join("dead-letter.jsonl"),
+            (None, None) => PathBuf::from("logferry-dead-letter.jsonl"),
+        }
+    }
+
+    /// The HTTP client settings.
+    pub(crate) fn client_config(&self) -> logferry::http::ClientConfig {
+        logferry::http::ClientConfig {
+            ca_file: self.ca_file.clone(),
+            request_timeout: Duration::from_secs(self.request_timeout.max(1)),
+            ..logferry::http::ClientConfig::default()
+        }
+    }
+
+    /// The retry policy.
+    pub(crate) fn retry_config(&self) -> logferry::retry::Config {
+        logferry::retry::Config {
+            stop: match self.retry_for {
+                Within::Forever => logferry::retry::Stop::never(),
+                Within::For(d) => logferry::retry::Stop::after_elapsed(d),
+            },
+            ..logferry::retry::Config::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(within("forever"), Ok(Within::Forever));
+        assert_eq!(within("90"), Ok(Within::For(Duration::from_secs(90))));
+        assert_eq!(within("15m"), Ok(Within::For(Duration::from_secs(900))));
+        assert!(within("soon").is_err());
+        assert!(within("5d").is_err());
+    }
+}

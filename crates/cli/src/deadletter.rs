@@ -1,0 +1,118 @@
+//! The dead-letter file: records no retry can deliver, one JSON object per line, created
+//! only when the first record arrives, flushed after each write.
+//!
+//! Fields: `kind` (`invalid` for records the framer refused, `rejected` for records the
+//! endpoint refused, `undelivered` for records given up or left when the sender
+//! stopped), `source`, `line` and `offset` when known, `reason`, and the record(s) as
+//! `records` (text, one per line) or `raw_base64` (exact bytes, for invalid UTF-8).
+
+use base64::Engine as _;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Serialize)]
+struct Entry<'a> {
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    reason: &'a str,
+    count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    records: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_base64: Option<String>,
+}
+
+/// What goes into one dead-letter line.
+pub(crate) struct Letter<'a> {
+    pub(crate) kind: &'a str,
+    pub(crate) source: Option<&'a str>,
+    pub(crate) line: Option<u64>,
+    pub(crate) offset: Option<u64>,
+    pub(crate) reason: &'a str,
+    pub(crate) count: u64,
+    pub(crate) body: &'a [u8],
+}
+
+/// The dead-letter writer.
+pub(crate) struct DeadLetter {
+    path: PathBuf,
+    file: Option<File>,
+    records: u64,
+}
+
+impl DeadLetter {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            file: None,
+            records: 0,
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records written so far.
+    pub(crate) fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Appends one entry. Failing to write the dead-letter file is fatal for the run:
+    /// the records would be lost.
+    pub(crate) fn write(&mut self, letter: Letter<'_>) -> anyhow::Result<()> {
+        let (records, raw_base64) = match std::str::from_utf8(letter.body) {
+            Ok(text) => (Some(text), None),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(letter.body)),
+            ),
+        };
+        let entry = Entry {
+            kind: letter.kind,
+            source: letter.source,
+            line: letter.line,
+            offset: letter.offset,
+            reason: letter.reason,
+            count: letter.count,
+            records,
+            raw_base64,
+        };
+        let mut line = serde_json::to_vec(&entry)?;
+        line.push(b'\n');
+        if self.file.is_none() {
+            if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot open the dead-letter file {}: {e}",
+                        self.path.display()
+                    )
+                })?;
+            self.file = Some(file);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        file.write_all(&line)
+            .and_then(|()| file.flush())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the dead-letter file {}: {e}",
+                    self.path.display()
+                )
+            })?;
+        self.records += letter.count;
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! `logferry`: ship files and pipes to Taegis XDR HTTP Ingest, Taegis File Upload and
+//! SentinelOne SDL, with a crash-safe spool, and check or emulate those APIs locally.
+
+mod args;
+mod cmd_check;
+mod cmd_http_ingest;
+mod deadletter;
+mod exit;
+mod inputs;
+mod logging;
+mod progress;
+mod summary;
+
+use clap::{Parser, Subcommand};
+use exit::{Exit, UsageError};
+use std::process::ExitCode;
+
+/// Ship security telemetry to Taegis XDR and SentinelOne SDL without losing any.
+#[derive(Debug, Parser)]
+#[command(name = "logferry", version, propagate_version = true)]
+struct Cli {
+    /// More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Ship records to a Taegis XDR HTTP Ingest integration.
+    HttpIngest(cmd_http_ingest::HttpIngestArgs),
+    /// Run the local emulator of all three APIs.
+    Emulator(logferry_emulator::cli::Args),
+    /// Check files offline against a backend's rules.
+    Check(cmd_check::CheckArgs),
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let writer = logging::BarWriter::default();
+    logging::init(cli.verbose, writer.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("logferry: error: cannot start the async runtime: {e}");
+            return Exit::Usage.into();
+        }
+    };
+    match runtime.block_on(run(cli.command, writer)) {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            if let Some(usage) = e.downcast_ref::<UsageError>() {
+                eprintln!("logferry: error: {usage}");
+                Exit::Usage.into()
+            } else {
+                eprintln!("logferry: error: {e:#}");
+                Exit::Undelivered.into()
+            }
+        }
+    }
+}
+
+async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exit> {
+    match command {
+        Command::HttpIngest(args) => {
+            let mut progress = progress::Progress::new(!args.sender.no_progress);
+            writer.set_bar(progress.bar());
+            let summary_path = args.sender.summary_json.clone();
+            let summary = cmd_http_ingest::run(args, &mut progress).await;
+            progress.finish();
+            writer.set_bar(None);
+            let summary = summary?;
+            eprint!("{}", summary.render());
+            if let Some(path) = summary_path {
+                summary.write_json(&path)?;
+            }
+            Ok(if summary.exit_code == 0 {
+                Exit::Success
+            } else {
+                Exit::Undelivered
+            })
+        }
+        Command::Emulator(args) => match logferry_emulator::cli::run(args).await {
+            Ok(()) => Ok(Exit::Success),
+            Err(e) => Err(anyhow::Error::new(UsageError(format!("{e:#}")))),
+        },
+        Command::Check(args) => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            cmd_check::run(&args, &mut out)
+        }
+    }
+}

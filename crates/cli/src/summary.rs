@@ -1,0 +1,162 @@
+//! The final summary: printed for people, written as JSON for scripts (`--summary-json`).
+//! The fields are documented in the README; keep both in step.
+
+use serde::Serialize;
+use std::time::Duration;
+
+/// Everything a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Summary {
+    /// `http-ingest`, `file-upload` or `sdl`.
+    pub(crate) backend: &'static str,
+    /// `delivered` (exit 0) or `incomplete` (exit 1).
+    pub(crate) status: &'static str,
+    /// The process exit code.
+    pub(crate) exit_code: u8,
+    /// Per input: where reading stopped.
+    pub(crate) inputs: Vec<InputSummary>,
+    /// Record counts.
+    pub(crate) records: Records,
+    /// Uncompressed bytes delivered.
+    pub(crate) bytes_raw: u64,
+    /// Bytes on the wire for delivered requests.
+    pub(crate) bytes_sent: u64,
+    /// HTTP requests made.
+    pub(crate) requests: u64,
+    /// Of those, retries.
+    pub(crate) retries: u64,
+    /// Batches (or files) that could not be delivered.
+    pub(crate) failures: u64,
+    /// SDL only: the server's `bytesCharged`, summed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) bytes_charged: Option<u64>,
+    /// Where undeliverable records went.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) dead_letter: Option<DeadLetterSummary>,
+    /// Batches replayed from the spool at start, and left in it at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) spool: Option<SpoolSummary>,
+    /// Why the sender stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) stopped: Option<String>,
+    /// Wall time.
+    pub(crate) elapsed_secs: f64,
+}
+
+/// One input.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct InputSummary {
+    pub(crate) name: String,
+    /// Line and byte offset where reading stopped (the end, unless it failed).
+    pub(crate) line: u64,
+    pub(crate) offset: u64,
+    /// Set when the input could not be read to its end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+}
+
+/// Record counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Records {
+    /// Records framed from the inputs.
+    pub(crate) read: u64,
+    /// Accepted by the endpoint.
+    pub(crate) delivered: u64,
+    /// Refused by the endpoint for good (400, too large), in the dead-letter file.
+    pub(crate) rejected: u64,
+    /// Not framed (invalid UTF-8, invalid JSON, too large), in the dead-letter file.
+    pub(crate) invalid: u64,
+    /// Neither delivered nor refused (the sender stopped or gave up).
+    pub(crate) undelivered: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct DeadLetterSummary {
+    pub(crate) path: String,
+    pub(crate) records: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct SpoolSummary {
+    pub(crate) dir: String,
+    pub(crate) replayed_batches: u64,
+    pub(crate) pending_batches: u64,
+}
+
+impl Summary {
+    /// Sets status and exit code from the counts.
+    pub(crate) fn finish(&mut self, elapsed: Duration) {
+        self.elapsed_secs = elapsed.as_secs_f64();
+        let complete = self.records.rejected == 0
+            && self.records.invalid == 0
+            && self.records.undelivered == 0
+            && self.failures == 0
+            && self.stopped.is_none()
+            && self.inputs.iter().all(|i| i.error.is_none());
+        self.status = if complete { "delivered" } else { "incomplete" };
+        self.exit_code = if complete { 0 } else { 1 };
+    }
+
+    /// The human-readable form.
+    pub(crate) fn render(&self) -> String {
+        let mb = |b: u64| b as f64 / 1e6;
+        let secs = self.elapsed_secs.max(1e-9);
+        let mut out = format!(
+            "logferry {}: {}\n  records   read {}  delivered {}  rejected {}  invalid {}  undelivered {}\n",
+            self.backend,
+            self.status,
+            self.records.read,
+            self.records.delivered,
+            self.records.rejected,
+            self.records.invalid,
+            self.records.undelivered
+        );
+        out.push_str(&format!(
+            "  bytes     {:.1} MB raw, {:.1} MB sent ({:.1} MB/s of input)\n  requests  {} ({} retries, {} failed)   time {:.2}s\n",
+            mb(self.bytes_raw),
+            mb(self.bytes_sent),
+            mb(self.bytes_raw) / secs,
+            self.requests,
+            self.retries,
+            self.failures,
+            self.elapsed_secs
+        ));
+        if let Some(charged) = self.bytes_charged {
+            out.push_str(&format!(
+                "  charged   {charged} bytes (server's bytesCharged)\n"
+            ));
+        }
+        if let Some(spool) = &self.spool {
+            out.push_str(&format!(
+                "  spool     {}: {} batches replayed, {} pending\n",
+                spool.dir, spool.replayed_batches, spool.pending_batches
+            ));
+        }
+        if let Some(dl) = &self.dead_letter {
+            out.push_str(&format!(
+                "  dead letter  {} records in {}\n",
+                dl.records, dl.path
+            ));
+        }
+        for input in self.inputs.iter().filter(|i| i.error.is_some()) {
+            out.push_str(&format!(
+                "  input     {}: stopped at line {}, byte {}: {}\n",
+                input.name,
+                input.line,
+                input.offset,
+                input.error.as_deref().unwrap_or_default()
+            ));
+        }
+        if let Some(stopped) = &self.stopped {
+            out.push_str(&format!("  stopped   {stopped}\n"));
+        }
+        out
+    }
+
+    /// Writes the JSON form to `path`.
+    pub(crate) fn write_json(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self)?;
+        std::fs::write(path, json)
+            .map_err(|e| anyhow::anyhow!("cannot write the summary to {}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,194 @@
+//! `logferry http-ingest` end to end.
+
+use crate::*;
+use logferry_emulator::Endpoint;
+
+fn received(emu: &Emulator) -> Vec<String> {
+    let mut v: Vec<String> = emu
+        .records()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::HttpIngest)
+        .map(|r| r.text)
+        .collect();
+    v.sort();
+    v
+}
+
+fn sorted_lines(text: &str) -> Vec<String> {
+    let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
+    v.sort();
+    v
+}
+
+fn ingest(emu: &Emulator, dir: &Path) -> Command {
+    let mut cmd = logferry();
+    cmd.arg("http-ingest")
+        .arg("--ca-file")
+        .arg(ca_file(emu, dir))
+        .env("HTTP_INGEST_URL", emu.http_ingest_url())
+        .env("HTTP_INGEST_KEY", emu.http_ingest_key())
+        .current_dir(dir);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn files_are_delivered_and_summarised() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (numbered(3000), "second file line\n".repeat(10));
+    std::fs::write(dir.path().join("a.log"), &a).unwrap();
+    std::fs::write(dir.path().join("b.log"), &b).unwrap();
+    let out = ingest(&emu, dir.path())
+        .args([
+            "a.log",
+            "b.log",
+            "--summary-json",
+            "summary.json",
+            "--batch-bytes",
+            "20000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(received(&emu), sorted_lines(&format!("{a}{b}")));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "delivered");
+    assert_eq!(summary["records"]["read"], 3010);
+    assert_eq!(summary["records"]["delivered"], 3010);
+    assert_eq!(summary["inputs"][1]["name"], "b.log");
+    assert_eq!(summary["inputs"][1]["line"], 11);
+    assert!(summary["bytes_sent"].as_u64().unwrap() < summary["bytes_raw"].as_u64().unwrap());
+    assert!(summary["requests"].as_u64().unwrap() >= 4);
+    assert!(stderr(&out).contains("logferry http-ingest: delivered"));
+    assert!(!dir.path().join("logferry-dead-letter.jsonl").exists());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdin_json_is_delivered() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = "[\n {\"a\": 1},\n {\"b\": \"two\"}\n]\n";
+    let mut cmd = ingest(&emu, dir.path());
+    cmd.args(["--format", "json", "-"]);
+    let out = run_with_stdin(cmd, input.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(received(&emu), [r#"{"a":1}"#, r#"{"b":"two"}"#]);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_records_go_to_the_dead_letter_file_and_exit_1() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.log"),
+        b"good one\nbad \xff here\ngood two\n",
+    )
+    .unwrap();
+    let out = ingest(&emu, dir.path()).arg("in.log").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(received(&emu), ["good one", "good two"]);
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["kind"], "invalid");
+    assert_eq!(entry["line"], 2);
+    assert_eq!(entry["offset"], 9);
+    assert_eq!(
+        entry["reason"],
+        "in.log: line 2, byte 9: invalid UTF-8 at byte 13"
+    );
+    assert_eq!(entry["raw_base64"], "YmFkIP8gaGVyZQ==");
+    assert!(stderr(&out).contains("dead letter  1 records in logferry-dead-letter.jsonl"));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_rejected_at_run_time_exits_1_and_never_prints_the_key() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), numbered(100)).unwrap();
+    let wrong = "wrong-key-do-not-print-7f3a9c";
+    let out = ingest(&emu, dir.path())
+        .env("HTTP_INGEST_KEY", wrong)
+        .args(["-vvv", "in.log", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("verify the integration key and URL pair"),
+        "{err}"
+    );
+    assert!(
+        err.contains("TRACE") || err.contains("DEBUG"),
+        "-vvv must log"
+    );
+    let summary = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
+    for text in [&err, &stdout(&out), &summary] {
+        assert!(!text.contains(wrong), "the key leaked");
+        assert!(!text.contains(emu.http_ingest_key()), "the key leaked");
+    }
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["records"]["undelivered"], 100);
+    assert!(summary["stopped"].as_str().unwrap().contains("401"));
+    emu.shutdown().await;
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), "x\n").unwrap();
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 4] = [
+        (
+            &["in.log"],
+            &[("HTTP_INGEST_URL", "https://ingest.example.com/x")],
+        ),
+        (
+            &["in.log"],
+            &[
+                ("HTTP_INGEST_URL", "http://ingest.example.com/x"),
+                ("HTTP_INGEST_KEY", "k"),
+            ],
+        ),
+        (
+            &["missing.log"],
+            &[
+                ("HTTP_INGEST_URL", "https://ingest.example.com/x"),
+                ("HTTP_INGEST_KEY", "k"),
+            ],
+        ),
+        (
+            &["in.log", "--key-file", "nokey"],
+            &[("HTTP_INGEST_URL", "https://ingest.example.com/x")],
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (args, env) in cases {
+        let mut cmd = logferry();
+        cmd.arg("http-ingest").args(args).current_dir(dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        lines.push(err.trim_end().to_owned());
+    }
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn help_never_shows_secrets_from_the_environment() {
+    let out = logferry()
+        .args(["http-ingest", "--help"])
+        .env("HTTP_INGEST_KEY", "env-secret-3b1f")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("HTTP_INGEST_KEY"));
+    assert!(!stdout(&out).contains("env-secret-3b1f"));
+}

@@ -1,0 +1,50 @@
+//! logferry as one crate: every backend under a short name, and the pipelines that
+//! assemble them.
+//!
+//! The crates, re-exported whole:
+//!
+//! | name | crate | what it is |
+//! |---|---|---|
+//! | [`framing`] | `logferry-framing` | line and JSON framing, UTF-8/size policies, batching |
+//! | [`compress`] | `logferry-compress` | gzip for batches and streams |
+//! | [`retry`] | `logferry-retry` | response classification, backoff, retry budget |
+//! | [`http`] | `logferry-http` | the HTTPS client, `IngestUrl`, `Secret` |
+//! | [`taegis_ingest`] | `logferry-taegis-ingest` | Taegis HTTP Ingest (feature `http-ingest`) |
+//!
+//! The pipelines only assemble those stages — source, framing, batching, compression,
+//! transport — and report what happened; no format, protocol or policy logic lives here.
+//! [`frontend`] turns inputs into batches on two threads; [`http_ingest::run`] drives
+//! them through an HTTP Ingest sender.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use logferry::frontend::{FrontConfig, Input};
+//! use logferry::framing::{Format, Position};
+//! use logferry::http::{Client, ClientConfig, Secret};
+//! use logferry::taegis_ingest::{Ingest, IngestConfig};
+//! let ingest = Ingest::new(
+//!     Client::new(ClientConfig::default())?,
+//!     IngestConfig::new("https://ingest.example.com/http-endpoint/v1/abc".parse()?, Secret::new("key")),
+//! )?;
+//! let input = Input {
+//!     name: "app.log".into(),
+//!     reader: Box::new(std::fs::File::open("app.log")?),
+//!     start: Position::START,
+//! };
+//! logferry::http_ingest::run(&ingest, FrontConfig::new(Format::Text), vec![input], |event| {
+//!     println!("{event:?}");
+//! })
+//! .await;
+//! # Ok(()) }
+//! ```
+
+pub mod frontend;
+#[cfg(feature = "http-ingest")]
+pub mod http_ingest;
+
+pub use logferry_compress as compress;
+pub use logferry_framing as framing;
+pub use logferry_http as http;
+pub use logferry_retry as retry;
+#[cfg(feature = "http-ingest")]
+pub use logferry_taegis_ingest as taegis_ingest;
