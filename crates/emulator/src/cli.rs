@@ -109,6 +109,10 @@ pub struct Args {
     /// Worker threads of the server.
     #[arg(long, default_value_t = 2)]
     pub worker_threads: usize,
+    /// On shutdown, write the final statistics (the `GET /_emulator/stats` JSON) here,
+    /// for scripts that check what was received without an HTTP client.
+    #[arg(long, value_name = "PATH")]
+    pub stats_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -221,7 +225,16 @@ pub async fn run(args: Args) -> Result<(), Error> {
     );
     wait_for_stop().await;
     eprintln!("logferry-emulator: stopping");
+    let stats_file = args.stats_file.clone();
+    let stats = emulator.stats();
     emulator.shutdown().await;
+    if let Some(path) = stats_file {
+        let json = serde_json::to_vec_pretty(&stats).expect("stats always serialize");
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, json)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| Error::Write { path, source })?;
+    }
     Ok(())
 }
 

@@ -321,3 +321,25 @@ async fn the_seeds_python_clients_succeed_against_the_binary_over_tls() {
     );
     assert!(running.stop().await.success());
 }
+
+#[tokio::test]
+async fn the_stats_file_is_written_on_shutdown() {
+    let stats_dir = tempfile::tempdir().unwrap();
+    let stats_path = stats_dir.path().join("stats.json");
+    let running = spawn(&["--stats-file", stats_path.to_str().unwrap()]).await;
+    let key = bearer(&running.info.http_ingest_key);
+    let r = running
+        .client
+        .post(
+            &running.info.http_ingest_url,
+            &[("authorization", &key), ("content-type", "text/plain")],
+            "one\ntwo\n",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(!stats_path.exists(), "written only on shutdown");
+    assert!(running.stop().await.success());
+    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+    assert_eq!(stats["endpoints"]["http_ingest"]["records"], 2);
+    assert_eq!(stats["endpoints"]["http_ingest"]["wire_bytes"], 8);
+}
