@@ -5,10 +5,12 @@
 //!   warnings denied, a short fuzz run of every target, and the offline dependency audit.
 //!   Tools it needs (`cargo-fuzz`, `cargo-audit`) are installed when missing.
 //! - `fuzz [TARGET] [--secs N]`: run one or every fuzz target for N seconds each.
-//! - `bench`: the criterion benches with real measurement.
+//! - `bench [--size-mb N] [--runs N]`: end-to-end throughput against the physical limits
+//!   (see `bench.rs`); `bench --criterion [FILTER]` runs the criterion benches.
 //!
 //! The xtask moves to the workspace root first, so it works from any directory.
 
+mod bench;
 mod fuzz;
 #[cfg(test)]
 mod tidy;
@@ -30,9 +32,11 @@ fn main() -> Result<()> {
     match command {
         "ci" => ci(rest),
         "fuzz" => fuzz::command(rest),
-        "bench" => bench(rest),
+        "bench" => bench::command(rest),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <ci | fuzz [TARGET] [--secs N] | bench [FILTER]>");
+            println!(
+                "usage: cargo xtask <ci | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] | bench --criterion [FILTER]>"
+            );
             Ok(())
         }
         other => bail!("unknown xtask command `{other}` (try `cargo xtask help`)"),
@@ -87,14 +91,4 @@ fn audit() -> Result<()> {
         "--db",
         &db.to_string_lossy(),
     ]))
-}
-
-/// Criterion benches with real measurement (`cargo bench`), optionally filtered.
-fn bench(args: &[String]) -> Result<()> {
-    let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
-    if !args.is_empty() {
-        cmd.push("--");
-        cmd.extend(args.iter().map(String::as_str));
-    }
-    cargo(&cmd)
 }

@@ -339,7 +339,8 @@ async fn the_stats_file_is_written_on_shutdown() {
     assert_eq!(r.status, 200);
     assert!(!stats_path.exists(), "written only on shutdown");
     assert!(running.stop().await.success());
-    let stats: serde_json::Value = serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
+    let stats: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
     assert_eq!(stats["endpoints"]["http_ingest"]["records"], 2);
     assert_eq!(stats["endpoints"]["http_ingest"]["wire_bytes"], 8);
 }

@@ -1,0 +1,647 @@
+//! `cargo xtask bench`: end-to-end throughput against the physical limits, in one run.
+//!
+//! 1. Builds the release binaries and generates deterministic corpora (cached under
+//!    `target/bench/`): syslog-like text and NDJSON events.
+//! 2. Measures the limits on this machine: single-core batch gzip with our encoder
+//!    (levels 1 and 6), the `gzip` command at the same levels, and raw loopback POST
+//!    throughput to the emulator (a minimal HTTP/1.1 client, no TLS, no compression).
+//! 3. Runs `logferry` against the emulator in count-only mode, several times each, and
+//!    reports medians: MB/s of input, ratios to `gzip -1` and to the single-core limit,
+//!    CPU time, peak RSS. Every run checks the emulator received exactly the bytes the
+//!    sender reports; one run with decoding on checks every record.
+//!
+//! Prints a markdown table and writes it to `target/bench-report.md`.
+
+use crate::util::{cargo, flag_value};
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Options {
+    size_mb: usize,
+    runs: usize,
+}
+
+/// `cargo xtask bench [--size-mb N] [--runs N] [--criterion [FILTER]]`.
+pub(crate) fn command(args: &[String]) -> Result<()> {
+    if args.first().is_some_and(|a| a == "--criterion") {
+        let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
+        if args.len() > 1 {
+            cmd.push("--");
+            cmd.extend(args[1..].iter().map(String::as_str));
+        }
+        return cargo(&cmd);
+    }
+    let options = Options {
+        size_mb: flag_value(args, "--size-mb")
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(300),
+        runs: flag_value(args, "--runs")
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(3)
+            .max(1),
+    };
+    run(&options)
+}
+
+fn run(options: &Options) -> Result<()> {
+    cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "logferry-cli",
+        "-p",
+        "logferry-emulator",
+    ])?;
+    let dir = PathBuf::from("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let syslog = corpus(
+        &dir,
+        "syslog",
+        options.size_mb,
+        logferry_benches::corpus::syslog,
+    )?;
+    let ndjson = corpus(
+        &dir,
+        "events",
+        options.size_mb * 2 / 3,
+        logferry_benches::corpus::ndjson,
+    )?;
+    let syslog_mb = mb(std::fs::metadata(&syslog)?.len());
+    let mut rows: Vec<Row> = Vec::new();
+
+    // The limits.
+    let gzip1 = median(options.runs, || gzip_command(&syslog, 1))?;
+    let ours1 = median(options.runs, || batch_gzip(&syslog, 1))?;
+    rows.push(Row::limit(
+        "batch gzip level 1, our encoder (libdeflate), one core",
+        syslog_mb / ours1,
+    ));
+    rows.push(Row::limit("`gzip -1` command, one core", syslog_mb / gzip1));
+    let ours6 = median(options.runs, || batch_gzip(&syslog, 6))?;
+    let gzip6 = median(options.runs, || gzip_command(&syslog, 6))?;
+    rows.push(Row::limit(
+        "batch gzip level 6, our encoder, one core",
+        syslog_mb / ours6,
+    ));
+    rows.push(Row::limit("`gzip -6` command, one core", syslog_mb / gzip6));
+    let post = median(options.runs, || raw_post(2048))?;
+    rows.push(Row::limit(
+        "raw loopback POST to the emulator (1 MiB bodies, 4 connections)",
+        2048.0 * 1.048_576 / post,
+    ));
+    let gzip1_rate = syslog_mb / gzip1;
+    let single_core = syslog_mb / ours1;
+
+    // The senders.
+    let ingest_gzip = |tls: bool| Scenario {
+        name: if tls {
+            "logferry http-ingest, gzip 1, HTTPS"
+        } else {
+            "logferry http-ingest, gzip 1, plain HTTP (headline)"
+        },
+        input: syslog.clone(),
+        tls,
+        args: vec!["http-ingest".into()],
+        endpoint: "http_ingest",
+    };
+    let mut scenarios = vec![ingest_gzip(false), ingest_gzip(true)];
+    scenarios.push(Scenario {
+        name: "logferry http-ingest, no compression, HTTPS",
+        input: syslog.clone(),
+        tls: true,
+        args: vec!["http-ingest".into(), "--compression".into(), "none".into()],
+        endpoint: "http_ingest",
+    });
+    if subcommand_exists("sdl") {
+        scenarios.push(Scenario {
+            name: "logferry sdl, NDJSON, pacing off, HTTPS",
+            input: ndjson.clone(),
+            tls: true,
+            args: vec![
+                "sdl".into(),
+                "--format".into(),
+                "json".into(),
+                "--pace".into(),
+                "off".into(),
+            ],
+            endpoint: "sdl_add_events",
+        });
+    }
+    if subcommand_exists("file-upload") {
+        scenarios.push(Scenario {
+            name: "logferry file-upload, HTTPS",
+            input: syslog.clone(),
+            tls: true,
+            args: vec!["file-upload".into()],
+            endpoint: "upload_put",
+        });
+    }
+    for scenario in &scenarios {
+        let input_mb = mb(std::fs::metadata(&scenario.input)?.len());
+        let mut results = Vec::new();
+        for _ in 0..options.runs {
+            results.push(scenario.run(true)?);
+        }
+        results.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let mid = &results[results.len() / 2];
+        rows.push(Row {
+            what: scenario.name.to_owned(),
+            mb_s: input_mb / mid.wall,
+            vs_gzip1: Some(input_mb / mid.wall / gzip1_rate),
+            vs_core: Some(input_mb / mid.wall / single_core),
+            cpu_s: Some(mid.cpu),
+            rss_mb: Some(mid.rss_kb as f64 / 1024.0),
+            check: mid.check.clone(),
+        });
+    }
+
+    // One run with decoding on: every record checked.
+    let verify = Scenario {
+        name: "logferry http-ingest, gzip 1, HTTPS, emulator decoding and storing",
+        input: syslog.clone(),
+        tls: true,
+        args: vec!["http-ingest".into()],
+        endpoint: "http_ingest",
+    };
+    let checked = verify.run(false)?;
+    let verify_mb = mb(std::fs::metadata(&verify.input)?.len());
+    rows.push(Row {
+        what: verify.name.to_owned(),
+        mb_s: verify_mb / checked.wall,
+        vs_gzip1: Some(verify_mb / checked.wall / gzip1_rate),
+        vs_core: Some(verify_mb / checked.wall / single_core),
+        cpu_s: Some(checked.cpu),
+        rss_mb: Some(checked.rss_kb as f64 / 1024.0),
+        check: checked.check,
+    });
+
+    let report = render(&rows, options, syslog_mb);
+    println!("\n{report}");
+    std::fs::write("target/bench-report.md", &report)?;
+    println!("written to target/bench-report.md");
+    Ok(())
+}
+
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut v = (0..runs).map(|_| f()).collect::<Result<Vec<f64>>>()?;
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+/// Writes `size_mb` of a corpus (in 16 MB pieces with successive seeds), once.
+fn corpus(
+    dir: &Path,
+    name: &str,
+    size_mb: usize,
+    generate: fn(usize, u64) -> Vec<u8>,
+) -> Result<PathBuf> {
+    let path = dir.join(format!("{name}-{size_mb}mb"));
+    let path = path.with_extension(if name == "events" { "ndjson" } else { "log" });
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= (size_mb as u64) * 1_000_000) {
+        return Ok(path);
+    }
+    println!("generating {} ({size_mb} MB)", path.display());
+    let tmp = path.with_extension("tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let mut written = 0usize;
+    let mut seed = 1u64;
+    while written < size_mb * 1_000_000 {
+        let piece = generate(16_000_000, seed);
+        out.write_all(&piece)?;
+        written += piece.len();
+        seed += 1;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// Seconds for the `gzip` command to compress `file` at `level`.
+fn gzip_command(file: &Path, level: u8) -> Result<f64> {
+    let started = Instant::now();
+    let status = Command::new("gzip")
+        .arg(format!("-{level}"))
+        .arg("-c")
+        .stdin(std::fs::File::open(file)?)
+        .stdout(Stdio::null())
+        .status()
+        .context("the gzip command is needed for the comparison")?;
+    if !status.success() {
+        bail!("gzip failed: {status}");
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds for our batch encoder to gzip `file` in 1 MiB batches on this thread.
+fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
+    let data = std::fs::read(file)?;
+    let level = logferry_compress::Level::new(level)?;
+    let mut encoder =
+        logferry_compress::GzipEncoder::new(level, logferry_compress::Backend::default());
+    let mut out = Vec::with_capacity(1 << 20);
+    let started = Instant::now();
+    for batch in data.chunks(1 << 20) {
+        out.clear();
+        encoder.encode_into(batch, &mut out);
+    }
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Seconds to POST `total_mib` MiB to a count-only plain-HTTP emulator over 4 connections.
+fn raw_post(total_mib: usize) -> Result<f64> {
+    let emu = Emulator::start(false, true)?;
+    let addr = emu.ready["base_url"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("http://")
+        .to_owned();
+    let url = emu.ready["http_ingest_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map(|p| format!("/{p}"))
+        .unwrap_or_default();
+    let key = emu.ready["http_ingest_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let body = vec![b'x'; 1 << 20];
+    let started = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, path, key, body) = (addr.clone(), path.clone(), key.clone(), body.clone());
+            std::thread::spawn(move || -> Result<()> {
+                let mut stream = TcpStream::connect(&addr)?;
+                stream.set_nodelay(true)?;
+                let head = format!(
+                    "POST {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                for _ in 0..total_mib / 4 {
+                    stream.write_all(head.as_bytes())?;
+                    stream.write_all(&body)?;
+                    read_response(&mut stream)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a POST worker panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    emu.stop()?;
+    Ok(secs)
+}
+
+/// Reads one HTTP/1.1 response (status 200 expected) with a content-length body.
+fn read_response(stream: &mut TcpStream) -> Result<()> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if stream.read(&mut byte)? == 0 {
+            bail!("the emulator closed the connection");
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    if !text.starts_with("http/1.1 200") {
+        bail!(
+            "unexpected reply: {}",
+            text.lines().next().unwrap_or_default()
+        );
+    }
+    let len: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap_or(0))
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body)?;
+    Ok(())
+}
+
+fn subcommand_exists(name: &str) -> bool {
+    Command::new(bin("logferry"))
+        .args([name, "--help"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn bin(name: &str) -> PathBuf {
+    PathBuf::from("target/release").join(name)
+}
+
+/// The emulator binary, running until stopped.
+struct Emulator {
+    child: Child,
+    ready: serde_json::Value,
+    stats_path: PathBuf,
+    _dir: TempDir,
+}
+
+/// A scratch directory under target/bench, removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Emulator {
+    fn start(tls: bool, count_only: bool) -> Result<Emulator> {
+        let dir = PathBuf::from(format!(
+            "target/bench/run-{}-{}",
+            std::process::id(),
+            fastrand_u64()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let ready_path = dir.join("ready.json");
+        let stats_path = dir.join("stats.json");
+        let mut cmd = Command::new(bin("logferry-emulator"));
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--memory-records",
+            "0",
+            "--ready-file",
+        ])
+        .arg(&ready_path)
+        .arg("--stats-file")
+        .arg(&stats_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        if !tls {
+            cmd.arg("--plain-http");
+        }
+        if count_only {
+            cmd.arg("--count-only");
+        } else {
+            cmd.arg("--records").arg(dir.join("records.jsonl"));
+        }
+        let child = cmd.spawn().context("cannot start logferry-emulator")?;
+        let started = Instant::now();
+        while !ready_path.exists() {
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("the emulator did not become ready");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ready: serde_json::Value = serde_json::from_slice(&std::fs::read(&ready_path)?)?;
+        Ok(Emulator {
+            child,
+            ready,
+            stats_path,
+            _dir: TempDir(dir),
+        })
+    }
+
+    fn str(&self, key: &str) -> String {
+        self.ready[key].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Stops the emulator and returns its final stats, and the scratch directory (kept
+    /// until the caller drops it).
+    fn stop(mut self) -> Result<(serde_json::Value, TempDir)> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        self.child.wait()?;
+        let stats = serde_json::from_slice(
+            &std::fs::read(&self.stats_path).context("the emulator wrote no stats")?,
+        )?;
+        Ok((stats, self._dir))
+    }
+
+    fn records_file(&self) -> PathBuf {
+        self._dir.0.join("records.jsonl")
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+struct Scenario {
+    name: &'static str,
+    input: PathBuf,
+    tls: bool,
+    args: Vec<String>,
+    endpoint: &'static str,
+}
+
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    rss_kb: u64,
+    check: String,
+}
+
+impl Scenario {
+    fn run(&self, count_only: bool) -> Result<Measured> {
+        let emu = Emulator::start(self.tls, count_only)?;
+        let summary_path = emu._dir.0.join("summary.json");
+        let mut cmd = Command::new(bin("logferry"));
+        cmd.args(&self.args)
+            .arg(&self.input)
+            .arg("--no-progress")
+            .arg("--summary-json")
+            .arg(&summary_path)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HTTP_INGEST_URL", emu.str("http_ingest_url"))
+            .env("HTTP_INGEST_KEY", emu.str("http_ingest_key"))
+            .env("SDL_URL", emu.str("sdl_url"))
+            .env("SDL_API_KEY", emu.str("sdl_api_key"))
+            .env("TAEGIS_API_ENDPOINT", emu.str("taegis_api_endpoint"))
+            .env("ACCESS_TOKEN", emu.str("taegis_access_token"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if self.tls {
+            cmd.arg("--ca-file").arg(emu.str("ca_cert"));
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().context("cannot start logferry")?;
+        let (cpu, rss_kb) = watch(&mut child)?;
+        let wall = started.elapsed().as_secs_f64();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let status = child.wait()?;
+        let records_file = emu.records_file();
+        let (stats, _scratch) = emu.stop()?;
+        if !status.success() {
+            bail!("{} failed ({status}): {err}", self.name);
+        }
+        let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary_path)?)?;
+        let sent = summary["bytes_sent"].as_u64().unwrap_or(0);
+        let received = stats["endpoints"][self.endpoint]["wire_bytes"]
+            .as_u64()
+            .unwrap_or(0);
+        if sent != received {
+            bail!(
+                "{}: the sender reports {sent} bytes sent, the emulator received {received}",
+                self.name
+            );
+        }
+        let mut check = format!("{} bytes received = sent", received);
+        if !count_only {
+            let (lines, fingerprint) = fingerprint_lines(&std::fs::read(&self.input)?);
+            let (records, received_fp) = fingerprint_records(&records_file)?;
+            if lines != records || fingerprint != received_fp {
+                bail!(
+                    "{}: {records} records received for {lines} input lines, or their content differs",
+                    self.name
+                );
+            }
+            check = format!("all {records} records identical");
+        }
+        Ok(Measured {
+            wall,
+            cpu,
+            rss_kb,
+            check,
+        })
+    }
+}
+
+/// Samples a child's CPU time and peak RSS from /proc until it exits. Both counters are
+/// monotonic, so the last sample is (within 10 ms) the final value.
+fn watch(child: &mut Child) -> Result<(f64, u64)> {
+    let pid = child.id();
+    let tick = clock_ticks();
+    let (mut cpu, mut rss) = (0.0, 0u64);
+    loop {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            // Fields after the command name (which may contain spaces) start at ')'.
+            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                let fields: Vec<&str> = rest.split_whitespace().collect();
+                if let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) {
+                    let ticks: f64 =
+                        u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0);
+                    cpu = ticks / tick;
+                }
+            }
+        }
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))
+        {
+            rss = rss.max(kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0));
+        }
+        if child.try_wait()?.is_some() {
+            return Ok((cpu, rss));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Line count and an order-independent fingerprint (wrapping sum of FNV-1a hashes).
+fn fingerprint_lines(data: &[u8]) -> (u64, u64) {
+    let mut n = 0;
+    let mut sum = 0u64;
+    for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        n += 1;
+        sum = sum.wrapping_add(fnv(line));
+    }
+    (n, sum)
+}
+
+fn fingerprint_records(path: &Path) -> Result<(u64, u64)> {
+    let text = std::fs::read_to_string(path)?;
+    let mut n = 0;
+    let mut sum = 0u64;
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line)?;
+        let t = record["text"].as_str().unwrap_or_default();
+        n += 1;
+        sum = sum.wrapping_add(fnv(t.as_bytes()));
+    }
+    Ok((n, sum))
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+struct Row {
+    what: String,
+    mb_s: f64,
+    vs_gzip1: Option<f64>,
+    vs_core: Option<f64>,
+    cpu_s: Option<f64>,
+    rss_mb: Option<f64>,
+    check: String,
+}
+
+impl Row {
+    fn limit(what: &str, mb_s: f64) -> Row {
+        Row {
+            what: what.to_owned(),
+            mb_s,
+            vs_gzip1: None,
+            vs_core: None,
+            cpu_s: None,
+            rss_mb: None,
+            check: String::new(),
+        }
+    }
+}
+
+fn render(rows: &[Row], options: &Options, syslog_mb: f64) -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mut out = format!(
+        "## logferry bench\n\n{syslog_mb:.0} MB syslog-like corpus, medians of {} runs, {cores} cores, emulator in count-only mode unless noted.\n\n\
+         | what | MB/s of input | × `gzip -1` | × one-core encoder | CPU s | peak RSS MB | check |\n|---|---|---|---|---|---|---|\n",
+        options.runs
+    );
+    let opt = |v: Option<f64>, digits: usize| v.map_or(String::new(), |v| format!("{v:.digits$}"));
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} | {} | {} | {} | {} | {} |\n",
+            r.what,
+            r.mb_s,
+            opt(r.vs_gzip1, 2),
+            opt(r.vs_core, 2),
+            opt(r.cpu_s, 2),
+            opt(r.rss_mb, 1),
+            r.check
+        ));
+    }
+    out
+}
