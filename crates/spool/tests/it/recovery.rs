@@ -225,3 +225,20 @@ fn header_crc_in_files_matches_the_documented_layout() {
     assert_eq!(&bytes[20..24], &crc32fast_hash(&bytes[0..20]).to_le_bytes());
     assert_eq!(&bytes[24..], b"payload");
 }
+
+#[test]
+fn the_fuzz_seeds_and_findings_recover_cleanly() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/spool_recovery");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("seed-"))
+        {
+            logferry_spool::fuzzing::recover(&std::fs::read(&path).unwrap());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "seed corpus missing from {}", dir.display());
+}
