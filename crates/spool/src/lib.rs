@@ -102,9 +102,23 @@
 //!
 //! | policy | after `append`/`ack` returned `Ok`, on power loss | cost |
 //! |---|---|---|
-//! | [`EveryBatch`](FsyncPolicy::EveryBatch) (default) | kept (if the disk honours flushes) | one `fdatasync` per append and per ack (figures in the README of the benches) |
+//! | [`EveryBatch`](FsyncPolicy::EveryBatch) (default) | kept (if the disk honours flushes) | one `fdatasync` per append and per ack |
 //! | [`Interval(d)`](FsyncPolicy::Interval) | what was written in the last `d` may be lost | one flush of each written file per `d`, from a background thread |
 //! | [`Never`](FsyncPolicy::Never) | whatever the kernel had not written back may be lost | none |
+//!
+//! Measured by `cargo bench -p logferry-benches --bench spool` on the 2-core development
+//! VM (ext4, where one `fdatasync` took about 3 ms), 100 KB entries appended and
+//! acknowledged with 32 in flight; the ranges span runs:
+//!
+//! | policy | append + ack | append alone |
+//! |---|---|---|
+//! | `Never` | 0.9–1.8 GiB/s | |
+//! | `Interval(1 s)` | 525–650 MiB/s | |
+//! | `EveryBatch` | 140–175 entries/s (14–18 MB/s) | 330 entries/s (33 MB/s) |
+//!
+//! `EveryBatch` is therefore bounded by the disk's flush latency: one entry per flush on
+//! the appending thread (acks flush on the delivery threads, outside the spool's lock).
+//! Larger entries amortise it; `Interval` keeps process-crash safety at memory speed.
 //!
 //! A lost entry shows up as a torn tail (or a shorter file) and is simply not replayed; a
 //! lost ack record makes its entry replay again (a duplicate, never a loss). Under
