@@ -152,8 +152,14 @@ impl Stored {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointConfig {
     /// Flush each checkpoint file and the directory to stable storage before
-    /// [`Checkpoints::store`] returns. Without it a checkpoint still survives a process
-    /// crash (the rename is atomic) but not necessarily a power loss. Default: `true`.
+    /// [`Checkpoints::store`] returns (two flushes per store: about 6 ms on the
+    /// development VM's disk, so store at most every few batches, or turn this off).
+    ///
+    /// Without it a checkpoint still survives a process crash (the rename is atomic);
+    /// after a power loss it may be older than the last store, or unreadable (then
+    /// ignored): more resending, never a loss, provided the spooled entries it covers
+    /// were durable when it was stored (spool `FsyncPolicy::EveryBatch`, or a spool sync
+    /// before the store). Default: `true`.
     pub fsync: bool,
 }
 
