@@ -1,0 +1,331 @@
+//! Checkpoints: how far each file has been shipped, stored one small JSON file per
+//! source, each replaced atomically.
+
+use crate::Error;
+use logferry_framing::Position;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// How many bytes at the start of a file its [`Fingerprint`] covers, at most.
+pub const HEAD_BYTES: usize = 4096;
+
+/// Identifies a file's content by its first bytes, so a checkpoint is only reused for the
+/// same file: a hash of the first `head_len` bytes, where `head_len` is the file's length
+/// up to [`HEAD_BYTES`] when the checkpoint was taken.
+///
+/// A file that only grew keeps its fingerprint (its first `head_len` bytes do not
+/// change); a file truncated and rewritten, or replaced by another, almost surely does
+/// not. Two files whose first 4 KiB are identical are indistinguishable by design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    /// How many bytes the hash covers.
+    pub head_len: u64,
+    /// 64-bit FNV-1a of those bytes.
+    pub head_hash: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of a file whose first bytes are `head` (only the first
+    /// [`HEAD_BYTES`] count).
+    pub fn of(head: &[u8]) -> Self {
+        let head = &head[..head.len().min(HEAD_BYTES)];
+        Self {
+            head_len: head.len() as u64,
+            head_hash: fnv1a(head),
+        }
+    }
+
+    /// True when a file whose first bytes are `head` has this fingerprint: it is at least
+    /// `head_len` long and those bytes hash the same.
+    pub fn matches(&self, head: &[u8]) -> bool {
+        usize::try_from(self.head_len)
+            .ok()
+            .and_then(|n| head.get(..n))
+            .is_some_and(|h| fnv1a(h) == self.head_hash)
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// A file's device and inode numbers: finds a checkpoint again after the file was
+/// renamed (log rotation by `mv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FileId {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The id of the file `meta` describes, where the platform has one.
+    pub fn of(meta: &fs::Metadata) -> Option<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(Self {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            None
+        }
+    }
+}
+
+/// How far a file has been shipped: records before `position` need not be sent again,
+/// provided the file still has the same `fingerprint` and is at least that long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The file's canonical path: the key of the checkpoint.
+    pub path: PathBuf,
+    /// The file's device and inode, where available.
+    pub file_id: Option<FileId>,
+    /// Where the next record to ship starts.
+    pub position: Position,
+    /// The file's head when the checkpoint was taken.
+    pub fingerprint: Fingerprint,
+}
+
+/// The JSON form of a checkpoint file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    version: u32,
+    path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file_id: Option<FileId>,
+    offset: u64,
+    line: u64,
+    head_len: u64,
+    /// Hex, so tools that read JSON numbers as doubles keep every bit.
+    head_hash: String,
+}
+
+impl Stored {
+    fn from_checkpoint(c: &Checkpoint) -> Self {
+        Self {
+            version: 1,
+            path: c.path.to_string_lossy().into_owned(),
+            file_id: c.file_id,
+            offset: c.position.offset,
+            line: c.position.line,
+            head_len: c.fingerprint.head_len,
+            head_hash: format!("{:016x}", c.fingerprint.head_hash),
+        }
+    }
+
+    fn into_checkpoint(self) -> Option<Checkpoint> {
+        if self.version != 1 || self.line == 0 {
+            return None;
+        }
+        Some(Checkpoint {
+            path: PathBuf::from(self.path),
+            file_id: self.file_id,
+            position: Position {
+                offset: self.offset,
+                line: self.line,
+            },
+            fingerprint: Fingerprint {
+                head_len: self.head_len,
+                head_hash: u64::from_str_radix(&self.head_hash, 16).ok()?,
+            },
+        })
+    }
+}
+
+/// Checkpoint store options. `CheckpointConfig::default()` gives the documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// Flush each checkpoint file and the directory to stable storage before
+    /// [`Checkpoints::store`] returns (two flushes per store: about 6 ms on the
+    /// development VM's disk, so store at most every few batches, or turn this off).
+    ///
+    /// Without it a checkpoint still survives a process crash (the rename is atomic);
+    /// after a power loss it may be older than the last store, or unreadable (then
+    /// ignored): more resending, never a loss, provided the spooled entries it covers
+    /// were durable when it was stored (spool `FsyncPolicy::EveryBatch`, or a spool sync
+    /// before the store). Default: `true`.
+    pub fsync: bool,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self { fsync: true }
+    }
+}
+
+/// The checkpoints of every file shipped from one spool directory, kept in
+/// `DIR/checkpoints/`: one JSON file per source, named by a hash of its canonical path,
+/// replaced atomically on each [`store`](Checkpoints::store) (temporary file, flush,
+/// rename, flush of the directory).
+///
+/// `Checkpoints` is `Send + Sync`; stores of different sources do not wait for each other
+/// beyond an in-memory map update.
+#[derive(Debug)]
+pub struct Checkpoints {
+    dir: PathBuf,
+    config: CheckpointConfig,
+    by_path: Mutex<HashMap<PathBuf, Checkpoint>>,
+}
+
+/// Name of the directory, inside the spool directory, that holds checkpoint files.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+
+fn file_name(path: &Path) -> String {
+    format!("{:016x}.json", fnv1a(path.to_string_lossy().as_bytes()))
+}
+
+fn ck_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Checkpoint { op, path, source }
+}
+
+impl Checkpoints {
+    /// Opens (creating if needed) the checkpoint store of spool directory `spool_dir`, and
+    /// loads every checkpoint. A checkpoint file that cannot be parsed is ignored with a
+    /// warning (its file is then read from the start: a resend, never a loss); leftover
+    /// temporary files from an interrupted store are deleted.
+    pub fn open(spool_dir: impl AsRef<Path>, config: CheckpointConfig) -> Result<Self, Error> {
+        let dir = spool_dir.as_ref().join(CHECKPOINT_DIR);
+        fs::create_dir_all(&dir).map_err(ck_err("create", &dir))?;
+        let mut by_path = HashMap::new();
+        for entry in fs::read_dir(&dir).map_err(ck_err("list", &dir))? {
+            let entry = entry.map_err(ck_err("list", &dir))?;
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".tmp") {
+                fs::remove_file(&path).map_err(ck_err("delete", &path))?;
+                continue;
+            }
+            if !name.ends_with(".json") {
+                continue;
+            }
+            let bytes = fs::read(&path).map_err(ck_err("read", &path))?;
+            match serde_json::from_slice::<Stored>(&bytes)
+                .ok()
+                .and_then(Stored::into_checkpoint)
+            {
+                Some(c) => {
+                    by_path.insert(c.path.clone(), c);
+                }
+                None => tracing::warn!(
+                    file = %path.display(),
+                    "ignoring an unreadable checkpoint file; its source will be read from the start"
+                ),
+            }
+        }
+        Ok(Self {
+            dir,
+            config,
+            by_path: Mutex::new(by_path),
+        })
+    }
+
+    /// The checkpoint for the file at canonical path `path`, or else for the file with
+    /// id `file_id` (the same file, renamed).
+    pub fn find(&self, path: &Path, file_id: Option<FileId>) -> Option<Checkpoint> {
+        let map = self.by_path.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(c) = map.get(path) {
+            return Some(c.clone());
+        }
+        let id = file_id?;
+        map.values().find(|c| c.file_id == Some(id)).cloned()
+    }
+
+    /// Every checkpoint, in no particular order.
+    pub fn all(&self) -> Vec<Checkpoint> {
+        let map = self.by_path.lock().unwrap_or_else(PoisonError::into_inner);
+        map.values().cloned().collect()
+    }
+
+    /// Records `checkpoint`, replacing the one for the same path, durably (see
+    /// [`CheckpointConfig::fsync`]) before returning.
+    pub fn store(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let json = serde_json::to_vec(&Stored::from_checkpoint(checkpoint))
+            .expect("a checkpoint always serializes");
+        let target = self.dir.join(file_name(&checkpoint.path));
+        let tmp = self.dir.join(format!(
+            "{}.{}.tmp",
+            file_name(&checkpoint.path),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = File::create(&tmp).and_then(|mut f| {
+            f.write_all(&json)?;
+            if self.config.fsync {
+                f.sync_all()?;
+            }
+            Ok(())
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(ck_err("write", &tmp)(e));
+        }
+        if let Err(e) = fs::rename(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(ck_err("rename", &target)(e));
+        }
+        if self.config.fsync {
+            sync_dir(&self.dir).map_err(ck_err("sync", &self.dir))?;
+        }
+        self.by_path
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(checkpoint.path.clone(), checkpoint.clone());
+        Ok(())
+    }
+
+    /// The directory holding the checkpoint files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_survives_growth_but_not_rewrites() {
+        let fp = Fingerprint::of(b"hello\n");
+        assert!(fp.matches(b"hello\n"));
+        assert!(fp.matches(b"hello\nmore lines\n"));
+        assert!(!fp.matches(b"hello"));
+        assert!(!fp.matches(b"jello\n"));
+        let long = vec![b'x'; 10_000];
+        assert_eq!(Fingerprint::of(&long).head_len, HEAD_BYTES as u64);
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_vectors() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}
