@@ -14,4 +14,7 @@ pub enum Error {
     /// A stored body could not be decoded.
     #[error("stored batch cannot be decoded")]
     Decode(#[from] logferry_compress::Error),
+    /// Stored bytes are not a batch written by `EncodedBatch::to_bytes`.
+    #[error("invalid stored batch: {0}")]
+    Stored(&'static str),
 }

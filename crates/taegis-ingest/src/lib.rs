@@ -62,6 +62,8 @@ mod report;
 mod sender;
 
 pub use batch::EncodedBatch;
+#[doc(hidden)]
+pub use batch::fuzz_stored_batch;
 pub use config::{AuthScheme, ContentType, IngestConfig};
 pub use error::Error;
 pub use report::{Delivery, DeliveryStatus, IngestStats, NotDelivered, Rejected, StopReason};

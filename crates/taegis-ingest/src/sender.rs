@@ -148,6 +148,7 @@ impl Ingest {
             status: DeliveryStatus::Delivered,
             requests: 0,
             retries: 0,
+            tag: batch.tag(),
             undelivered: None,
         };
         // Cheap: the body is reference-counted.
