@@ -155,18 +155,32 @@ fn crate_dependencies_follow_the_architecture() {
 #[test]
 fn every_fuzz_target_file_has_a_manifest_entry_and_a_seed() {
     let root = workspace_root().join("fuzz");
-    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).expect("fuzz/Cargo.toml exists");
+    let manifest =
+        std::fs::read_to_string(root.join("Cargo.toml")).expect("fuzz/Cargo.toml exists");
     let mut problems = Vec::new();
-    for entry in std::fs::read_dir(root.join("fuzz_targets")).expect("fuzz targets exist").flatten() {
-        let name = entry.file_name().to_string_lossy().trim_end_matches(".rs").to_owned();
+    for entry in std::fs::read_dir(root.join("fuzz_targets"))
+        .expect("fuzz targets exist")
+        .flatten()
+    {
+        let name = entry
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_owned();
         if !manifest.contains(&format!("name = \"{name}\"")) {
             problems.push(format!("{name}: no [[bin]] in fuzz/Cargo.toml"));
         }
         let seeds = std::fs::read_dir(root.join("corpus").join(&name))
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("seed-")).count())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("seed-"))
+                    .count()
+            })
             .unwrap_or(0);
         if seeds == 0 {
-            problems.push(format!("{name}: no committed seed in fuzz/corpus/{name}/seed-*"));
+            problems.push(format!(
+                "{name}: no committed seed in fuzz/corpus/{name}/seed-*"
+            ));
         }
     }
     assert!(problems.is_empty(), "{problems:#?}");

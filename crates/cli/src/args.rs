@@ -139,6 +139,38 @@ pub(crate) struct SenderArgs {
     /// Never show a progress bar, even on a terminal.
     #[arg(long)]
     pub(crate) no_progress: bool,
+    /// When the spool forces data to disk: after every batch (survives power loss, slow
+    /// on most disks), every second (a power loss may lose the last second; a crash of
+    /// the process loses nothing), or never (left to the OS).
+    #[arg(long, value_enum, default_value = "interval")]
+    pub(crate) fsync: FsyncArg,
+    /// Largest spool size in bytes.
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    pub(crate) spool_max_bytes: u64,
+    /// What to do when the spool is full: pause reading until batches are delivered, or
+    /// drop the oldest batches (counted loudly).
+    #[arg(long, value_enum, default_value = "block")]
+    pub(crate) spool_full: SpoolFullArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FsyncArg {
+    EveryBatch,
+    Interval,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SpoolFullArg {
+    Block,
+    DropOldest,
+}
+
+/// A durable run's spool and checkpoints, opened under `--spool DIR`.
+pub(crate) struct Opened {
+    pub(crate) dir: PathBuf,
+    pub(crate) spool: std::sync::Arc<logferry::spool::Spool>,
+    pub(crate) checkpoints: std::sync::Arc<logferry::source::Checkpoints>,
 }
 
 impl SenderArgs {
@@ -158,6 +190,60 @@ impl SenderArgs {
             request_timeout: Duration::from_secs(self.request_timeout.max(1)),
             ..logferry::http::ClientConfig::default()
         }
+    }
+
+    /// Opens the spool for one backend and target under `--spool DIR`, in its own
+    /// subdirectory (`DIR/<backend>-<hash of the target>`), so two integrations never
+    /// replay each other's batches or share checkpoints.
+    pub(crate) fn open_spool(&self, backend: &str, target: &str) -> anyhow::Result<Option<Opened>> {
+        let Some(root) = &self.spool else {
+            return Ok(None);
+        };
+        let hash = target.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let dir = root.join(format!("{backend}-{:08x}", hash as u32));
+        let config = logferry::spool::SpoolConfig {
+            fsync: match self.fsync {
+                FsyncArg::EveryBatch => logferry::spool::FsyncPolicy::EveryBatch,
+                FsyncArg::Interval => {
+                    logferry::spool::FsyncPolicy::Interval(Duration::from_secs(1))
+                }
+                FsyncArg::Never => logferry::spool::FsyncPolicy::Never,
+            },
+            max_bytes: self.spool_max_bytes,
+            when_full: match self.spool_full {
+                SpoolFullArg::Block => logferry::spool::WhenFull::Block,
+                SpoolFullArg::DropOldest => logferry::spool::WhenFull::DropOldest,
+            },
+            ..logferry::spool::SpoolConfig::default()
+        };
+        let spool = match logferry::spool::Spool::open(&dir, config) {
+            Ok(s) => s,
+            Err(e) => crate::exit::usage!(
+                "cannot open the spool in {}: {}",
+                dir.display(),
+                crate::exit::chain(&e)
+            ),
+        };
+        let checkpoints = match logferry::source::Checkpoints::open(
+            &dir,
+            logferry::source::CheckpointConfig {
+                fsync: self.fsync == FsyncArg::EveryBatch,
+            },
+        ) {
+            Ok(c) => c,
+            Err(e) => crate::exit::usage!(
+                "cannot open the checkpoints in {}: {}",
+                dir.display(),
+                crate::exit::chain(&e)
+            ),
+        };
+        Ok(Some(Opened {
+            dir,
+            spool: std::sync::Arc::new(spool),
+            checkpoints: std::sync::Arc::new(checkpoints),
+        }))
     }
 
     /// The retry policy.

@@ -5,7 +5,7 @@ use crate::args::{FormatArg, FramingArgs};
 use crate::exit::{Exit, usage};
 use clap::{Args, ValueEnum};
 use logferry::framing::{Format, Framer, OversizePolicy};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,16 +45,14 @@ pub(crate) fn run(args: &CheckArgs, out: &mut impl Write) -> anyhow::Result<Exit
     }
     config.max_rejected_bytes = 0;
     let format: Format = args.format.into();
-    let inputs = crate::inputs::open_inputs(&args.files)?;
+    let inputs = crate::inputs::open_inputs(&args.files, None)?;
     let (mut problems, mut records, mut files_with_problems) = (0u64, 0u64, 0usize);
     let total = inputs.len();
-    for input in inputs {
-        let name = input.name.clone();
+    for mut input in inputs {
+        let name = input.name().clone();
         let mut framing = config.clone();
         framing.source_name = Some(name.clone());
         let mut framer = Framer::new(format, framing);
-        let mut reader = input.reader;
-        let mut buf = vec![0u8; 1 << 20];
         let mut bytes = 0u64;
         let before = problems;
         let mut report =
@@ -66,14 +64,13 @@ pub(crate) fn run(args: &CheckArgs, out: &mut impl Write) -> anyhow::Result<Exit
                 }
             };
         loop {
-            match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    bytes += n as u64;
-                    framer.push(&buf[..n], &mut report);
+            match input.read_chunk() {
+                Ok(None) => break,
+                Ok(Some(chunk)) => {
+                    bytes += chunk.len() as u64;
+                    framer.push(chunk, &mut report);
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => usage!("cannot read {name}: {e}"),
+                Err(e) => usage!("{}", crate::exit::chain(&e)),
             }
         }
         framer.finish(&mut report);

@@ -5,12 +5,12 @@ use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::usage;
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, InputSummary, Summary};
+use crate::summary::{DeadLetterSummary, InputSummary, SpoolSummary, Summary};
 use clap::{Args, ValueEnum};
 use logferry::compress::Level;
 use logferry::frontend::FrontConfig;
 use logferry::http::{Client, IngestUrl, Secret};
-use logferry::http_ingest::{self, Event};
+use logferry::http_ingest::{self, Durable, Event};
 use logferry::taegis_ingest::{AuthScheme, ContentType, DeliveryStatus, Ingest, IngestConfig};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -78,7 +78,7 @@ pub(crate) fn resolve_key(
     if let Some(path) = key_file {
         return match Secret::from_file(path) {
             Ok(k) => Ok(k),
-            Err(e) => usage!("{e}"),
+            Err(e) => usage!("{}", crate::exit::chain(&e)),
         };
     }
     match key {
@@ -91,7 +91,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let started = Instant::now();
     let url = match IngestUrl::parse(&args.url) {
         Ok(u) => u,
-        Err(e) => usage!("{e}"),
+        Err(e) => usage!("{}", crate::exit::chain(&e)),
     };
     let key = resolve_key(
         args.key.as_ref(),
@@ -101,7 +101,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     )?;
     let client = match Client::new(args.sender.client_config()) {
         Ok(c) => c,
-        Err(e) => usage!("{e}"),
+        Err(e) => usage!("{}", crate::exit::chain(&e)),
     };
     let mut config = IngestConfig::new(url, key);
     config.auth = match args.auth {
@@ -120,8 +120,14 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     };
     config.concurrency = usize::from(args.concurrency);
     config.retry = args.sender.retry_config();
+    let target = config.url.to_string();
     let ingest = Ingest::new(client, config)?;
-    let inputs = open_inputs(&args.files)?;
+    let opened = args.sender.open_spool("http-ingest", &target)?;
+    let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
+    let durable = opened.as_ref().map(|o| Durable {
+        spool: o.spool.clone(),
+        checkpoints: Some(o.checkpoints.clone()),
+    });
 
     let mut front = FrontConfig::new(args.format.into());
     front.framing = args.framing.config();
@@ -142,12 +148,30 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let mut dead = DeadLetter::new(args.sender.dead_letter_path());
     let mut totals = Totals::default();
     let mut failure: Option<anyhow::Error> = None;
-    http_ingest::run(&ingest, front, inputs, |event| {
+    let mut replayed = 0u64;
+    let spooling = durable.is_some();
+    http_ingest::run(&ingest, front, sources, durable, |event| {
         let written = match event {
             Event::Batched { records, .. } => {
                 summary.records.read += records;
                 Ok(())
             }
+            Event::Replayed { records } => {
+                replayed += 1;
+                summary.records.read += records;
+                Ok(())
+            }
+            Event::Spooled => {
+                totals.spooled += 1;
+                Ok(())
+            }
+            Event::CorruptEntry { id, reason } => {
+                tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
+                Ok(())
+            }
+            Event::DurabilityError(e) => Err(anyhow::anyhow!(
+                "the spool failed, stopping (nothing is lost): {e}"
+            )),
             Event::FrameError(e) => {
                 summary.records.invalid += 1;
                 dead.write(Letter {
@@ -195,6 +219,11 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
                             body: &part.body,
                         })
                     }),
+                    DeliveryStatus::NotDelivered(_) if spooling => {
+                        // It stays in the spool and is sent again on the next run.
+                        summary.failures += 1;
+                        Ok(())
+                    }
                     DeliveryStatus::NotDelivered(why) => {
                         summary.failures += 1;
                         match d.undelivered.as_ref().map(|b| b.raw()) {
@@ -243,6 +272,16 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
         .read
         .saturating_sub(summary.records.delivered + summary.records.rejected);
     summary.stopped = ingest.stopped().map(|r| r.to_string());
+    if let Some(o) = &opened {
+        if let Err(e) = o.spool.sync() {
+            tracing::error!("cannot flush the spool: {e}");
+        }
+        summary.spool = Some(SpoolSummary {
+            dir: o.dir.display().to_string(),
+            replayed_batches: replayed,
+            pending_batches: o.spool.stats().entries,
+        });
+    }
     if dead.records() > 0 {
         summary.dead_letter = Some(DeadLetterSummary {
             path: dead.path().display().to_string(),

@@ -1,43 +1,27 @@
-//! Opening the inputs named on the command line (files, `-` for stdin).
+//! Opening the inputs named on the command line (files, globs, `-` for stdin).
 
 use crate::exit::usage;
-use logferry::framing::Position;
-use logferry::frontend::Input;
+use logferry::source::{Checkpoints, Source, SourceConfig, expand};
 use std::path::PathBuf;
 
-/// Opens every file up front, so an unreadable one is a usage error (exit 2) before
-/// anything is sent. No file, or `-`, means standard input.
-pub(crate) fn open_inputs(files: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
-    if files.is_empty() {
-        return Ok(vec![stdin()]);
-    }
-    let mut inputs = Vec::with_capacity(files.len());
-    for path in files {
-        if path.as_os_str() == "-" {
-            inputs.push(stdin());
-            continue;
-        }
-        match std::fs::File::open(path) {
-            Ok(file) => {
-                if file.metadata().is_ok_and(|m| m.is_dir()) {
-                    usage!("{} is a directory, not a file", path.display());
-                }
-                inputs.push(Input {
-                    name: path.display().to_string().into(),
-                    reader: Box::new(file),
-                    start: Position::START,
-                })
-            }
-            Err(e) => usage!("cannot read {}: {e}", path.display()),
+/// Expands and opens every input up front, so a missing or unreadable one is a usage
+/// error (exit 2) before anything is sent. No argument, or `-`, means standard input.
+/// With a checkpoint store, files already shipped resume after their checkpoint.
+pub(crate) fn open_inputs(
+    files: &[PathBuf],
+    checkpoints: Option<&Checkpoints>,
+) -> anyhow::Result<Vec<Source>> {
+    let inputs = match expand(files) {
+        Ok(inputs) => inputs,
+        Err(e) => usage!("{}", crate::exit::chain(&e)),
+    };
+    let config = SourceConfig::default();
+    let mut sources = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        match Source::open(input, &config, checkpoints) {
+            Ok(source) => sources.push(source),
+            Err(e) => usage!("{}", crate::exit::chain(&e)),
         }
     }
-    Ok(inputs)
-}
-
-fn stdin() -> Input {
-    Input {
-        name: "<stdin>".into(),
-        reader: Box::new(std::io::stdin()),
-        start: Position::START,
-    }
+    Ok(sources)
 }

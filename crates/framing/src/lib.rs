@@ -112,6 +112,16 @@ impl Framer {
         }
     }
 
+    /// Whether JSON input was recognised as a document (pretty-printed objects or an
+    /// array), where resuming mid-way is impossible: `Some(false)` for text and NDJSON,
+    /// `None` while JSON detection waits for the first line.
+    pub fn is_document(&self) -> Option<bool> {
+        match self {
+            Framer::Lines(_) => Some(false),
+            Framer::Json(f) => f.is_document(),
+        }
+    }
+
     /// Where the next record will start.
     pub fn position(&self) -> Position {
         match self {

@@ -8,30 +8,10 @@
 use logferry_framing::{
     Batch, BatchConfig, Batcher, Format, FrameError, FrameStats, Framer, FramingConfig, Position,
 };
-use std::io::Read;
+use logferry_source::Source;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
-
-/// One input: a name for messages and checkpoints, a reader, and where the reader starts
-/// in the source (not the start when resuming from a checkpoint).
-pub struct Input {
-    /// The source's name (a path, `<stdin>`).
-    pub name: Arc<str>,
-    /// The bytes.
-    pub reader: Box<dyn Read + Send>,
-    /// The position of the reader's first byte in the source.
-    pub start: Position,
-}
-
-impl std::fmt::Debug for Input {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input")
-            .field("name", &self.name)
-            .field("start", &self.start)
-            .finish_non_exhaustive()
-    }
-}
 
 /// How inputs become batches.
 #[derive(Debug, Clone)]
@@ -70,6 +50,9 @@ pub enum Item {
         input: usize,
         /// The batch.
         batch: Batch,
+        /// Whether reading may resume right after this batch (false inside a JSON
+        /// document, whose structure a resumed read would not see).
+        resumable: bool,
     },
     /// A record the framer could not emit.
     FrameError(FrameError),
@@ -80,7 +63,7 @@ pub enum Item {
         /// The input's name.
         name: Arc<str>,
         /// What failed.
-        error: std::io::Error,
+        error: logferry_source::Error,
     },
     /// An input was read to its end; every batch of it precedes this item.
     Finished {
@@ -96,12 +79,12 @@ pub enum Item {
 enum Chunk {
     Data(Vec<u8>),
     End,
-    Failed(std::io::Error),
+    Failed(logferry_source::Error),
 }
 
-/// Starts reading `inputs` one after the other; items arrive on the returned channel
-/// (which the caller drains with `blocking_recv`/`recv`).
-pub fn start(config: FrontConfig, inputs: Vec<Input>) -> tokio::sync::mpsc::Receiver<Item> {
+/// Starts reading `inputs` one after the other (each from its own start: resumed from a
+/// checkpoint, or 0); items arrive on the returned channel.
+pub fn start(config: FrontConfig, inputs: Vec<Source>) -> tokio::sync::mpsc::Receiver<Item> {
     let (tx, rx) = tokio::sync::mpsc::channel(config.queue.max(1));
     std::thread::Builder::new()
         .name("logferry-frame".into())
@@ -110,7 +93,7 @@ pub fn start(config: FrontConfig, inputs: Vec<Input>) -> tokio::sync::mpsc::Rece
     rx
 }
 
-fn frame_all(config: FrontConfig, inputs: Vec<Input>, tx: tokio::sync::mpsc::Sender<Item>) {
+fn frame_all(config: FrontConfig, inputs: Vec<Source>, tx: tokio::sync::mpsc::Sender<Item>) {
     for (index, input) in inputs.into_iter().enumerate() {
         if !frame_one(&config, index, input, &tx) {
             return; // the receiver is gone: nobody wants more
@@ -122,19 +105,26 @@ fn frame_all(config: FrontConfig, inputs: Vec<Input>, tx: tokio::sync::mpsc::Sen
 fn frame_one(
     config: &FrontConfig,
     index: usize,
-    input: Input,
+    input: Source,
     tx: &tokio::sync::mpsc::Sender<Item>,
 ) -> bool {
-    let Input {
-        name,
-        reader,
-        start,
-    } = input;
+    let name = input.name().clone();
+    let start = input.start();
     let mut framing = config.framing.clone();
     framing.source_name = Some(name.clone());
     let mut framer = Framer::resume(config.format, framing, start);
     let mut batcher = Batcher::new(config.batching, Some(name.clone()));
-    let chunks = spawn_reader(reader, config.chunk_bytes);
+    let chunks = spawn_reader(input);
+    // Batches are marked resumable once the framer knows the input is not a JSON
+    // document; the marking happens after each framer call (which borrows the framer).
+    let mark = |out: &mut Vec<Item>, framer: &Framer| {
+        let resumable = framer.is_document() == Some(false);
+        for item in out.iter_mut() {
+            if let Item::Batch { resumable: r, .. } = item {
+                *r = resumable;
+            }
+        }
+    };
     let mut out: Vec<Item> = Vec::new();
     let send_all = |out: &mut Vec<Item>| out.drain(..).all(|item| tx.blocking_send(item).is_ok());
     loop {
@@ -152,6 +142,7 @@ fn frame_one(
                         out.push(Item::Batch {
                             input: index,
                             batch: b,
+                            resumable: false,
                         })
                     }),
                     Err(e) => out.push(Item::FrameError(e)),
@@ -160,6 +151,7 @@ fn frame_one(
                     out.push(Item::Batch {
                         input: index,
                         batch: b,
+                        resumable: false,
                     })
                 });
             }
@@ -168,6 +160,7 @@ fn frame_one(
                     out.push(Item::Batch {
                         input: index,
                         batch: b,
+                        resumable: false,
                     })
                 });
             }
@@ -177,6 +170,7 @@ fn frame_one(
                         out.push(Item::Batch {
                             input: index,
                             batch: b,
+                            resumable: false,
                         })
                     }),
                     Err(e) => out.push(Item::FrameError(e)),
@@ -185,6 +179,7 @@ fn frame_one(
                     out.push(Item::Batch {
                         input: index,
                         batch: b,
+                        resumable: false,
                     })
                 });
                 out.push(Item::Finished {
@@ -192,6 +187,7 @@ fn frame_one(
                     position: framer.position(),
                     stats: framer.stats(),
                 });
+                mark(&mut out, &framer);
                 return send_all(&mut out);
             }
             Ok(Chunk::Failed(error)) => {
@@ -200,6 +196,7 @@ fn frame_one(
                     out.push(Item::Batch {
                         input: index,
                         batch: b,
+                        resumable: false,
                     })
                 });
                 out.push(Item::ReadError {
@@ -207,42 +204,32 @@ fn frame_one(
                     name,
                     error,
                 });
+                mark(&mut out, &framer);
                 return send_all(&mut out);
             }
         }
+        mark(&mut out, &framer);
         if !send_all(&mut out) {
             return false;
         }
     }
 }
 
-/// Reads `reader` on its own thread in chunks of up to `size`, ending with `End` or
-/// `Failed`.
-fn spawn_reader(mut reader: Box<dyn Read + Send>, size: usize) -> Receiver<Chunk> {
+/// Reads `source` on its own thread, one chunk at a time, ending with `End` or `Failed`.
+fn spawn_reader(mut source: Source) -> Receiver<Chunk> {
     let (tx, rx): (SyncSender<Chunk>, Receiver<Chunk>) = sync_channel(2);
     std::thread::Builder::new()
         .name("logferry-read".into())
         .spawn(move || {
-            // One read per chunk: a file fills it, a pipe hands over what it has, so
-            // bytes never wait here while the source pauses. The buffer is reused; only
-            // what was read is copied out.
-            let mut buf = vec![0u8; size.max(4096)];
             loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => {
-                        let _ = tx.send(Chunk::End);
-                        return;
-                    }
-                    Ok(n) => {
-                        if tx.send(Chunk::Data(buf[..n].to_vec())).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = tx.send(Chunk::Failed(e));
-                        return;
-                    }
+                let chunk = match source.read_chunk() {
+                    Ok(Some(bytes)) => Chunk::Data(bytes.to_vec()),
+                    Ok(None) => Chunk::End,
+                    Err(e) => Chunk::Failed(e),
+                };
+                let last = !matches!(chunk, Chunk::Data(_));
+                if tx.send(chunk).is_err() || last {
+                    return;
                 }
             }
         })

@@ -1,10 +1,30 @@
-//! HTTP Ingest: inputs → framing → batching → gzip (both cores) → [`Ingest`].
+//! HTTP Ingest: sources → framing → batching → gzip (every core) → [spool] → [`Ingest`].
+//!
+//! # With a spool
+//!
+//! [`Durable`] adds the crash-safe path the HTTP Ingest contract asks for ("persist
+//! undelivered batches locally so that extended outages do not result in data loss"):
+//!
+//! 1. every entry left in the spool by an earlier run is sent first;
+//! 2. each new batch, once compressed, is appended to the spool, and only then is its
+//!    source's checkpoint moved past it: the records are safe on disk before the source
+//!    is considered read;
+//! 3. a spool entry is acknowledged only when its batch is done (delivered, or refused
+//!    for good and handed to the caller for the dead-letter file). A batch that could not
+//!    be delivered stays in the spool for the next run.
+//!
+//! Killed at any instant, a rerun loses nothing: what was read but not yet spooled is
+//! read again (its checkpoint had not moved), what was spooled is replayed. Duplicates
+//! are bounded by the batches in flight or spooled-but-unacknowledged at the kill.
 
-use crate::frontend::{self, FrontConfig, Input, Item};
+use crate::frontend::{self, FrontConfig, Item};
 use futures_util::StreamExt;
 use logferry_framing::{FrameError, FrameStats, Position};
-use logferry_taegis_ingest::{Delivery, Ingest};
+use logferry_source::{Checkpoint, Checkpoints, Source};
+use logferry_spool::{EntryId, Spool};
+use logferry_taegis_ingest::{Delivery, EncodedBatch, Ingest};
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// What a pipeline run reports while it runs, in the order things happen.
 #[derive(Debug)]
@@ -17,7 +37,7 @@ pub enum Event<'a> {
         /// The input's name.
         name: &'a str,
         /// What failed.
-        error: &'a std::io::Error,
+        error: &'a logferry_source::Error,
     },
     /// An input was read to its end.
     Finished {
@@ -35,35 +55,95 @@ pub enum Event<'a> {
         /// Its uncompressed size.
         bytes: u64,
     },
-    /// A batch's fate.
+    /// A batch left by an earlier run was read back from the spool.
+    Replayed {
+        /// Records in it.
+        records: u64,
+    },
+    /// A spool entry could not be read back as a batch (it is dropped from the spool).
+    CorruptEntry {
+        /// The entry.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A new batch is safe in the spool.
+    Spooled,
+    /// The spool or checkpoint store failed: the run stops (nothing is lost; what was not
+    /// spooled will be read again).
+    DurabilityError(String),
+    /// A batch's fate. With a spool, a batch that is not done stays spooled.
     Delivery(&'a Delivery),
 }
 
-/// Ships `inputs` through `ingest`: every batch is gzipped (when configured) on the
-/// blocking pool with as many batches in compression as there are cores, then sent with
-/// the sender's concurrency. Returns when every input is read and every batch reported,
-/// or early when the sender stops (a 401/403, or [`Ingest::stop`]).
+/// The spool and checkpoint store of a durable run.
+#[derive(Debug, Clone)]
+pub struct Durable {
+    /// Where batches wait until delivered.
+    pub spool: Arc<Spool>,
+    /// Where sources' checkpoints live (absent: sources are always read from the start).
+    pub checkpoints: Option<Arc<Checkpoints>>,
+}
+
+/// Ships `sources` through `ingest`. Batches are gzipped (when configured) on the
+/// blocking pool with one more batch in compression than there are cores, then sent
+/// with the sender's concurrency. Returns when every input is read and every batch
+/// reported, or early when the sender stops (a 401/403, [`Ingest::stop`], or a spool
+/// failure).
 pub async fn run(
     ingest: &Ingest,
     front: FrontConfig,
-    inputs: Vec<Input>,
+    sources: Vec<Source>,
+    durable: Option<Durable>,
     on_event: impl FnMut(Event<'_>),
 ) {
-    let names: Vec<_> = inputs.iter().map(|i| i.name.clone()).collect();
+    let names: Vec<_> = sources.iter().map(|s| s.name().clone()).collect();
+    // What a checkpoint for each input looks like (regular files only).
+    let templates: Vec<Option<Checkpoint>> =
+        sources.iter().map(|s| s.checkpoint(s.start())).collect();
     let on_event = RefCell::new(on_event);
     let emit = |event: Event<'_>| (on_event.borrow_mut())(event);
-    let rx = frontend::start(front, inputs);
+
+    // 1. What an earlier run left in the spool.
+    let replayed = replay(durable.as_ref()).filter_map(|(id, stored)| {
+        let batch = match EncodedBatch::from_bytes(&stored) {
+            Ok(batch) => {
+                emit(Event::Replayed {
+                    records: u64::from(batch.records()),
+                });
+                Some(batch.with_tag(id))
+            }
+            Err(e) => {
+                emit(Event::CorruptEntry {
+                    id,
+                    reason: e.to_string(),
+                });
+                if let Some(d) = &durable {
+                    ack(&d.spool, id);
+                }
+                None
+            }
+        };
+        std::future::ready(batch)
+    });
+
+    // 2. New batches: framed, compressed in parallel (in order), spooled.
+    let rx = frontend::start(front, sources);
     let items = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
     let batches = items.filter_map(|item| {
         let batch = match item {
-            Item::Batch { batch, .. } => {
+            Item::Batch {
+                input,
+                batch,
+                resumable,
+            } => {
                 emit(Event::Batched {
                     records: batch.len() as u64,
                     bytes: batch.body().len() as u64,
                 });
-                Some(batch)
+                Some((input, resumable, batch))
             }
             Item::FrameError(e) => {
                 emit(Event::FrameError(&e));
@@ -92,10 +172,99 @@ pub async fn run(
         std::future::ready(batch)
     });
     let compressing = std::thread::available_parallelism().map_or(2, usize::from) + 1;
-    let encoded = batches
-        .map(|batch| ingest.encode(batch))
-        .buffered(compressing);
+    let encoded =
+        batches
+            .map(|(input, resumable, batch)| async move {
+                (input, resumable, ingest.encode(batch).await)
+            })
+            .buffered(compressing);
+    let spooled = encoded.then(|(input, resumable, batch)| {
+        let durable = durable.clone();
+        // Where the input's next read starts once this batch is safe.
+        let checkpoint = templates[input].clone().filter(|_| resumable).map(|mut c| {
+            c.position = Position {
+                offset: batch.range().end,
+                line: batch.range().last_line + 1,
+            };
+            c
+        });
+        async move {
+            let Some(durable) = durable else {
+                return Some(batch);
+            };
+            let payload = batch.to_bytes();
+            let stored = tokio::task::spawn_blocking(move || -> Result<EntryId, String> {
+                let id = durable.spool.append(&payload).map_err(|e| e.to_string())?;
+                if let (Some(store), Some(c)) = (&durable.checkpoints, &checkpoint) {
+                    store.store(c).map_err(|e| e.to_string())?;
+                }
+                Ok(id)
+            })
+            .await;
+            match stored {
+                Ok(Ok(id)) => {
+                    emit(Event::Spooled);
+                    Some(batch.with_tag(id.get()))
+                }
+                Ok(Err(e)) => {
+                    emit(Event::DurabilityError(e));
+                    ingest.stop();
+                    None
+                }
+                Err(e) => {
+                    emit(Event::DurabilityError(format!("spool task failed: {e}")));
+                    ingest.stop();
+                    None
+                }
+            }
+        }
+    });
+    let fresh = spooled.filter_map(std::future::ready);
+
+    // 3. Send; acknowledge what is done.
     ingest
-        .ship(encoded, |delivery| emit(Event::Delivery(&delivery)))
+        .ship(replayed.chain(fresh), |delivery| {
+            if let Some(d) = &durable
+                && delivery.is_done()
+            {
+                ack(&d.spool, delivery.tag);
+            }
+            emit(Event::Delivery(&delivery));
+        })
         .await;
+}
+
+/// The entries in the spool, read on a blocking thread.
+fn replay(durable: Option<&Durable>) -> impl futures_util::Stream<Item = (u64, Vec<u8>)> + use<> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    if let Some(d) = durable {
+        let spool = d.spool.clone();
+        tokio::task::spawn_blocking(move || {
+            for entry in spool.replay() {
+                match entry {
+                    Ok((id, bytes)) => {
+                        if tx.blocking_send((id.get(), bytes)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::warn!("spool replay: {e}"),
+                }
+            }
+        });
+    }
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+}
+
+/// Acknowledges a spool entry, off the async worker if the ack has to wait for the disk.
+fn ack(spool: &Spool, id: u64) {
+    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
+            tokio::task::block_in_place(|| spool.ack(EntryId::new(id)))
+        }
+        _ => spool.ack(EntryId::new(id)),
+    };
+    if let Err(e) = result {
+        // The entry stays and is sent again next run: a duplicate, never a loss.
+        tracing::warn!("cannot acknowledge spool entry {id}: {e}");
+    }
 }

@@ -9,6 +9,8 @@
 //! | [`compress`] | `logferry-compress` | gzip for batches and streams |
 //! | [`retry`] | `logferry-retry` | response classification, backoff, retry budget |
 //! | [`http`] | `logferry-http` | the HTTPS client, `IngestUrl`, `Secret` |
+//! | [`source`] | `logferry-source` | file, stdin and glob inputs with checkpoints |
+//! | [`spool`] | `logferry-spool` | the crash-safe on-disk queue |
 //! | [`taegis_ingest`] | `logferry-taegis-ingest` | Taegis HTTP Ingest (feature `http-ingest`) |
 //!
 //! The pipelines only assemble those stages — source, framing, batching, compression,
@@ -18,20 +20,20 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use logferry::frontend::{FrontConfig, Input};
-//! use logferry::framing::{Format, Position};
+//! use logferry::frontend::FrontConfig;
+//! use logferry::framing::Format;
 //! use logferry::http::{Client, ClientConfig, Secret};
+//! use logferry::source::{expand, Source, SourceConfig};
 //! use logferry::taegis_ingest::{Ingest, IngestConfig};
 //! let ingest = Ingest::new(
 //!     Client::new(ClientConfig::default())?,
 //!     IngestConfig::new("https://ingest.example.com/http-endpoint/v1/abc".parse()?, Secret::new("key")),
 //! )?;
-//! let input = Input {
-//!     name: "app.log".into(),
-//!     reader: Box::new(std::fs::File::open("app.log")?),
-//!     start: Position::START,
-//! };
-//! logferry::http_ingest::run(&ingest, FrontConfig::new(Format::Text), vec![input], |event| {
+//! let sources = expand(["app.log"])?
+//!     .iter()
+//!     .map(|input| Source::open(input, &SourceConfig::default(), None))
+//!     .collect::<Result<Vec<_>, _>>()?;
+//! logferry::http_ingest::run(&ingest, FrontConfig::new(Format::Text), sources, None, |event| {
 //!     println!("{event:?}");
 //! })
 //! .await;
@@ -46,5 +48,7 @@ pub use logferry_compress as compress;
 pub use logferry_framing as framing;
 pub use logferry_http as http;
 pub use logferry_retry as retry;
+pub use logferry_source as source;
+pub use logferry_spool as spool;
 #[cfg(feature = "http-ingest")]
 pub use logferry_taegis_ingest as taegis_ingest;

@@ -113,7 +113,12 @@ impl EncodedBatch {
     ///        | name_len u32 | name (UTF-8, 0 bytes = no name) | body_len u64 | body
     /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
-        let name = self.range.source_name.as_deref().unwrap_or_default().as_bytes();
+        let name = self
+            .range
+            .source_name
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes();
         let mut out = Vec::with_capacity(64 + name.len() + self.body.len());
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&self.seq.to_le_bytes());
@@ -123,7 +128,12 @@ impl EncodedBatch {
             Encoding::Gzip => 1,
             _ => 0,
         });
-        for v in [self.range.start.offset, self.range.start.line, self.range.end, self.range.last_line] {
+        for v in [
+            self.range.start.offset,
+            self.range.start.line,
+            self.range.end,
+            self.range.last_line,
+        ] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
@@ -142,7 +152,8 @@ impl EncodedBatch {
         }
         let seq = r.u64()?;
         let records = r.u32()?;
-        let raw_len = usize::try_from(r.u64()?).map_err(|_| Error::Stored("raw length too large"))?;
+        let raw_len =
+            usize::try_from(r.u64()?).map_err(|_| Error::Stored("raw length too large"))?;
         let encoding = match r.take(1)?[0] {
             0 => Encoding::Identity,
             1 => Encoding::Gzip,
@@ -150,14 +161,18 @@ impl EncodedBatch {
         };
         let (offset, line, end, last_line) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
         let name_len = r.u32()? as usize;
-        let name = std::str::from_utf8(r.take(name_len)?).map_err(|_| Error::Stored("source name is not UTF-8"))?;
-        let body_len = usize::try_from(r.u64()?).map_err(|_| Error::Stored("body length too large"))?;
+        let name = std::str::from_utf8(r.take(name_len)?)
+            .map_err(|_| Error::Stored("source name is not UTF-8"))?;
+        let body_len =
+            usize::try_from(r.u64()?).map_err(|_| Error::Stored("body length too large"))?;
         let body = Bytes::copy_from_slice(r.take(body_len)?);
         if !r.0.is_empty() {
             return Err(Error::Stored("trailing bytes after the body"));
         }
         if encoding == Encoding::Identity && body.len() != raw_len {
-            return Err(Error::Stored("identity body length differs from the raw length"));
+            return Err(Error::Stored(
+                "identity body length differs from the raw length",
+            ));
         }
         let range = SourceRange {
             source_name: (!name.is_empty()).then(|| name.into()),
@@ -165,7 +180,9 @@ impl EncodedBatch {
             end,
             last_line,
         };
-        Ok(EncodedBatch::from_parts(seq, range, records, raw_len, body, encoding))
+        Ok(EncodedBatch::from_parts(
+            seq, range, records, raw_len, body, encoding,
+        ))
     }
 
     /// The batch's sequence number in its source.
@@ -341,11 +358,15 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
 }
 
@@ -368,16 +389,28 @@ mod tests {
     async fn stored_form_round_trips_and_rejects_garbage() {
         let range = SourceRange {
             source_name: Some("app.log".into()),
-            start: Position { offset: 10, line: 2 },
+            start: Position {
+                offset: 10,
+                line: 2,
+            },
             end: 30,
             last_line: 3,
         };
         let raw = b"first record\nsecond!\n".to_vec();
         let (body, encoding) = encode_body(raw.clone(), Some(Level::FAST)).await;
-        let batch = EncodedBatch::from_parts(7, range.clone(), 2, raw.len(), body, encoding).with_tag(99);
+        let batch =
+            EncodedBatch::from_parts(7, range.clone(), 2, raw.len(), body, encoding).with_tag(99);
         let stored = batch.to_bytes();
         let back = EncodedBatch::from_bytes(&stored).unwrap();
-        assert_eq!((back.seq(), back.records(), back.range(), back.raw().unwrap()), (7, 2, &range, raw));
+        assert_eq!(
+            (
+                back.seq(),
+                back.records(),
+                back.range(),
+                back.raw().unwrap()
+            ),
+            (7, 2, &range, raw)
+        );
         assert_eq!(back.tag(), 0, "the tag is the caller's, not stored");
         for cut in [0, 3, 10, stored.len() - 1] {
             assert!(EncodedBatch::from_bytes(&stored[..cut]).is_err());

@@ -60,5 +60,7 @@ fn stdin_is_checked_and_missing_files_exit_2() {
         .output()
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
-    assert!(stderr(&missing).starts_with("logferry: error: cannot read /nonexistent/file.log"));
+    assert!(stderr(&missing).starts_with(
+        "logferry: error: cannot open /nonexistent/file.log: No such file or directory"
+    ));
 }

@@ -192,3 +192,76 @@ fn help_never_shows_secrets_from_the_environment() {
     assert!(stdout(&out).contains("HTTP_INGEST_KEY"));
     assert!(!stdout(&out).contains("env-secret-3b1f"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_spool_keeps_what_could_not_be_sent_and_reruns_do_not_resend() {
+    use logferry_emulator::{FaultSet, FaultStatus, Faults};
+    let emu = emulator().await;
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(u64::MAX, FaultStatus::Code(503)),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered(500);
+    std::fs::write(dir.path().join("in.log"), &text).unwrap();
+    let run = |summary: &str| {
+        ingest(&emu, dir.path())
+            .args([
+                "in.log",
+                "--spool",
+                "spool",
+                "--retry-for",
+                "1s",
+                "--batch-bytes",
+                "5000",
+                "--summary-json",
+                summary,
+            ])
+            .output()
+            .unwrap()
+    };
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
+    };
+
+    // 1. Nothing gets through: everything waits in the spool, nothing is dead-lettered.
+    let first = run("1.json");
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let s1 = read("1.json");
+    assert!(
+        s1["spool"]["pending_batches"].as_u64().unwrap() >= 3,
+        "{s1}"
+    );
+    assert_eq!(s1["records"]["delivered"], 0);
+    assert!(!dir.path().join("spool").join("dead-letter.jsonl").exists());
+
+    // 2. The endpoint recovers: the spooled batches are sent; the file is not read again.
+    emu.set_faults(Faults::none()).unwrap();
+    let second = run("2.json");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let s2 = read("2.json");
+    assert_eq!(
+        s2["spool"]["replayed_batches"],
+        s1["spool"]["pending_batches"]
+    );
+    assert_eq!(s2["spool"]["pending_batches"], 0);
+    assert_eq!(s2["records"]["delivered"], 500);
+    assert_eq!(received(&emu), sorted_lines(&text));
+
+    // 3. Again: nothing new, nothing pending, nothing sent.
+    let third = run("3.json");
+    assert_eq!(third.status.code(), Some(0));
+    assert_eq!(read("3.json")["records"]["read"], 0);
+    assert_eq!(received(&emu).len(), 500);
+
+    // 4. The file grows: only the new lines go.
+    let mut grown = text.clone();
+    grown.push_str("appended later\n");
+    std::fs::write(dir.path().join("in.log"), &grown).unwrap();
+    let fourth = run("4.json");
+    assert_eq!(fourth.status.code(), Some(0));
+    assert_eq!(read("4.json")["records"]["delivered"], 1);
+    assert_eq!(received(&emu), sorted_lines(&grown));
+    emu.shutdown().await;
+}
