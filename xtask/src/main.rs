@@ -5,6 +5,8 @@
 //!   warnings denied, a short fuzz run of every target, and the offline dependency audit.
 //!   Tools it needs (`cargo-fuzz`, `cargo-audit`) are installed when missing.
 //! - `fuzz [TARGET] [--secs N]`: run one or every fuzz target for N seconds each.
+//! - `chaos [--records N] [--kills N]`: the kill -9 crash test at a larger size than CI
+//!   runs (default 1,000,000 records and 10 kills).
 //! - `bench [--size-mb N] [--runs N]`: end-to-end throughput against the physical limits
 //!   (see `bench.rs`); `bench --criterion [FILTER]` runs the criterion benches.
 //!
@@ -33,6 +35,7 @@ fn main() -> Result<()> {
         "ci" => ci(rest),
         "fuzz" => fuzz::command(rest),
         "bench" => bench::command(rest),
+        "chaos" => chaos(rest),
         "help" | "--help" | "-h" => {
             println!(
                 "usage: cargo xtask <ci | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] | bench --criterion [FILTER]>"
@@ -91,4 +94,25 @@ fn audit() -> Result<()> {
         "--db",
         &db.to_string_lossy(),
     ]))
+}
+
+/// The crash test of the CLI at a larger size (the CI run uses the test's defaults).
+fn chaos(args: &[String]) -> Result<()> {
+    let records = util::flag_value(args, "--records").unwrap_or("1000000");
+    let kills = util::flag_value(args, "--kills").unwrap_or("10");
+    run(std::process::Command::new("cargo")
+        .args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "logferry-cli",
+            "--test",
+            "it",
+            "chaos",
+            "--",
+            "--nocapture",
+        ])
+        .env("LOGFERRY_CHAOS_RECORDS", records)
+        .env("LOGFERRY_CHAOS_KILLS", kills))
 }

@@ -2,6 +2,7 @@
 //! with its CA, on 127.0.0.1): each subcommand's happy path, each exit code, stdin, `check`
 //! output, and secrets staying out of every output.
 
+mod chaos;
 mod check;
 mod http_ingest;
 
