@@ -3,6 +3,7 @@
 
 mod args;
 mod cmd_check;
+mod cmd_demo;
 mod cmd_http_ingest;
 mod deadletter;
 mod exit;
@@ -34,6 +35,8 @@ enum Command {
     Emulator(logferry_emulator::cli::Args),
     /// Check files offline against a backend's rules.
     Check(cmd_check::CheckArgs),
+    /// Ship a generated sample through every backend to the built-in emulator, offline.
+    Demo(cmd_demo::DemoArgs),
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -111,6 +114,7 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             Ok(()) => Ok(Exit::Success),
             Err(e) => Err(anyhow::Error::new(UsageError(format!("{e:#}")))),
         },
+        Command::Demo(args) => cmd_demo::run(args).await,
         Command::Check(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

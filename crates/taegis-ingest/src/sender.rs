@@ -261,7 +261,7 @@ impl Ingest {
                     inner.counters.retries.fetch_add(1, Relaxed);
                 }
                 if let Some(delay) = info.next_delay {
-                    tracing::warn!(batch = %part.label(), attempt = info.attempt, verdict = %info.verdict, ?delay, "HTTP Ingest request will be retried");
+                    tracing::info!(batch = %part.label(), attempt = info.attempt, verdict = %info.verdict, ?delay, "HTTP Ingest request will be retried");
                 }
             },
         );
