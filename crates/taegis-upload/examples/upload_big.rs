@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo build --release -p logferry-taegis-upload --example upload_big
-//! /usr/bin/time -v target/release/examples/upload_big [--size-mb 1024] [--plain] [--http1] [--file PATH]
+//! /usr/bin/time -v target/release/examples/upload_big [--size-mb 1024] [--plain] [--http1]
+//!     [--file PATH] [--chunk-kb 256]
 //! ```
 //!
 //! Without `--file`, a sparse temporary file of `--size-mb` MiB is created (it reads as
@@ -20,6 +21,7 @@ fn main() -> anyhow::Result<()> {
     let mut plain = false;
     let mut http2 = true;
     let mut file: Option<PathBuf> = None;
+    let mut chunk_kb: usize = 256;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -27,6 +29,7 @@ fn main() -> anyhow::Result<()> {
             "--plain" => plain = true,
             "--http1" => http2 = false,
             "--file" => file = Some(args.next().context("--file needs a path")?.into()),
+            "--chunk-kb" => chunk_kb = args.next().context("--chunk-kb needs a value")?.parse()?,
             other => bail!("unknown argument `{other}`"),
         }
     }
@@ -34,10 +37,16 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(run(size_mb, plain, http2, file))
+    runtime.block_on(run(size_mb, plain, http2, file, chunk_kb))
 }
 
-async fn run(size_mb: u64, plain: bool, http2: bool, file: Option<PathBuf>) -> anyhow::Result<()> {
+async fn run(
+    size_mb: u64,
+    plain: bool,
+    http2: bool,
+    file: Option<PathBuf>,
+    chunk_kb: usize,
+) -> anyhow::Result<()> {
     let mut builder = logferry_emulator::Emulator::builder().count_only();
     if plain {
         builder = builder.plain_http();
@@ -64,7 +73,10 @@ async fn run(size_mb: u64, plain: bool, http2: bool, file: Option<PathBuf>) -> a
         client,
         &region,
         Credentials::token(emu.taegis_access_token()),
-        Config::default(),
+        Config {
+            read_chunk: chunk_kb * 1024,
+            ..Config::default()
+        },
     )?;
     let started = Instant::now();
     let report = uploader.upload(&path).await;
