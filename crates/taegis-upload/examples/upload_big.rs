@@ -89,7 +89,11 @@ async fn run(
         "uploaded {} bytes over {} ({}) in {:.2} s: {:.0} MB/s",
         report.bytes,
         if plain { "http" } else { "https" },
-        if http2 { "h2 by ALPN" } else { "http/1.1" },
+        if http2 && !plain {
+            "h2 by ALPN"
+        } else {
+            "http/1.1"
+        },
         elapsed.as_secs_f64(),
         mb / elapsed.as_secs_f64()
     );

@@ -141,6 +141,10 @@ async fn concurrency_is_bounded_and_reports_keep_input_order() {
     assert!((1..=2).contains(&max), "{max} requests at once");
 }
 
+/// Over HTTP/1.1 the emulator answers 501 to `Transfer-Encoding: chunked`, 411 without a
+/// `Content-Length`, 403 to one other than the signed length, and 400 to an
+/// `Authorization` header beside the URL's signature: success proves the PUT sent exactly
+/// the signed length, unchunked, without `Authorization`.
 #[tokio::test]
 async fn http1_only_clients_upload_too() {
     let emu = support::start(Emulator::builder()).await;
