@@ -135,6 +135,32 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         });
     }
 
+    // Taegis File Upload: the syslog file, with client credentials (token endpoint,
+    // presign, PUT).
+    let mut argv = vec![
+        syslog.display().to_string(),
+        "--endpoint".into(),
+        emu.taegis_api_endpoint().to_owned(),
+        "--client-id".into(),
+        emu.taegis_client_id().to_owned(),
+        "--client-secret".into(),
+        emu.taegis_client_secret().to_owned(),
+    ];
+    argv.extend(common("file-upload-summary.json"));
+    let before = received(&emu, Endpoint::UploadPut);
+    let parsed: crate::cmd_file_upload::FileUploadArgs = parse("file-upload", &argv)?;
+    let mut quiet = Progress::new(false);
+    let summary = crate::cmd_file_upload::run(parsed, &mut quiet).await?;
+    lines.push(Line {
+        backend: "file-upload",
+        what: format!("{} (whole file)", name(&syslog)),
+        sent: syslog_lines,
+        received: received(&emu, Endpoint::UploadPut) - before,
+        requests: summary.requests,
+        retries: summary.retries,
+        exit: summary.exit_code,
+    });
+
     let stats = emu.stats();
     let violations: u64 = stats.violations.values().map(|v| v.count).sum();
     let faults_injected: u64 = stats.endpoints.values().map(|e| e.faults_injected).sum();

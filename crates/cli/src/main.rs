@@ -4,6 +4,7 @@
 mod args;
 mod cmd_check;
 mod cmd_demo;
+mod cmd_file_upload;
 mod cmd_http_ingest;
 mod deadletter;
 mod exit;
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Ship records to a Taegis XDR HTTP Ingest integration.
     HttpIngest(cmd_http_ingest::HttpIngestArgs),
+    /// Upload whole log files to Taegis XDR (File Upload API).
+    FileUpload(cmd_file_upload::FileUploadArgs),
     /// Run the local emulator of all three APIs.
     Emulator(logferry_emulator::cli::Args),
     /// Check files offline against a backend's rules.
@@ -97,18 +100,14 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             writer.set_bar(progress.bar());
             let summary_path = args.sender.summary_json.clone();
             let summary = cmd_http_ingest::run(args, &mut progress).await;
-            progress.finish();
-            writer.set_bar(None);
-            let summary = summary?;
-            eprint!("{}", summary.render());
-            if let Some(path) = summary_path {
-                summary.write_json(&path)?;
-            }
-            Ok(if summary.exit_code == 0 {
-                Exit::Success
-            } else {
-                Exit::Undelivered
-            })
+            finish(summary, summary_path, &progress, &writer)
+        }
+        Command::FileUpload(args) => {
+            let mut progress = progress::Progress::new(!args.sender.no_progress);
+            writer.set_bar(progress.bar());
+            let summary_path = args.sender.summary_json.clone();
+            let summary = cmd_file_upload::run(args, &mut progress).await;
+            finish(summary, summary_path, &progress, &writer)
         }
         Command::Emulator(args) => match logferry_emulator::cli::run(args).await {
             Ok(()) => Ok(Exit::Success),
@@ -121,4 +120,25 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             cmd_check::run(&args, &mut out)
         }
     }
+}
+
+/// Ends a sending subcommand: the summary on stderr, as JSON if asked, and the exit code.
+fn finish(
+    summary: anyhow::Result<summary::Summary>,
+    json: Option<std::path::PathBuf>,
+    progress: &progress::Progress,
+    writer: &logging::BarWriter,
+) -> anyhow::Result<Exit> {
+    progress.finish();
+    writer.set_bar(None);
+    let summary = summary?;
+    eprint!("{}", summary.render());
+    if let Some(path) = json {
+        summary.write_json(&path)?;
+    }
+    Ok(if summary.exit_code == 0 {
+        Exit::Success
+    } else {
+        Exit::Undelivered
+    })
 }

@@ -68,6 +68,13 @@ pub(crate) struct Records {
     pub(crate) invalid: u64,
     /// Neither delivered nor refused (the sender stopped or gave up).
     pub(crate) undelivered: u64,
+    /// file-upload only: files already uploaded by an earlier run and unchanged.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) skipped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -12,11 +12,13 @@
 //! | [`source`] | `logferry-source` | file, stdin and glob inputs with checkpoints |
 //! | [`spool`] | `logferry-spool` | the crash-safe on-disk queue |
 //! | [`taegis_ingest`] | `logferry-taegis-ingest` | Taegis HTTP Ingest (feature `http-ingest`) |
+//! | [`taegis_upload`] | `logferry-taegis-upload` | Taegis File Upload (feature `file-upload`) |
 //!
 //! The pipelines only assemble those stages — source, framing, batching, compression,
 //! transport — and report what happened; no format, protocol or policy logic lives here.
 //! [`frontend`] turns inputs into batches on two threads; [`http_ingest::run`] drives
-//! them through an HTTP Ingest sender.
+//! them through an HTTP Ingest sender; [`file_upload::run`] uploads whole files, skipping
+//! those already uploaded.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -40,6 +42,8 @@
 //! # Ok(()) }
 //! ```
 
+#[cfg(feature = "file-upload")]
+pub mod file_upload;
 pub mod frontend;
 #[cfg(feature = "http-ingest")]
 pub mod http_ingest;
@@ -52,3 +56,5 @@ pub use logferry_source as source;
 pub use logferry_spool as spool;
 #[cfg(feature = "http-ingest")]
 pub use logferry_taegis_ingest as taegis_ingest;
+#[cfg(feature = "file-upload")]
+pub use logferry_taegis_upload as taegis_upload;

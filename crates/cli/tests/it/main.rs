@@ -4,6 +4,7 @@
 
 mod chaos;
 mod check;
+mod file_upload;
 mod http_ingest;
 
 use logferry_emulator::Emulator;
