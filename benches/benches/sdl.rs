@@ -56,8 +56,11 @@ fn sender_path(c: &mut Criterion) {
         config.pacing = Pacing::Off;
         config.compression = None;
         config.server_host = Some("bench".to_owned());
-        SdlSender::start(Client::new(ClientConfig::default()).expect("client"), config)
-            .expect("sender")
+        SdlSender::start(
+            Client::new(ClientConfig::default()).expect("client"),
+            config,
+        )
+        .expect("sender")
     });
     const N: usize = 100_000;
     let events = events(N);
