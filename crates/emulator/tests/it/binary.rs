@@ -143,7 +143,9 @@ async fn the_ready_file_has_every_key_and_the_process_stops_on_sigterm() {
 
 #[tokio::test]
 async fn the_admin_api_reports_and_changes_faults() {
-    let running = spawn(&["--records", "records.jsonl"]).await;
+    let records_dir = tempfile::tempdir().unwrap();
+    let records_path = records_dir.path().join("records.jsonl");
+    let running = spawn(&["--records", records_path.to_str().unwrap()]).await;
     let info = &running.info;
     let key = bearer(&info.http_ingest_key);
     let send = |body: &'static str| {

@@ -1,0 +1,196 @@
+//! Ends other than delivery: a refused key stops the sender, over-limit requests are
+//! split, an oversized event fails alone, and shutdown reports what it could not send.
+
+use crate::support::{client, config, emulator, emulator_with, event, sdl_faults, stored_ids};
+use logferry_emulator::{Emulator, FaultSet};
+use logferry_sdl::{Error, Record, Report, SdlSender, Sessions};
+use logferry_sdl_model::{Attrs, Event, Oversize, Timestamp};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_stops_the_sender_with_a_clear_error() {
+    let emu = emulator().await;
+    assert!(emu.revoke_key(emu.sdl_api_key()));
+    let mut c = config(&emu);
+    c.sessions = Sessions::Fixed(2);
+    let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
+    for i in 0..5 {
+        sender
+            .send_record(Record::new(event(i)).with_ack(i))
+            .await
+            .expect("queued before the stop is known");
+    }
+    let err = sender.flush().await.expect_err("the key is refused");
+    assert!(matches!(err, Error::Stopped { .. }), "{err:?}");
+    insta::assert_snapshot!("stopped_on_401", err.to_string());
+    let again = sender.send(event(9)).await.expect_err("stopped");
+    assert_eq!(again.to_string(), err.to_string());
+    assert!(matches!(sender.stopped(), Some(Error::Stopped { .. })));
+    let report = sender.shutdown(Duration::from_secs(5)).await;
+    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+    unsent.sort_unstable();
+    assert_eq!(
+        unsent,
+        [0, 1, 2, 3, 4],
+        "nothing lost, nothing dead-lettered"
+    );
+    assert_eq!(
+        report.unsent[0].event.ts,
+        event(report.unsent[0].ack.expect("acked")).ts,
+        "original times"
+    );
+    assert!(matches!(report.stopped, Some(Error::Stopped { .. })));
+    let mut stopped = 0;
+    while let Some(r) = reports.recv().await {
+        match r {
+            Report::Stopped(e) => {
+                stopped += 1;
+                assert_eq!(e.to_string(), err.to_string());
+            }
+            other => panic!("nothing is delivered or failed: {other:?}"),
+        }
+    }
+    assert_eq!(stopped, 1);
+    assert!(emu.records().is_empty());
+    emu.shutdown().await;
+}
+
+async fn split_emulator(limit: u64) -> Emulator {
+    Emulator::builder()
+        .sdl_max_body(limit)
+        .start()
+        .await
+        .expect("the emulator starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_limit_request_is_split_and_resent() {
+    let emu = split_emulator(20_000).await;
+    let mut c = config(&emu);
+    c.max_body_bytes = 100_000;
+    c.linger = Duration::from_secs(30);
+    let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
+    for i in 0..700 {
+        sender
+            .send_record(Record::new(event(i)).with_ack(i))
+            .await
+            .expect("queued");
+    }
+    sender.flush().await.expect("flushed");
+    let stats = sender.stats();
+    assert!(stats.splits >= 3, "{stats:?}");
+    assert_eq!(stats.events_delivered, 700);
+    let ids = stored_ids(&emu.records());
+    assert_eq!(ids.len(), 700);
+    assert!(ids.values().all(|n| *n == 1));
+    let mut acks = Vec::new();
+    let mut batches = std::collections::BTreeSet::new();
+    while let Some(Report::Delivered(d)) = reports.try_recv() {
+        assert!(d.body_bytes <= 20_000);
+        batches.insert(d.batch);
+        acks.extend(d.acks);
+    }
+    acks.sort_unstable();
+    assert_eq!(acks, (0..700).collect::<Vec<_>>());
+    assert!(
+        batches.len() < stats.requests as usize,
+        "halves share their batch"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_too_large_fails_alone() {
+    let emu = emulator().await;
+    let mut c = config(&emu);
+    c.max_body_bytes = 2_000;
+    c.oversize = Oversize::Reject;
+    let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
+    let big = Event::new(
+        Timestamp::from_nanos(1),
+        Attrs::new()
+            .with("message", "x".repeat(5_000))
+            .with("id", 99),
+    );
+    sender
+        .send_record(Record::new(event(1)).with_ack(1))
+        .await
+        .expect("queued");
+    sender
+        .send_record(Record::new(big.clone()).with_ack(99))
+        .await
+        .expect("queued");
+    sender
+        .send_record(Record::new(event(2)).with_ack(2))
+        .await
+        .expect("queued");
+    sender.flush().await.expect("flushed");
+    let mut failed = Vec::new();
+    let mut delivered = Vec::new();
+    while let Some(r) = reports.try_recv() {
+        match r {
+            Report::Delivered(d) => delivered.extend(d.acks),
+            Report::Failed(f) => {
+                assert!(
+                    matches!(f.error, Error::EventTooLarge { .. }),
+                    "{:?}",
+                    f.error
+                );
+                insta::assert_snapshot!("event_too_large", f.error.to_string());
+                failed.extend(f.records);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    delivered.sort_unstable();
+    assert_eq!(delivered, [1, 2]);
+    assert_eq!(failed.len(), 1);
+    assert_eq!((failed[0].ack, &failed[0].event), (Some(99), &big));
+    assert_eq!(sender.stats().events_failed, 1);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reports_what_the_deadline_cut_off() {
+    let emu = emulator_with(sdl_faults(FaultSet::latency(Duration::from_secs(3)))).await;
+    let mut c = config(&emu);
+    c.sessions = Sessions::Fixed(2);
+    c.max_body_bytes = 2_000;
+    let sender = SdlSender::start(client(&emu), c).expect("starts");
+    for i in 0..100 {
+        sender
+            .send_record(Record::new(event(i)).with_ack(i))
+            .await
+            .expect("queued");
+    }
+    let started = std::time::Instant::now();
+    let report = sender.shutdown(Duration::from_millis(300)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the deadline holds"
+    );
+    assert!(report.timed_out);
+    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+    unsent.sort_unstable();
+    assert_eq!(unsent, (0..100).collect::<Vec<_>>());
+    assert!(matches!(sender.send(event(1)).await, Err(Error::Closed)));
+    let err = sender.flush().await.expect_err("shut down");
+    assert!(matches!(err, Error::Closed));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_delivers_everything() {
+    let emu = emulator().await;
+    let mut c = config(&emu);
+    c.linger = Duration::from_secs(60);
+    let sender = SdlSender::start(client(&emu), c).expect("starts");
+    for i in 0..50 {
+        sender.send(event(i)).await.expect("queued");
+    }
+    let report = sender.shutdown(Duration::from_secs(10)).await;
+    assert!(!report.timed_out && report.unsent.is_empty());
+    assert_eq!(report.stats.events_delivered, 50);
+    assert_eq!(stored_ids(&emu.records()).len(), 50);
+    emu.shutdown().await;
+}
