@@ -159,6 +159,91 @@ impl Batch {
         }
     }
 
+    /// The batch as bytes for durable storage (a spool entry), spans included, so a new
+    /// process can frame nothing again and still name every record's position. Layout
+    /// (integers little-endian):
+    ///
+    /// ```text
+    /// "LFR1" | seq u64 | name_len u32 | name (UTF-8, 0 bytes = none) | spans u32
+    ///        | spans × (body_end u64, offset u64, line u64, source_end u64)
+    ///        | body_len u64 | body
+    /// ```
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
+        let mut out = Vec::with_capacity(32 + name.len() + self.spans.len() * 32 + self.body.len());
+        out.extend_from_slice(b"LFR1");
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(self.spans.len() as u32).to_le_bytes());
+        for s in &self.spans {
+            for v in [s.body_end as u64, s.position.offset, s.position.line, s.source_end] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.body);
+        out
+    }
+
+    /// Reads a batch written by [`Batch::to_bytes`], checking every invariant a batch
+    /// keeps (spans increasing, inside the body, each record ending with `\n`). Never
+    /// panics; the error says what is wrong.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Batch, &'static str> {
+        let mut r = bytes;
+        let mut take = |n: usize| -> Result<&[u8], &'static str> {
+            if r.len() < n {
+                return Err("truncated stored batch");
+            }
+            let (head, rest) = r.split_at(n);
+            r = rest;
+            Ok(head)
+        };
+        if take(4)? != b"LFR1" {
+            return Err("not a stored batch (bad magic)");
+        }
+        let u64_at = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let u32_at = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
+        let seq = u64_at(take(8)?);
+        let name_len = u32_at(take(4)?) as usize;
+        let name = std::str::from_utf8(take(name_len)?).map_err(|_| "source name is not UTF-8")?;
+        let count = u32_at(take(4)?) as usize;
+        let mut spans = Vec::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let f = take(32)?;
+            let body_end = usize::try_from(u64_at(&f[..8])).map_err(|_| "span past the body")?;
+            spans.push(RecordSpan {
+                body_end,
+                position: Position {
+                    offset: u64_at(&f[8..16]),
+                    line: u64_at(&f[16..24]),
+                },
+                source_end: u64_at(&f[24..32]),
+            });
+        }
+        let body_len = usize::try_from(u64_at(take(8)?)).map_err(|_| "body too large")?;
+        let body = take(body_len)?.to_vec();
+        if !r.is_empty() {
+            return Err("trailing bytes after the body");
+        }
+        let mut start = 0;
+        for s in &spans {
+            if s.body_end <= start || s.body_end > body.len() || body[s.body_end - 1] != b'\n' {
+                return Err("record spans do not match the body");
+            }
+            start = s.body_end;
+        }
+        if start != body.len() {
+            return Err("body bytes outside any record");
+        }
+        Ok(Batch {
+            seq,
+            body,
+            spans,
+            source_name: (!name.is_empty()).then(|| name.into()),
+        })
+    }
+
     /// Splits the batch in two at the record boundary nearest the middle of the body
     /// (for a server that answered "too large"). Both halves keep the sequence number.
     /// A single-record batch cannot be split and comes back as `Err`.

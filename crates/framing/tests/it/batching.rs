@@ -93,3 +93,20 @@ fn ack_tracker_advances_over_contiguous_prefix_only() {
     assert_eq!(acks.ack(0, 10), None, "a duplicate ack changes nothing");
     assert_eq!(acks.next_expected(), 3);
 }
+
+#[test]
+fn stored_batches_round_trip_and_refuse_garbage() {
+    let batch = batch_all(BatchConfig::default(), b"one\ntwo two\nthree\n").remove(0);
+    let stored = batch.to_bytes();
+    let back = Batch::from_bytes(&stored).unwrap();
+    assert_eq!(back, batch);
+    assert_eq!(back.range().to_string(), "in.log: lines 1-3 (bytes 0..18)");
+    for cut in [0, 4, 20, stored.len() - 1] {
+        assert!(Batch::from_bytes(&stored[..cut]).is_err());
+    }
+    let mut broken = stored.clone();
+    let last = broken.len() - 1;
+    broken[last] = b'x'; // the last record no longer ends with \n
+    assert_eq!(Batch::from_bytes(&broken), Err("record spans do not match the body"));
+    logferry_framing::fuzzing::stored_batch(&stored);
+}
