@@ -187,7 +187,8 @@ impl Batch {
     }
 
     /// Reads a batch written by [`Batch::to_bytes`], checking every invariant a batch
-    /// keeps (spans increasing, inside the body, each record ending with `\n`). Never
+    /// keeps (spans increasing and covering the body, each record one line ending with
+    /// `\n`). Never
     /// panics; the error says what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Batch, &'static str> {
         let mut r = bytes;
@@ -228,7 +229,11 @@ impl Batch {
         }
         let mut start = 0;
         for s in &spans {
-            if s.body_end <= start || s.body_end > body.len() || body[s.body_end - 1] != b'\n' {
+            if s.body_end <= start
+                || s.body_end > body.len()
+                || body[s.body_end - 1] != b'\n'
+                || memchr::memchr(b'\n', &body[start..s.body_end - 1]).is_some()
+            {
                 return Err("record spans do not match the body");
             }
             start = s.body_end;
