@@ -104,6 +104,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         ]
     };
     let mut lines = Vec::new();
+    let mut charged = None;
 
     // Taegis HTTP Ingest: the syslog file as text, the events as NDJSON.
     for (file, format, count) in [
@@ -134,6 +135,35 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             exit: summary.exit_code,
         });
     }
+
+    // SentinelOne SDL: the JSON events, each object an event with its own time and
+    // severity.
+    let mut argv = vec![
+        events.display().to_string(),
+        "--url".into(),
+        emu.sdl_url().to_owned(),
+        "--key".into(),
+        emu.sdl_api_key().to_owned(),
+        "--format".into(),
+        "json".into(),
+        "--server-host".into(),
+        "logferry-demo".into(),
+    ];
+    argv.extend(common("sdl-summary.json"));
+    let before = received(&emu, Endpoint::SdlAddEvents);
+    let parsed: crate::cmd_sdl::SdlArgs = parse("sdl", &argv)?;
+    let mut quiet = Progress::new(false);
+    let summary = crate::cmd_sdl::run(parsed, &mut quiet).await?;
+    charged = summary.bytes_charged;
+    lines.push(Line {
+        backend: "sdl",
+        what: format!("{} (json)", name(&events)),
+        sent: event_lines,
+        received: received(&emu, Endpoint::SdlAddEvents) - before,
+        requests: summary.requests,
+        retries: summary.retries,
+        exit: summary.exit_code,
+    });
 
     // Taegis File Upload: the syslog file, with client credentials (token endpoint,
     // presign, PUT).
@@ -188,6 +218,9 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     println!(
         "\n{faults_injected} faults injected by the emulator, all retried; {violations} contract violations seen by the emulator."
     );
+    if let Some(charged) = charged {
+        println!("SDL charged {charged} bytes for the events (bytesCharged).");
+    }
     println!(
         "{}",
         if ok {

@@ -6,6 +6,7 @@ mod cmd_check;
 mod cmd_demo;
 mod cmd_file_upload;
 mod cmd_http_ingest;
+mod cmd_sdl;
 mod deadletter;
 mod exit;
 mod inputs;
@@ -34,6 +35,8 @@ enum Command {
     HttpIngest(cmd_http_ingest::HttpIngestArgs),
     /// Upload whole log files to Taegis XDR (File Upload API).
     FileUpload(cmd_file_upload::FileUploadArgs),
+    /// Ship records as events to SentinelOne Singularity Data Lake (addEvents).
+    Sdl(cmd_sdl::SdlArgs),
     /// Run the local emulator of all three APIs.
     Emulator(logferry_emulator::cli::Args),
     /// Check files offline against a backend's rules.
@@ -100,6 +103,13 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             writer.set_bar(progress.bar());
             let summary_path = args.sender.summary_json.clone();
             let summary = cmd_http_ingest::run(args, &mut progress).await;
+            finish(summary, summary_path, &progress, &writer)
+        }
+        Command::Sdl(args) => {
+            let mut progress = progress::Progress::new(!args.sender.no_progress);
+            writer.set_bar(progress.bar());
+            let summary_path = args.sender.summary_json.clone();
+            let summary = cmd_sdl::run(args, &mut progress).await;
             finish(summary, summary_path, &progress, &writer)
         }
         Command::FileUpload(args) => {

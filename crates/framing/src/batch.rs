@@ -177,7 +177,12 @@ impl Batch {
         out.extend_from_slice(name);
         out.extend_from_slice(&(self.spans.len() as u32).to_le_bytes());
         for s in &self.spans {
-            for v in [s.body_end as u64, s.position.offset, s.position.line, s.source_end] {
+            for v in [
+                s.body_end as u64,
+                s.position.offset,
+                s.position.line,
+                s.source_end,
+            ] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }

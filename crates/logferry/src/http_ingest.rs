@@ -17,14 +17,14 @@
 //! read again (its checkpoint had not moved), what was spooled is replayed. Duplicates
 //! are bounded by the batches in flight or spooled-but-unacknowledged at the kill.
 
+pub use crate::durable::Durable;
+use crate::durable::{checkpoint_after, replay};
 use crate::frontend::{self, FrontConfig, Item};
 use futures_util::StreamExt;
 use logferry_framing::{FrameError, FrameStats, Position};
-use logferry_source::{Checkpoint, Checkpoints, Source};
-use logferry_spool::{EntryId, Spool};
+use logferry_source::{Checkpoint, Source};
 use logferry_taegis_ingest::{Delivery, EncodedBatch, Ingest};
 use std::cell::RefCell;
-use std::sync::Arc;
 
 /// What a pipeline run reports while it runs, in the order things happen.
 #[derive(Debug)]
@@ -76,15 +76,6 @@ pub enum Event<'a> {
     Delivery(&'a Delivery),
 }
 
-/// The spool and checkpoint store of a durable run.
-#[derive(Debug, Clone)]
-pub struct Durable {
-    /// Where batches wait until delivered.
-    pub spool: Arc<Spool>,
-    /// Where sources' checkpoints live (absent: sources are always read from the start).
-    pub checkpoints: Option<Arc<Checkpoints>>,
-}
-
 /// Ships `sources` through `ingest`. Batches are gzipped (when configured) on the
 /// blocking pool with one more batch in compression than there are cores, then sent
 /// with the sender's concurrency. Returns when every input is read and every batch
@@ -119,7 +110,7 @@ pub async fn run(
                     reason: e.to_string(),
                 });
                 if let Some(d) = &durable {
-                    ack(&d.spool, id);
+                    d.ack(id);
                 }
                 None
             }
@@ -180,39 +171,18 @@ pub async fn run(
             .buffered(compressing);
     let spooled = encoded.then(|(input, resumable, batch)| {
         let durable = durable.clone();
-        // Where the input's next read starts once this batch is safe.
-        let checkpoint = templates[input].clone().filter(|_| resumable).map(|mut c| {
-            c.position = Position {
-                offset: batch.range().end,
-                line: batch.range().last_line + 1,
-            };
-            c
-        });
+        let checkpoint = checkpoint_after(templates[input].as_ref(), batch.range(), resumable);
         async move {
             let Some(durable) = durable else {
                 return Some(batch);
             };
-            let payload = batch.to_bytes();
-            let stored = tokio::task::spawn_blocking(move || -> Result<EntryId, String> {
-                let id = durable.spool.append(&payload).map_err(|e| e.to_string())?;
-                if let (Some(store), Some(c)) = (&durable.checkpoints, &checkpoint) {
-                    store.store(c).map_err(|e| e.to_string())?;
-                }
-                Ok(id)
-            })
-            .await;
-            match stored {
-                Ok(Ok(id)) => {
+            match durable.append(batch.to_bytes(), checkpoint).await {
+                Ok(id) => {
                     emit(Event::Spooled);
-                    Some(batch.with_tag(id.get()))
-                }
-                Ok(Err(e)) => {
-                    emit(Event::DurabilityError(e));
-                    ingest.stop();
-                    None
+                    Some(batch.with_tag(id))
                 }
                 Err(e) => {
-                    emit(Event::DurabilityError(format!("spool task failed: {e}")));
+                    emit(Event::DurabilityError(e));
                     ingest.stop();
                     None
                 }
@@ -227,44 +197,9 @@ pub async fn run(
             if let Some(d) = &durable
                 && delivery.is_done()
             {
-                ack(&d.spool, delivery.tag);
+                d.ack(delivery.tag);
             }
             emit(Event::Delivery(&delivery));
         })
         .await;
-}
-
-/// The entries in the spool, read on a blocking thread.
-fn replay(durable: Option<&Durable>) -> impl futures_util::Stream<Item = (u64, Vec<u8>)> + use<> {
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    if let Some(d) = durable {
-        let spool = d.spool.clone();
-        tokio::task::spawn_blocking(move || {
-            for entry in spool.replay() {
-                match entry {
-                    Ok((id, bytes)) => {
-                        if tx.blocking_send((id.get(), bytes)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => tracing::warn!("spool replay: {e}"),
-                }
-            }
-        });
-    }
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
-}
-
-/// Acknowledges a spool entry, off the async worker if the ack has to wait for the disk.
-fn ack(spool: &Spool, id: u64) {
-    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => {
-            tokio::task::block_in_place(|| spool.ack(EntryId::new(id)))
-        }
-        _ => spool.ack(EntryId::new(id)),
-    };
-    if let Err(e) = result {
-        // The entry stays and is sent again next run: a duplicate, never a loss.
-        tracing::warn!("cannot acknowledge spool entry {id}: {e}");
-    }
 }

@@ -13,12 +13,14 @@
 //! | [`spool`] | `logferry-spool` | the crash-safe on-disk queue |
 //! | [`taegis_ingest`] | `logferry-taegis-ingest` | Taegis HTTP Ingest (feature `http-ingest`) |
 //! | [`taegis_upload`] | `logferry-taegis-upload` | Taegis File Upload (feature `file-upload`) |
+//! | [`sdl_transport`] | `logferry-sdl` | SentinelOne SDL `addEvents` (feature `sdl`) |
+//! | [`sdl_model`] | `logferry-sdl-model` | the SDL event model (feature `sdl`) |
 //!
 //! The pipelines only assemble those stages — source, framing, batching, compression,
 //! transport — and report what happened; no format, protocol or policy logic lives here.
 //! [`frontend`] turns inputs into batches on two threads; [`http_ingest::run`] drives
 //! them through an HTTP Ingest sender; [`file_upload::run`] uploads whole files, skipping
-//! those already uploaded.
+//! those already uploaded; [`sdl::run`] turns records into SDL events and ships them.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,16 +44,24 @@
 //! # Ok(()) }
 //! ```
 
+mod durable;
 #[cfg(feature = "file-upload")]
 pub mod file_upload;
 pub mod frontend;
 #[cfg(feature = "http-ingest")]
 pub mod http_ingest;
+#[cfg(feature = "sdl")]
+pub mod sdl;
 
+pub use durable::Durable;
 pub use logferry_compress as compress;
 pub use logferry_framing as framing;
 pub use logferry_http as http;
 pub use logferry_retry as retry;
+#[cfg(feature = "sdl")]
+pub use logferry_sdl as sdl_transport;
+#[cfg(feature = "sdl")]
+pub use logferry_sdl_model as sdl_model;
 pub use logferry_source as source;
 pub use logferry_spool as spool;
 #[cfg(feature = "http-ingest")]

@@ -4,8 +4,10 @@
 
 mod chaos;
 mod check;
+mod demo;
 mod file_upload;
 mod http_ingest;
+mod sdl;
 
 use logferry_emulator::Emulator;
 use std::io::Write;

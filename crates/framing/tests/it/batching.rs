@@ -107,10 +107,28 @@ fn stored_batches_round_trip_and_refuse_garbage() {
     let mut broken = stored.clone();
     let last = broken.len() - 1;
     broken[last] = b'x'; // the last record no longer ends with \n
-    assert_eq!(Batch::from_bytes(&broken), Err("record spans do not match the body"));
+    assert_eq!(
+        Batch::from_bytes(&broken),
+        Err("record spans do not match the body")
+    );
     // Found by fuzzing: one span covering two lines is not a record.
-    let two_as_one = [&b"LFR1"[..], &[0; 8], &[0; 4], &1u32.to_le_bytes(), &4u64.to_le_bytes(), &[0; 8], &1u64.to_le_bytes(), &4u64.to_le_bytes(), &4u64.to_le_bytes(), b"a\nb\n"].concat();
-    assert_eq!(Batch::from_bytes(&two_as_one), Err("record spans do not match the body"));
+    let two_as_one = [
+        &b"LFR1"[..],
+        &[0; 8],
+        &[0; 4],
+        &1u32.to_le_bytes(),
+        &4u64.to_le_bytes(),
+        &[0; 8],
+        &1u64.to_le_bytes(),
+        &4u64.to_le_bytes(),
+        &4u64.to_le_bytes(),
+        b"a\nb\n",
+    ]
+    .concat();
+    assert_eq!(
+        Batch::from_bytes(&two_as_one),
+        Err("record spans do not match the body")
+    );
     logferry_framing::fuzzing::stored_batch(&stored);
     logferry_framing::fuzzing::stored_batch(&two_as_one);
 }

@@ -1,0 +1,177 @@
+//! `logferry sdl` end to end.
+
+use crate::*;
+use logferry_emulator::{Endpoint, FaultSet, FaultStatus, Faults};
+
+fn sdl(emu: &Emulator, dir: &Path) -> Command {
+    let mut cmd = logferry();
+    cmd.arg("sdl")
+        .arg("--ca-file")
+        .arg(ca_file(emu, dir))
+        .env("SDL_URL", emu.sdl_url())
+        .env("SDL_API_KEY", emu.sdl_api_key())
+        .current_dir(dir);
+    cmd
+}
+
+fn events(emu: &Emulator) -> Vec<logferry_emulator::Record> {
+    emu.records()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::SdlAddEvents)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_lines_become_events_with_their_file_and_parser() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), numbered(2000)).unwrap();
+    let out = sdl(&emu, dir.path())
+        .args([
+            "app.log",
+            "--parser",
+            "myParser",
+            "--server-host",
+            "web-7",
+            "--summary-json",
+            "s.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got = events(&emu);
+    assert_eq!(got.len(), 2000);
+    let mut texts: Vec<&str> = got.iter().map(|r| r.text.as_str()).collect();
+    texts.sort();
+    let mut expected: Vec<String> = numbered(2000).lines().map(str::to_owned).collect();
+    expected.sort();
+    assert_eq!(texts, expected);
+    let first = got[0].sdl.as_ref().unwrap();
+    assert_eq!(first.attrs["parser"], "myParser");
+    assert_eq!(first.attrs["logfile"], "app.log");
+    let stats = emu.stats();
+    assert_eq!(stats.max_concurrent_per_session(), 1);
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(summary["records"]["delivered"], 2000);
+    assert!(summary["bytes_charged"].as_u64().unwrap() > 2000 * 30);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_objects_keep_their_time_and_severity() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"timestamp\":\"2026-11-23T20:00:00Z\",\"level\":\"error\",\"msg\":\"disk full\",\"n\":3}\n\
+                 {\"ts\":\"1763928000000000000\",\"severity\":\"WRN\",\"msg\":\"slow\"}\n\
+                 {\"ts\":\"yesterday\",\"msg\":\"bad time\"}\n";
+    let mut cmd = sdl(&emu, dir.path());
+    cmd.args(["--format", "json", "-"]);
+    let out = run_with_stdin(cmd, input.as_bytes());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the bad timestamp is dead-lettered: {}",
+        stderr(&out)
+    );
+    let got = events(&emu);
+    assert_eq!(got.len(), 2);
+    let a = got
+        .iter()
+        .find(|r| r.sdl.as_ref().unwrap().attrs["msg"] == "disk full")
+        .unwrap()
+        .sdl
+        .clone()
+        .unwrap();
+    assert_eq!(a.ts.as_deref(), Some("1795464000000000000"));
+    assert_eq!(a.sev, Some(5));
+    assert_eq!(a.attrs["n"], 3);
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    assert!(
+        dead.contains("\"line\":3") && dead.contains("not a valid SDL event"),
+        "{dead}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_key_stops_and_never_prints() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), numbered(50)).unwrap();
+    let out = sdl(&emu, dir.path())
+        .env("SDL_API_KEY", "sdl-wrong-key-9c2e")
+        .args(["app.log", "-vv", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let summary = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
+    assert!(
+        summary.contains("noPermission") || summary.contains("401"),
+        "{summary}"
+    );
+    for text in [stderr(&out), summary] {
+        assert!(!text.contains("sdl-wrong-key-9c2e") && !text.contains(emu.sdl_api_key()));
+    }
+    assert!(events(&emu).is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backoff_in_a_200_is_retried_and_the_spool_carries_an_outage() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), numbered(3000)).unwrap();
+    let run = |summary: &str, retry_for: &str| {
+        sdl(&emu, dir.path())
+            .args([
+                "app.log",
+                "--spool",
+                "spool",
+                "--retry-for",
+                retry_for,
+                "--summary-json",
+                summary,
+            ])
+            .output()
+            .unwrap()
+    };
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
+    };
+    // An outage: every request answered 200 with error/server/backoff.
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::SdlAddEvents,
+        FaultSet::fail_first(u64::MAX, FaultStatus::SdlBackoffIn200),
+    ))
+    .unwrap();
+    let first = run("1.json", "1s");
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let s1 = read("1.json");
+    assert!(
+        s1["spool"]["pending_batches"].as_u64().unwrap() >= 1,
+        "{s1}"
+    );
+    assert!(events(&emu).is_empty());
+    assert!(
+        !dir.path().join("spool").join("dead-letter.jsonl").exists(),
+        "nothing may be dead-lettered"
+    );
+    // Recovered, except two more backoffs-in-200 that must be retried.
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::SdlAddEvents,
+        FaultSet::fail_first(2, FaultStatus::SdlBackoffIn200),
+    ))
+    .unwrap();
+    let second = run("2.json", "60s");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let s2 = read("2.json");
+    assert_eq!(s2["spool"]["pending_batches"], 0);
+    assert!(s2["retries"].as_u64().unwrap() >= 2, "{s2}");
+    let mut texts: Vec<String> = events(&emu).into_iter().map(|r| r.text).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 3000, "every event arrived");
+    emu.shutdown().await;
+}
