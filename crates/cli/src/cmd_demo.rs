@@ -104,7 +104,6 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         ]
     };
     let mut lines = Vec::new();
-    let mut charged = None;
 
     // Taegis HTTP Ingest: the syslog file as text, the events as NDJSON.
     for (file, format, count) in [
@@ -154,7 +153,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let parsed: crate::cmd_sdl::SdlArgs = parse("sdl", &argv)?;
     let mut quiet = Progress::new(false);
     let summary = crate::cmd_sdl::run(parsed, &mut quiet).await?;
-    charged = summary.bytes_charged;
+    let charged = summary.bytes_charged;
     lines.push(Line {
         backend: "sdl",
         what: format!("{} (json)", name(&events)),
