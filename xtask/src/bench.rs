@@ -244,19 +244,20 @@ fn gzip_command(file: &Path, level: u8) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Seconds for our batch encoder to gzip `file` in 1 MiB batches on this thread.
+/// Seconds for our batch encoder to gzip `file` in 1 MiB batches on one core, measured
+/// by the release-built `gzip-limit` binary (this xtask is a debug build).
 fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
-    let data = std::fs::read(file)?;
-    let level = logferry_compress::Level::new(level)?;
-    let mut encoder =
-        logferry_compress::GzipEncoder::new(level, logferry_compress::Backend::default());
-    let mut out = Vec::with_capacity(1 << 20);
-    let started = Instant::now();
-    for batch in data.chunks(1 << 20) {
-        out.clear();
-        encoder.encode_into(batch, &mut out);
+    let out = Command::new(bin("gzip-limit"))
+        .arg(file)
+        .arg(level.to_string())
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "gzip-limit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    Ok(started.elapsed().as_secs_f64())
+    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
 /// Seconds to POST `total_mib` MiB to a count-only plain-HTTP emulator over 4 connections.

@@ -86,7 +86,7 @@ enum Toolchain {
 
 impl Toolchain {
     fn detect() -> Self {
-        if succeeds(Command::new("cargo").args(["+nightly", "--version"])) {
+        if succeeds(crate::util::cargo_command().args(["+nightly", "--version"])) {
             Toolchain::NightlyAsan
         } else {
             // A failed probe is cached by cargo; drop the cache so stable is re-probed.
@@ -96,7 +96,7 @@ impl Toolchain {
     }
 
     fn command(self) -> Command {
-        let mut cmd = Command::new("cargo");
+        let mut cmd = crate::util::cargo_command();
         match self {
             Toolchain::NightlyAsan => {
                 cmd.args(["+nightly", "fuzz", "run"]);

@@ -71,7 +71,7 @@ fn ci(args: &[String]) -> Result<()> {
     Step::new("tests").run(|| cargo(&["test", "--workspace", "--all-targets", "--locked"]))?;
     Step::new("doc tests").run(|| cargo(&["test", "--workspace", "--doc", "--locked"]))?;
     Step::new("rustdoc").run(|| {
-        run(std::process::Command::new("cargo")
+        run(util::cargo_command()
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
@@ -86,7 +86,7 @@ fn ci(args: &[String]) -> Result<()> {
 fn audit() -> Result<()> {
     let db = util::advisory_db()?;
     util::ensure_cargo_tool("cargo-audit", "cargo-audit", &["audit", "--version"])?;
-    run(std::process::Command::new("cargo").args([
+    run(util::cargo_command().args([
         "audit",
         "--no-fetch",
         "--deny",
@@ -100,7 +100,7 @@ fn audit() -> Result<()> {
 fn chaos(args: &[String]) -> Result<()> {
     let records = util::flag_value(args, "--records").unwrap_or("1000000");
     let kills = util::flag_value(args, "--kills").unwrap_or("10");
-    run(std::process::Command::new("cargo")
+    run(util::cargo_command()
         .args([
             "test",
             "--release",

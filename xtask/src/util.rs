@@ -44,9 +44,32 @@ pub(crate) fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// A `cargo` command without the variables the outer `cargo run` set for this xtask
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...): inherited, they change build-script
+/// fingerprints and make nested builds rebuild or skip work.
+pub(crate) fn cargo_command() -> Command {
+    let mut cmd = Command::new("cargo");
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    cmd
+}
+
 /// Runs `cargo` with the given arguments.
 pub(crate) fn cargo(args: &[&str]) -> Result<()> {
-    run(Command::new("cargo").args(args))
+    run(cargo_command().args(args))
 }
 
 /// True when the command runs and exits successfully (output discarded).
@@ -59,7 +82,7 @@ pub(crate) fn succeeds(cmd: &mut Command) -> bool {
 
 /// Installs a cargo subcommand with `cargo install --locked` unless `probe` already works.
 pub(crate) fn ensure_cargo_tool(krate: &str, display: &str, probe: &[&str]) -> Result<()> {
-    if succeeds(Command::new("cargo").args(probe)) {
+    if succeeds(cargo_command().args(probe)) {
         return Ok(());
     }
     println!("{display} is missing: installing it with `cargo install --locked {krate}`");

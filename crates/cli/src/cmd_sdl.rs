@@ -106,6 +106,9 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     config.sessions = args.sessions;
     config.pacing = args.pace;
     config.max_body_bytes = args.max_body_bytes;
+    // The pipeline hands over whole converted batches (hundreds of events each): a few
+    // queued are enough to keep every session busy, and memory stays bounded.
+    config.queue_capacity = 4;
     config.retry = args.sender.retry_config();
     let (sender, reports) = match SdlSender::start_with_reports(client, config) {
         Ok(s) => s,

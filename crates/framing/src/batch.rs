@@ -343,6 +343,12 @@ impl Batcher {
         &self.config
     }
 
+    /// Changes the target size for the batches still to come (the hard maximum stays):
+    /// a caller that knows how well bodies compress can aim at a size on the wire.
+    pub fn set_target_bytes(&mut self, target: usize) {
+        self.config.target_bytes = target.clamp(1, self.config.max_bytes.max(1));
+    }
+
     /// Bytes waiting in the open batch.
     pub fn pending_bytes(&self) -> usize {
         self.body.len()

@@ -26,6 +26,10 @@ pub struct FrontConfig {
     pub chunk_bytes: usize,
     /// Batches waiting for the sender before the reader pauses. Default: 16.
     pub queue: usize,
+    /// A batch target the consumer may change while the run goes on (the pipeline sizes
+    /// raw batches so that compressed bodies hit a target on the wire). When set, it
+    /// replaces `batching.target_bytes` from the next chunk on. Default: none.
+    pub adaptive_target: Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl FrontConfig {
@@ -37,6 +41,7 @@ impl FrontConfig {
             batching: BatchConfig::default(),
             chunk_bytes: 1 << 20,
             queue: 16,
+            adaptive_target: None,
         }
     }
 }
@@ -135,6 +140,9 @@ fn frame_one(
             None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let now = Instant::now();
+        if let Some(target) = &config.adaptive_target {
+            batcher.set_target_bytes(target.load(std::sync::atomic::Ordering::Relaxed));
+        }
         match received {
             Ok(Chunk::Data(chunk)) => {
                 framer.push(&chunk, |r| match r {

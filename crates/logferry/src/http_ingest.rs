@@ -78,16 +78,31 @@ pub enum Event<'a> {
 
 /// Ships `sources` through `ingest`. Batches are gzipped (when configured) on the
 /// blocking pool with one more batch in compression than there are cores, then sent
-/// with the sender's concurrency. Returns when every input is read and every batch
+/// with the sender's concurrency.
+///
+/// With compression on, `front.batching.target_bytes` is the target size of a request
+/// body *as sent*: the HTTP Ingest contract recommends "request body size ≈ 100 KB",
+/// and a gzipped body is several times smaller than its records. The raw target follows
+/// the compression ratio seen so far (smoothed, between the configured target and the
+/// batching maximum), so requests stay near the recommended size whatever the data. Returns when every input is read and every batch
 /// reported, or early when the sender stops (a 401/403, [`Ingest::stop`], or a spool
 /// failure).
 pub async fn run(
     ingest: &Ingest,
-    front: FrontConfig,
+    mut front: FrontConfig,
     sources: Vec<Source>,
     durable: Option<Durable>,
     on_event: impl FnMut(Event<'_>),
 ) {
+    let wire_target = front.batching.target_bytes.max(1);
+    let raw_max = front.batching.max_bytes.max(wire_target);
+    let adaptive = ingest.config().compression.is_some().then(|| {
+        let target = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(wire_target));
+        front.adaptive_target = Some(target.clone());
+        target
+    });
+    // Smoothed compression ratio (raw / wire), in thousandths.
+    let ratio = std::cell::Cell::new(0u64);
     let names: Vec<_> = sources.iter().map(|s| s.name().clone()).collect();
     // What a checkpoint for each input looks like (regular files only).
     let templates: Vec<Option<Checkpoint>> =
@@ -162,13 +177,28 @@ pub async fn run(
         };
         std::future::ready(batch)
     });
-    let compressing = std::thread::available_parallelism().map_or(2, usize::from) + 1;
+    let compressing = std::thread::available_parallelism().map_or(2, usize::from) * 2;
     let encoded =
         batches
             .map(|(input, resumable, batch)| async move {
                 (input, resumable, ingest.encode(batch).await)
             })
-            .buffered(compressing);
+            .buffered(compressing)
+            .inspect(|(_, _, batch)| {
+                let Some(target) = &adaptive else { return };
+                let wire = batch.body().len().max(1) as u64;
+                let now = batch.raw_len() as u64 * 1000 / wire;
+                let smoothed = match ratio.get() {
+                    0 => now,
+                    old => (old * 7 + now) / 8,
+                };
+                ratio.set(smoothed);
+                let raw = (wire_target as u64 * smoothed / 1000) as usize;
+                target.store(
+                    raw.clamp(wire_target, raw_max),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            });
     let spooled = encoded.then(|(input, resumable, batch)| {
         let durable = durable.clone();
         let checkpoint = checkpoint_after(templates[input].as_ref(), batch.range(), resumable);
@@ -191,15 +221,28 @@ pub async fn run(
     });
     let fresh = spooled.filter_map(std::future::ready);
 
-    // 3. Send; acknowledge what is done.
-    ingest
-        .ship(replayed.chain(fresh), |delivery| {
-            if let Some(d) = &durable
-                && delivery.is_done()
-            {
-                d.ack(delivery.tag);
+    // 3. Send; acknowledge what is done. Compression runs ahead of sending through a
+    // small bounded queue: the sender pulls a batch only when a request slot frees up,
+    // and compressors must not wait for that.
+    let (tx, rx) = tokio::sync::mpsc::channel::<EncodedBatch>(compressing + 1);
+    let produce = async {
+        let mut all = std::pin::pin!(replayed.chain(fresh));
+        while let Some(batch) = all.next().await {
+            if tx.send(batch).await.is_err() {
+                break; // the sender stopped
             }
-            emit(Event::Delivery(&delivery));
-        })
-        .await;
+        }
+        drop(tx);
+    };
+    let ready =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+    let consume = ingest.ship(ready, |delivery| {
+        if let Some(d) = &durable
+            && delivery.is_done()
+        {
+            d.ack(delivery.tag);
+        }
+        emit(Event::Delivery(&delivery));
+    });
+    tokio::join!(produce, consume);
 }
