@@ -418,6 +418,18 @@ impl Order {
     /// time `t` and arrival index `seq` (larger than any before) is added; with `commit`,
     /// adds it.
     fn insert(&mut self, floor: Option<u64>, t: u64, seq: usize, commit: bool) -> isize {
+        // The usual case: events arrive in time order, so this one goes last and moves
+        // no other event's written time.
+        if let Order::Sorted(v) = self
+            && v.last().is_none_or(|e| e.0 <= t)
+        {
+            let pred = v.last().map(|e| e.2).or(floor);
+            let u = pred.map_or(t, |p| t.max(p.saturating_add(1)));
+            if commit {
+                v.push((t, seq, u));
+            }
+            return decimal_len(u) as isize;
+        }
         if let Order::Sorted(v) = self {
             // Entries with a raw time <= t sort before (t, seq): seq is the largest yet.
             let pos = v.partition_point(|e| e.0 <= t);

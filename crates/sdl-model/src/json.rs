@@ -41,13 +41,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 pub(crate) fn write_str_content(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
-        }
+    while let Some(i) = next_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..i]);
-        match esc {
+        let b = bytes[i];
+        match ESCAPE[b as usize] {
             b'u' => out.extend_from_slice(&[
                 b'\\',
                 b'u',
@@ -63,6 +60,33 @@ pub(crate) fn write_str_content(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&bytes[start..]);
 }
 
+/// Index of the first byte at or after `from` that must be escaped (a control character,
+/// `"` or `\\`). Skips eight bytes at a time while none of them needs escaping (the
+/// usual case: log text rarely contains any).
+#[inline]
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        // A byte below 0x20 (bytes >= 0x80 never match), a '"', or a '\\'.
+        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
+        if control
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+        {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| ESCAPE[b as usize] != 0)
+        .map(|p| i + p)
+}
+
 /// The length of the escaped form of one byte of UTF-8 (continuation bytes count 1).
 #[inline]
 pub(crate) fn escaped_byte_len(b: u8) -> usize {
@@ -75,7 +99,14 @@ pub(crate) fn escaped_byte_len(b: u8) -> usize {
 
 /// The length of `s` once escaped, without the quotes.
 pub(crate) fn escaped_len(s: &str) -> usize {
-    s.bytes().map(escaped_byte_len).sum()
+    let bytes = s.as_bytes();
+    let mut len = bytes.len();
+    let mut from = 0;
+    while let Some(i) = next_escape(bytes, from) {
+        len += escaped_byte_len(bytes[i]) - 1;
+        from = i + 1;
+    }
+    len
 }
 
 /// Appends a signed integer.
@@ -139,6 +170,15 @@ mod tests {
         check("non-ASCII é ü 日本 😀 \u{2028}");
         let all: String = (0u8..0x80).map(char::from).collect();
         check(&all);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escapes_any_string_like_serde_json(
+            s in proptest::string::string_regex("(?s)[a-z \"\\\\\x00-\x1f\x7fé😀]{0,40}").expect("valid regex"),
+        ) {
+            check(&s);
+        }
     }
 
     #[test]
