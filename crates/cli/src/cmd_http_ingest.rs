@@ -5,7 +5,7 @@ use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::usage;
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, InputSummary, SpoolSummary, Summary};
+use crate::summary::{DeadLetterSummary, SpoolSummary, Summary};
 use clap::{Args, ValueEnum};
 use logferry::compress::Level;
 use logferry::frontend::FrontConfig;
@@ -155,54 +155,8 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let spooling = durable.is_some();
     http_ingest::run(&ingest, front, sources, durable, |event| {
         let written = match event {
-            Event::Batched { records, .. } => {
-                summary.records.read += records;
-                Ok(())
-            }
-            Event::Replayed { records } => {
-                replayed += 1;
-                summary.records.read += records;
-                Ok(())
-            }
-            Event::Spooled => {
-                totals.spooled += 1;
-                Ok(())
-            }
-            Event::CorruptEntry { id, reason } => {
-                tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
-                Ok(())
-            }
-            Event::DurabilityError(e) => Err(anyhow::anyhow!(
-                "the spool failed, stopping (nothing is lost): {e}"
-            )),
-            Event::FrameError(e) => {
-                summary.records.invalid += 1;
-                dead.write(Letter {
-                    kind: "invalid",
-                    source: e.source_name.as_deref(),
-                    line: Some(e.position.line),
-                    offset: Some(e.position.offset),
-                    reason: &e.to_string(),
-                    count: 1,
-                    body: &e.raw,
-                })
-            }
-            Event::ReadError { name, error } => {
-                summary.inputs.push(InputSummary {
-                    name: name.to_owned(),
-                    error: Some(error.to_string()),
-                    ..InputSummary::default()
-                });
-                Ok(())
-            }
-            Event::Finished { name, position, .. } => {
-                summary.inputs.push(InputSummary {
-                    name: name.to_owned(),
-                    line: position.line,
-                    offset: position.offset,
-                    error: None,
-                });
-                Ok(())
+            Event::Input(e) => {
+                crate::summary::input_event(&e, &mut summary, &mut dead, &mut totals, &mut replayed)
             }
             Event::Delivery(d) => {
                 summary.requests += u64::from(d.requests);

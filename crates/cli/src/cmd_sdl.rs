@@ -6,7 +6,7 @@ use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::{chain, usage};
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, InputSummary, SpoolSummary, Summary};
+use crate::summary::{DeadLetterSummary, SpoolSummary, Summary};
 use clap::Args;
 use logferry::Durable;
 use logferry::frontend::FrontConfig;
@@ -152,37 +152,8 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     let spooling = durable.is_some();
     let shutdown = sdl::run(&sender, reports, job, front, sources, durable, |event| {
         let written = match event {
-            Event::Batched { records, .. } => {
-                summary.records.read += records;
-                Ok(())
-            }
-            Event::Replayed { records } => {
-                replayed += 1;
-                summary.records.read += records;
-                Ok(())
-            }
-            Event::Spooled => {
-                totals.spooled += 1;
-                Ok(())
-            }
-            Event::CorruptEntry { id, reason } => {
-                tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
-                Ok(())
-            }
-            Event::DurabilityError(e) => Err(anyhow::anyhow!(
-                "the spool failed, stopping (nothing is lost): {e}"
-            )),
-            Event::FrameError(e) => {
-                summary.records.invalid += 1;
-                dead.write(Letter {
-                    kind: "invalid",
-                    source: e.source_name.as_deref(),
-                    line: Some(e.position.line),
-                    offset: Some(e.position.offset),
-                    reason: &e.to_string(),
-                    count: 1,
-                    body: &e.raw,
-                })
+            Event::Input(e) => {
+                crate::summary::input_event(&e, &mut summary, &mut dead, &mut totals, &mut replayed)
             }
             Event::Invalid {
                 source,
@@ -201,23 +172,6 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
                     count: 1,
                     body: record,
                 })
-            }
-            Event::ReadError { name, error } => {
-                summary.inputs.push(InputSummary {
-                    name: name.to_owned(),
-                    error: Some(chain(error)),
-                    ..InputSummary::default()
-                });
-                Ok(())
-            }
-            Event::Finished { name, position, .. } => {
-                summary.inputs.push(InputSummary {
-                    name: name.to_owned(),
-                    line: position.line,
-                    offset: position.offset,
-                    error: None,
-                });
-                Ok(())
             }
             Event::Delivered(d) => {
                 if let Some(c) = d.bytes_charged {

@@ -167,3 +167,54 @@ impl Summary {
             .map_err(|e| anyhow::anyhow!("cannot write the summary to {}: {e}", path.display()))
     }
 }
+
+/// Counts, and dead-letters, what every text pipeline reports about its inputs and its
+/// spool (the same for HTTP Ingest and SDL).
+pub(crate) fn input_event(
+    event: &logferry::frontend::InputEvent<'_>,
+    summary: &mut Summary,
+    dead: &mut crate::deadletter::DeadLetter,
+    totals: &mut crate::progress::Totals,
+    replayed: &mut u64,
+) -> anyhow::Result<()> {
+    use logferry::frontend::InputEvent;
+    match event {
+        InputEvent::Batched { records, .. } => summary.records.read += records,
+        InputEvent::Replayed { records } => {
+            *replayed += 1;
+            summary.records.read += records;
+        }
+        InputEvent::Spooled => totals.spooled += 1,
+        InputEvent::CorruptEntry { id, reason } => {
+            tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
+        }
+        InputEvent::DurabilityError(e) => {
+            anyhow::bail!("the spool failed, stopping (nothing is lost): {e}")
+        }
+        InputEvent::FrameError(e) => {
+            summary.records.invalid += 1;
+            dead.write(crate::deadletter::Letter {
+                kind: "invalid",
+                source: e.source_name.as_deref(),
+                line: Some(e.position.line),
+                offset: Some(e.position.offset),
+                reason: &e.to_string(),
+                count: 1,
+                body: &e.raw,
+            })?;
+        }
+        InputEvent::ReadError { name, error } => summary.inputs.push(InputSummary {
+            name: (*name).to_owned(),
+            error: Some(crate::exit::chain(*error)),
+            ..InputSummary::default()
+        }),
+        InputEvent::Finished { name, position, .. } => summary.inputs.push(InputSummary {
+            name: (*name).to_owned(),
+            line: position.line,
+            offset: position.offset,
+            error: None,
+        }),
+        _ => {}
+    }
+    Ok(())
+}

@@ -244,3 +244,96 @@ fn spawn_reader(mut source: Source) -> Receiver<Chunk> {
         .expect("a thread can be spawned");
     rx
 }
+
+/// What every pipeline reports about its inputs and its spool, in the order it happens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InputEvent<'a> {
+    /// A record the framer could not emit (for the dead-letter file).
+    FrameError(&'a FrameError),
+    /// An input failed to read.
+    ReadError {
+        /// The input's name.
+        name: &'a str,
+        /// What failed.
+        error: &'a logferry_source::Error,
+    },
+    /// An input was read to its end.
+    Finished {
+        /// The input's name.
+        name: &'a str,
+        /// Its end.
+        position: Position,
+        /// The framer's counters.
+        stats: FrameStats,
+    },
+    /// A batch was framed and is on its way.
+    Batched {
+        /// Records in it.
+        records: u64,
+        /// Its uncompressed size.
+        bytes: u64,
+    },
+    /// A batch left by an earlier run was read back from the spool.
+    Replayed {
+        /// Records in it.
+        records: u64,
+    },
+    /// A spool entry could not be read back (it is dropped from the spool).
+    CorruptEntry {
+        /// The entry.
+        id: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A new batch is safe in the spool.
+    Spooled,
+    /// The spool or checkpoint store failed: the run stops reading (nothing is lost:
+    /// what was not spooled will be read again).
+    DurabilityError(String),
+}
+
+/// Routes a front-end item: batches come back with their input and resumability,
+/// everything else is reported through `emit`.
+pub(crate) fn route(
+    item: Item,
+    names: &[Arc<str>],
+    emit: &dyn Fn(InputEvent<'_>),
+) -> Option<(usize, bool, Batch)> {
+    match item {
+        Item::Batch {
+            input,
+            batch,
+            resumable,
+        } => {
+            emit(InputEvent::Batched {
+                records: batch.len() as u64,
+                bytes: batch.body().len() as u64,
+            });
+            Some((input, resumable, batch))
+        }
+        Item::FrameError(e) => {
+            emit(InputEvent::FrameError(&e));
+            None
+        }
+        Item::ReadError { name, error, .. } => {
+            emit(InputEvent::ReadError {
+                name: &name,
+                error: &error,
+            });
+            None
+        }
+        Item::Finished {
+            input,
+            position,
+            stats,
+        } => {
+            emit(InputEvent::Finished {
+                name: &names[input],
+                position,
+                stats,
+            });
+            None
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! HTTP Ingest: sources → framing → batching → gzip (every core) → [spool] → [`Ingest`].
+//! HTTP Ingest: sources → framing → batching → gzip (every core) → (spool) → [`Ingest`].
 //!
 //! # With a spool
 //!
@@ -19,9 +19,8 @@
 
 pub use crate::durable::Durable;
 use crate::durable::{checkpoint_after, replay};
-use crate::frontend::{self, FrontConfig, Item};
+use crate::frontend::{self, FrontConfig, InputEvent};
 use futures_util::StreamExt;
-use logferry_framing::{FrameError, FrameStats, Position};
 use logferry_source::{Checkpoint, Source};
 use logferry_taegis_ingest::{Delivery, EncodedBatch, Ingest};
 use std::cell::RefCell;
@@ -30,48 +29,8 @@ use std::cell::RefCell;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A record the framer could not emit (for the dead-letter file).
-    FrameError(&'a FrameError),
-    /// An input failed to read.
-    ReadError {
-        /// The input's name.
-        name: &'a str,
-        /// What failed.
-        error: &'a logferry_source::Error,
-    },
-    /// An input was read to its end.
-    Finished {
-        /// The input's name.
-        name: &'a str,
-        /// Its end.
-        position: Position,
-        /// The framer's counters.
-        stats: FrameStats,
-    },
-    /// A batch was framed and is on its way (counted before compression and sending).
-    Batched {
-        /// Records in it.
-        records: u64,
-        /// Its uncompressed size.
-        bytes: u64,
-    },
-    /// A batch left by an earlier run was read back from the spool.
-    Replayed {
-        /// Records in it.
-        records: u64,
-    },
-    /// A spool entry could not be read back as a batch (it is dropped from the spool).
-    CorruptEntry {
-        /// The entry.
-        id: u64,
-        /// Why.
-        reason: String,
-    },
-    /// A new batch is safe in the spool.
-    Spooled,
-    /// The spool or checkpoint store failed: the run stops (nothing is lost; what was not
-    /// spooled will be read again).
-    DurabilityError(String),
+    /// Inputs and the spool.
+    Input(InputEvent<'a>),
     /// A batch's fate. With a spool, a batch that is not done stays spooled.
     Delivery(&'a Delivery),
 }
@@ -84,9 +43,10 @@ pub enum Event<'a> {
 /// body *as sent*: the HTTP Ingest contract recommends "request body size ≈ 100 KB",
 /// and a gzipped body is several times smaller than its records. The raw target follows
 /// the compression ratio seen so far (smoothed, between the configured target and the
-/// batching maximum), so requests stay near the recommended size whatever the data. Returns when every input is read and every batch
-/// reported, or early when the sender stops (a 401/403, [`Ingest::stop`], or a spool
-/// failure).
+/// batching maximum), so requests stay near the recommended size whatever the data.
+///
+/// Returns when every input is read and every batch reported, or early when the sender
+/// stops (a 401/403, [`Ingest::stop`], or a spool failure).
 pub async fn run(
     ingest: &Ingest,
     mut front: FrontConfig,
@@ -114,16 +74,16 @@ pub async fn run(
     let replayed = replay(durable.as_ref()).filter_map(|(id, stored)| {
         let batch = match EncodedBatch::from_bytes(&stored) {
             Ok(batch) => {
-                emit(Event::Replayed {
+                emit(Event::Input(InputEvent::Replayed {
                     records: u64::from(batch.records()),
-                });
+                }));
                 Some(batch.with_tag(id))
             }
             Err(e) => {
-                emit(Event::CorruptEntry {
+                emit(Event::Input(InputEvent::CorruptEntry {
                     id,
                     reason: e.to_string(),
-                });
+                }));
                 if let Some(d) = &durable {
                     d.ack(id);
                 }
@@ -139,43 +99,7 @@ pub async fn run(
         rx.recv().await.map(|item| (item, rx))
     });
     let batches = items.filter_map(|item| {
-        let batch = match item {
-            Item::Batch {
-                input,
-                batch,
-                resumable,
-            } => {
-                emit(Event::Batched {
-                    records: batch.len() as u64,
-                    bytes: batch.body().len() as u64,
-                });
-                Some((input, resumable, batch))
-            }
-            Item::FrameError(e) => {
-                emit(Event::FrameError(&e));
-                None
-            }
-            Item::ReadError { name, error, .. } => {
-                emit(Event::ReadError {
-                    name: &name,
-                    error: &error,
-                });
-                None
-            }
-            Item::Finished {
-                input,
-                position,
-                stats,
-            } => {
-                emit(Event::Finished {
-                    name: &names[input],
-                    position,
-                    stats,
-                });
-                None
-            }
-        };
-        std::future::ready(batch)
+        std::future::ready(frontend::route(item, &names, &|e| emit(Event::Input(e))))
     });
     let compressing = std::thread::available_parallelism().map_or(2, usize::from) * 2;
     let encoded =
@@ -208,11 +132,11 @@ pub async fn run(
             };
             match durable.append(batch.to_bytes(), checkpoint).await {
                 Ok(id) => {
-                    emit(Event::Spooled);
+                    emit(Event::Input(InputEvent::Spooled));
                     Some(batch.with_tag(id))
                 }
                 Err(e) => {
-                    emit(Event::DurabilityError(e));
+                    emit(Event::Input(InputEvent::DurabilityError(e)));
                     ingest.stop();
                     None
                 }

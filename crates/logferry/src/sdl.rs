@@ -1,4 +1,4 @@
-//! SDL `addEvents`: sources → framing → batching → [spool] → events (on every core) →
+//! SDL `addEvents`: sources → framing → batching → (spool) → events (on every core) →
 //! [`SdlSender`].
 //!
 //! Text records become events whose `message` is the line (plus `logfile`, and `parser`
@@ -11,9 +11,9 @@
 //! spool entry is acknowledged once each of its events is delivered or refused for good.
 
 use crate::durable::{Durable, checkpoint_after, replay};
-use crate::frontend::{self, FrontConfig, Item};
+use crate::frontend::{self, FrontConfig, InputEvent};
 use futures_util::StreamExt;
-use logferry_framing::{Batch, Format, FrameError, FrameStats, Position};
+use logferry_framing::{Batch, Format, Position};
 use logferry_sdl::{Delivery, Failure, Record, Report, Reports, SdlSender, ShutdownReport};
 use logferry_sdl_model::{AttrValue, Event as SdlEvent, EventReader, FromJsonConfig, Timestamp};
 use logferry_source::{Checkpoint, Source};
@@ -39,47 +39,8 @@ pub struct SdlJob {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A record the framer could not emit.
-    FrameError(&'a FrameError),
-    /// An input failed to read.
-    ReadError {
-        /// The input's name.
-        name: &'a str,
-        /// What failed.
-        error: &'a logferry_source::Error,
-    },
-    /// An input was read to its end.
-    Finished {
-        /// The input's name.
-        name: &'a str,
-        /// Its end.
-        position: Position,
-        /// The framer's counters.
-        stats: FrameStats,
-    },
-    /// A batch of records was framed.
-    Batched {
-        /// Records in it.
-        records: u64,
-        /// Their bytes.
-        bytes: u64,
-    },
-    /// A batch left by an earlier run was read back from the spool.
-    Replayed {
-        /// Records in it.
-        records: u64,
-    },
-    /// A spool entry could not be read back (it is dropped from the spool).
-    CorruptEntry {
-        /// The entry.
-        id: u64,
-        /// Why.
-        reason: String,
-    },
-    /// A new batch is safe in the spool.
-    Spooled,
-    /// The spool or checkpoint store failed: the run stops reading.
-    DurabilityError(String),
+    /// Inputs and the spool.
+    Input(InputEvent<'a>),
     /// A record that is not a valid event (a bad timestamp or severity, say).
     Invalid {
         /// Its source.
@@ -263,9 +224,9 @@ pub async fn run(
             }
             match unstore(&stored) {
                 Ok((read_at, format, batch)) => {
-                    emit(Event::Replayed {
+                    emit(Event::Input(InputEvent::Replayed {
                         records: batch.len() as u64,
-                    });
+                    }));
                     let converted = deliver(batch, format, read_at, Some(id)).await;
                     if let Some(records) = hand_over(converted, Some(id))
                         && !records.is_empty()
@@ -275,7 +236,7 @@ pub async fn run(
                     }
                 }
                 Err(reason) => {
-                    emit(Event::CorruptEntry { id, reason });
+                    emit(Event::Input(InputEvent::CorruptEntry { id, reason }));
                     if let Some(d) = &durable {
                         d.ack(id);
                     }
@@ -290,43 +251,7 @@ pub async fn run(
         });
         let format = front.format;
         let batches = items.filter_map(|item| {
-            let batch = match item {
-                Item::Batch {
-                    input,
-                    batch,
-                    resumable,
-                } => {
-                    emit(Event::Batched {
-                        records: batch.len() as u64,
-                        bytes: batch.body().len() as u64,
-                    });
-                    Some((input, resumable, batch))
-                }
-                Item::FrameError(e) => {
-                    emit(Event::FrameError(&e));
-                    None
-                }
-                Item::ReadError { name, error, .. } => {
-                    emit(Event::ReadError {
-                        name: &name,
-                        error: &error,
-                    });
-                    None
-                }
-                Item::Finished {
-                    input,
-                    position,
-                    stats,
-                } => {
-                    emit(Event::Finished {
-                        name: &names[input],
-                        position,
-                        stats,
-                    });
-                    None
-                }
-            };
-            std::future::ready(batch)
+            std::future::ready(frontend::route(item, &names, &|e| emit(Event::Input(e))))
         });
         let spooled = batches.then(|(input, resumable, batch)| {
             let durable = durable.clone();
@@ -359,7 +284,7 @@ pub async fn run(
             match next {
                 Ok((batch, id)) => {
                     if durable.is_some() && id.is_some() {
-                        emit(Event::Spooled);
+                        emit(Event::Input(InputEvent::Spooled));
                     }
                     if let Some(records) = hand_over(batch, id)
                         && !records.is_empty()
@@ -369,7 +294,7 @@ pub async fn run(
                     }
                 }
                 Err(e) => {
-                    emit(Event::DurabilityError(e));
+                    emit(Event::Input(InputEvent::DurabilityError(e)));
                     break;
                 }
             }
