@@ -4,7 +4,7 @@ use crate::args::{SenderArgs, secret};
 use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::{chain, usage};
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, InputSummary, Summary};
+use crate::summary::{InputSummary, Summary};
 use clap::Args;
 use logferry::file_upload::{self, Event};
 use logferry::http::{Client, Secret};
@@ -177,12 +177,6 @@ pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow
     summary.requests = stats.put_requests + stats.presign_requests + stats.token_requests;
     summary.retries = stats.put_retries + stats.presign_retries + stats.token_retries;
     summary.records.skipped = skipped;
-    if dead.records() > 0 {
-        summary.dead_letter = Some(DeadLetterSummary {
-            path: dead.path().display().to_string(),
-            records: dead.records(),
-        });
-    }
-    summary.finish(started.elapsed());
+    summary.close(None, 0, &dead, started.elapsed());
     Ok(summary)
 }

@@ -5,7 +5,7 @@ use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::usage;
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, SpoolSummary, Summary};
+use crate::summary::Summary;
 use clap::{Args, ValueEnum};
 use logferry::compress::Level;
 use logferry::frontend::FrontConfig;
@@ -229,22 +229,6 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
         .read
         .saturating_sub(summary.records.delivered + summary.records.rejected);
     summary.stopped = ingest.stopped().map(|r| r.to_string());
-    if let Some(o) = &opened {
-        if let Err(e) = o.spool.sync() {
-            tracing::error!("cannot flush the spool: {e}");
-        }
-        summary.spool = Some(SpoolSummary {
-            dir: o.dir.display().to_string(),
-            replayed_batches: replayed,
-            pending_batches: o.spool.stats().entries,
-        });
-    }
-    if dead.records() > 0 {
-        summary.dead_letter = Some(DeadLetterSummary {
-            path: dead.path().display().to_string(),
-            records: dead.records(),
-        });
-    }
-    summary.finish(started.elapsed());
+    summary.close(opened.as_ref(), replayed, &dead, started.elapsed());
     Ok(summary)
 }

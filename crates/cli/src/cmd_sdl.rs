@@ -6,7 +6,7 @@ use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::{chain, usage};
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
-use crate::summary::{DeadLetterSummary, SpoolSummary, Summary};
+use crate::summary::Summary;
 use clap::Args;
 use logferry::Durable;
 use logferry::frontend::FrontConfig;
@@ -270,22 +270,6 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     if summary.stopped.is_none() {
         summary.stopped = shutdown.stopped.as_ref().map(|e| chain(e));
     }
-    if let Some(o) = &opened {
-        if let Err(e) = o.spool.sync() {
-            tracing::error!("cannot flush the spool: {e}");
-        }
-        summary.spool = Some(SpoolSummary {
-            dir: o.dir.display().to_string(),
-            replayed_batches: replayed,
-            pending_batches: o.spool.stats().entries,
-        });
-    }
-    if dead.records() > 0 {
-        summary.dead_letter = Some(DeadLetterSummary {
-            path: dead.path().display().to_string(),
-            records: dead.records(),
-        });
-    }
-    summary.finish(started.elapsed());
+    summary.close(opened.as_ref(), replayed, &dead, started.elapsed());
     Ok(summary)
 }

@@ -104,6 +104,34 @@ impl Summary {
         self.exit_code = if complete { 0 } else { 1 };
     }
 
+    /// Ends a run: flushes and describes the spool, points at the dead-letter file if
+    /// anything went there, and sets status and exit code.
+    pub(crate) fn close(
+        &mut self,
+        spool: Option<&crate::args::Opened>,
+        replayed: u64,
+        dead: &crate::deadletter::DeadLetter,
+        elapsed: Duration,
+    ) {
+        if let Some(o) = spool {
+            if let Err(e) = o.spool.sync() {
+                tracing::error!("cannot flush the spool: {e}");
+            }
+            self.spool = Some(SpoolSummary {
+                dir: o.dir.display().to_string(),
+                replayed_batches: replayed,
+                pending_batches: o.spool.stats().entries,
+            });
+        }
+        if dead.records() > 0 {
+            self.dead_letter = Some(DeadLetterSummary {
+                path: dead.path().display().to_string(),
+                records: dead.records(),
+            });
+        }
+        self.finish(elapsed);
+    }
+
     /// The human-readable form.
     pub(crate) fn render(&self) -> String {
         let mb = |b: u64| b as f64 / 1e6;
