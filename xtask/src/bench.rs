@@ -113,6 +113,13 @@ fn run(options: &Options) -> Result<()> {
     };
     let mut scenarios = vec![ingest_gzip(false), ingest_gzip(true)];
     scenarios.push(Scenario {
+        name: "logferry http-ingest, no compression, plain HTTP",
+        input: syslog.clone(),
+        tls: false,
+        args: vec!["http-ingest".into(), "--compression".into(), "none".into()],
+        endpoint: "http_ingest",
+    });
+    scenarios.push(Scenario {
         name: "logferry http-ingest, no compression, HTTPS",
         input: syslog.clone(),
         tls: true,
@@ -160,6 +167,28 @@ fn run(options: &Options) -> Result<()> {
             rss_mb: Some(mid.rss_kb as f64 / 1024.0),
             check: mid.check.clone(),
         });
+    }
+
+    // A peer, when installed: syslog-ng's http() destination (it cannot gzip), the same
+    // file to the same endpoint over plain HTTP.
+    if let Some(peer) = syslog_ng_available() {
+        let mut results = Vec::new();
+        for _ in 0..options.runs {
+            results.push(syslog_ng(&syslog)?);
+        }
+        results.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let mid = &results[results.len() / 2];
+        rows.push(Row {
+            what: format!("peer: {peer}, http() destination, uncompressed, plain HTTP"),
+            mb_s: syslog_mb / mid.wall,
+            vs_gzip1: Some(syslog_mb / mid.wall / gzip1_rate),
+            vs_core: Some(syslog_mb / mid.wall / single_core),
+            cpu_s: Some(mid.cpu),
+            rss_mb: Some(mid.rss_kb as f64 / 1024.0),
+            check: mid.check.clone(),
+        });
+    } else {
+        println!("syslog-ng (with its http module) is not installed: no peer row");
     }
 
     // One run with decoding on: every record checked.
@@ -432,6 +461,28 @@ impl Emulator {
         Ok((stats, self._dir))
     }
 
+    /// The emulator's stats now, from its admin API (plain HTTP emulators only).
+    fn live_stats(&self) -> Result<serde_json::Value> {
+        let addr = self
+            .str("base_url")
+            .trim_start_matches("http://")
+            .to_owned();
+        let token = self.str("admin_token");
+        let mut stream = TcpStream::connect(&addr)?;
+        write!(
+            stream,
+            "GET /_emulator/stats HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+        )?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply)?;
+        let text = String::from_utf8_lossy(&reply);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        serde_json::from_str(body).context("the admin API's stats are not JSON")
+    }
+
     fn records_file(&self) -> PathBuf {
         self._dir.0.join("records.jsonl")
     }
@@ -645,4 +696,122 @@ fn render(rows: &[Row], options: &Options, syslog_mb: f64) -> String {
         ));
     }
     out
+}
+
+/// syslog-ng's version line, when it is installed with its http() module.
+fn syslog_ng_available() -> Option<String> {
+    let out = Command::new("syslog-ng").arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.lines().next()?.trim().to_owned();
+    let modules = Command::new("syslog-ng")
+        .arg("--module-registry")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&modules.stdout)
+        .contains("http")
+        .then_some(version)
+}
+
+/// syslog-ng shipping `file` to a count-only emulator until every byte arrived (it never
+/// exits at the end of a file, so the emulator's live stats say when it is done).
+fn syslog_ng(file: &Path) -> Result<Measured> {
+    let emu = Emulator::start(false, true)?;
+    let dir = emu._dir.0.clone();
+    let url = emu.str("http_ingest_url");
+    let key = emu.str("http_ingest_key");
+    let config = format!(
+        r#"@version: 3.38
+options {{ log-msg-size(65536); log-fifo-size(100000); flush-lines(1000); stats-freq(0); }};
+source s_file {{ file("{file}" flags(no-parse) follow-freq(1) log-fetch-limit(10000)); }};
+destination d_http {{
+  http(url("{url}") method("POST")
+       headers("Authorization: Bearer {key}", "Content-Type: text/plain")
+       body("${{MESSAGE}}") delimiter("
+")
+       batch-lines(10000) batch-bytes(1MiB) batch-timeout(200) workers(4));
+}};
+log {{ source(s_file); destination(d_http); }};
+"#,
+        file = std::fs::canonicalize(file)?.display()
+    );
+    let conf = dir.join("syslog-ng.conf");
+    std::fs::write(&conf, config)?;
+    let expected = std::fs::metadata(file)?.len();
+    let started = Instant::now();
+    let mut child = Command::new("syslog-ng")
+        .arg("-F")
+        .arg("-f")
+        .arg(&conf)
+        .arg("--persist-file")
+        .arg(dir.join("persist"))
+        .arg("--pidfile")
+        .arg(dir.join("pid"))
+        .arg("--control")
+        .arg(dir.join("ctl"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr"))?)
+        .spawn()
+        .context("cannot start syslog-ng")?;
+    let pid = child.id();
+    let (mut cpu, mut rss) = (0.0, 0u64);
+    let tick = clock_ticks();
+    let mut received = 0u64;
+    let mut requests;
+    let mut last_change = Instant::now();
+    let wall = loop {
+        if let Some((c, r)) = sample(pid, tick) {
+            (cpu, rss) = (c, rss.max(r));
+        }
+        // syslog-ng puts its delimiter between records, not after the last one of a
+        // request: each request carries one newline fewer than its lines had.
+        let stats = emu.live_stats()?;
+        let endpoint = &stats["endpoints"]["http_ingest"];
+        let wire = endpoint["wire_bytes"].as_u64().unwrap_or(0);
+        requests = endpoint["requests"].as_u64().unwrap_or(0);
+        let now = wire + requests;
+        if now != received {
+            received = now;
+            last_change = Instant::now();
+        }
+        if received >= expected {
+            break started.elapsed().as_secs_f64();
+        }
+        if last_change.elapsed() > Duration::from_secs(20) || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            bail!("syslog-ng stalled at {received} of {expected} bytes: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()?;
+    child.wait()?;
+    emu.stop()?;
+    Ok(Measured {
+        wall,
+        cpu,
+        rss_kb: rss,
+        check: format!(
+            "{received} bytes received (+1 newline per request) = file size, {requests} requests"
+        ),
+    })
+}
+
+/// CPU seconds and resident KiB of a running process, from /proc.
+fn sample(pid: u32, tick: f64) -> Option<(f64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ticks / tick, kb))
 }
