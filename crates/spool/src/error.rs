@@ -34,6 +34,16 @@ pub enum Error {
         /// How long the append waited.
         waited: Duration,
     },
+    /// Another open spool holds this directory: a second logferry process (or a second
+    /// [`Spool::open`](crate::Spool::open) in this one) is using it.
+    #[error(
+        "the spool in {} is in use by another logferry process (its lock file spool.lock is held)",
+        dir.display()
+    )]
+    Locked {
+        /// The spool directory.
+        dir: PathBuf,
+    },
     /// [`Spool::shutdown`](crate::Spool::shutdown) was called.
     #[error("spool is shut down")]
     Closed,

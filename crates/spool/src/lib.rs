@@ -42,7 +42,13 @@
 //! DIR/spool-00000000000000000000.seg   entries 0, 1, 2, ... back to back
 //! DIR/spool-00000000000000000000.ack   acknowledgements of entries in that segment
 //! DIR/spool-00000000000000000417.seg   the next segment starts at entry 417
+//! DIR/spool.lock                        empty; locked while a spool is open
 //! ```
+//!
+//! [`Spool::open`] takes an exclusive lock on `spool.lock` (`flock` on Unix) and holds it
+//! until the spool is dropped, so a second process pointed at the same directory gets
+//! [`Error::Locked`] instead of interleaving ids with the first. The operating system
+//! releases the lock when its holder dies, `kill -9` included.
 //!
 //! A segment file is a sequence of entries with no file header and no padding. Every
 //! integer is little-endian; every checksum is CRC-32 (IEEE, as computed by `crc32fast`):

@@ -116,6 +116,10 @@ struct State {
 #[derive(Debug)]
 struct Inner {
     dir: PathBuf,
+    /// `DIR/spool.lock`, locked exclusively for as long as this spool is open: two
+    /// processes appending to one spool would interleave ids and delete each other's
+    /// segments. The lock goes with the process (a `kill -9` releases it).
+    _lock: fs::File,
     config: SpoolConfig,
     segment_bytes: u64,
     state: Mutex<State>,
@@ -309,6 +313,7 @@ impl Spool {
     pub fn open(dir: impl AsRef<Path>, config: SpoolConfig) -> Result<Spool, Error> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
+        let lock_file = lock_dir(&dir)?;
         let mut seg_ids = BTreeSet::new();
         let mut ack_ids = BTreeSet::new();
         for entry in fs::read_dir(&dir).map_err(Error::io("list", &dir))? {
@@ -336,6 +341,7 @@ impl Spool {
             stop: Mutex::new(false),
             stop_signal: Condvar::new(),
             dir,
+            _lock: lock_file,
         });
         {
             let mut state = lock(&inner.state);
@@ -885,3 +891,25 @@ impl Replay {
         }
     }
 }
+
+/// Takes the spool directory's lock file, failing at once when another open spool (in
+/// this process or another) holds it.
+fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
+    let path = dir.join(LOCK_FILE);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", path)(e)),
+    }
+}
+
+/// The lock file's name in a spool directory.
+const LOCK_FILE: &str = "spool.lock";

@@ -265,3 +265,52 @@ async fn the_spool_keeps_what_could_not_be_sent_and_reruns_do_not_resend() {
     assert_eq!(received(&emu), sorted_lines(&grown));
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
+    use std::io::Write;
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["-", "--spool", "spool", "--no-progress"];
+    let mut first = ingest(&emu, dir.path())
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = first.stdin.take().unwrap();
+    input.write_all(b"first run, line 1\n").unwrap();
+    // The first run holds the lock once its spool directory has the lock file.
+    let spool = dir.path().join("spool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(&spool)
+        .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.path().join("spool.lock").exists())))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no spool lock appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let mut cmd = ingest(&emu, dir.path());
+    cmd.args(args);
+    let second = run_with_stdin(cmd, b"second run\n");
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("in use by another logferry process"),
+        "{}",
+        stderr(&second)
+    );
+
+    input.write_all(b"first run, line 2\n").unwrap();
+    drop(input);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(
+        received(&emu),
+        ["first run, line 1", "first run, line 2"].map(String::from)
+    );
+    emu.shutdown().await;
+}

@@ -197,3 +197,30 @@ fn error_messages() {
     entry 42 was never appended to this spool
     ");
 }
+
+#[test]
+fn a_second_open_of_the_same_directory_is_refused_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Spool::open(dir.path(), fast()).unwrap();
+    let id = first.append(b"held by the first").unwrap();
+    let err = Spool::open(dir.path(), fast()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Locked { dir: d } if d == dir.path()),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("in use by another logferry process"),
+        "{message}"
+    );
+    // The refused open touched nothing: the first spool still works.
+    first.ack(id).unwrap();
+    first.append(b"still appending").unwrap();
+    drop(first);
+    let second = Spool::open(dir.path(), fast()).unwrap();
+    assert_eq!(payloads(&second), [b"still appending".to_vec()]);
+}
