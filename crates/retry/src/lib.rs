@@ -79,4 +79,6 @@ pub use policy::{Config, Decision, Finish, GaveUp, Policy, Stop};
 pub use retry_after::RetryAfter;
 #[doc(hidden)]
 pub use retry_after::fuzz_retry_after;
-pub use verdict::{Contract, FatalReason, RetryCause, TransportFailure, Verdict};
+pub use verdict::{
+    Contract, FatalReason, RetryCause, TransportFailure, Verdict, sanitize_server_text,
+};

@@ -202,8 +202,8 @@ impl FatalReason {
         server_status: Option<&str>,
         server_message: Option<&str>,
     ) -> FatalReason {
-        self.server_status = server_status.map(sanitize);
-        self.server_message = server_message.map(sanitize);
+        self.server_status = server_status.map(sanitize_server_text);
+        self.server_message = server_message.map(sanitize_server_text);
         self
     }
 
@@ -259,7 +259,16 @@ fn status_text(status: StatusCode) -> String {
     }
 }
 
-fn sanitize(text: &str) -> String {
+/// Server-supplied text made safe for one log line, as [`FatalReason`] keeps it: trimmed,
+/// control characters replaced by spaces (no forged log lines), cut to
+/// [`FatalReason::MAX_SERVER_TEXT`] characters with `…` marking the cut (no flooding).
+///
+/// ```
+/// let text = logferry_retry::sanitize_server_text("  bad\nkey  ");
+/// assert_eq!(text, "bad key");
+/// ```
+pub fn sanitize_server_text(text: &str) -> String {
+    let text = text.trim();
     let mut out: String = text
         .chars()
         .take(FatalReason::MAX_SERVER_TEXT)

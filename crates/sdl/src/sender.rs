@@ -1030,6 +1030,28 @@ fn key_refused(reason: &FatalReason) -> bool {
             .is_some_and(|s| status_matches(s, "error/client/noPermission"))
 }
 
+/// What one `addEvents` or `uploadLogs` exchange means for the retry policy: the seed's
+/// table applied to the HTTP status and the body's `status` and `message` (a 200 can
+/// carry `error/server/backoff`), with the parsed body kept for the caller; or the
+/// transport failure's verdict when no response came.
+pub(crate) fn exchange_outcome(
+    result: Result<http::Response<Bytes>, logferry_http::Error>,
+) -> Outcome<Option<AddEventsResponse>> {
+    match result {
+        Ok(response) => {
+            let parsed = parse_response(response.body()).ok();
+            let verdict = classify::sdl(
+                response.status(),
+                response.headers(),
+                parsed.as_ref().map(|p| p.status_text.as_str()),
+                parsed.as_ref().and_then(|p| p.message.as_deref()),
+            );
+            Outcome::new(verdict, parsed)
+        }
+        Err(e) => Outcome::new(classify::transport(&e.transport_failure()), None),
+    }
+}
+
 /// Compresses a request once and sends it under the retry policy.
 async fn send_request(
     shared: &Shared,
@@ -1068,23 +1090,12 @@ async fn send_request(
                     let http_request = builder
                         .body(full(body))
                         .expect("a checked URL and static headers make a valid request");
-                    match shared
-                        .client
-                        .send_with_timeout(http_request, shared.request_timeout)
-                        .await
-                    {
-                        Ok(response) => {
-                            let parsed = parse_response(response.body()).ok();
-                            let verdict = classify::sdl(
-                                response.status(),
-                                response.headers(),
-                                parsed.as_ref().map(|p| p.status_text.as_str()),
-                                parsed.as_ref().and_then(|p| p.message.as_deref()),
-                            );
-                            Outcome::new(verdict, parsed)
-                        }
-                        Err(e) => Outcome::new(classify::transport(&e.transport_failure()), None),
-                    }
+                    exchange_outcome(
+                        shared
+                            .client
+                            .send_with_timeout(http_request, shared.request_timeout)
+                            .await,
+                    )
                 }
             },
             |info| {

@@ -17,10 +17,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logferry_compress::{Level, gzip_blocking};
 use logferry_http::{Client, IngestUrl, Secret, authorization, full};
-use logferry_retry::{
-    Budget, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, TokioClock, classify,
-};
-use logferry_sdl_model::{MAX_BODY_BYTES, parse_response, status_matches};
+use logferry_retry::{Budget, BudgetConfig, FastRng, Finish, GaveUp, Policy, Retrier, TokioClock};
+use logferry_sdl_model::{MAX_BODY_BYTES, status_matches};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -228,25 +226,11 @@ impl UploadLogs {
                         let request = builder
                             .body(full(wire))
                             .expect("a checked URL and checked headers make a valid request");
-                        match self
-                            .client
-                            .send_with_timeout(request, self.request_timeout)
-                            .await
-                        {
-                            Ok(response) => {
-                                let parsed = parse_response(response.body()).ok();
-                                let verdict = classify::sdl(
-                                    response.status(),
-                                    response.headers(),
-                                    parsed.as_ref().map(|p| p.status_text.as_str()),
-                                    parsed.as_ref().and_then(|p| p.message.as_deref()),
-                                );
-                                Outcome::new(verdict, parsed)
-                            }
-                            Err(e) => {
-                                Outcome::new(classify::transport(&e.transport_failure()), None)
-                            }
-                        }
+                        crate::sender::exchange_outcome(
+                            self.client
+                                .send_with_timeout(request, self.request_timeout)
+                                .await,
+                        )
                     }
                 },
                 |info| {

@@ -248,18 +248,4 @@ pub enum ParseError {
     },
 }
 
-/// Server-supplied text made safe for one log line: control characters replaced, cut to
-/// 200 characters (as [`FatalReason`] does).
-pub(crate) fn sanitize(text: &str) -> String {
-    const MAX: usize = FatalReason::MAX_SERVER_TEXT;
-    let mut out: String = text
-        .trim()
-        .chars()
-        .take(MAX)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if text.trim().chars().nth(MAX).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub(crate) use logferry_retry::sanitize_server_text as sanitize;
