@@ -86,7 +86,8 @@ pub fn http_ingest(status: StatusCode, headers: &HeaderMap) -> Verdict {
 ///
 /// Rules, first match wins:
 ///
-/// 1. HTTP 413, or a 4xx / `error/client…` whose message says the request is too large →
+/// 1. HTTP 413, or a 4xx (not 408 or 429) / `error/client…` whose message says the
+///    request is too large (a size, not a rate) →
 ///    [`Split`](Verdict::Split). "The request body must be 6MB or less"; "If the request
 ///    exceeds 6 MB the data is truncated."
 /// 2. `error/server…` (including `error/server/backoff`) → [`Retry`](Verdict::Retry),
@@ -114,7 +115,11 @@ pub fn sdl(
 ) -> Verdict {
     const C: Contract = Contract::SdlAddEvents;
     let is = |prefix: &str| parsed_status.is_some_and(|s| has_component_prefix(s, prefix));
-    let client_side = is("error/client") || status.is_client_error();
+    // A size complaint splits only when the fault is the client's: not a backoff (429,
+    // 408, or an `error/server…` body), whose message can speak of a rate ("Each
+    // session cannot exceed 10 MB/sec").
+    let client_side = is("error/client")
+        || (status.is_client_error() && !is_transient(status) && !is("error/server"));
 
     if status == StatusCode::PAYLOAD_TOO_LARGE
         || (client_side && message.is_some_and(says_too_large))
@@ -367,6 +372,13 @@ fn has_component_prefix(status: &str, prefix: &str) -> bool {
 /// for it; the message is the only signal).
 fn says_too_large(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
+    // A rate ("10 MB/sec", "per second") is throughput, not size.
+    if ["b/s", "bytes/s", "/sec", "per sec", "a second"]
+        .iter()
+        .any(|r| m.contains(r))
+    {
+        return false;
+    }
     m.contains("too large")
         || m.contains("too big")
         || (m.contains("exceed")

@@ -176,6 +176,26 @@ fn sdl_status_table() {
             Split,
         ),
         (400, None, Some("payload TOO BIG"), Split),
+        // A backoff speaking of a rate is a backoff, not a size complaint (the seed's own
+        // words: "Each session cannot exceed 10 MB/sec").
+        (
+            429,
+            Some("error/server/backoff"),
+            Some("Each session cannot exceed 10 MB/sec"),
+            Retry,
+        ),
+        (
+            429,
+            None,
+            Some("throughput exceeds 10 MB per second"),
+            Retry,
+        ),
+        (
+            400,
+            Some("error/client/badParam"),
+            Some("session exceeded 10 MB/s"),
+            Fatal,
+        ),
         // 429 and 5xx retry, whatever the body.
         (429, None, None, Retry),
         (429, Some("error/client/tooMany"), None, Retry),
