@@ -36,13 +36,13 @@ impl IngestUrl {
         let uri: Uri = s
             .trim()
             .parse()
-            .map_err(|e| Error::invalid_url(redact_query(s), format!("not a URL ({e})")))?;
+            .map_err(|e| Error::invalid_url(displayable(s), format!("not a URL ({e})")))?;
         Self::from_uri(uri)
     }
 
     /// Checks an already parsed URI.
     pub fn from_uri(uri: Uri) -> Result<Self, Error> {
-        let shown = redact_query(&uri.to_string());
+        let shown = displayable(&uri.to_string());
         let Some(authority) = uri.authority() else {
             return Err(Error::invalid_url(
                 shown,
@@ -51,7 +51,7 @@ impl IngestUrl {
         };
         if authority.as_str().contains('@') {
             return Err(Error::invalid_url(
-                redact_userinfo(&shown),
+                shown,
                 "credentials in the URL are not allowed; pass keys with --key or an environment variable".into(),
             ));
         }
@@ -139,16 +139,37 @@ pub(crate) fn redact_query(url: &str) -> String {
     }
 }
 
-fn redact_userinfo(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
-        _ => url.to_owned(),
+/// A URL as an error may show it: no query string, and nothing of any credentials before
+/// the host. Users type passwords raw, so the cut is at the *last* `@` before the query
+/// (`user:p@ss@host` must not show `ss`), with or without a scheme.
+fn displayable(url: &str) -> String {
+    let url = redact_query(url);
+    let end = url.find('#').unwrap_or(url.len());
+    let start = url.find("://").map_or(0, |s| s + 3);
+    match url[..end].rfind('@') {
+        Some(at) if at >= start => format!("{}***{}", &url[..start], &url[at..]),
+        _ => url,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_never_show_credentials() {
+        for (input, secret) in [
+            ("https://user:p@zq9x@ingest.example.com/x", "zq9x"),
+            ("https://user:zq ss@ingest.example.com/x", "zq ss"),
+            ("https://user:zq|ss@ingest.example.com/x", "zq|ss"),
+            ("https://user:hunter2@ingest.example.com/x", "hunter2"),
+            ("user:hunter2@ingest example.com", "hunter2"),
+        ] {
+            let err = IngestUrl::parse(input).unwrap_err().to_string();
+            assert!(!err.contains(secret), "{input} -> {err}");
+            assert!(err.contains("ingest"), "{input} -> {err}");
+        }
+    }
 
     #[test]
     fn loopback_hosts() {
