@@ -53,7 +53,7 @@ pub(crate) struct SdlArgs {
     #[arg(long, env = "SDL_URL")]
     pub(crate) url: String,
     /// A "Log Write Access" key (prefer the environment variable or --key-file).
-    #[arg(long, env = "SDL_API_KEY", hide_env_values = true, value_parser = secret)]
+    #[arg(long, env = "SDL_API_KEY", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) key: Option<Secret>,
     /// Read the key from this file.
     #[arg(long, value_name = "PATH")]
@@ -138,7 +138,8 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     let signals = tokio::spawn(async move {
         crate::shutdown_signal().await;
         tracing::warn!("interrupted: flushing what is queued, reading nothing new");
-        let _ = stopper.shutdown(Duration::from_secs(10)).await;
+        // Only close: the pipeline's own shutdown collects what was not delivered.
+        stopper.close();
     });
     let mut summary = Summary {
         backend: "sdl",

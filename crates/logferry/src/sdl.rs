@@ -216,10 +216,12 @@ pub async fn run(
     };
 
     let send_side = async {
+        // Records the sender refused once closed (a signal): returned as unsent.
+        let mut kept = Vec::new();
         // 1. What an earlier run left.
         let mut replayed = std::pin::pin!(replay(durable.as_ref()));
         while let Some((id, stored)) = replayed.next().await {
-            if sender.stopped().is_some() {
+            if sender.stopped().is_some() || sender.is_closed() {
                 break;
             }
             match unstore(&stored) {
@@ -229,9 +231,9 @@ pub async fn run(
                     }));
                     let converted = deliver(batch, format, read_at, Some(id)).await;
                     if let Some(records) = hand_over(converted, Some(id))
-                        && !records.is_empty()
-                        && sender.send_many(records).await.is_err()
+                        && let Err((_, refused)) = sender.send_many_or_keep(records).await
                     {
+                        kept.extend(refused);
                         break;
                     }
                 }
@@ -280,16 +282,23 @@ pub async fn run(
                 })
                 .buffered(converting)
         );
-        while let Some(next) = converted.next().await {
+        loop {
+            // A close (a signal) ends reading even while the input is idle.
+            let next = tokio::select! {
+                biased;
+                () = sender.closed() => break,
+                next = converted.next() => next,
+            };
+            let Some(next) = next else { break };
             match next {
                 Ok((batch, id)) => {
                     if durable.is_some() && id.is_some() {
                         emit(Event::Input(InputEvent::Spooled));
                     }
                     if let Some(records) = hand_over(batch, id)
-                        && !records.is_empty()
-                        && sender.send_many(records).await.is_err()
+                        && let Err((_, refused)) = sender.send_many_or_keep(records).await
                     {
+                        kept.extend(refused);
                         break;
                     }
                 }
@@ -303,7 +312,9 @@ pub async fn run(
             }
         }
         let _ = sender.flush().await;
-        sender.shutdown(job.shutdown_deadline).await
+        let mut report = sender.shutdown(job.shutdown_deadline).await;
+        report.unsent.extend(kept);
+        report
     };
 
     let report_side = async {

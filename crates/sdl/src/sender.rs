@@ -40,7 +40,7 @@ use logferry_sdl_model::{
     SessionInfo, Timestamp, Timestamps, parse_response, status_matches,
 };
 use std::collections::{HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -97,7 +97,8 @@ impl Shared {
 struct Inner {
     tx: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
-    closed: AtomicBool,
+    /// Set once no new event is accepted (by [`SdlSender::close`] or shutdown).
+    closed: watch::Sender<bool>,
     cancel: Arc<watch::Sender<bool>>,
     done: Mutex<Option<oneshot::Receiver<ShutdownReport>>>,
 }
@@ -246,7 +247,7 @@ impl SdlSender {
             inner: Arc::new(Inner {
                 tx,
                 shared,
-                closed: AtomicBool::new(false),
+                closed: watch::Sender::new(false),
                 cancel: cancel_tx,
                 done: Mutex::new(Some(report_rx)),
             }),
@@ -266,10 +267,52 @@ impl SdlSender {
         if let Some(e) = self.inner.shared.stopped.get() {
             return Err(e.clone());
         }
-        if self.inner.closed.load(Ordering::Acquire) {
+        if *self.inner.closed.borrow() {
             return Err(Error::Closed);
         }
         self.inner.tx.send(msg).await.map_err(|_| self.refused())
+    }
+
+    /// Like [`SdlSender::send_many`], but a refusal hands the records back (to be kept,
+    /// spooled or dead-lettered) instead of dropping them.
+    pub async fn send_many_or_keep(
+        &self,
+        records: Vec<Record>,
+    ) -> Result<(), (Error, Vec<Record>)> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        if let Some(e) = self.inner.shared.stopped.get() {
+            return Err((e.clone(), records));
+        }
+        if *self.inner.closed.borrow() {
+            return Err((Error::Closed, records));
+        }
+        match self.inner.tx.send(Msg::Many(records)).await {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::SendError(Msg::Many(records))) => Err((self.refused(), records)),
+            Err(_) => unreachable!("the message sent is the message returned"),
+        }
+    }
+
+    /// Stops accepting events without waiting: later sends fail with [`Error::Closed`],
+    /// while what is already queued is still sent. Call [`SdlSender::shutdown`] afterwards
+    /// to wait for it and collect what was not delivered; a signal handler calls this,
+    /// and the code that owns the pipeline calls `shutdown`.
+    pub fn close(&self) {
+        self.inner.closed.send_replace(true);
+    }
+
+    /// Whether [`SdlSender::close`] or [`SdlSender::shutdown`] was called.
+    pub fn is_closed(&self) -> bool {
+        *self.inner.closed.borrow()
+    }
+
+    /// Resolves once [`SdlSender::close`] or [`SdlSender::shutdown`] is called.
+    pub async fn closed(&self) {
+        let mut rx = self.inner.closed.subscribe();
+        // The sender half lives in `inner`, as long as `self`.
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 
     /// Queues an event that belongs to no source (never deduped). Waits while the queue is
@@ -313,7 +356,7 @@ impl SdlSender {
     /// abandoned: their events, with those never sent, are in
     /// [`ShutdownReport::unsent`]. Later calls (from clones) return an empty report.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        self.inner.closed.store(true, Ordering::Release);
+        self.inner.closed.send_replace(true);
         let taken = self
             .inner
             .done
