@@ -270,4 +270,17 @@ mod tests {
         assert!(within("soon").is_err());
         assert!(within("5d").is_err());
     }
+
+    /// Generated keys use the URL-safe alphabet and may start with `-`.
+    #[test]
+    fn secrets_may_start_with_a_dash() {
+        use clap::{Args, FromArgMatches};
+        let command =
+            crate::cmd_sdl::SdlArgs::augment_args(clap::Command::new("sdl").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(["--url", "https://x.example", "--key", "-9dash-key"])
+            .unwrap();
+        let args = crate::cmd_sdl::SdlArgs::from_arg_matches(&matches).unwrap();
+        assert_eq!(args.key.unwrap().expose(), "-9dash-key");
+    }
 }

@@ -114,8 +114,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
             file.display().to_string(),
             "--url".into(),
             emu.http_ingest_url(),
-            "--key".into(),
-            emu.http_ingest_key().to_owned(),
+            // `--key=…`: generated keys may start with `-`.
+            format!("--key={}", emu.http_ingest_key()),
             "--format".into(),
             format.into(),
         ];
@@ -141,8 +141,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         events.display().to_string(),
         "--url".into(),
         emu.sdl_url().to_owned(),
-        "--key".into(),
-        emu.sdl_api_key().to_owned(),
+        format!("--key={}", emu.sdl_api_key()),
         "--format".into(),
         "json".into(),
         "--server-host".into(),
@@ -170,10 +169,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         syslog.display().to_string(),
         "--endpoint".into(),
         emu.taegis_api_endpoint().to_owned(),
-        "--client-id".into(),
-        emu.taegis_client_id().to_owned(),
-        "--client-secret".into(),
-        emu.taegis_client_secret().to_owned(),
+        format!("--client-id={}", emu.taegis_client_id()),
+        format!("--client-secret={}", emu.taegis_client_secret()),
     ];
     argv.extend(common("file-upload-summary.json"));
     let before = received(&emu, Endpoint::UploadPut);

@@ -25,13 +25,13 @@ pub(crate) struct FileUploadArgs {
     #[arg(long)]
     pub(crate) region: Option<String>,
     /// An access token (prefer the environment variable).
-    #[arg(long, env = "ACCESS_TOKEN", hide_env_values = true, value_parser = secret)]
+    #[arg(long, env = "ACCESS_TOKEN", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) token: Option<Secret>,
     /// OAuth2 client id, to obtain (and refresh) access tokens.
     #[arg(long, env = "TAEGIS_CLIENT_ID")]
     pub(crate) client_id: Option<String>,
     /// OAuth2 client secret (prefer the environment variable).
-    #[arg(long, env = "TAEGIS_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    #[arg(long, env = "TAEGIS_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) client_secret: Option<Secret>,
     /// The sensor identifier the logs are filed under.
     #[arg(long, default_value = "toaster.localhost")]

@@ -39,7 +39,7 @@ pub(crate) struct HttpIngestArgs {
     #[arg(long, env = "HTTP_INGEST_URL")]
     pub(crate) url: String,
     /// The integration key (prefer the environment variable or --key-file).
-    #[arg(long, env = "HTTP_INGEST_KEY", hide_env_values = true, value_parser = secret)]
+    #[arg(long, env = "HTTP_INGEST_KEY", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) key: Option<Secret>,
     /// Read the integration key from this file.
     #[arg(long, value_name = "PATH")]
