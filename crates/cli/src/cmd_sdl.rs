@@ -268,6 +268,13 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     summary.requests = stats.attempts;
     summary.retries = stats.retries;
     summary.bytes_charged = charged_seen.then_some(charged);
+    if stats.events_truncated > 0 {
+        tracing::warn!(
+            events = stats.events_truncated,
+            "events were too large for one request: their message was truncated"
+        );
+        summary.events_truncated = Some(stats.events_truncated);
+    }
     if summary.stopped.is_none() {
         summary.stopped = shutdown.stopped.as_ref().map(|e| chain(e));
     }

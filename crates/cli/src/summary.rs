@@ -30,6 +30,10 @@ pub(crate) struct Summary {
     /// SDL only: the server's `bytesCharged`, summed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bytes_charged: Option<u64>,
+    /// SDL only: events whose `message` was cut to fit a request (`--max-body-bytes`),
+    /// when there were any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) events_truncated: Option<u64>,
     /// Where undeliverable records went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dead_letter: Option<DeadLetterSummary>,
@@ -159,6 +163,11 @@ impl Summary {
         if let Some(charged) = self.bytes_charged {
             out.push_str(&format!(
                 "  charged   {charged} bytes (server's bytesCharged)\n"
+            ));
+        }
+        if let Some(n) = self.events_truncated {
+            out.push_str(&format!(
+                "  truncated {n} events: message cut to fit a request (raise --max-body-bytes)\n"
             ));
         }
         if let Some(spool) = &self.spool {

@@ -706,6 +706,11 @@ impl Dispatcher {
                     .expect("the event that did not fit starts the next request");
                 self.current = None;
                 self.dispatch(session, ready, metas, true);
+                // Cut to fit there, it is not cut again: count it now or never.
+                add(
+                    &self.shared.counters.events_truncated,
+                    left.truncated() as u64,
+                );
                 if let Some(mut event) = left.into_events().pop() {
                     event.ts = meta.ts;
                     self.pending.push_front(Record {

@@ -219,3 +219,46 @@ async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted
     assert_eq!(events(&emu).len(), 3);
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_event_cut_to_fit_a_request_is_counted_and_said() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300_000);
+    std::fs::write(dir.path().join("in.log"), format!("short\n{long}\nafter\n")).unwrap();
+    let out = sdl(&emu, dir.path())
+        .args([
+            "in.log",
+            "--max-record-bytes",
+            "400000",
+            "--max-body-bytes",
+            "100000",
+            "--summary-json",
+            "s.json",
+        ])
+        .output()
+        .unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let lens: Vec<usize> = events(&emu).iter().map(|e| e.text.len()).collect();
+    assert_eq!(
+        summary["events_truncated"],
+        1,
+        "{summary}\n{}\n{lens:?}",
+        stderr(&out)
+    );
+    assert_eq!(summary["records"]["delivered"], 3, "{summary}");
+    assert!(
+        stderr(&out).contains("truncated 1 events"),
+        "{}",
+        stderr(&out)
+    );
+    let got = events(&emu);
+    assert_eq!(got.len(), 3);
+    assert!(
+        got.iter()
+            .any(|e| e.text.len() < 100_000 && e.text.contains("xxxx")),
+        "the long event arrived cut"
+    );
+    emu.shutdown().await;
+}
