@@ -404,6 +404,19 @@ impl State {
     where
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
+        if self.doc.skip_line && !poisoned && !bytes.is_empty() {
+            // The rest of a line given up on: reported, never silently dropped (a minified
+            // array longer than a record arrives in several pieces).
+            self.error(
+                at,
+                FrameErrorKind::InvalidJson {
+                    reason: "rest of a line skipped after invalid JSON".into(),
+                },
+                bytes,
+                sink,
+            );
+            return;
+        }
         let max = self.config.max_record_bytes;
         let max_rejected = self.config.max_rejected_bytes;
         let mut i = 0;

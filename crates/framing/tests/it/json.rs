@@ -175,3 +175,49 @@ fn numbers_and_escapes_are_kept_byte_for_byte() {
         [r#"{"big":123456789012345678901234567890,"f":-0.0e-7,"s":"tab\t \"q\" \u00e9"}"#]
     );
 }
+
+#[test]
+fn the_rest_of_a_long_line_after_invalid_json_is_reported_never_dropped() {
+    let config = FramingConfig {
+        max_record_bytes: 100,
+        ..FramingConfig::default()
+    };
+    // A pretty-printed object (document mode), then one physical line far longer than a
+    // record: concatenated objects after a stray byte.
+    let mut line = b"{\n \"n\": 0\n}\nx".to_vec();
+    for n in 1..60 {
+        line.extend(format!(" {{\"n\":{n}}}").bytes());
+    }
+    line.extend(b"\n{\"after\":1}\n");
+    let items = frame(Format::Json, &config, &line);
+    let errors: Vec<&String> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Err(e) => Some(e),
+            Item::Rec(..) => None,
+        })
+        .collect();
+    assert!(
+        errors[0].contains("unexpected `x` outside any object"),
+        "{items:?}"
+    );
+    assert!(
+        errors[1..]
+            .iter()
+            .all(|e| e.contains("rest of a line skipped")),
+        "{items:?}"
+    );
+    // Every later piece of the line (100 bytes each) is reported, not only the first.
+    assert!(errors.len() > 5, "{items:?}");
+    assert_eq!(
+        items.last(),
+        Some(&Item::Rec(
+            r#"{"after":1}"#.into(),
+            line.len() as u64 - 12,
+            5,
+            11,
+            "j".into()
+        )),
+        "{items:?}"
+    );
+}
