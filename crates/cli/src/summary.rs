@@ -45,6 +45,9 @@ pub(crate) struct Summary {
     pub(crate) stopped: Option<String>,
     /// Wall time.
     pub(crate) elapsed_secs: f64,
+    /// Spool entries that could not be read back (counted in `spool.lost_batches`).
+    #[serde(skip)]
+    pub(crate) corrupt_entries: u64,
 }
 
 /// One input.
@@ -92,6 +95,9 @@ pub(crate) struct SpoolSummary {
     pub(crate) dir: String,
     pub(crate) replayed_batches: u64,
     pub(crate) pending_batches: u64,
+    /// Batches the spool lost this run: corrupt on disk, unreadable, or dropped by
+    /// `--spool-full drop-oldest`. Any makes the run incomplete.
+    pub(crate) lost_batches: u64,
 }
 
 impl Summary {
@@ -121,10 +127,19 @@ impl Summary {
             if let Err(e) = o.spool.sync() {
                 tracing::error!("cannot flush the spool: {e}");
             }
+            let stats = o.spool.stats();
+            let lost = stats.corrupt_skipped + stats.dropped_oldest + self.corrupt_entries;
+            if lost > 0 {
+                tracing::error!(
+                    "the spool lost {lost} batches (corrupt on disk, unreadable, or dropped when full)"
+                );
+                self.failures += lost;
+            }
             self.spool = Some(SpoolSummary {
                 dir: o.dir.display().to_string(),
                 replayed_batches: replayed,
-                pending_batches: o.spool.stats().entries,
+                pending_batches: stats.entries,
+                lost_batches: lost,
             });
         }
         if dead.records() > 0 {
@@ -172,8 +187,8 @@ impl Summary {
         }
         if let Some(spool) = &self.spool {
             out.push_str(&format!(
-                "  spool     {}: {} batches replayed, {} pending\n",
-                spool.dir, spool.replayed_batches, spool.pending_batches
+                "  spool     {}: {} batches replayed, {} pending, {} lost\n",
+                spool.dir, spool.replayed_batches, spool.pending_batches, spool.lost_batches
             ));
         }
         if let Some(dl) = &self.dead_letter {
@@ -224,6 +239,7 @@ pub(crate) fn input_event(
         InputEvent::Spooled => totals.spooled += 1,
         InputEvent::CorruptEntry { id, reason } => {
             tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
+            summary.corrupt_entries += 1;
         }
         InputEvent::DurabilityError(e) => {
             anyhow::bail!("the spool failed, stopping (nothing is lost): {e}")

@@ -314,3 +314,59 @@ async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
+    use logferry_emulator::{FaultSet, FaultStatus, Faults};
+    let emu = emulator().await;
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(u64::MAX, FaultStatus::Code(503)),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), numbered(500)).unwrap();
+    let run = |summary: &str| {
+        ingest(&emu, dir.path())
+            .args([
+                "in.log",
+                "--spool",
+                "spool",
+                "--retry-for",
+                "1s",
+                "--batch-bytes",
+                "5000",
+                "--summary-json",
+                summary,
+            ])
+            .output()
+            .unwrap()
+    };
+    let first = run("1.json");
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+
+    // Flip a byte inside the first entry's payload (after its 24-byte header).
+    let spool_dir = std::fs::read_dir(dir.path().join("spool"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    let segment = std::fs::read_dir(&spool_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[40] ^= 0x55;
+    std::fs::write(&segment, bytes).unwrap();
+
+    emu.set_faults(Faults::none()).unwrap();
+    let second = run("2.json");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("2.json")).unwrap()).unwrap();
+    assert_eq!(second.status.code(), Some(1), "{summary}");
+    assert_eq!(summary["status"], "incomplete", "{summary}");
+    assert_eq!(summary["spool"]["lost_batches"], 1, "{summary}");
+    assert!(stderr(&second).contains("1 lost"), "{}", stderr(&second));
+    emu.shutdown().await;
+}
