@@ -256,10 +256,20 @@ pub(crate) fn input_event(
                 body: &e.raw,
             })?;
         }
-        InputEvent::ReadError { name, error } => summary.inputs.push(InputSummary {
+        InputEvent::ReadError {
+            name,
+            position,
+            error,
+        } => summary.inputs.push(InputSummary {
             name: (*name).to_owned(),
-            error: Some(crate::exit::chain(*error)),
-            ..InputSummary::default()
+            line: position.line,
+            offset: position.offset,
+            error: Some(format!(
+                "{} (stopped at line {}, byte {}; nothing from there on was sent)",
+                crate::exit::chain(*error),
+                position.line,
+                position.offset
+            )),
         }),
         InputEvent::Finished { name, position, .. } => summary.inputs.push(InputSummary {
             name: (*name).to_owned(),

@@ -67,6 +67,9 @@ pub enum Item {
         input: usize,
         /// The input's name.
         name: Arc<str>,
+        /// Where reading stopped: every byte before it was framed (and its records sent
+        /// on), none from it on.
+        position: Position,
         /// What failed.
         error: logferry_source::Error,
     },
@@ -210,6 +213,7 @@ fn frame_one(
                 out.push(Item::ReadError {
                     input: index,
                     name,
+                    position: framer.position(),
                     error,
                 });
                 mark(&mut out, &framer);
@@ -255,6 +259,8 @@ pub enum InputEvent<'a> {
     ReadError {
         /// The input's name.
         name: &'a str,
+        /// Where reading stopped: nothing from here on was read.
+        position: Position,
         /// What failed.
         error: &'a logferry_source::Error,
     },
@@ -316,9 +322,15 @@ pub(crate) fn route(
             emit(InputEvent::FrameError(&e));
             None
         }
-        Item::ReadError { name, error, .. } => {
+        Item::ReadError {
+            name,
+            position,
+            error,
+            ..
+        } => {
             emit(InputEvent::ReadError {
                 name: &name,
+                position,
                 error: &error,
             });
             None
@@ -335,5 +347,58 @@ pub(crate) fn route(
             });
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Gives its bytes, then fails like a disk that went away.
+    struct FailsAfter(std::io::Cursor<Vec<u8>>);
+
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(std::io::Error::other("device went away")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_read_error_says_where_reading_stopped_and_what_was_read_still_goes_out() {
+        let bytes = b"line one\nline two\npartial".to_vec();
+        let source = Source::from_reader(
+            "flaky.log",
+            FailsAfter(std::io::Cursor::new(bytes)),
+            &logferry_source::SourceConfig::default(),
+        );
+        let mut rx = start(FrontConfig::new(Format::Text), vec![source]);
+        let (mut records, mut failure) = (0, None);
+        while let Some(item) = rx.blocking_recv() {
+            match item {
+                Item::Batch { batch, .. } => records += batch.len(),
+                Item::ReadError {
+                    name,
+                    position,
+                    error,
+                    ..
+                } => failure = Some((name, position, error.to_string())),
+                _ => {}
+            }
+        }
+        assert_eq!(records, 2, "the complete lines read before the failure");
+        let (name, position, error) = failure.expect("the read error is reported");
+        assert_eq!(&*name, "flaky.log");
+        // The partial third line was not sent: reading stopped where it starts.
+        assert_eq!(
+            position,
+            Position {
+                line: 3,
+                offset: 18
+            }
+        );
+        assert!(error.contains("cannot read flaky.log"), "{error}");
     }
 }
