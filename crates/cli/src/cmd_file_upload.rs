@@ -145,6 +145,7 @@ pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow
                             reason: &reason,
                             count: 1,
                             body: b"",
+                            truncated: false,
                         }) {
                             failure.get_or_insert(e);
                         }

@@ -174,6 +174,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
                             reason: &format!("{}: {}", part.label, part.reason),
                             count: u64::from(part.records),
                             body: &part.body,
+                            truncated: false,
                         })
                     }),
                     DeliveryStatus::NotDelivered(_) if spooling => {
@@ -192,6 +193,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
                                 reason: &format!("{}: {why}", d.range),
                                 count: u64::from(d.records),
                                 body: &body,
+                                truncated: false,
                             }),
                             Some(Err(e)) => {
                                 Err(anyhow::anyhow!("cannot decode an undelivered batch: {e}"))

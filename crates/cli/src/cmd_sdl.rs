@@ -172,6 +172,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
                     reason: &format!("{where_}: not a valid SDL event: {reason}"),
                     count: 1,
                     body: record,
+                    truncated: false,
                 })
             }
             Event::Delivered(d) => {
@@ -198,6 +199,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
                         reason: &reason,
                         count: 1,
                         body: &json,
+                        truncated: false,
                     })
                 })
             }
@@ -217,6 +219,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
                             reason: &reason,
                             count: 1,
                             body: &json,
+                            truncated: false,
                         })
                     })
                 }
@@ -254,6 +257,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
                 reason: "not sent before the sender stopped",
                 count: 1,
                 body: &json,
+                truncated: false,
             })?;
         }
     }

@@ -4,7 +4,8 @@
 //! Fields: `kind` (`invalid` for records the framer refused, `rejected` for records the
 //! endpoint refused, `undelivered` for records given up or left when the sender
 //! stopped), `source`, `line` and `offset` when known, `reason`, and the record(s) as
-//! `records` (text, one per line) or `raw_base64` (exact bytes, for invalid UTF-8).
+//! `records` (text, one per line) or `raw_base64` (exact bytes, for invalid UTF-8), and
+//! `truncated: true` when a refused record was longer than the 8 MiB kept of it.
 
 use base64::Engine as _;
 use serde::Serialize;
@@ -27,6 +28,10 @@ struct Entry<'a> {
     records: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     raw_base64: Option<String>,
+    /// The record was longer than the framer keeps of a rejected record
+    /// (`max_rejected_bytes`, 8 MiB): only its start is here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
 }
 
 /// What goes into one dead-letter line.
@@ -38,6 +43,8 @@ pub(crate) struct Letter<'a> {
     pub(crate) reason: &'a str,
     pub(crate) count: u64,
     pub(crate) body: &'a [u8],
+    /// `body` is only the start of the record.
+    pub(crate) truncated: bool,
 }
 
 /// The dead-letter writer.
@@ -84,6 +91,7 @@ impl DeadLetter {
             count: letter.count,
             records,
             raw_base64,
+            truncated: letter.truncated,
         };
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');

@@ -254,6 +254,7 @@ pub(crate) fn input_event(
                 reason: &e.to_string(),
                 count: 1,
                 body: &e.raw,
+                truncated: e.raw_truncated,
             })?;
         }
         InputEvent::ReadError {

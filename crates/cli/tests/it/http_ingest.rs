@@ -100,7 +100,35 @@ async fn bad_records_go_to_the_dead_letter_file_and_exit_1() {
         "in.log: line 2, byte 9: invalid UTF-8 at byte 13"
     );
     assert_eq!(entry["raw_base64"], "YmFkIP8gaGVyZQ==");
+    // A whole record carries no truncation mark.
+    assert!(entry.get("truncated").is_none(), "{entry}");
     assert!(stderr(&out).contains("dead letter  1 records in logferry-dead-letter.jsonl"));
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_record_longer_than_what_is_kept_is_marked_truncated() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let huge = "y".repeat(9 << 20);
+    std::fs::write(dir.path().join("in.log"), format!("small\n{huge}\nend\n")).unwrap();
+    let out = ingest(&emu, dir.path())
+        .args([
+            "in.log",
+            "--oversize",
+            "reject",
+            "--max-record-bytes",
+            "1000",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(received(&emu), ["end", "small"]);
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["line"], 2);
+    assert_eq!(entry["truncated"], true);
+    assert_eq!(entry["records"].as_str().unwrap().len(), 8 << 20);
     emu.shutdown().await;
 }
 
