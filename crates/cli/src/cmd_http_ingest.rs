@@ -140,7 +140,12 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let stopper = ingest.clone();
     let signals = tokio::spawn(async move {
         crate::shutdown_signal().await;
-        tracing::warn!("interrupted: finishing the requests in flight, sending nothing new");
+        tracing::warn!(
+            "interrupted: finishing the requests in flight, sending nothing new (again to abandon them)"
+        );
+        stopper.close();
+        crate::shutdown_signal().await;
+        tracing::warn!("interrupted again: abandoning the requests in flight");
         stopper.stop();
     });
 

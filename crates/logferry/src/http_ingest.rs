@@ -46,7 +46,8 @@ pub enum Event<'a> {
 /// batching maximum), so requests stay near the recommended size whatever the data.
 ///
 /// Returns when every input is read and every batch reported, or early when the sender
-/// stops (a 401/403, [`Ingest::stop`], or a spool failure).
+/// stops (a 401/403, [`Ingest::stop`], or a spool failure) or is closed
+/// ([`Ingest::close`]: requests on the wire finish first), even while input is idle.
 pub async fn run(
     ingest: &Ingest,
     mut front: FrontConfig,
@@ -151,7 +152,15 @@ pub async fn run(
     let (tx, rx) = tokio::sync::mpsc::channel::<EncodedBatch>(compressing + 1);
     let produce = async {
         let mut all = std::pin::pin!(replayed.chain(fresh));
-        while let Some(batch) = all.next().await {
+        loop {
+            // The sender stops taking batches once stopped or closed: then stop reading,
+            // even while the input is idle.
+            let next = tokio::select! {
+                biased;
+                () = tx.closed() => break,
+                next = all.next() => next,
+            };
+            let Some(batch) = next else { break };
             if tx.send(batch).await.is_err() {
                 break; // the sender stopped
             }

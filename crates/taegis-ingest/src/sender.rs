@@ -33,6 +33,8 @@ struct Inner {
     auth: HeaderValue,
     retrier: Retrier<TokioClock, FastRng>,
     stop: watch::Sender<Option<StopReason>>,
+    /// Set by [`Ingest::close`]: no new attempt, requests on the wire finish.
+    closing: watch::Sender<bool>,
     counters: Counters,
 }
 
@@ -88,6 +90,7 @@ impl Ingest {
                 auth,
                 retrier,
                 stop: watch::Sender::new(None),
+                closing: watch::Sender::new(false),
                 counters: Counters::default(),
             }),
         })
@@ -96,6 +99,15 @@ impl Ingest {
     /// The configuration.
     pub fn config(&self) -> &IngestConfig {
         &self.inner.config
+    }
+
+    /// Closes the sender gently: no new request is made, while requests already on the
+    /// wire get their answer (within the request timeout), so a batch the endpoint is
+    /// accepting is not sent again later. Batches not delivered come back
+    /// [`NotDelivered`] with [`StopReason::Requested`]. [`Ingest::stop`] after this
+    /// abandons what is still in flight.
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     /// Stops the sender: requests in flight are abandoned (their batches come back
@@ -249,12 +261,23 @@ impl Ingest {
         if let Some(reason) = stop.borrow_and_update().clone() {
             return (PartEnd::Stopped(reason), 0);
         }
+        if *inner.closing.borrow() {
+            return (PartEnd::Stopped(StopReason::Requested), 0);
+        }
         let attempts = AtomicU64::new(0);
+        // Whether a request is on the wire (not between attempts).
+        let (in_flight, mut flight) = watch::channel(false);
         let run = inner.retrier.run(
             |_| {
                 attempts.fetch_add(1, Relaxed);
                 inner.counters.requests.fetch_add(1, Relaxed);
-                self.attempt(part)
+                let in_flight = &in_flight;
+                async move {
+                    in_flight.send_replace(true);
+                    let outcome = self.attempt(part).await;
+                    in_flight.send_replace(false);
+                    outcome
+                }
             },
             |info| {
                 if info.attempt > 1 {
@@ -265,11 +288,31 @@ impl Ingest {
                 }
             },
         );
+        let mut run = std::pin::pin!(run);
+        let mut closing = inner.closing.subscribe();
+        let stopped =
+            |reason: StopReason| (PartEnd::Stopped(reason), attempts.load(Relaxed) as u32);
         let report = tokio::select! {
-            report = run => report,
+            report = &mut run => report,
             changed = stop.wait_for(Option::is_some) => {
                 let reason = changed.ok().and_then(|r| r.clone()).unwrap_or(StopReason::Requested);
-                return (PartEnd::Stopped(reason), attempts.load(Relaxed) as u32);
+                return stopped(reason);
+            }
+            _ = closing.wait_for(|c| *c) => {
+                // A request on the wire gets its answer: the endpoint may be accepting
+                // it, and abandoning it would send its records again. No new attempt.
+                let mut stop = inner.stop.subscribe();
+                tokio::select! {
+                    biased;
+                    report = &mut run => report,
+                    changed = stop.wait_for(Option::is_some) => {
+                        let reason = changed.ok().and_then(|r| r.clone()).unwrap_or(StopReason::Requested);
+                        return stopped(reason);
+                    }
+                    _ = flight.wait_for(|on_the_wire| !*on_the_wire) => {
+                        return stopped(StopReason::Requested);
+                    }
+                }
             }
         };
         let attempts = report.attempts;
@@ -341,7 +384,8 @@ impl Ingest {
     /// Sends batches from `batches` with up to `concurrency` in flight, calling
     /// `on_delivery` as each one ends (in completion order: track acknowledgements with
     /// [`logferry_framing::AckTracker`]). Returns when the stream ends and every batch is
-    /// reported, or as soon as the sender stops (the remaining batches are not taken).
+    /// reported, or once the sender stops or is closed and what it took is reported (the
+    /// remaining batches are not taken), even while the stream is waiting for input.
     pub async fn ship<S>(&self, batches: S, mut on_delivery: impl FnMut(Delivery))
     where
         S: Stream<Item = EncodedBatch>,
@@ -350,16 +394,24 @@ impl Ingest {
         let mut batches = std::pin::pin!(batches);
         let mut in_flight = FuturesUnordered::new();
         let mut exhausted = false;
+        let mut stop = self.inner.stop.subscribe();
+        let mut closing = self.inner.closing.subscribe();
         loop {
-            while !exhausted && in_flight.len() < limit && self.stopped().is_none() {
-                match batches.next().await {
+            let ending = self.stopped().is_some() || *self.inner.closing.borrow();
+            let can_take = !exhausted && !ending && in_flight.len() < limit;
+            if !can_take && in_flight.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some(delivery) = in_flight.next(), if !in_flight.is_empty() => on_delivery(delivery),
+                next = batches.next(), if can_take => match next {
                     Some(batch) => in_flight.push(self.deliver(batch)),
                     None => exhausted = true,
-                }
-            }
-            match in_flight.next().await {
-                Some(delivery) => on_delivery(delivery),
-                None => break,
+                },
+                // Wake to re-check when the sender stops or closes while input is idle.
+                _ = stop.changed(), if can_take => {}
+                _ = closing.changed(), if can_take => {}
             }
         }
     }

@@ -398,3 +398,47 @@ async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
     assert!(stderr(&second).contains("1 lost"), "{}", stderr(&second));
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted_for() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ingest(&emu, dir.path())
+        .args(["-", "--no-progress", "--summary-json", "s.json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"one\ntwo\nthree\n").unwrap();
+    input.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received(&emu).len() < 3 {
+        assert!(Instant::now() < deadline, "idle input was not flushed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Standard input stays open and idle: only the signal can end the run.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the run ignored the interrupt");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(input);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(summary["records"]["delivered"], 3, "{summary} ({status})");
+    assert_eq!(summary["records"]["undelivered"], 0, "{summary}");
+    assert_eq!(received(&emu), ["one", "three", "two"]);
+    emu.shutdown().await;
+}

@@ -201,6 +201,69 @@ async fn stop_abandons_requests_in_flight() {
 }
 
 #[tokio::test]
+async fn close_lets_requests_on_the_wire_finish_and_starts_no_new_one() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::latency(Duration::from_millis(1500)),
+    ))
+    .await;
+    // One request at a time: the first batch is on the wire when close() comes.
+    let ingest = sender(&emu, |c| c.concurrency = 1);
+    let closer = ingest.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        closer.close();
+    });
+    let input = lines(20, 1);
+    let deliveries = ship(&ingest, batches(&input, 100)).await;
+    // The batch on the wire was answered and reported; no other batch was taken.
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(
+        deliveries[0].status,
+        DeliveryStatus::Delivered,
+        "{deliveries:?}"
+    );
+    assert!(deliveries[0].undelivered.is_none());
+    assert_eq!(emu.stats().endpoints[&Endpoint::HttpIngest].requests, 1);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn close_ends_shipping_while_the_input_is_idle() {
+    let emu = emulator(Faults::none()).await;
+    let ingest = sender(&emu, |_| {});
+    let mut encoded = Vec::new();
+    for b in batches(&lines(10, 1), 1_000) {
+        encoded.push(ingest.encode(b).await);
+    }
+    // The input gives its batches, then waits forever (stdin left open).
+    let input = futures_util::StreamExt::chain(
+        futures_util::stream::iter(encoded),
+        futures_util::stream::pending(),
+    );
+    let closer = ingest.clone();
+    let (delivered_tx, mut delivered_rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        // Close once the batch is reported: shipping is then waiting on the input.
+        delivered_rx.recv().await;
+        closer.close();
+    });
+    let mut deliveries = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        ingest.ship(input, |d| {
+            let _ = delivered_tx.send(());
+            deliveries.push(d);
+        }),
+    )
+    .await
+    .expect("ship returns after close even while the input is idle");
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].status, DeliveryStatus::Delivered);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_stop_condition_gives_up_and_reports() {
     let emu = emulator(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
