@@ -186,11 +186,23 @@ pub async fn run(
     let deliver = |batch: Batch, format: Format, read_at: Timestamp, ack: Option<u64>| {
         let job = job.clone();
         async move {
+            let range = batch.range();
             let converted = tokio::task::spawn_blocking(move || {
                 let out = convert(&batch, format, read_at, &job, ack);
                 (batch, out)
             })
             .await;
+            if let Err(e) = &converted {
+                // A bug, not bad input: say which records it cost (with a spool they are
+                // still there for the next run; the summary counts them undelivered).
+                tracing::error!(
+                    source = range.source_name.as_deref().unwrap_or("<unnamed>"),
+                    line = range.start.line,
+                    offset = range.start.offset,
+                    last_line = range.last_line,
+                    "converting a batch to SDL events failed: {e}"
+                );
+            }
             converted.ok()
         }
     };
