@@ -125,10 +125,9 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let ingest = Ingest::new(client, config)?;
     let opened = args.sender.open_spool("http-ingest", &target)?;
     let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened.as_ref().map(|o| Durable {
-        spool: o.spool.clone(),
-        checkpoints: Some(o.checkpoints.clone()),
-    });
+    let durable = opened
+        .as_ref()
+        .map(|o| Durable::new(o.spool.clone(), Some(o.checkpoints.clone())));
 
     let mut front = FrontConfig::new(args.format.into());
     front.framing = args.framing.config();

@@ -116,10 +116,9 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     };
     let opened = args.sender.open_spool("sdl", &target)?;
     let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened.as_ref().map(|o| Durable {
-        spool: o.spool.clone(),
-        checkpoints: Some(o.checkpoints.clone()),
-    });
+    let durable = opened
+        .as_ref()
+        .map(|o| Durable::new(o.spool.clone(), Some(o.checkpoints.clone())));
     let mut front = FrontConfig::new(args.format.into());
     front.framing = args.framing.config();
     // Spool units and conversion work come in ~256 KB batches; the sender makes its own

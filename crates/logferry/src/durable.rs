@@ -2,9 +2,10 @@
 
 use futures_util::Stream;
 use logferry_framing::{Position, SourceRange};
-use logferry_source::{Checkpoint, Checkpoints};
+use logferry_source::{Checkpoint, Checkpoints, HEAD_BYTES};
 use logferry_spool::{EntryId, Spool};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The spool and checkpoint store of a durable run.
 #[derive(Debug, Clone)]
@@ -13,11 +14,27 @@ pub struct Durable {
     pub spool: Arc<Spool>,
     /// Where sources' checkpoints live (absent: sources are always read from the start).
     pub checkpoints: Option<Arc<Checkpoints>>,
+    /// Set by the first failed append: nothing is spooled or checkpointed after it.
+    broken: Arc<AtomicBool>,
 }
 
 impl Durable {
+    /// A durable run over `spool`, with checkpoints when given.
+    pub fn new(spool: Arc<Spool>, checkpoints: Option<Arc<Checkpoints>>) -> Self {
+        Self {
+            spool,
+            checkpoints,
+            broken: Arc::default(),
+        }
+    }
+
     /// Appends `payload` to the spool, then stores `checkpoint` (in that order, so a
     /// source never moves past records that are not yet safe), on the blocking pool.
+    ///
+    /// After one append fails, every later one fails too without touching the disk:
+    /// batches are appended in source order, and a later checkpoint stored after a
+    /// failed batch would move its source past records that were never spooled (a disk
+    /// that was full a moment ago may have room again).
     pub(crate) async fn append(
         &self,
         payload: Vec<u8>,
@@ -25,16 +42,31 @@ impl Durable {
     ) -> Result<u64, String> {
         let this = self.clone();
         let done = tokio::task::spawn_blocking(move || -> Result<u64, String> {
-            let id = this.spool.append(&payload).map_err(|e| e.to_string())?;
-            if let (Some(store), Some(c)) = (&this.checkpoints, &checkpoint) {
-                store.store(c).map_err(|e| e.to_string())?;
+            if this.broken.load(Ordering::Acquire) {
+                return Err("an earlier batch could not be spooled; nothing after it is".into());
             }
-            Ok(id.get())
+            let stored = this
+                .spool
+                .append(&payload)
+                .map_err(|e| e.to_string())
+                .and_then(|id| {
+                    if let (Some(store), Some(c)) = (&this.checkpoints, &checkpoint) {
+                        store.store(c).map_err(|e| e.to_string())?;
+                    }
+                    Ok(id.get())
+                });
+            if stored.is_err() {
+                this.broken.store(true, Ordering::Release);
+            }
+            stored
         })
         .await;
         match done {
             Ok(result) => result,
-            Err(e) => Err(format!("spool task failed: {e}")),
+            Err(e) => {
+                self.broken.store(true, Ordering::Release);
+                Err(format!("spool task failed: {e}"))
+            }
         }
     }
 
@@ -77,16 +109,110 @@ pub(crate) fn replay(durable: Option<&Durable>) -> impl Stream<Item = (u64, Vec<
 
 /// The checkpoint to store once the batch covering `range` is safe: the input's
 /// template moved to just after the batch, when the input can resume there.
+///
+/// None when the template's fingerprint (the file's first bytes when it was opened)
+/// covers less than what the checkpoint would skip: a file that was empty or short at
+/// open and grew while read. Such a fingerprint matches too many files (an empty one
+/// matches any), so a file replaced at the same path would be resumed part-way in and
+/// its start never sent; without a checkpoint the next run reads it again instead.
 pub(crate) fn checkpoint_after(
     template: Option<&Checkpoint>,
     range: &SourceRange,
     resumable: bool,
 ) -> Option<Checkpoint> {
-    template.filter(|_| resumable).map(|c| Checkpoint {
-        position: Position {
-            offset: range.end,
-            line: range.last_line + 1,
-        },
-        ..c.clone()
-    })
+    let covered = |c: &&Checkpoint| c.fingerprint.head_len >= range.end.min(HEAD_BYTES as u64);
+    template
+        .filter(|_| resumable)
+        .filter(covered)
+        .map(|c| Checkpoint {
+            position: Position {
+                offset: range.end,
+                line: range.last_line + 1,
+            },
+            ..c.clone()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logferry_source::Fingerprint;
+
+    fn template(head: &[u8]) -> Checkpoint {
+        Checkpoint {
+            path: "/var/log/app.log".into(),
+            file_id: None,
+            position: Position::START,
+            fingerprint: Fingerprint::of(head),
+        }
+    }
+
+    fn range(end: u64) -> SourceRange {
+        SourceRange {
+            source_name: None,
+            start: Position::START,
+            end,
+            last_line: 3,
+        }
+    }
+
+    #[test]
+    fn no_checkpoint_past_what_the_fingerprint_covers() {
+        // Empty at open: its fingerprint matches any file.
+        assert_eq!(
+            checkpoint_after(Some(&template(b"")), &range(100), true),
+            None
+        );
+        // 10 bytes at open, 100 read: a replacement sharing 10 bytes would match.
+        assert_eq!(
+            checkpoint_after(Some(&template(&[b'a'; 10])), &range(100), true),
+            None
+        );
+        // Covered: the whole skipped part, or the full head of a long file.
+        let c = checkpoint_after(Some(&template(&[b'a'; 100])), &range(100), true).unwrap();
+        assert_eq!(
+            c.position,
+            Position {
+                offset: 100,
+                line: 4
+            }
+        );
+        let long = template(&[b'a'; HEAD_BYTES]);
+        assert!(checkpoint_after(Some(&long), &range(10 << 20), true).is_some());
+        assert_eq!(checkpoint_after(Some(&long), &range(10 << 20), false), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn after_a_failed_append_nothing_is_spooled_or_checkpointed() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = logferry_spool::SpoolConfig {
+            max_bytes: 200,
+            when_full: logferry_spool::WhenFull::Block,
+            block_timeout: Some(std::time::Duration::from_millis(10)),
+            ..logferry_spool::SpoolConfig::default()
+        };
+        let spool = Arc::new(Spool::open(dir.path().join("spool"), config).unwrap());
+        let store = Arc::new(
+            Checkpoints::open(dir.path(), logferry_source::CheckpointConfig::default()).unwrap(),
+        );
+        let durable = Durable::new(spool.clone(), Some(store.clone()));
+        let at = |offset| {
+            Some(Checkpoint {
+                position: Position { offset, line: 1 },
+                ..template(&[b'a'; HEAD_BYTES])
+            })
+        };
+        durable.append(vec![b'x'; 50], at(50)).await.unwrap();
+        // Too big for the space left: fails (the spool stays full).
+        assert!(durable.append(vec![b'y'; 500], at(550)).await.is_err());
+        // Room again after an ack; still refused, and the checkpoint stays at 50.
+        spool.ack(EntryId::new(0)).unwrap();
+        let err = durable.append(vec![b'z'; 10], at(560)).await.unwrap_err();
+        assert!(err.contains("earlier batch could not be spooled"), "{err}");
+        assert_eq!(spool.stats().appended, 1);
+        let stored = store
+            .find(std::path::Path::new("/var/log/app.log"), None)
+            .unwrap();
+        assert_eq!(stored.position.offset, 50);
+    }
 }
