@@ -10,10 +10,10 @@
 //!    errors with a status of error/client/noPermission [...] the token is incorrect or
 //!    invalid"). A header key is checked before the body is parsed.
 //! 2. **Size.** "The request body must be 6MB or less." Gzip and deflate bodies are
-//!    decoded first (with a bomb guard at the limit). Over the limit: **413**
-//!    `error/client/badParam`. The seed says "If the request exceeds 6 MB the data is
-//!    truncated"; an emulator cannot keep truncated data honestly, so it refuses the
-//!    request and says why.
+//!    decoded first (with a bomb guard at the limit). Over the limit: **400**
+//!    `error/client/badParam`, the seed's status for it ("400: Check your request syntax.
+//!    If the request exceeds 6 MB the data is truncated."); an emulator cannot keep
+//!    truncated data honestly, so it refuses the request and says why.
 //! 3. **JSON.** "The addEvents endpoint cannot handle malformed JSON": **400**
 //!    `error/client/badParam` for malformed JSON and for each rule below.
 //! 4. **One request in flight per session.** "Only one request can be in-flight at a time
@@ -702,7 +702,7 @@ fn decode_body(headers: &HeaderMap, wire: &[u8], limit: u64) -> Result<Vec<u8>, 
     };
     match decode(encoding, wire, usize::try_from(limit).unwrap_or(usize::MAX)) {
         Ok(d) => Ok(d),
-        Err(logferry_compress::Error::TooLarge { .. }) => Err((413, too_large_message(limit))),
+        Err(logferry_compress::Error::TooLarge { .. }) => Err((400, too_large_message(limit))),
         Err(e) => Err((400, format!("request body does not decode: {e}"))),
     }
 }
@@ -742,7 +742,7 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     }
     let body = ctx.read_body(body, limit).await?;
     let parsed = match body {
-        Body::TooLarge => Err((413, too_large_message(limit))),
+        Body::TooLarge => Err((400, too_large_message(limit))),
         Body::Complete(wire) => decode_body(&parts.headers, &wire, limit).and_then(|decoded| {
             ctx.outcome.decoded_bytes = decoded.len() as u64;
             parse_fast_or_reference(&parts.headers, &wire, decoded, limit)
@@ -889,7 +889,7 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         return replier.injected(ctx, injected);
     }
     let Body::Complete(wire) = body else {
-        return Ok(replier.error(ctx, 413, BAD_PARAM, &too_large_message(limit)));
+        return Ok(replier.error(ctx, 400, BAD_PARAM, &too_large_message(limit)));
     };
     if let Some(ct) = parts.headers.get(header::CONTENT_TYPE) {
         let media = ct

@@ -186,14 +186,14 @@ async fn gzip_and_deflate_bodies_are_decoded() {
 }
 
 #[tokio::test]
-async fn over_six_megabytes_is_413_bad_param() {
+async fn over_six_megabytes_is_400_bad_param_as_the_seed_says() {
     let emu = Emulator::builder().plain_http().start().await.unwrap();
     let client = Client::new(&emu);
     let message = "m".repeat(6_000_000);
     let body = json!({"session": "s", "events": [{"ts": "1700000000000000000", "attrs": {"message": message}}]});
     let r = post(&emu, &client, &body).await;
-    assert_eq!(r.status, 413);
-    insta::assert_snapshot!("sdl_413", r.text());
+    assert_eq!(r.status, 400);
+    insta::assert_snapshot!("sdl_too_large", r.text());
     // Compressed small, decoded large: still refused.
     let key = bearer(emu.sdl_api_key());
     let zipped = gzip(body.to_string().as_bytes());
@@ -205,7 +205,7 @@ async fn over_six_megabytes_is_413_bad_param() {
             zipped,
         )
         .await;
-    assert_eq!(r.status, 413);
+    assert_eq!(r.status, 400);
     assert_eq!(r.json()["status"], "error/client/badParam");
     // Just under the limit is fine.
     let small = json!({"session": "s", "events": [{"ts": "1700000000000000000", "attrs": {"message": "m".repeat(5_999_000)}}]});
