@@ -136,7 +136,9 @@ pub struct SdlConfig {
     /// Whether constant attributes of a source's events move into `logs`. Default
     /// [`Dedupe::PerSource`].
     pub dedupe: Dedupe,
-    /// With [`Sessions::Auto`], the least time between two added sessions. Default 1 s.
+    /// With [`Sessions::Auto`], the least time between two added sessions. Default 250 ms:
+    /// a burst reaches 8 sessions within two seconds, and a process still creates at most
+    /// `max` sessions, far below the seed's 50,000 per five minutes.
     pub scale_interval: Duration,
 }
 
@@ -162,7 +164,7 @@ impl SdlConfig {
             oversize: Oversize::default(),
             timestamps: Timestamps::default(),
             dedupe: Dedupe::default(),
-            scale_interval: Duration::from_secs(1),
+            scale_interval: Duration::from_millis(250),
         }
     }
 
