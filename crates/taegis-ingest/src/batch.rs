@@ -302,6 +302,42 @@ impl EncodedBatch {
         )))
     }
 
+    /// Consecutive parts of one original batch, in source order, made one batch again:
+    /// what is left of a batch after its first parts were delivered or refused.
+    pub(crate) async fn rejoin(
+        parts: Vec<EncodedBatch>,
+        compression: Option<Level>,
+    ) -> Result<EncodedBatch, Error> {
+        let mut parts = parts.into_iter();
+        let first = parts.next().expect("rejoin is given at least one part");
+        let rest: Vec<EncodedBatch> = parts.collect();
+        let Some(last) = rest.last() else {
+            return Ok(first);
+        };
+        let range = SourceRange {
+            source_name: first.range.source_name.clone(),
+            start: first.range.start,
+            end: last.range.end,
+            last_line: last.range.last_line,
+        };
+        let mut raw = first.raw()?;
+        let mut records = first.records;
+        for part in &rest {
+            raw.extend_from_slice(&part.raw()?);
+            records += part.records;
+        }
+        let raw_len = raw.len();
+        let (body, encoding) = encode_body(raw, compression).await;
+        Ok(EncodedBatch {
+            range,
+            records,
+            raw_len,
+            body,
+            encoding,
+            ..first
+        })
+    }
+
     /// Source ranges of the two parts when the left one holds `left_n` records: exact
     /// when record positions are known, else the whole batch's range for both.
     fn part_ranges(&self, left_n: u32) -> (SourceRange, SourceRange) {

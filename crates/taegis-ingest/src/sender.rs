@@ -167,6 +167,9 @@ impl Ingest {
         let original = batch.clone();
         let counters = &self.inner.counters;
         let mut rejected = Vec::new();
+        // Whether some part was delivered or refused: then what is left is not the
+        // original batch but `part` and `parts`.
+        let mut progressed = false;
         // Parts still to send, last first.
         let mut parts = vec![batch];
         while let Some(part) = parts.pop() {
@@ -175,6 +178,7 @@ impl Ingest {
             delivery.retries += attempts.saturating_sub(1);
             match end {
                 PartEnd::Delivered => {
+                    progressed = true;
                     counters
                         .records_delivered
                         .fetch_add(u64::from(part.records()), Relaxed);
@@ -199,6 +203,7 @@ impl Ingest {
                                  it cannot be split further (lower the maximum record size)"
                             );
                             tracing::error!(record = %label, "{reason}");
+                            progressed = true;
                             rejected.push(self.reject(&single, reason));
                         }
                         Err(e) => {
@@ -209,13 +214,16 @@ impl Ingest {
                 }
                 PartEnd::Rejected(reason) => {
                     tracing::error!(batch = %part.label(), "{reason}");
+                    progressed = true;
                     rejected.push(self.reject(&part, reason));
                 }
                 PartEnd::Stopped(reason) => {
-                    return self.failed(delivery, original, NotDelivered::Stopped(reason));
+                    let left = self.left(original, progressed, part, parts).await;
+                    return self.failed(delivery, left, NotDelivered::Stopped(reason));
                 }
                 PartEnd::GaveUp(why) => {
-                    return self.failed(delivery, original, NotDelivered::GaveUp(why));
+                    let left = self.left(original, progressed, part, parts).await;
+                    return self.failed(delivery, left, NotDelivered::GaveUp(why));
                 }
             }
         }
@@ -225,6 +233,32 @@ impl Ingest {
             delivery.status = DeliveryStatus::PartlyRejected(rejected);
         }
         delivery
+    }
+
+    /// What a batch that cannot be finished still owes: the original when nothing of it
+    /// was delivered or refused yet, else the parts not sent, made one batch again (so
+    /// records already delivered or dead-lettered as refused are not handed back twice).
+    async fn left(
+        &self,
+        original: EncodedBatch,
+        progressed: bool,
+        part: EncodedBatch,
+        mut parts: Vec<EncodedBatch>,
+    ) -> EncodedBatch {
+        if !progressed {
+            return original;
+        }
+        parts.push(part);
+        parts.reverse();
+        match EncodedBatch::rejoin(parts, self.inner.config.compression).await {
+            Ok(left) => left,
+            Err(e) => {
+                tracing::warn!(
+                    "cannot rejoin the parts left of a batch ({e}); handing back all of it"
+                );
+                original
+            }
+        }
     }
 
     fn failed(

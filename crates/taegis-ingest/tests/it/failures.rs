@@ -131,6 +131,63 @@ async fn deleted_integration_stops_with_403() {
     emu.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_stopped_after_a_split_hands_back_only_what_was_not_delivered() {
+    let emu = Emulator::builder().start().await.unwrap();
+    emu.update_faults(|f| {
+        f.limits = LimitOverrides {
+            http_ingest_max_body: Some(1_500),
+            ..LimitOverrides::default()
+        };
+        f.endpoints.insert(
+            Endpoint::HttpIngest,
+            FaultSet::latency(Duration::from_millis(1500)),
+        );
+    })
+    .unwrap();
+    let ingest = sender(&emu, |c| c.compression = None);
+    // Two records of ~1 KB: together over the limit (413, split), each under it.
+    let input = vec![
+        format!("first {}", "a".repeat(1_000)),
+        format!("second {}", "b".repeat(1_000)),
+    ];
+    let stop_after_first_half = async {
+        // The first half is answered 200; a moment later the second is on the wire
+        // (it waits 1.5 s there).
+        let answered = || {
+            emu.stats()
+                .endpoints
+                .get(&Endpoint::HttpIngest)
+                .and_then(|e| e.by_status.get(&200).copied())
+                .unwrap_or(0)
+        };
+        while answered() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        ingest.stop();
+    };
+    let (deliveries, ()) = tokio::join!(
+        ship(&ingest, batches(&input, 100_000)),
+        stop_after_first_half
+    );
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(
+        deliveries[0].status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(StopReason::Requested)),
+        "{deliveries:?}"
+    );
+    let left = deliveries[0]
+        .undelivered
+        .as_ref()
+        .expect("what is left comes back");
+    assert_eq!(left.records(), 1);
+    assert_eq!(left.raw().unwrap(), format!("{}\n", input[1]).into_bytes());
+    assert_eq!(left.range().start.line, 2);
+    assert_eq!(received_sorted(&emu), [input[0].clone()]);
+    emu.shutdown().await;
+}
+
 #[tokio::test]
 async fn payload_too_large_splits_until_it_fits_and_rejects_a_lone_giant() {
     let emu = Emulator::builder().start().await.unwrap();
