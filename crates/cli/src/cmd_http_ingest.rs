@@ -32,7 +32,7 @@ pub(crate) enum CompressionArg {
 /// Ship records to a Taegis XDR HTTP Ingest integration.
 #[derive(Debug, Args)]
 pub(crate) struct HttpIngestArgs {
-    /// Files to ship; none, or `-`, reads standard input.
+    /// Files (or glob patterns) to ship; none, or `-`, reads standard input.
     #[arg(value_name = "FILE")]
     pub(crate) files: Vec<PathBuf>,
     /// The integration URL from the XDR UI.
@@ -54,7 +54,7 @@ pub(crate) struct HttpIngestArgs {
     #[arg(long, value_enum, default_value = "gzip")]
     pub(crate) compression: CompressionArg,
     /// gzip level, 1 (fastest) to 9 (smallest).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=9))]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
     pub(crate) compression_level: u8,
     /// Target request body size as sent, after gzip (the contract recommends about
     /// 100 KB). With gzip, batches hold as many records as compress to about this size.
@@ -115,7 +115,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     };
     config.compression = match args.compression {
         CompressionArg::Gzip => {
-            Some(Level::new(args.compression_level).expect("clap checks 0..=9"))
+            Some(Level::new(args.compression_level).expect("clap checks 1..=9"))
         }
         CompressionArg::None => None,
     };

@@ -36,8 +36,8 @@ pub enum Event<'a> {
 }
 
 /// Ships `sources` through `ingest`. Batches are gzipped (when configured) on the
-/// blocking pool with one more batch in compression than there are cores, then sent
-/// with the sender's concurrency.
+/// blocking pool with up to two batches per core in compression (ahead of sending, in
+/// order), then sent with the sender's concurrency.
 ///
 /// With compression on, `front.batching.target_bytes` is the target size of a request
 /// body *as sent*: the HTTP Ingest contract recommends "request body size ≈ 100 KB",
