@@ -45,8 +45,7 @@ async fn files_are_uploaded_with_a_token_or_client_credentials_and_not_twice() {
         "{}",
         stderr(&with_client)
     );
-    let second: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("2.json")).unwrap()).unwrap();
+    let second = summary(dir.path(), "2.json");
     assert_eq!(
         second["records"]["skipped"], 1,
         "a.log was uploaded already: {second}"
@@ -79,8 +78,7 @@ async fn a_refused_token_exits_1_and_names_the_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let summary = summary(dir.path(), "s.json");
     assert_eq!(summary["records"]["undelivered"], 1);
     assert!(
         summary["inputs"][0]["error"]

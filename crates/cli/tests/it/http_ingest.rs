@@ -1,7 +1,7 @@
 //! `logferry http-ingest` end to end.
 
 use crate::*;
-use logferry_emulator::Endpoint;
+use logferry_emulator::{Endpoint, FaultSet, FaultStatus, Faults};
 
 fn received(emu: &Emulator) -> Vec<String> {
     let mut v: Vec<String> = emu
@@ -18,6 +18,24 @@ fn sorted_lines(text: &str) -> Vec<String> {
     let mut v: Vec<String> = text.lines().map(str::to_owned).collect();
     v.sort();
     v
+}
+
+/// `in.log` shipped with a spool in small batches, giving up after 1 s of failures.
+fn spooled_run(emu: &Emulator, dir: &Path, summary: &str) -> std::process::Output {
+    ingest(emu, dir)
+        .args([
+            "in.log",
+            "--spool",
+            "spool",
+            "--retry-for",
+            "1s",
+            "--batch-bytes",
+            "5000",
+            "--summary-json",
+            summary,
+        ])
+        .output()
+        .unwrap()
 }
 
 fn ingest(emu: &Emulator, dir: &Path) -> Command {
@@ -51,8 +69,7 @@ async fn files_are_delivered_and_summarised() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(received(&emu), sorted_lines(&format!("{a}{b}")));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    let summary = summary(dir.path(), "summary.json");
     assert_eq!(summary["status"], "delivered");
     assert_eq!(summary["records"]["read"], 3010);
     assert_eq!(summary["records"]["delivered"], 3010);
@@ -223,7 +240,6 @@ fn help_never_shows_secrets_from_the_environment() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_spool_keeps_what_could_not_be_sent_and_reruns_do_not_resend() {
-    use logferry_emulator::{FaultSet, FaultStatus, Faults};
     let emu = emulator().await;
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
@@ -233,25 +249,8 @@ async fn the_spool_keeps_what_could_not_be_sent_and_reruns_do_not_resend() {
     let dir = tempfile::tempdir().unwrap();
     let text = numbered(500);
     std::fs::write(dir.path().join("in.log"), &text).unwrap();
-    let run = |summary: &str| {
-        ingest(&emu, dir.path())
-            .args([
-                "in.log",
-                "--spool",
-                "spool",
-                "--retry-for",
-                "1s",
-                "--batch-bytes",
-                "5000",
-                "--summary-json",
-                summary,
-            ])
-            .output()
-            .unwrap()
-    };
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
-    };
+    let run = |summary: &str| spooled_run(&emu, dir.path(), summary);
+    let read = |name: &str| summary(dir.path(), name);
 
     // 1. Nothing gets through: everything waits in the spool, nothing is dead-lettered.
     let first = run("1.json");
@@ -311,16 +310,10 @@ async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
     input.write_all(b"first run, line 1\n").unwrap();
     // The first run holds the lock once its spool directory has the lock file.
     let spool = dir.path().join("spool");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !std::fs::read_dir(&spool)
-        .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.path().join("spool.lock").exists())))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no spool lock appeared"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for("no spool lock appeared", || {
+        std::fs::read_dir(&spool)
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.path().join("spool.lock").exists())))
+    });
 
     let mut cmd = ingest(&emu, dir.path());
     cmd.args(args);
@@ -345,7 +338,6 @@ async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
-    use logferry_emulator::{FaultSet, FaultStatus, Faults};
     let emu = emulator().await;
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
@@ -354,22 +346,7 @@ async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.log"), numbered(500)).unwrap();
-    let run = |summary: &str| {
-        ingest(&emu, dir.path())
-            .args([
-                "in.log",
-                "--spool",
-                "spool",
-                "--retry-for",
-                "1s",
-                "--batch-bytes",
-                "5000",
-                "--summary-json",
-                summary,
-            ])
-            .output()
-            .unwrap()
-    };
+    let run = |summary: &str| spooled_run(&emu, dir.path(), summary);
     let first = run("1.json");
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
 
@@ -390,8 +367,7 @@ async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
 
     emu.set_faults(Faults::none()).unwrap();
     let second = run("2.json");
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("2.json")).unwrap()).unwrap();
+    let summary = summary(dir.path(), "2.json");
     assert_eq!(second.status.code(), Some(1), "{summary}");
     assert_eq!(summary["status"], "incomplete", "{summary}");
     assert_eq!(summary["spool"]["lost_batches"], 1, "{summary}");
@@ -401,42 +377,12 @@ async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted_for() {
-    use std::io::Write;
-    use std::time::{Duration, Instant};
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = ingest(&emu, dir.path())
-        .args(["-", "--no-progress", "--summary-json", "s.json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(b"one\ntwo\nthree\n").unwrap();
-    input.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while received(&emu).len() < 3 {
-        assert!(Instant::now() < deadline, "idle input was not flushed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Standard input stays open and idle: only the signal can end the run.
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the run ignored the interrupt");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(input);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let mut cmd = ingest(&emu, dir.path());
+    cmd.args(["-", "--no-progress", "--summary-json", "s.json"]);
+    let status = interrupt_while_idle(cmd, b"one\ntwo\nthree\n", 3, || received(&emu).len());
+    let summary = summary(dir.path(), "s.json");
     assert_eq!(summary["records"]["delivered"], 3, "{summary} ({status})");
     assert_eq!(summary["records"]["undelivered"], 0, "{summary}");
     assert_eq!(received(&emu), ["one", "three", "two"]);

@@ -76,3 +76,52 @@ pub fn stdout(out: &Output) -> String {
 pub async fn emulator() -> Emulator {
     Emulator::builder().start().await.expect("emulator starts")
 }
+
+/// The `--summary-json` file `name` a run wrote in `dir`.
+pub fn summary(dir: &Path, name: &str) -> serde_json::Value {
+    let bytes = std::fs::read(dir.join(name)).expect("the summary was written");
+    serde_json::from_slice(&bytes).expect("the summary is JSON")
+}
+
+/// Waits up to 20 s for `done`, panicking with `what` if it never is.
+pub fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Runs `cmd` (a sending subcommand reading `-`) with standard input kept open: writes
+/// `input`, waits until `arrived` says all `expected` records reached the emulator, sends
+/// SIGINT while the input is idle, and returns the exit status once the run has ended.
+pub fn interrupt_while_idle(
+    mut cmd: Command,
+    input: &[u8],
+    expected: usize,
+    arrived: impl Fn() -> usize,
+) -> std::process::ExitStatus {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("logferry starts");
+    let mut pipe = child.stdin.take().expect("piped");
+    pipe.write_all(input).unwrap();
+    pipe.flush().unwrap();
+    wait_for("idle input was not flushed", || arrived() >= expected);
+    // Standard input stays open and idle: only the signal can end the run.
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut status = None;
+    wait_for("the run ignored the interrupt", || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    drop(pipe);
+    status.expect("ended")
+}

@@ -52,8 +52,7 @@ async fn text_lines_become_events_with_their_file_and_parser() {
     let stats = emu.stats();
     assert_eq!(stats.max_concurrent_per_session(), 1);
     assert!(stats.violations.is_empty(), "{:?}", stats.violations);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let summary = summary(dir.path(), "s.json");
     assert_eq!(summary["records"]["delivered"], 2000);
     assert!(summary["bytes_charged"].as_u64().unwrap() > 2000 * 30);
     emu.shutdown().await;
@@ -137,9 +136,7 @@ async fn backoff_in_a_200_is_retried_and_the_spool_carries_an_outage() {
             .output()
             .unwrap()
     };
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
-    };
+    let read = |name: &str| summary(dir.path(), name);
     // An outage: every request answered 200 with error/server/backoff.
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::SdlAddEvents,
@@ -178,42 +175,12 @@ async fn backoff_in_a_200_is_retried_and_the_spool_carries_an_outage() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted_for() {
-    use std::io::Write;
-    use std::time::{Duration, Instant};
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = sdl(&emu, dir.path())
-        .args(["-", "--no-progress", "--summary-json", "s.json"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(b"one\ntwo\nthree\n").unwrap();
-    input.flush().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while events(&emu).len() < 3 {
-        assert!(Instant::now() < deadline, "idle input was not flushed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // Standard input stays open and idle: only the signal can end the run.
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the run ignored the interrupt");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(input);
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let mut cmd = sdl(&emu, dir.path());
+    cmd.args(["-", "--no-progress", "--summary-json", "s.json"]);
+    let status = interrupt_while_idle(cmd, b"one\ntwo\nthree\n", 3, || events(&emu).len());
+    let summary = summary(dir.path(), "s.json");
     assert_eq!(summary["records"]["delivered"], 3, "{summary} ({status})");
     assert_eq!(summary["records"]["undelivered"], 0, "{summary}");
     assert_eq!(events(&emu).len(), 3);
@@ -238,8 +205,7 @@ async fn an_event_cut_to_fit_a_request_is_counted_and_said() {
         ])
         .output()
         .unwrap();
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("s.json")).unwrap()).unwrap();
+    let summary = summary(dir.path(), "s.json");
     let lens: Vec<usize> = events(&emu).iter().map(|e| e.text.len()).collect();
     assert_eq!(
         summary["events_truncated"],
