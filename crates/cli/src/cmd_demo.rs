@@ -34,6 +34,27 @@ struct Line {
     exit: u8,
 }
 
+impl Line {
+    /// One backend's row: what was in the sample, what arrived, and how the run went.
+    fn new(
+        backend: &'static str,
+        what: String,
+        sent: u64,
+        received: u64,
+        summary: &crate::summary::Summary,
+    ) -> Line {
+        Line {
+            backend,
+            what,
+            sent,
+            received,
+            requests: summary.requests,
+            retries: summary.retries,
+            exit: summary.exit_code,
+        }
+    }
+}
+
 /// Parses `argv` as the arguments of the subcommand whose clap type is `A`.
 fn parse<A: Args + clap::FromArgMatches>(name: &'static str, argv: &[String]) -> anyhow::Result<A> {
     let command = A::augment_args(clap::Command::new(name).no_binary_name(true));
@@ -124,15 +145,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         let parsed: crate::cmd_http_ingest::HttpIngestArgs = parse("http-ingest", &argv)?;
         let mut quiet = Progress::new(false);
         let summary = crate::cmd_http_ingest::run(parsed, &mut quiet).await?;
-        lines.push(Line {
-            backend: "http-ingest",
-            what: format!("{} ({format})", name(file)),
-            sent: count,
-            received: received(&emu, Endpoint::HttpIngest) - before,
-            requests: summary.requests,
-            retries: summary.retries,
-            exit: summary.exit_code,
-        });
+        lines.push(Line::new(
+            "http-ingest",
+            format!("{} ({format})", name(file)),
+            count,
+            received(&emu, Endpoint::HttpIngest) - before,
+            &summary,
+        ));
     }
 
     // SentinelOne SDL: the JSON events, each object an event with its own time and
@@ -153,15 +172,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let mut quiet = Progress::new(false);
     let summary = crate::cmd_sdl::run(parsed, &mut quiet).await?;
     let charged = summary.bytes_charged;
-    lines.push(Line {
-        backend: "sdl",
-        what: format!("{} (json)", name(&events)),
-        sent: event_lines,
-        received: received(&emu, Endpoint::SdlAddEvents) - before,
-        requests: summary.requests,
-        retries: summary.retries,
-        exit: summary.exit_code,
-    });
+    lines.push(Line::new(
+        "sdl",
+        format!("{} (json)", name(&events)),
+        event_lines,
+        received(&emu, Endpoint::SdlAddEvents) - before,
+        &summary,
+    ));
 
     // Taegis File Upload: the syslog file, with client credentials (token endpoint,
     // presign, PUT).
@@ -177,15 +194,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     let parsed: crate::cmd_file_upload::FileUploadArgs = parse("file-upload", &argv)?;
     let mut quiet = Progress::new(false);
     let summary = crate::cmd_file_upload::run(parsed, &mut quiet).await?;
-    lines.push(Line {
-        backend: "file-upload",
-        what: format!("{} (whole file)", name(&syslog)),
-        sent: syslog_lines,
-        received: received(&emu, Endpoint::UploadPut) - before,
-        requests: summary.requests,
-        retries: summary.retries,
-        exit: summary.exit_code,
-    });
+    lines.push(Line::new(
+        "file-upload",
+        format!("{} (whole file)", name(&syslog)),
+        syslog_lines,
+        received(&emu, Endpoint::UploadPut) - before,
+        &summary,
+    ));
 
     let stats = emu.stats();
     let violations: u64 = stats.violations.values().map(|v| v.count).sum();
