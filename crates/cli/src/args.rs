@@ -173,6 +173,32 @@ pub(crate) struct Opened {
     pub(crate) checkpoints: std::sync::Arc<logferry::source::Checkpoints>,
 }
 
+impl Opened {
+    /// The spool and checkpoints as the pipelines take them.
+    pub(crate) fn durable(&self) -> logferry::Durable {
+        logferry::Durable::new(self.spool.clone(), Some(self.checkpoints.clone()))
+    }
+}
+
+/// A key from `--key` (or its environment variable) or `--key-file`; its absence is a usage error.
+pub(crate) fn resolve_key(
+    key: Option<&logferry::http::Secret>,
+    key_file: Option<&PathBuf>,
+    what: &str,
+    env: &str,
+) -> anyhow::Result<logferry::http::Secret> {
+    if let Some(path) = key_file {
+        return match logferry::http::Secret::from_file(path) {
+            Ok(k) => Ok(k),
+            Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
+        };
+    }
+    match key {
+        Some(k) => Ok(k.clone()),
+        None => crate::exit::usage!("missing {what}: pass --key, set {env}, or use --key-file"),
+    }
+}
+
 impl SenderArgs {
     /// The dead-letter file's path.
     pub(crate) fn dead_letter_path(&self) -> PathBuf {

@@ -1,6 +1,6 @@
 //! `logferry http-ingest`: files or stdin to a Taegis HTTP Ingest integration.
 
-use crate::args::{FormatArg, FramingArgs, SenderArgs, secret};
+use crate::args::{FormatArg, FramingArgs, SenderArgs, resolve_key, secret};
 use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::usage;
 use crate::inputs::open_inputs;
@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use logferry::compress::Level;
 use logferry::frontend::FrontConfig;
 use logferry::http::{Client, IngestUrl, Secret};
-use logferry::http_ingest::{self, Durable, Event};
+use logferry::http_ingest::{self, Event};
 use logferry::taegis_ingest::{AuthScheme, ContentType, DeliveryStatus, Ingest, IngestConfig};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -69,25 +69,6 @@ pub(crate) struct HttpIngestArgs {
     pub(crate) sender: SenderArgs,
 }
 
-/// The key from --key / HTTP_INGEST_KEY or --key-file; its absence is a usage error.
-pub(crate) fn resolve_key(
-    key: Option<&Secret>,
-    key_file: Option<&PathBuf>,
-    what: &str,
-    env: &str,
-) -> anyhow::Result<Secret> {
-    if let Some(path) = key_file {
-        return match Secret::from_file(path) {
-            Ok(k) => Ok(k),
-            Err(e) => usage!("{}", crate::exit::chain(&e)),
-        };
-    }
-    match key {
-        Some(k) => Ok(k.clone()),
-        None => usage!("missing {what}: pass --key, set {env}, or use --key-file"),
-    }
-}
-
 pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let url = match IngestUrl::parse(&args.url) {
@@ -125,9 +106,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     let ingest = Ingest::new(client, config)?;
     let opened = args.sender.open_spool("http-ingest", &target)?;
     let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened
-        .as_ref()
-        .map(|o| Durable::new(o.spool.clone(), Some(o.checkpoints.clone())));
+    let durable = opened.as_ref().map(crate::args::Opened::durable);
 
     let mut front = FrontConfig::new(args.format.into());
     front.framing = args.framing.config();

@@ -1,14 +1,12 @@
 //! `logferry sdl`: records to SentinelOne Singularity Data Lake as `addEvents` events.
 
-use crate::args::{FormatArg, FramingArgs, SenderArgs, secret};
-use crate::cmd_http_ingest::resolve_key;
+use crate::args::{FormatArg, FramingArgs, SenderArgs, resolve_key, secret};
 use crate::deadletter::{DeadLetter, Letter};
 use crate::exit::{chain, usage};
 use crate::inputs::open_inputs;
 use crate::progress::{Progress, Totals};
 use crate::summary::Summary;
 use clap::Args;
-use logferry::Durable;
 use logferry::frontend::FrontConfig;
 use logferry::http::{Client, IngestUrl, Secret};
 use logferry::sdl::{self, Event, SdlJob};
@@ -116,9 +114,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     };
     let opened = args.sender.open_spool("sdl", &target)?;
     let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened
-        .as_ref()
-        .map(|o| Durable::new(o.spool.clone(), Some(o.checkpoints.clone())));
+    let durable = opened.as_ref().map(crate::args::Opened::durable);
     let mut front = FrontConfig::new(args.format.into());
     front.framing = args.framing.config();
     // Spool units and conversion work come in ~256 KB batches; the sender makes its own
@@ -187,41 +183,15 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
             Event::Failed(f) => {
                 summary.failures += 1;
                 summary.records.rejected += f.records.len() as u64;
-                let reason = chain(&f.error);
-                f.records.iter().try_for_each(|r| {
-                    let json = serde_json::to_vec(&r.event).unwrap_or_default();
-                    dead.write(Letter {
-                        kind: "rejected",
-                        source: r.source.as_deref(),
-                        line: None,
-                        offset: None,
-                        reason: &reason,
-                        count: 1,
-                        body: &json,
-                        truncated: false,
-                    })
-                })
+                dead_letter_events(&mut dead, "rejected", &chain(&f.error), &f.records)
+            }
+            Event::GaveUp(_) if spooling => {
+                summary.failures += 1;
+                Ok(())
             }
             Event::GaveUp(f) => {
                 summary.failures += 1;
-                if spooling {
-                    Ok(())
-                } else {
-                    let reason = chain(&f.error);
-                    f.records.iter().try_for_each(|r| {
-                        let json = serde_json::to_vec(&r.event).unwrap_or_default();
-                        dead.write(Letter {
-                            kind: "undelivered",
-                            source: r.source.as_deref(),
-                            line: None,
-                            offset: None,
-                            reason: &reason,
-                            count: 1,
-                            body: &json,
-                            truncated: false,
-                        })
-                    })
-                }
+                dead_letter_events(&mut dead, "undelivered", &chain(&f.error), &f.records)
             }
             Event::Stopped(e) => {
                 summary.stopped = Some(chain(e));
@@ -246,19 +216,12 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     }
     // Events neither delivered nor refused: kept in the spool, else dead-lettered.
     if !spooling {
-        for r in &shutdown.unsent {
-            let json = serde_json::to_vec(&r.event).unwrap_or_default();
-            dead.write(Letter {
-                kind: "undelivered",
-                source: r.source.as_deref(),
-                line: None,
-                offset: None,
-                reason: "not sent before the sender stopped",
-                count: 1,
-                body: &json,
-                truncated: false,
-            })?;
-        }
+        dead_letter_events(
+            &mut dead,
+            "undelivered",
+            "not sent before the sender stopped",
+            &shutdown.unsent,
+        )?;
     }
     let stats = &shutdown.stats;
     summary.records.delivered = stats.events_delivered;
@@ -283,4 +246,26 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     }
     summary.close(opened.as_ref(), replayed, &dead, started.elapsed());
     Ok(summary)
+}
+
+/// Writes each event of `records` to the dead-letter file as its JSON, one entry each.
+fn dead_letter_events(
+    dead: &mut DeadLetter,
+    kind: &str,
+    reason: &str,
+    records: &[logferry::sdl_transport::Record],
+) -> anyhow::Result<()> {
+    records.iter().try_for_each(|r| {
+        let json = serde_json::to_vec(&r.event).unwrap_or_default();
+        dead.write(Letter {
+            kind,
+            source: r.source.as_deref(),
+            line: None,
+            offset: None,
+            reason,
+            count: 1,
+            body: &json,
+            truncated: false,
+        })
+    })
 }
