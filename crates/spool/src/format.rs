@@ -12,13 +12,20 @@ pub(crate) const HEADER_LEN: usize = 24;
 pub(crate) const ACK_LEN: usize = 12;
 
 /// Encodes the header of entry `id` carrying `payload` (whose length fits in a `u32`).
+#[cfg(test)]
 pub(crate) fn encode_header(id: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let len = u32::try_from(payload.len()).expect("append checks the payload fits in u32");
+    encode_header_with_crc(id, len, crc32fast::hash(payload))
+}
+
+/// [`encode_header`] for a payload whose length and checksum are already known (an
+/// append checksums its payload before it takes the spool's lock).
+pub(crate) fn encode_header_with_crc(id: u64, len: u32, payload_crc: u32) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..4].copy_from_slice(&MAGIC);
     h[4..8].copy_from_slice(&len.to_le_bytes());
     h[8..16].copy_from_slice(&id.to_le_bytes());
-    h[16..20].copy_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    h[16..20].copy_from_slice(&payload_crc.to_le_bytes());
     let header_crc = crc32fast::hash(&h[0..20]);
     h[20..24].copy_from_slice(&header_crc.to_le_bytes());
     h

@@ -308,8 +308,8 @@ impl Spool {
     /// segments with nothing left to deliver are deleted. New entries go to a new
     /// segment.
     ///
-    /// Only one `Spool` may use a directory at a time (nothing enforces it yet). Other
-    /// files in `dir` are left alone.
+    /// Only one `Spool` may use a directory at a time: a second open, in this process or
+    /// another, gets [`Error::Locked`]. Other files in `dir` are left alone.
     pub fn open(dir: impl AsRef<Path>, config: SpoolConfig) -> Result<Spool, Error> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir).map_err(Error::io("create", &dir))?;
@@ -387,12 +387,17 @@ impl Spool {
         let inner = &*self.inner;
         let config = &inner.config;
         let need = HEADER_LEN as u64 + payload.len() as u64;
-        if u32::try_from(payload.len()).is_err() || need > config.max_bytes {
-            return Err(Error::EntryTooLarge {
-                len: payload.len() as u64,
-                max_bytes: config.max_bytes,
-            });
-        }
+        let len = match u32::try_from(payload.len()) {
+            Ok(len) if need <= config.max_bytes => len,
+            _ => {
+                return Err(Error::EntryTooLarge {
+                    len: payload.len() as u64,
+                    max_bytes: config.max_bytes,
+                });
+            }
+        };
+        // Checksummed before the lock: acknowledgements need not wait for it.
+        let payload_crc = crc32fast::hash(payload);
         let started = Instant::now();
         let mut state = lock(&inner.state);
         loop {
@@ -464,7 +469,7 @@ impl Spool {
             inner.start_segment(&mut state)?;
         }
         let id = state.next_id;
-        let header = format::encode_header(id, payload);
+        let header = format::encode_header_with_crc(id, len, payload_crc);
         let State {
             segments,
             writer,
@@ -810,25 +815,22 @@ impl Replay {
                 &mut self.file.insert((first, file)).1
             }
         };
-        let mut buf = vec![0u8; HEADER_LEN + slot.len as usize];
+        // Header and payload read apart, so the payload is never moved after the read.
+        let mut header = [0u8; HEADER_LEN];
+        let mut payload = vec![0u8; slot.len as usize];
         let read = file
             .seek(SeekFrom::Start(slot.offset))
-            .and_then(|_| file.read_exact(&mut buf));
+            .and_then(|_| file.read_exact(&mut header))
+            .and_then(|()| file.read_exact(&mut payload));
         match read {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
             Err(e) => return Err(Error::io("read", path)(e)),
         }
-        let valid = format::decode_header(&buf).is_some_and(|h| {
-            h.id == slot.id
-                && h.len == slot.len
-                && h.payload_crc == crc32fast::hash(&buf[HEADER_LEN..])
+        let valid = format::decode_header(&header).is_some_and(|h| {
+            h.id == slot.id && h.len == slot.len && h.payload_crc == crc32fast::hash(&payload)
         });
-        if !valid {
-            return Ok(None);
-        }
-        buf.drain(..HEADER_LEN);
-        Ok(Some(buf))
+        Ok(valid.then_some(payload))
     }
 }
 
