@@ -169,8 +169,23 @@ impl Batch {
     ///        | body_len u64 | body
     /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.stored_len());
+        self.write_to(&mut out);
+        debug_assert_eq!(out.len(), self.stored_len());
+        out
+    }
+
+    /// The length of [`Batch::to_bytes`].
+    pub fn stored_len(&self) -> usize {
+        let name = self.source_name.as_deref().unwrap_or_default().len();
+        4 + 8 + 4 + name + 4 + self.spans.len() * 32 + 8 + self.body.len()
+    }
+
+    /// Appends [`Batch::to_bytes`] to `out`, for a caller that stores the batch behind a
+    /// header of its own without a second copy.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
         let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
-        let mut out = Vec::with_capacity(32 + name.len() + self.spans.len() * 32 + self.body.len());
+        out.reserve(self.stored_len());
         out.extend_from_slice(b"LFR1");
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
@@ -188,7 +203,6 @@ impl Batch {
         }
         out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
         out.extend_from_slice(&self.body);
-        out
     }
 
     /// Reads a batch written by [`Batch::to_bytes`], checking every invariant a batch

@@ -65,10 +65,11 @@ pub enum Event<'a> {
 
 /// A spool entry: the read time, the format, and the framed batch.
 fn store(read_at: Timestamp, format: Format, batch: &Batch) -> Vec<u8> {
-    let mut out = b"LFE1".to_vec();
+    let mut out = Vec::with_capacity(13 + batch.stored_len());
+    out.extend_from_slice(b"LFE1");
     out.extend_from_slice(&read_at.as_nanos().to_le_bytes());
     out.push(u8::from(format == Format::Json));
-    out.extend_from_slice(&batch.to_bytes());
+    batch.write_to(&mut out);
     out
 }
 
