@@ -264,13 +264,22 @@ impl SdlSender {
     }
 
     async fn enqueue(&self, msg: Msg) -> Result<(), Error> {
+        self.offer(msg).await.map_err(|(e, _)| e)
+    }
+
+    /// Queues `msg`, or says why not and hands it back.
+    async fn offer(&self, msg: Msg) -> Result<(), (Error, Msg)> {
         if let Some(e) = self.inner.shared.stopped.get() {
-            return Err(e.clone());
+            return Err((e.clone(), msg));
         }
         if *self.inner.closed.borrow() {
-            return Err(Error::Closed);
+            return Err((Error::Closed, msg));
         }
-        self.inner.tx.send(msg).await.map_err(|_| self.refused())
+        self.inner
+            .tx
+            .send(msg)
+            .await
+            .map_err(|mpsc::error::SendError(msg)| (self.refused(), msg))
     }
 
     /// Like [`SdlSender::send_many`], but a refusal hands the records back (to be kept,
@@ -282,16 +291,10 @@ impl SdlSender {
         if records.is_empty() {
             return Ok(());
         }
-        if let Some(e) = self.inner.shared.stopped.get() {
-            return Err((e.clone(), records));
-        }
-        if *self.inner.closed.borrow() {
-            return Err((Error::Closed, records));
-        }
-        match self.inner.tx.send(Msg::Many(records)).await {
+        match self.offer(Msg::Many(records)).await {
             Ok(()) => Ok(()),
-            Err(mpsc::error::SendError(Msg::Many(records))) => Err((self.refused(), records)),
-            Err(_) => unreachable!("the message sent is the message returned"),
+            Err((e, Msg::Many(records))) => Err((e, records)),
+            Err(_) => unreachable!("the message offered is the message returned"),
         }
     }
 
