@@ -53,7 +53,6 @@ enum Mode {
 /// ```
 #[derive(Debug)]
 pub struct JsonFramer {
-    config: FramingConfig,
     mode: Mode,
     /// Raw bytes held while the first line decides the mode.
     detect: Vec<u8>,
@@ -87,7 +86,7 @@ impl JsonFramer {
         Self {
             lines: LineFramer::resume(config.clone(), position),
             state: State {
-                config: config.clone(),
+                config,
                 validator: Validator::default(),
                 doc: Scanner::default(),
                 records: 0,
@@ -96,7 +95,6 @@ impl JsonFramer {
                 compacted: 0,
                 replaced: 0,
             },
-            config,
             mode: Mode::Detect,
             detect: Vec::new(),
             start: position,
@@ -148,7 +146,7 @@ impl JsonFramer {
     {
         if self.mode == Mode::Detect {
             self.detect.extend_from_slice(chunk);
-            let Some(mode) = detect(&self.detect, false, self.config.max_record_bytes) else {
+            let Some(mode) = detect(&self.detect, false, self.state.config.max_record_bytes) else {
                 return;
             };
             self.enter(mode, &mut sink);
@@ -164,8 +162,8 @@ impl JsonFramer {
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
         if self.mode == Mode::Detect {
-            let mode =
-                detect(&self.detect, true, self.config.max_record_bytes).unwrap_or(Mode::Lines);
+            let mode = detect(&self.detect, true, self.state.config.max_record_bytes)
+                .unwrap_or(Mode::Lines);
             self.enter(mode, &mut sink);
         }
         let Self {
@@ -183,7 +181,7 @@ impl JsonFramer {
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
         self.mode = mode;
-        let mut inner = self.config.clone();
+        let mut inner = self.state.config.clone();
         match mode {
             // Lines over the maximum are rejected whole, with their bytes.
             Mode::Lines | Mode::Detect => inner.oversize = OversizePolicy::Reject,
@@ -386,12 +384,16 @@ impl State {
                 let ends_line = !error.continues;
                 let replace = self.config.utf8 == Utf8Policy::Replace
                     && matches!(error.kind, FrameErrorKind::InvalidUtf8 { .. });
-                let (raw, position) = (error.raw.clone(), error.position);
-                if !replace {
+                let position = error.position;
+                let raw = if replace {
+                    error.raw
+                } else {
                     // Keep the structure in step with the bytes, but drop whatever value
                     // they touch: its error is reported here.
+                    let raw = error.raw.clone();
                     sink(Err(error));
-                }
+                    raw
+                };
                 self.scan(&raw, position, !replace, sink);
                 if ends_line {
                     self.doc.end_of_line();
