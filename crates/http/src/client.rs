@@ -1,6 +1,6 @@
 //! The pooled HTTPS client.
 
-use crate::{BoxError, Error, FailureKind, IngestUrl, url::redact_query};
+use crate::{BoxError, Error, FailureKind, IngestUrl};
 use bytes::Bytes;
 use http::header::{HeaderValue, USER_AGENT};
 use http::{Request, Response};
@@ -166,24 +166,25 @@ impl Client {
             .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
         let method = request.method().clone();
         let started = Instant::now();
-        let context = format!("{method} {}", redact_query(&checked.to_string()));
+        // For errors only (the URL's Display hides its query string).
+        let context = || format!("{method} {checked}");
         let exchange = async {
             let response = self
                 .inner
                 .request(request)
                 .await
-                .map_err(|e| Error::from_transport(&context, e.into()))?;
+                .map_err(|e| Error::from_transport(&context(), e.into()))?;
             let (parts, body) = response.into_parts();
             let bytes = read_limited(body, self.config.max_response_bytes)
                 .await
-                .map_err(|e| Error::from_transport(&context, e))?;
+                .map_err(|e| Error::from_transport(&context(), e))?;
             Ok::<_, Error>(Response::from_parts(parts, bytes))
         };
         let result = match tokio::time::timeout(timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(Error::new(
                 FailureKind::Timeout,
-                format!("{context}: no complete response within {timeout:?}"),
+                format!("{}: no complete response within {timeout:?}", context()),
                 None,
             )),
         };

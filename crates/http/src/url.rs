@@ -42,16 +42,17 @@ impl IngestUrl {
 
     /// Checks an already parsed URI.
     pub fn from_uri(uri: Uri) -> Result<Self, Error> {
-        let shown = displayable(&uri.to_string());
+        // Built only for an error: this check runs on every request.
+        let shown = || displayable(&uri.to_string());
         let Some(authority) = uri.authority() else {
             return Err(Error::invalid_url(
-                shown,
+                shown(),
                 "a URL needs a scheme and a host".into(),
             ));
         };
         if authority.as_str().contains('@') {
             return Err(Error::invalid_url(
-                shown,
+                shown(),
                 "credentials in the URL are not allowed; pass keys with --key or an environment variable".into(),
             ));
         }
@@ -60,7 +61,7 @@ impl IngestUrl {
             Some("http") if is_loopback(authority.host()) => {}
             Some("http") => {
                 return Err(Error::invalid_url(
-                    shown,
+                    shown(),
                     "plain http:// is allowed only for loopback hosts (127.0.0.1, ::1, localhost); \
                      use https://"
                         .into(),
@@ -68,7 +69,7 @@ impl IngestUrl {
             }
             _ => {
                 return Err(Error::invalid_url(
-                    shown,
+                    shown(),
                     "the scheme must be https:// (or http:// for loopback)".into(),
                 ));
             }
