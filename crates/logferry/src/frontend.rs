@@ -133,6 +133,12 @@ fn frame_one(
             }
         }
     };
+    // A new batch of this input (marked below).
+    let batch = move |b| Item::Batch {
+        input: index,
+        batch: b,
+        resumable: false,
+    };
     let mut out: Vec<Item> = Vec::new();
     let send_all = |out: &mut Vec<Item>| out.drain(..).all(|item| tx.blocking_send(item).is_ok());
     loop {
@@ -149,50 +155,20 @@ fn frame_one(
         match received {
             Ok(Chunk::Data(chunk)) => {
                 framer.push(&chunk, |r| match r {
-                    Ok(record) => batcher.push(&record, now, |b| {
-                        out.push(Item::Batch {
-                            input: index,
-                            batch: b,
-                            resumable: false,
-                        })
-                    }),
+                    Ok(record) => batcher.push(&record, now, |b| out.push(batch(b))),
                     Err(e) => out.push(Item::FrameError(e)),
                 });
-                batcher.poll(now, |b| {
-                    out.push(Item::Batch {
-                        input: index,
-                        batch: b,
-                        resumable: false,
-                    })
-                });
+                batcher.poll(now, |b| out.push(batch(b)));
             }
             Err(RecvTimeoutError::Timeout) => {
-                batcher.poll(now, |b| {
-                    out.push(Item::Batch {
-                        input: index,
-                        batch: b,
-                        resumable: false,
-                    })
-                });
+                batcher.poll(now, |b| out.push(batch(b)));
             }
             Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
                 framer.finish(|r| match r {
-                    Ok(record) => batcher.push(&record, now, |b| {
-                        out.push(Item::Batch {
-                            input: index,
-                            batch: b,
-                            resumable: false,
-                        })
-                    }),
+                    Ok(record) => batcher.push(&record, now, |b| out.push(batch(b))),
                     Err(e) => out.push(Item::FrameError(e)),
                 });
-                batcher.flush(|b| {
-                    out.push(Item::Batch {
-                        input: index,
-                        batch: b,
-                        resumable: false,
-                    })
-                });
+                batcher.flush(|b| out.push(batch(b)));
                 out.push(Item::Finished {
                     input: index,
                     position: framer.position(),
@@ -203,13 +179,7 @@ fn frame_one(
             }
             Ok(Chunk::Failed(error)) => {
                 // What was read before the failure still goes out.
-                batcher.flush(|b| {
-                    out.push(Item::Batch {
-                        input: index,
-                        batch: b,
-                        resumable: false,
-                    })
-                });
+                batcher.flush(|b| out.push(batch(b)));
                 out.push(Item::ReadError {
                     input: index,
                     name,
