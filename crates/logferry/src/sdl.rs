@@ -93,7 +93,8 @@ fn unstore(bytes: &[u8]) -> Result<(Timestamp, Format, Batch), String> {
 type InvalidRecord = (Position, String, Vec<u8>);
 
 /// A batch converted: the batch (for its source), its events, the records that failed.
-type Converted = (Batch, (Vec<Record>, Vec<InvalidRecord>));
+/// A converted batch: its source's name, its events, and the records that were not events.
+type Converted = (Option<Arc<str>>, (Vec<Record>, Vec<InvalidRecord>));
 
 /// The events of `batch`, each carrying `ack`, and the records that are not events.
 fn convert(
@@ -188,11 +189,11 @@ pub async fn run(
         let job = job.clone();
         async move {
             let range = batch.range();
-            let converted = tokio::task::spawn_blocking(move || {
-                let out = convert(&batch, format, read_at, &job, ack);
-                (batch, out)
-            })
-            .await;
+            // The batch is freed on the blocking thread once converted.
+            let converted =
+                tokio::task::spawn_blocking(move || convert(&batch, format, read_at, &job, ack))
+                    .await
+                    .map(|out| (range.source_name.clone(), out));
             if let Err(e) = &converted {
                 // A bug, not bad input: say which records it cost (with a spool they are
                 // still there for the next run; the summary counts them undelivered).
@@ -208,8 +209,7 @@ pub async fn run(
         }
     };
     let hand_over = |converted: Option<Converted>, ack: Option<u64>| {
-        let (batch, (records, invalid)) = converted?;
-        let source = batch.range().source_name;
+        let (source, (records, invalid)) = converted?;
         for (position, reason, record) in &invalid {
             emit(Event::Invalid {
                 source: source.as_deref(),
@@ -305,7 +305,7 @@ pub async fn run(
             let Some(next) = next else { break };
             match next {
                 Ok((batch, id)) => {
-                    if durable.is_some() && id.is_some() {
+                    if id.is_some() {
                         emit(Event::Input(InputEvent::Spooled));
                     }
                     if let Some(records) = hand_over(batch, id)
