@@ -113,13 +113,17 @@ impl Ingest {
     /// Stops the sender: requests in flight are abandoned (their batches come back
     /// [`NotDelivered`]) and no new request is made.
     pub fn stop(&self) {
+        self.stop_with(StopReason::Requested);
+    }
+
+    /// Records why the sender stops, unless it already stopped (the first reason stays).
+    fn stop_with(&self, reason: StopReason) {
         self.inner.stop.send_if_modified(|r| {
-            if r.is_none() {
-                *r = Some(StopReason::Requested);
-                true
-            } else {
-                false
+            let first = r.is_none();
+            if first {
+                *r = Some(reason);
             }
+            first
         });
     }
 
@@ -324,14 +328,13 @@ impl Ingest {
         );
         let mut run = std::pin::pin!(run);
         let mut closing = inner.closing.subscribe();
-        let stopped =
-            |reason: StopReason| (PartEnd::Stopped(reason), attempts.load(Relaxed) as u32);
+        let stopped = |reason: Option<StopReason>| {
+            let reason = reason.unwrap_or(StopReason::Requested);
+            (PartEnd::Stopped(reason), attempts.load(Relaxed) as u32)
+        };
         let report = tokio::select! {
             report = &mut run => report,
-            changed = stop.wait_for(Option::is_some) => {
-                let reason = changed.ok().and_then(|r| r.clone()).unwrap_or(StopReason::Requested);
-                return stopped(reason);
-            }
+            _ = stop.wait_for(Option::is_some) => return stopped(self.stopped()),
             _ = closing.wait_for(|c| *c) => {
                 // A request on the wire gets its answer: the endpoint may be accepting
                 // it, and abandoning it would send its records again. No new attempt.
@@ -339,13 +342,8 @@ impl Ingest {
                 tokio::select! {
                     biased;
                     report = &mut run => report,
-                    changed = stop.wait_for(Option::is_some) => {
-                        let reason = changed.ok().and_then(|r| r.clone()).unwrap_or(StopReason::Requested);
-                        return stopped(reason);
-                    }
-                    _ = flight.wait_for(|on_the_wire| !*on_the_wire) => {
-                        return stopped(StopReason::Requested);
-                    }
+                    _ = stop.wait_for(Option::is_some) => return stopped(self.stopped()),
+                    _ = flight.wait_for(|on_the_wire| !*on_the_wire) => return stopped(None),
                 }
             }
         };
@@ -367,13 +365,7 @@ impl Ingest {
                         "stopping the HTTP Ingest sender for {}: {reason}",
                         inner.config.url
                     );
-                    inner.stop.send_if_modified(|r| {
-                        let first = r.is_none();
-                        if first {
-                            *r = Some(reason.clone());
-                        }
-                        first
-                    });
+                    self.stop_with(reason.clone());
                     PartEnd::Stopped(reason)
                 } else {
                     PartEnd::Rejected(message)
@@ -431,7 +423,7 @@ impl Ingest {
         let mut stop = self.inner.stop.subscribe();
         let mut closing = self.inner.closing.subscribe();
         loop {
-            let ending = self.stopped().is_some() || *self.inner.closing.borrow();
+            let ending = self.inner.stop.borrow().is_some() || *self.inner.closing.borrow();
             let can_take = !exhausted && !ending && in_flight.len() < limit;
             if !can_take && in_flight.is_empty() {
                 break;
