@@ -150,43 +150,29 @@ fn run(options: &Options) -> Result<()> {
             endpoint: "upload_put",
         });
     }
+    // What the sender rows are compared with: `gzip -1` and our encoder on one core.
+    let ratios = (gzip1_rate, single_core);
     for scenario in &scenarios {
         let input_mb = mb(std::fs::metadata(&scenario.input)?.len());
-        let mut results = Vec::new();
-        for _ in 0..options.runs {
-            results.push(scenario.run(true)?);
-        }
-        results.sort_by(|a, b| a.wall.total_cmp(&b.wall));
-        let mid = &results[results.len() / 2];
-        rows.push(Row {
-            what: scenario.name.to_owned(),
-            mb_s: input_mb / mid.wall,
-            vs_gzip1: Some(input_mb / mid.wall / gzip1_rate),
-            vs_core: Some(input_mb / mid.wall / single_core),
-            cpu_s: Some(mid.cpu),
-            rss_mb: Some(mid.rss_kb as f64 / 1024.0),
-            check: mid.check.clone(),
-        });
+        let mid = median_run((0..options.runs).map(|_| scenario.run(true)))?;
+        rows.push(Row::measured(
+            scenario.name.to_owned(),
+            input_mb,
+            mid,
+            ratios,
+        ));
     }
 
     // A peer, when installed: syslog-ng's http() destination (it cannot gzip), the same
     // file to the same endpoint over plain HTTP.
     if let Some(peer) = syslog_ng_available() {
-        let mut results = Vec::new();
-        for _ in 0..options.runs {
-            results.push(syslog_ng(&syslog)?);
-        }
-        results.sort_by(|a, b| a.wall.total_cmp(&b.wall));
-        let mid = &results[results.len() / 2];
-        rows.push(Row {
-            what: format!("peer: {peer}, http() destination, uncompressed, plain HTTP"),
-            mb_s: syslog_mb / mid.wall,
-            vs_gzip1: Some(syslog_mb / mid.wall / gzip1_rate),
-            vs_core: Some(syslog_mb / mid.wall / single_core),
-            cpu_s: Some(mid.cpu),
-            rss_mb: Some(mid.rss_kb as f64 / 1024.0),
-            check: mid.check.clone(),
-        });
+        let mid = median_run((0..options.runs).map(|_| syslog_ng(&syslog)))?;
+        rows.push(Row::measured(
+            format!("peer: {peer}, http() destination, uncompressed, plain HTTP"),
+            syslog_mb,
+            mid,
+            ratios,
+        ));
     } else {
         println!("syslog-ng (with its http module) is not installed: no peer row");
     }
@@ -201,15 +187,12 @@ fn run(options: &Options) -> Result<()> {
     };
     let checked = verify.run(false)?;
     let verify_mb = mb(std::fs::metadata(&verify.input)?.len());
-    rows.push(Row {
-        what: verify.name.to_owned(),
-        mb_s: verify_mb / checked.wall,
-        vs_gzip1: Some(verify_mb / checked.wall / gzip1_rate),
-        vs_core: Some(verify_mb / checked.wall / single_core),
-        cpu_s: Some(checked.cpu),
-        rss_mb: Some(checked.rss_kb as f64 / 1024.0),
-        check: checked.check,
-    });
+    rows.push(Row::measured(
+        verify.name.to_owned(),
+        verify_mb,
+        checked,
+        ratios,
+    ));
 
     let report = render(&rows, options, syslog_mb);
     println!("\n{report}");
@@ -586,21 +569,8 @@ fn watch(child: &mut Child) -> Result<(f64, u64)> {
     let tick = clock_ticks();
     let (mut cpu, mut rss) = (0.0, 0u64);
     loop {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            // Fields after the command name (which may contain spaces) start at ')'.
-            if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-                let fields: Vec<&str> = rest.split_whitespace().collect();
-                if let (Some(u), Some(s)) = (fields.get(11), fields.get(12)) {
-                    let ticks: f64 =
-                        u.parse::<f64>().unwrap_or(0.0) + s.parse::<f64>().unwrap_or(0.0);
-                    cpu = ticks / tick;
-                }
-            }
-        }
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-            && let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))
-        {
-            rss = rss.max(kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0));
+        if let Some((c, r)) = sample(pid, tick) {
+            (cpu, rss) = (c, rss.max(r));
         }
         if child.try_wait()?.is_some() {
             return Ok((cpu, rss));
@@ -662,6 +632,20 @@ struct Row {
 }
 
 impl Row {
+    /// A sender's row: `input_mb` shipped as `m` measured, against `(gzip -1, one core)`.
+    fn measured(what: String, input_mb: f64, m: Measured, (gzip1, core): (f64, f64)) -> Row {
+        let mb_s = input_mb / m.wall;
+        Row {
+            what,
+            mb_s,
+            vs_gzip1: Some(mb_s / gzip1),
+            vs_core: Some(mb_s / core),
+            cpu_s: Some(m.cpu),
+            rss_mb: Some(m.rss_kb as f64 / 1024.0),
+            check: m.check,
+        }
+    }
+
     fn limit(what: &str, mb_s: f64) -> Row {
         Row {
             what: what.to_owned(),
@@ -673,6 +657,14 @@ impl Row {
             check: String::new(),
         }
     }
+}
+
+/// The run with the median wall time.
+fn median_run(runs: impl Iterator<Item = Result<Measured>>) -> Result<Measured> {
+    let mut runs = runs.collect::<Result<Vec<_>>>()?;
+    runs.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+    let mid = runs.len() / 2;
+    Ok(runs.swap_remove(mid))
 }
 
 fn render(rows: &[Row], options: &Options, syslog_mb: f64) -> String {
