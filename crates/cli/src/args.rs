@@ -79,6 +79,9 @@ pub(crate) enum OversizeArg {
     Reject,
 }
 
+/// `--max-record-bytes` when not given.
+pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 500_000;
+
 /// Framing options common to every subcommand that reads records.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FramingArgs {
@@ -86,7 +89,7 @@ pub(crate) struct FramingArgs {
     #[arg(long, value_enum, default_value = "reject")]
     pub(crate) invalid_utf8: Utf8Arg,
     /// Largest record in bytes (HTTP Ingest recommends at most about 500 KB).
-    #[arg(long, default_value_t = 500_000, value_name = "BYTES")]
+    #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
     pub(crate) max_record_bytes: usize,
     /// What to do with a longer text record.
     #[arg(long, value_enum, default_value = "split")]

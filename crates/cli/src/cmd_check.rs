@@ -39,7 +39,9 @@ pub(crate) fn run(args: &CheckArgs, out: &mut impl Write) -> anyhow::Result<Exit
     let mut config = args.framing.config();
     // Every oversized record is a problem to report, whatever the sender would do.
     config.oversize = OversizePolicy::Reject;
-    if args.backend == BackendArg::Sdl && args.framing.max_record_bytes == 500_000 {
+    if args.backend == BackendArg::Sdl
+        && args.framing.max_record_bytes == crate::args::DEFAULT_MAX_RECORD_BYTES
+    {
         // SDL has no record limit of its own, only the 6 MB request body.
         config.max_record_bytes = 5_900_000;
     }

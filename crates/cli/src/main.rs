@@ -98,27 +98,9 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exit> {
     match command {
-        Command::HttpIngest(args) => {
-            let mut progress = progress::Progress::new(!args.sender.no_progress);
-            writer.set_bar(progress.bar());
-            let summary_path = args.sender.summary_json.clone();
-            let summary = cmd_http_ingest::run(args, &mut progress).await;
-            finish(summary, summary_path, &progress, &writer)
-        }
-        Command::Sdl(args) => {
-            let mut progress = progress::Progress::new(!args.sender.no_progress);
-            writer.set_bar(progress.bar());
-            let summary_path = args.sender.summary_json.clone();
-            let summary = cmd_sdl::run(args, &mut progress).await;
-            finish(summary, summary_path, &progress, &writer)
-        }
-        Command::FileUpload(args) => {
-            let mut progress = progress::Progress::new(!args.sender.no_progress);
-            writer.set_bar(progress.bar());
-            let summary_path = args.sender.summary_json.clone();
-            let summary = cmd_file_upload::run(args, &mut progress).await;
-            finish(summary, summary_path, &progress, &writer)
-        }
+        Command::HttpIngest(args) => send(args, |a| &a.sender, cmd_http_ingest::run, &writer).await,
+        Command::Sdl(args) => send(args, |a| &a.sender, cmd_sdl::run, &writer).await,
+        Command::FileUpload(args) => send(args, |a| &a.sender, cmd_file_upload::run, &writer).await,
         Command::Emulator(args) => match logferry_emulator::cli::run(args).await {
             Ok(()) => Ok(Exit::Success),
             Err(e) => Err(anyhow::Error::new(UsageError(format!("{e:#}")))),
@@ -130,6 +112,20 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             cmd_check::run(&args, &mut out)
         }
     }
+}
+
+/// Runs a sending subcommand with its progress bar, then [`finish`]es it.
+async fn send<A>(
+    args: A,
+    sender: impl Fn(&A) -> &args::SenderArgs,
+    run: impl AsyncFnOnce(A, &mut progress::Progress) -> anyhow::Result<summary::Summary>,
+    writer: &logging::BarWriter,
+) -> anyhow::Result<Exit> {
+    let mut progress = progress::Progress::new(!sender(&args).no_progress);
+    writer.set_bar(progress.bar());
+    let summary_path = sender(&args).summary_json.clone();
+    let summary = run(args, &mut progress).await;
+    finish(summary, summary_path, &progress, writer)
 }
 
 /// Ends a sending subcommand: the summary on stderr, as JSON if asked, and the exit code.
