@@ -173,18 +173,14 @@ pub fn sdl(
             }
         };
     }
-    match by_class(
+    by_class(
         C,
         status,
         headers,
         "use the Singularity Data Lake URL for your datacenter, ending in /api/addEvents",
         "check your request syntax",
-    ) {
-        Verdict::Fatal { reason } => Verdict::Fatal {
-            reason: reason.with_server_text(parsed_status, message),
-        },
-        other => other,
-    }
+    )
+    .with_server_text(parsed_status, message)
 }
 
 /// The S3 PUT of a Taegis File Upload presigned URL.
@@ -247,18 +243,14 @@ pub fn s3_put(status: StatusCode, headers: &HeaderMap, s3_error_code: Option<&st
             .with_server_text(code, None),
         },
         _ if is_transient(status) => retry(status, headers),
-        _ => match by_class(
+        _ => by_class(
             C,
             status,
             headers,
             "upload to the exact location returned by the presign request",
             "check the S3 error code",
-        ) {
-            Verdict::Fatal { reason } => Verdict::Fatal {
-                reason: reason.with_server_text(code, None),
-            },
-            other => other,
-        },
+        )
+        .with_server_text(code, None),
     }
 }
 

@@ -36,6 +36,21 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A fatal verdict with the server's own status and message attached (sanitized);
+    /// any other verdict unchanged.
+    pub(crate) fn with_server_text(
+        self,
+        server_status: Option<&str>,
+        server_message: Option<&str>,
+    ) -> Verdict {
+        match self {
+            Verdict::Fatal { reason } => Verdict::Fatal {
+                reason: reason.with_server_text(server_status, server_message),
+            },
+            other => other,
+        }
+    }
+
     /// True for [`Verdict::Retry`].
     pub fn is_retry(&self) -> bool {
         matches!(self, Verdict::Retry { .. })
