@@ -174,6 +174,18 @@ impl Inner {
         self.config.fsync != FsyncPolicy::Never
     }
 
+    /// After the last live entry of segment `first` is settled: deletes the segment,
+    /// unless appends still go to it (then wakes a blocked append, which may retire it).
+    /// True when it was deleted.
+    fn retire_finished(&self, state: &mut State, first: u64) -> bool {
+        if state.writer.as_ref().is_some_and(|w| w.first == first) {
+            self.space.notify_all();
+            return false;
+        }
+        self.remove_segment(state, first);
+        true
+    }
+
     /// Deletes segment `first` (file, then ack log) and forgets it. Returns how many
     /// undelivered entries it still held.
     fn remove_segment(&self, state: &mut State, first: u64) -> u64 {
@@ -538,7 +550,6 @@ impl Spool {
         }
         let State {
             segments,
-            writer,
             stats,
             dir_dirty,
             ..
@@ -585,18 +596,12 @@ impl Spool {
         stats.entries -= 1;
         stats.acked += 1;
         let finished = seg.live == 0;
-        let is_writer = writer.as_ref().is_some_and(|w| w.first == first);
         if inner.config.fsync != FsyncPolicy::EveryBatch {
             seg.ack_dirty = true;
         }
-        if finished && !is_writer {
-            // Deleting the segment makes the ack moot: no flush needed.
-            inner.remove_segment(&mut state, first);
+        // Deleting the segment makes the ack moot: no flush needed.
+        if finished && inner.retire_finished(&mut state, first) {
             return Ok(());
-        }
-        if finished {
-            // Still being written to; a blocked append may retire it.
-            inner.space.notify_all();
         }
         if inner.config.fsync == FsyncPolicy::EveryBatch {
             drop(state);
@@ -885,11 +890,8 @@ impl Replay {
             entry = slot.id,
             "spool: skipped an entry whose checksum no longer matches; it is lost"
         );
-        let is_writer = state.writer.as_ref().is_some_and(|w| w.first == first);
-        if live == 0 && !is_writer {
-            inner.remove_segment(&mut state, first);
-        } else if live == 0 {
-            inner.space.notify_all();
+        if live == 0 {
+            inner.retire_finished(&mut state, first);
         }
     }
 }
