@@ -275,15 +275,8 @@ impl Batch {
         if self.spans.len() < 2 {
             return Err(self);
         }
-        let middle = self.body.len() / 2;
-        // Records in the left half: the boundary nearest the middle, one record at least
-        // on each side.
-        let before = self.spans.partition_point(|s| s.body_end <= middle);
-        let cut = [before, before + 1]
-            .into_iter()
-            .map(|k| k.clamp(1, self.spans.len() - 1))
-            .min_by_key(|&k| self.spans[k - 1].body_end.abs_diff(middle))
-            .expect("two candidates");
+        let ends: Vec<usize> = self.spans.iter().map(|s| s.body_end).collect();
+        let cut = cut_near_middle(&ends, self.body.len());
         let at = self.spans[cut - 1].body_end;
         let mut body = self.body;
         let tail_body = body.split_off(at);
@@ -495,4 +488,19 @@ impl AckTracker {
     pub fn waiting(&self) -> usize {
         self.done.len()
     }
+}
+
+/// How many records go in the left part when a body of `len` bytes, whose records end
+/// at `ends` (offsets just past each record, increasing; at least two), is cut in two
+/// at the record boundary nearest its middle, with one record at least on each side.
+/// On a tie, the left part is the smaller.
+pub fn cut_near_middle(ends: &[usize], len: usize) -> usize {
+    assert!(ends.len() >= 2, "a cut needs two records");
+    let middle = len / 2;
+    let before = ends.partition_point(|&end| end <= middle);
+    [before, before + 1]
+        .into_iter()
+        .map(|k| k.clamp(1, ends.len() - 1))
+        .min_by_key(|&k| ends[k - 1].abs_diff(middle))
+        .expect("two candidates")
 }

@@ -42,7 +42,9 @@ mod json;
 mod lines;
 mod record;
 
-pub use batch::{AckTracker, Batch, BatchConfig, Batcher, RecordSpan, SourceRange};
+pub use batch::{
+    AckTracker, Batch, BatchConfig, Batcher, RecordSpan, SourceRange, cut_near_middle,
+};
 pub use config::{FrameStats, FramingConfig, OversizePolicy, Utf8Policy};
 pub use error::{FrameError, FrameErrorKind};
 pub use json::JsonFramer;

@@ -259,14 +259,7 @@ impl EncodedBatch {
         if ends.len() < 2 {
             return Ok(Err(self));
         }
-        let middle = raw.len() / 2;
-        let k = ends
-            .iter()
-            .take(ends.len() - 1)
-            .enumerate()
-            .min_by_key(|(_, end)| end.abs_diff(middle))
-            .map(|(i, _)| i + 1)
-            .expect("at least two records");
+        let k = logferry_framing::cut_near_middle(&ends, raw.len());
         let cut = ends[k - 1];
         let mut left = raw;
         let right = left.split_off(cut);
