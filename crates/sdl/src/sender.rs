@@ -549,7 +549,7 @@ impl Dispatcher {
     }
 
     async fn run(mut self, report: oneshot::Sender<ShutdownReport>) {
-        let mut cancelled = false;
+        // `stopping` implies `!intake_open` (stop_all closes the intake).
         loop {
             if !self.stopping {
                 self.drain_pending();
@@ -560,17 +560,10 @@ impl Dispatcher {
             }
             let busy = self.slots.iter().any(|s| s.busy.is_some());
             let batch_empty = self.current.as_ref().is_none_or(|c| c.metas.is_empty());
-            if (!self.intake_open || self.stopping)
-                && self.pending.is_empty()
-                && batch_empty
-                && !busy
-            {
+            if !self.intake_open && self.pending.is_empty() && batch_empty && !busy {
                 break;
             }
-            let can_read = self.intake_open
-                && !self.stopping
-                && self.current.is_some()
-                && self.pending.is_empty();
+            let can_read = self.intake_open && self.current.is_some() && self.pending.is_empty();
             let linger_at = self
                 .current
                 .as_ref()
@@ -578,10 +571,7 @@ impl Dispatcher {
                 .map(|c| c.first_at + self.linger);
             tokio::select! {
                 biased;
-                () = wait_cancelled(&mut self.cancel_rx), if !cancelled => {
-                    cancelled = true;
-                    self.stop_all();
-                }
+                () = wait_cancelled(&mut self.cancel_rx), if !self.stopping => self.stop_all(),
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 () = tokio::time::sleep_until(linger_at.unwrap_or_else(Instant::now)), if linger_at.is_some() => {
                     self.hand_off(false);
