@@ -43,6 +43,34 @@ pub(crate) fn within(s: &str) -> Result<Within, String> {
     Ok(Within::For(Duration::from_secs(secs)))
 }
 
+/// `N` sessions or `auto`.
+pub(crate) fn sessions(s: &str) -> Result<logferry::sdl_transport::Sessions, String> {
+    if s == "auto" {
+        return Ok(logferry::sdl_transport::Sessions::Auto { min: 1, max: 8 });
+    }
+    match s.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(logferry::sdl_transport::Sessions::Fixed(n)),
+        _ => Err(format!(
+            "`{s}` is not a number of sessions (1-64) or `auto`"
+        )),
+    }
+}
+
+/// Bytes per second per session, or `off`.
+pub(crate) fn pace(s: &str) -> Result<logferry::sdl_transport::Pacing, String> {
+    if s == "off" {
+        return Ok(logferry::sdl_transport::Pacing::Off);
+    }
+    match s.parse::<u64>() {
+        Ok(n) if (1..=10_000_000).contains(&n) => {
+            Ok(logferry::sdl_transport::Pacing::PerSession { bytes_per_sec: n })
+        }
+        _ => Err(format!(
+            "`{s}` is not a rate in bytes per second (at most 10000000, the seed's ceiling) or `off`"
+        )),
+    }
+}
+
 /// Input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FormatArg {
@@ -176,11 +204,11 @@ pub(crate) struct Opened {
     pub(crate) checkpoints: std::sync::Arc<logferry::source::Checkpoints>,
 }
 
-impl Opened {
-    /// The spool and checkpoints as the pipelines take them.
-    pub(crate) fn durable(&self) -> logferry::Durable {
-        logferry::Durable::new(self.spool.clone(), Some(self.checkpoints.clone()))
-    }
+/// What every record-shipping subcommand needs before its sink.
+pub(crate) struct Endpoint {
+    pub(crate) url: logferry::http::IngestUrl,
+    pub(crate) key: Secret,
+    pub(crate) client: logferry::http::Client,
 }
 
 /// A key from `--key` (or its environment variable) or `--key-file`; its absence is a usage error.
@@ -203,6 +231,48 @@ pub(crate) fn resolve_key(
 }
 
 impl SenderArgs {
+    /// The URL, the key (`what`, from `--key`, `env` or `--key-file`) and the client.
+    pub(crate) fn endpoint(
+        &self,
+        url: &str,
+        key: Option<&Secret>,
+        key_file: Option<&PathBuf>,
+        what: &str,
+        env: &str,
+    ) -> anyhow::Result<Endpoint> {
+        let url = match logferry::http::IngestUrl::parse(url) {
+            Ok(u) => u,
+            Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
+        };
+        let key = resolve_key(key, key_file, what, env)?;
+        let client = match logferry::http::Client::new(self.client_config()) {
+            Ok(c) => c,
+            Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
+        };
+        Ok(Endpoint { url, key, client })
+    }
+
+    /// A job for `sink`: its spool (under `--spool`, named for `target`) and the inputs
+    /// `files`, resumed from their checkpoints.
+    pub(crate) fn job<S: logferry::pipeline::Sink>(
+        &self,
+        sink: S,
+        target: &str,
+        files: &[PathBuf],
+        front: logferry::pipeline::FrontConfig,
+    ) -> anyhow::Result<crate::driver::Job<S>> {
+        let opened = self.open_spool(sink.name(), target)?;
+        let checkpoints = opened.as_ref().map(|o| o.checkpoints.clone());
+        let inputs = crate::inputs::open_inputs(files, checkpoints.as_deref())?;
+        Ok(crate::driver::Job {
+            sink,
+            files: logferry::pipeline::Files::new(inputs, checkpoints),
+            front,
+            opened,
+            dead_letter: self.dead_letter_path(),
+        })
+    }
+
     /// The dead-letter file's path.
     pub(crate) fn dead_letter_path(&self) -> PathBuf {
         match (&self.dead_letter, &self.spool) {

@@ -3,9 +3,18 @@
 //! and JSON events), ships it through every backend with the same code the subcommands
 //! use, and shows what was sent beside what the emulator received.
 
+use crate::driver::{self, Job};
 use crate::exit::Exit;
 use crate::progress::Progress;
 use clap::Args;
+use logferry::framing::{Format, FramingConfig};
+use logferry::http::{Client, ClientConfig, Secret};
+use logferry::pipeline::file_upload::Upload;
+use logferry::pipeline::{Files, FrontConfig, HttpIngestSink, SdlSink};
+use logferry::sdl_transport::{SdlConfig, SdlSender};
+use logferry::source::SourceConfig;
+use logferry::taegis_ingest::{ContentType, Ingest, IngestConfig};
+use logferry::taegis_upload::{Config as UploadConfig, Credentials, Region, Uploader};
 use logferry_emulator::{Emulator, Endpoint, FaultSet, FaultStatus, Faults};
 use std::path::{Path, PathBuf};
 
@@ -53,13 +62,6 @@ impl Line {
             exit: summary.exit_code,
         }
     }
-}
-
-/// Parses `argv` as the arguments of the subcommand whose clap type is `A`.
-fn parse<A: Args + clap::FromArgMatches>(name: &'static str, argv: &[String]) -> anyhow::Result<A> {
-    let command = A::augment_args(clap::Command::new(name).no_binary_name(true));
-    let matches = command.try_get_matches_from(argv)?;
-    Ok(A::from_arg_matches(&matches)?)
 }
 
 pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
@@ -113,92 +115,93 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         emu.base_url(),
         if args.no_faults { "off" } else { "on" }
     );
-    let common = |summary: &str| {
-        vec![
-            "--ca-file".to_owned(),
-            ca.display().to_string(),
-            "--no-progress".to_owned(),
-            "--dead-letter".to_owned(),
-            dir.join("dead-letter.jsonl").display().to_string(),
-            "--summary-json".to_owned(),
-            dir.join(summary).display().to_string(),
-        ]
-    };
+    let client = Client::new(ClientConfig {
+        ca_file: Some(ca.clone()),
+        ..ClientConfig::default()
+    })?;
+    let dead_letter = dir.join("dead-letter.jsonl");
     let mut lines = Vec::new();
 
     // Taegis HTTP Ingest: the syslog file as text, the events as NDJSON.
-    for (file, format, count) in [
-        (&syslog, "text", syslog_lines),
-        (&events, "json", event_lines),
+    for (file, format, content, count) in [
+        (&syslog, Format::Text, ContentType::Text, syslog_lines),
+        (&events, Format::Json, ContentType::Json, event_lines),
     ] {
-        let mut argv = vec![
-            file.display().to_string(),
-            "--url".into(),
-            emu.http_ingest_url(),
-            // `--key=…`: generated keys may start with `-`.
-            format!("--key={}", emu.http_ingest_key()),
-            "--format".into(),
-            format.into(),
-        ];
-        argv.extend(common("http-ingest-summary.json"));
+        let mut config = IngestConfig::new(
+            emu.http_ingest_url().parse()?,
+            Secret::new(emu.http_ingest_key()),
+        );
+        config.content_type = content;
+        let front = crate::cmd_http_ingest::front(format, FramingConfig::default(), 100_000);
+        let sink = HttpIngestSink::new(Ingest::new(client.clone(), config)?, &front.batching);
         let before = received(&emu, Endpoint::HttpIngest);
-        let parsed: crate::cmd_http_ingest::HttpIngestArgs = parse("http-ingest", &argv)?;
-        let mut quiet = Progress::new(false);
-        let summary = crate::cmd_http_ingest::run(parsed, &mut quiet).await?;
-        lines.push(Line::new(
-            "http-ingest",
-            format!("{} ({format})", name(file)),
-            count,
-            received(&emu, Endpoint::HttpIngest) - before,
-            &summary,
-        ));
+        let summary = driver::ship(
+            job(sink, file, front, &dead_letter)?,
+            &mut Progress::new(false),
+        )
+        .await?;
+        let what = format!(
+            "{} ({})",
+            name(file),
+            if format == Format::Json {
+                "json"
+            } else {
+                "text"
+            }
+        );
+        let got = received(&emu, Endpoint::HttpIngest) - before;
+        lines.push(Line::new("http-ingest", what, count, got, &summary));
     }
 
     // SentinelOne SDL: the JSON events, each object an event with its own time and
     // severity.
-    let mut argv = vec![
-        events.display().to_string(),
-        "--url".into(),
-        emu.sdl_url().to_owned(),
-        format!("--key={}", emu.sdl_api_key()),
-        "--format".into(),
-        "json".into(),
-        "--server-host".into(),
-        "logferry-demo".into(),
-    ];
-    argv.extend(common("sdl-summary.json"));
+    let mut config = SdlConfig::new(emu.sdl_url().parse()?, Secret::new(emu.sdl_api_key()));
+    config.server_host = Some("logferry-demo".into());
+    config.queue_capacity = 4;
+    let (sender, reports) = SdlSender::start_with_reports(client.clone(), config)?;
+    let sink = SdlSink::new(sender, reports, crate::cmd_sdl::job(Format::Json, None));
+    let front = crate::cmd_sdl::front(Format::Json, FramingConfig::default());
     let before = received(&emu, Endpoint::SdlAddEvents);
-    let parsed: crate::cmd_sdl::SdlArgs = parse("sdl", &argv)?;
-    let mut quiet = Progress::new(false);
-    let summary = crate::cmd_sdl::run(parsed, &mut quiet).await?;
+    let summary = driver::ship(
+        job(sink, &events, front, &dead_letter)?,
+        &mut Progress::new(false),
+    )
+    .await?;
     let charged = summary.bytes_charged;
+    let got = received(&emu, Endpoint::SdlAddEvents) - before;
     lines.push(Line::new(
         "sdl",
         format!("{} (json)", name(&events)),
         event_lines,
-        received(&emu, Endpoint::SdlAddEvents) - before,
+        got,
         &summary,
     ));
 
     // Taegis File Upload: the syslog file, with client credentials (token endpoint,
     // presign, PUT).
-    let mut argv = vec![
-        syslog.display().to_string(),
-        "--endpoint".into(),
-        emu.taegis_api_endpoint().to_owned(),
-        format!("--client-id={}", emu.taegis_client_id()),
-        format!("--client-secret={}", emu.taegis_client_secret()),
-    ];
-    argv.extend(common("file-upload-summary.json"));
+    let region: Region = emu.taegis_api_endpoint().parse()?;
+    let credentials = Credentials::client(
+        emu.taegis_client_id().to_owned(),
+        Secret::new(emu.taegis_client_secret()),
+    );
+    let uploader = Uploader::new(client, &region, credentials, UploadConfig::default())?;
     let before = received(&emu, Endpoint::UploadPut);
-    let parsed: crate::cmd_file_upload::FileUploadArgs = parse("file-upload", &argv)?;
-    let mut quiet = Progress::new(false);
-    let summary = crate::cmd_file_upload::run(parsed, &mut quiet).await?;
+    let upload = Upload(std::sync::Arc::new(uploader));
+    let files = vec![syslog.clone()];
+    let summary = driver::upload(
+        &upload,
+        files,
+        None,
+        dead_letter.clone(),
+        &mut Progress::new(false),
+    )
+    .await?;
+    let got = received(&emu, Endpoint::UploadPut) - before;
     lines.push(Line::new(
         "file-upload",
         format!("{} (whole file)", name(&syslog)),
         syslog_lines,
-        received(&emu, Endpoint::UploadPut) - before,
+        got,
         &summary,
     ));
 
@@ -241,6 +244,19 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
         }
     );
     Ok(if ok { Exit::Success } else { Exit::Undelivered })
+}
+
+/// A job shipping one file, without a spool.
+fn job<S>(sink: S, file: &Path, front: FrontConfig, dead_letter: &Path) -> anyhow::Result<Job<S>> {
+    let input = logferry::source::Input::File(file.to_path_buf());
+    let opened = logferry::source::Source::open(&input, &SourceConfig::default(), None)?;
+    Ok(Job {
+        sink,
+        files: Files::new(vec![opened], None),
+        front,
+        opened: None,
+        dead_letter: dead_letter.to_path_buf(),
+    })
 }
 
 fn name(path: &Path) -> String {

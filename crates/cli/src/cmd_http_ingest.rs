@@ -1,19 +1,15 @@
 //! `logferry http-ingest`: files or stdin to a Taegis HTTP Ingest integration.
 
-use crate::args::{FormatArg, FramingArgs, SenderArgs, resolve_key, secret};
-use crate::deadletter::{DeadLetter, Letter};
-use crate::exit::usage;
-use crate::inputs::open_inputs;
-use crate::progress::{Progress, Totals};
+use crate::args::{FormatArg, FramingArgs, SenderArgs, secret};
+use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::{Args, ValueEnum};
 use logferry::compress::Level;
-use logferry::frontend::FrontConfig;
-use logferry::http::{Client, IngestUrl, Secret};
-use logferry::http_ingest::{self, Event};
-use logferry::taegis_ingest::{AuthScheme, ContentType, DeliveryStatus, Ingest, IngestConfig};
+use logferry::framing::{Format, FramingConfig};
+use logferry::http::Secret;
+use logferry::pipeline::{FrontConfig, HttpIngestSink};
+use logferry::taegis_ingest::{AuthScheme, ContentType, Ingest, IngestConfig};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum AuthArg {
@@ -70,22 +66,13 @@ pub(crate) struct HttpIngestArgs {
 }
 
 pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
-    let started = Instant::now();
-    let url = match IngestUrl::parse(&args.url) {
-        Ok(u) => u,
-        Err(e) => usage!("{}", crate::exit::chain(&e)),
-    };
-    let key = resolve_key(
-        args.key.as_ref(),
-        args.key_file.as_ref(),
-        "integration key",
-        "HTTP_INGEST_KEY",
-    )?;
-    let client = match Client::new(args.sender.client_config()) {
-        Ok(c) => c,
-        Err(e) => usage!("{}", crate::exit::chain(&e)),
-    };
-    let mut config = IngestConfig::new(url, key);
+    let (key, key_file) = (args.key.as_ref(), args.key_file.as_ref());
+    let what = ("integration key", "HTTP_INGEST_KEY");
+    let endpoint = args
+        .sender
+        .endpoint(&args.url, key, key_file, what.0, what.1)?;
+    let target = endpoint.url.to_string();
+    let mut config = IngestConfig::new(endpoint.url, endpoint.key);
     config.auth = match args.auth {
         AuthArg::Bearer => AuthScheme::Bearer,
         AuthArg::Splunk => AuthScheme::Splunk,
@@ -102,118 +89,19 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     };
     config.concurrency = usize::from(args.concurrency);
     config.retry = args.sender.retry_config();
-    let target = config.url.to_string();
-    let ingest = Ingest::new(client, config)?;
-    let opened = args.sender.open_spool("http-ingest", &target)?;
-    let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened.as_ref().map(crate::args::Opened::durable);
+    let front = front(args.format.into(), args.framing.config(), args.batch_bytes);
+    let sink = HttpIngestSink::new(Ingest::new(endpoint.client, config)?, &front.batching);
+    let job = args.sender.job(sink, &target, &args.files, front)?;
+    crate::driver::ship(job, progress).await
+}
 
-    let mut front = FrontConfig::new(args.format.into());
-    front.framing = args.framing.config();
-    front.batching.target_bytes = args.batch_bytes.max(1);
+/// Batches aimed at `batch_bytes` on the wire.
+pub(crate) fn front(format: Format, framing: FramingConfig, batch_bytes: usize) -> FrontConfig {
+    let mut front = FrontConfig::new(format);
+    front.framing = framing;
+    front.batching.target_bytes = batch_bytes.max(1);
     // Room for the raw batch behind a compressed body of the target size (logs compress
     // 3-6x at level 1), and never below 1 MB.
-    front.batching.max_bytes = args.batch_bytes.max(1).saturating_mul(8).max(1_000_000);
-
-    let stopper = ingest.clone();
-    let signals = tokio::spawn(async move {
-        crate::shutdown_signal().await;
-        tracing::warn!(
-            "interrupted: finishing the requests in flight, sending nothing new (again to abandon them)"
-        );
-        stopper.close();
-        crate::shutdown_signal().await;
-        tracing::warn!("interrupted again: abandoning the requests in flight");
-        stopper.stop();
-    });
-
-    let mut summary = Summary {
-        backend: "http-ingest",
-        ..Summary::default()
-    };
-    let mut dead = DeadLetter::new(args.sender.dead_letter_path());
-    let mut totals = Totals::default();
-    let mut failure: Option<anyhow::Error> = None;
-    let mut replayed = 0u64;
-    let spooling = durable.is_some();
-    http_ingest::run(&ingest, front, sources, durable, |event| {
-        let written = match event {
-            Event::Input(e) => {
-                crate::summary::input_event(&e, &mut summary, &mut dead, &mut totals, &mut replayed)
-            }
-            Event::Delivery(d) => {
-                summary.requests += u64::from(d.requests);
-                summary.retries += u64::from(d.retries);
-                totals.retries += u64::from(d.retries);
-                match &d.status {
-                    DeliveryStatus::Delivered => Ok(()),
-                    DeliveryStatus::PartlyRejected(parts) => parts.iter().try_for_each(|part| {
-                        summary.records.rejected += u64::from(part.records);
-                        dead.write(Letter {
-                            kind: "rejected",
-                            source: d.range.source_name.as_deref(),
-                            line: None,
-                            offset: None,
-                            reason: &format!("{}: {}", part.label, part.reason),
-                            count: u64::from(part.records),
-                            body: &part.body,
-                            truncated: false,
-                        })
-                    }),
-                    DeliveryStatus::NotDelivered(_) if spooling => {
-                        // It stays in the spool and is sent again on the next run.
-                        summary.failures += 1;
-                        Ok(())
-                    }
-                    DeliveryStatus::NotDelivered(why) => {
-                        summary.failures += 1;
-                        match d.undelivered.as_ref().map(|b| b.raw()) {
-                            Some(Ok(body)) => dead.write(Letter {
-                                kind: "undelivered",
-                                source: d.range.source_name.as_deref(),
-                                line: Some(d.range.start.line),
-                                offset: Some(d.range.start.offset),
-                                reason: &format!("{}: {why}", d.range),
-                                count: u64::from(d.records),
-                                body: &body,
-                                truncated: false,
-                            }),
-                            Some(Err(e)) => {
-                                Err(anyhow::anyhow!("cannot decode an undelivered batch: {e}"))
-                            }
-                            None => Ok(()),
-                        }
-                    }
-                    _ => Ok(()),
-                }
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = written {
-            tracing::error!("{e:#}");
-            failure.get_or_insert(e);
-            ingest.stop();
-        }
-        let stats = ingest.stats();
-        totals.records = stats.records_delivered;
-        totals.bytes = stats.raw_bytes;
-        progress.update(totals);
-    })
-    .await;
-    signals.abort();
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    let stats = ingest.stats();
-    summary.records.delivered = stats.records_delivered;
-    summary.bytes_raw = stats.raw_bytes;
-    summary.bytes_sent = stats.wire_bytes;
-    // Records framed but never taken by the sender (it stopped) are undelivered too.
-    summary.records.undelivered = summary
-        .records
-        .read
-        .saturating_sub(summary.records.delivered + summary.records.rejected);
-    summary.stopped = ingest.stopped().map(|r| r.to_string());
-    summary.close(opened.as_ref(), replayed, &dead, started.elapsed());
-    Ok(summary)
+    front.batching.max_bytes = batch_bytes.max(1).saturating_mul(8).max(1_000_000);
+    front
 }

@@ -1,45 +1,17 @@
 //! `logferry sdl`: records to SentinelOne Singularity Data Lake as `addEvents` events.
 
-use crate::args::{FormatArg, FramingArgs, SenderArgs, resolve_key, secret};
-use crate::deadletter::{DeadLetter, Letter};
+use crate::args::{FormatArg, FramingArgs, SenderArgs, pace, secret, sessions};
 use crate::exit::{chain, usage};
-use crate::inputs::open_inputs;
-use crate::progress::{Progress, Totals};
+use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
-use logferry::frontend::FrontConfig;
-use logferry::http::{Client, IngestUrl, Secret};
-use logferry::sdl::{self, Event, SdlJob};
+use logferry::framing::{Format, FramingConfig};
+use logferry::http::Secret;
+use logferry::pipeline::{FrontConfig, SdlJob, SdlSink};
 use logferry::sdl_model::FromJsonConfig;
 use logferry::sdl_transport::{Pacing, SdlConfig, SdlSender, Sessions};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// `N` sessions or `auto`.
-fn sessions(s: &str) -> Result<Sessions, String> {
-    if s == "auto" {
-        return Ok(Sessions::Auto { min: 1, max: 8 });
-    }
-    match s.parse::<usize>() {
-        Ok(n) if (1..=64).contains(&n) => Ok(Sessions::Fixed(n)),
-        _ => Err(format!(
-            "`{s}` is not a number of sessions (1-64) or `auto`"
-        )),
-    }
-}
-
-/// Bytes per second per session, or `off`.
-fn pace(s: &str) -> Result<Pacing, String> {
-    if s == "off" {
-        return Ok(Pacing::Off);
-    }
-    match s.parse::<u64>() {
-        Ok(n) if (1..=10_000_000).contains(&n) => Ok(Pacing::PerSession { bytes_per_sec: n }),
-        _ => Err(format!(
-            "`{s}` is not a rate in bytes per second (at most 10000000, the seed's ceiling) or `off`"
-        )),
-    }
-}
+use std::time::Duration;
 
 /// Ship records to SentinelOne Singularity Data Lake (addEvents).
 #[derive(Debug, Args)]
@@ -83,23 +55,12 @@ pub(crate) struct SdlArgs {
 }
 
 pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
-    let started = Instant::now();
-    let url = match IngestUrl::parse(&args.url) {
-        Ok(u) => u,
-        Err(e) => usage!("{}", chain(&e)),
-    };
-    let key = resolve_key(
-        args.key.as_ref(),
-        args.key_file.as_ref(),
-        "SDL API key",
-        "SDL_API_KEY",
-    )?;
-    let client = match Client::new(args.sender.client_config()) {
-        Ok(c) => c,
-        Err(e) => usage!("{}", chain(&e)),
-    };
-    let target = url.to_string();
-    let mut config = SdlConfig::new(url, key);
+    let (key, key_file) = (args.key.as_ref(), args.key_file.as_ref());
+    let endpoint = args
+        .sender
+        .endpoint(&args.url, key, key_file, "SDL API key", "SDL_API_KEY")?;
+    let target = endpoint.url.to_string();
+    let mut config = SdlConfig::new(endpoint.url, endpoint.key);
     config.server_host = args.server_host.clone();
     config.sessions = args.sessions;
     config.pacing = args.pace;
@@ -108,164 +69,37 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     // queued are enough to keep every session busy, and memory stays bounded.
     config.queue_capacity = 4;
     config.retry = args.sender.retry_config();
-    let (sender, reports) = match SdlSender::start_with_reports(client, config) {
+    let (sender, reports) = match SdlSender::start_with_reports(endpoint.client, config) {
         Ok(s) => s,
         Err(e) => usage!("{}", chain(&e)),
     };
-    let opened = args.sender.open_spool("sdl", &target)?;
-    let sources = open_inputs(&args.files, opened.as_ref().map(|o| &*o.checkpoints))?;
-    let durable = opened.as_ref().map(crate::args::Opened::durable);
-    let mut front = FrontConfig::new(args.format.into());
-    front.framing = args.framing.config();
-    // Spool units and conversion work come in ~256 KB batches; the sender makes its own
-    // requests of up to --max-body-bytes.
-    front.batching.target_bytes = 256_000;
-    front.batching.max_bytes = 1_000_000;
-    let job = SdlJob {
-        format: args.format.into(),
-        parser: args.parser.clone(),
-        from_json: FromJsonConfig::default(),
-        shutdown_deadline: Duration::from_secs(60),
-    };
-
-    let sender = std::sync::Arc::new(sender);
-    let stopper = sender.clone();
-    let signals = tokio::spawn(async move {
-        crate::shutdown_signal().await;
-        tracing::warn!("interrupted: flushing what is queued, reading nothing new");
-        // Only close: the pipeline's own shutdown collects what was not delivered.
-        stopper.close();
-    });
-    let mut summary = Summary {
-        backend: "sdl",
-        ..Summary::default()
-    };
-    let mut dead = DeadLetter::new(args.sender.dead_letter_path());
-    let mut totals = Totals::default();
-    let mut failure: Option<anyhow::Error> = None;
-    let mut replayed = 0u64;
-    let (mut charged, mut charged_seen) = (0u64, false);
-    let spooling = durable.is_some();
-    let shutdown = sdl::run(&sender, reports, job, front, sources, durable, |event| {
-        let written = match event {
-            Event::Input(e) => {
-                crate::summary::input_event(&e, &mut summary, &mut dead, &mut totals, &mut replayed)
-            }
-            Event::Invalid {
-                source,
-                position,
-                reason,
-                record,
-            } => {
-                summary.records.invalid += 1;
-                let where_ = format!("{}: {position}", source.unwrap_or("<input>"));
-                dead.write(Letter {
-                    kind: "invalid",
-                    source,
-                    line: Some(position.line),
-                    offset: Some(position.offset),
-                    reason: &format!("{where_}: not a valid SDL event: {reason}"),
-                    count: 1,
-                    body: record,
-                    truncated: false,
-                })
-            }
-            Event::Delivered(d) => {
-                if let Some(c) = d.bytes_charged {
-                    charged += c;
-                    charged_seen = true;
-                }
-                if let Some(w) = &d.warning {
-                    tracing::warn!("SDL accepted a request with a warning: {w}");
-                }
-                Ok(())
-            }
-            Event::Failed(f) => {
-                summary.failures += 1;
-                summary.records.rejected += f.records.len() as u64;
-                dead_letter_events(&mut dead, "rejected", &chain(&f.error), &f.records)
-            }
-            Event::GaveUp(_) if spooling => {
-                summary.failures += 1;
-                Ok(())
-            }
-            Event::GaveUp(f) => {
-                summary.failures += 1;
-                dead_letter_events(&mut dead, "undelivered", &chain(&f.error), &f.records)
-            }
-            Event::Stopped(e) => {
-                summary.stopped = Some(chain(e));
-                Ok(())
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = written {
-            tracing::error!("{e:#}");
-            failure.get_or_insert(e);
-        }
-        let stats = sender.stats();
-        totals.records = stats.events_delivered;
-        totals.bytes = stats.bytes_raw;
-        totals.retries = stats.retries;
-        progress.update(totals);
-    })
-    .await;
-    signals.abort();
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    // Events neither delivered nor refused: kept in the spool, else dead-lettered.
-    if !spooling {
-        dead_letter_events(
-            &mut dead,
-            "undelivered",
-            "not sent before the sender stopped",
-            &shutdown.unsent,
-        )?;
-    }
-    let stats = &shutdown.stats;
-    summary.records.delivered = stats.events_delivered;
-    summary.records.undelivered = summary.records.read.saturating_sub(
-        summary.records.delivered + summary.records.rejected + summary.records.invalid,
-    );
-    summary.failures += u64::from(!shutdown.unsent.is_empty());
-    summary.bytes_raw = stats.bytes_raw;
-    summary.bytes_sent = stats.bytes_wire;
-    summary.requests = stats.attempts;
-    summary.retries = stats.retries;
-    summary.bytes_charged = charged_seen.then_some(charged);
-    if stats.events_truncated > 0 {
-        tracing::warn!(
-            events = stats.events_truncated,
-            "events were too large for one request: their message was truncated"
-        );
-        summary.events_truncated = Some(stats.events_truncated);
-    }
-    if summary.stopped.is_none() {
-        summary.stopped = shutdown.stopped.as_ref().map(|e| chain(e));
-    }
-    summary.close(opened.as_ref(), replayed, &dead, started.elapsed());
-    Ok(summary)
+    let (format, parser) = (args.format.into(), args.parser.clone());
+    let sink = SdlSink::new(sender, reports, job(format, parser));
+    let job = args.sender.job(
+        sink,
+        &target,
+        &args.files,
+        front(format, args.framing.config()),
+    )?;
+    crate::driver::ship(job, progress).await
 }
 
-/// Writes each event of `records` to the dead-letter file as its JSON, one entry each.
-fn dead_letter_events(
-    dead: &mut DeadLetter,
-    kind: &str,
-    reason: &str,
-    records: &[logferry::sdl_transport::Record],
-) -> anyhow::Result<()> {
-    records.iter().try_for_each(|r| {
-        let json = serde_json::to_vec(&r.event).unwrap_or_default();
-        dead.write(Letter {
-            kind,
-            source: r.source.as_deref(),
-            line: None,
-            offset: None,
-            reason,
-            count: 1,
-            body: &json,
-            truncated: false,
-        })
-    })
+/// Spool units and conversion work come in ~256 KB batches; the sender makes its own
+/// requests of up to `--max-body-bytes`.
+pub(crate) fn front(format: Format, framing: FramingConfig) -> FrontConfig {
+    let mut front = FrontConfig::new(format);
+    front.framing = framing;
+    front.batching.target_bytes = 256_000;
+    front.batching.max_bytes = 1_000_000;
+    front
+}
+
+/// How records become events.
+pub(crate) fn job(format: Format, parser: Option<String>) -> SdlJob {
+    SdlJob {
+        format,
+        parser,
+        from_json: FromJsonConfig::default(),
+        shutdown_deadline: Duration::from_secs(60),
+    }
 }

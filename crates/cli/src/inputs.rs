@@ -25,3 +25,20 @@ pub(crate) fn open_inputs(
     }
     Ok(sources)
 }
+
+/// Expands `files` to whole files (File Upload signs each file's size, so standard
+/// input cannot be one); every file must exist before anything is sent.
+pub(crate) fn whole_files(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let inputs = match expand(files) {
+        Ok(inputs) => inputs,
+        Err(e) => usage!("{}", crate::exit::chain(&e)),
+    };
+    inputs
+        .into_iter()
+        .map(|i| match i {
+            logferry::source::Input::File(p) => Ok(p),
+            _ => Err(()),
+        })
+        .collect::<Result<_, _>>()
+        .or_else(|()| usage!("file-upload needs files: standard input has no size to sign"))
+}

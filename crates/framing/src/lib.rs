@@ -41,6 +41,7 @@ pub mod fuzzing;
 mod json;
 mod lines;
 mod record;
+mod target;
 
 pub use batch::{
     AckTracker, Batch, BatchConfig, Batcher, RecordSpan, SourceRange, cut_near_middle,
@@ -50,6 +51,7 @@ pub use error::{FrameError, FrameErrorKind};
 pub use json::JsonFramer;
 pub use lines::LineFramer;
 pub use record::{Position, Record, RecordFlags};
+pub use target::WireTarget;
 
 /// The input format: plain text lines or JSON objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -1,10 +1,8 @@
-//! logferry as one crate: every backend under a short name, and the pipelines that
-//! assemble them.
-//!
-//! The crates, re-exported whole:
+//! logferry as one crate: every crate under a short name, and nothing else.
 //!
 //! | name | crate | what it is |
 //! |---|---|---|
+//! | [`pipeline`] | `logferry-pipeline` | the one pipeline: the `Source` and `Sink` traits, `run`, the ledger |
 //! | [`framing`] | `logferry-framing` | line and JSON framing, UTF-8/size policies, batching |
 //! | [`compress`] | `logferry-compress` | gzip for batches and streams |
 //! | [`retry`] | `logferry-retry` | response classification, backoff, retry budget |
@@ -16,47 +14,39 @@
 //! | [`sdl_transport`] | `logferry-sdl` | SentinelOne SDL `addEvents` (feature `sdl`) |
 //! | [`sdl_model`] | `logferry-sdl-model` | the SDL event model (feature `sdl`) |
 //!
-//! The pipelines only assemble those stages — source, framing, batching, compression,
-//! transport — and report what happened; no format, protocol or policy logic lives here.
-//! [`frontend`] turns inputs into batches on two threads; [`http_ingest::run`] drives
-//! them through an HTTP Ingest sender; [`file_upload::run`] uploads whole files, skipping
-//! those already uploaded; [`sdl::run`] turns records into SDL events and ships them.
+//! Like ripgrep's `grep` crate, this facade holds no logic of its own: the assembly of
+//! the stages lives in [`pipeline`], each policy in the crate that owns it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use logferry::frontend::FrontConfig;
 //! use logferry::framing::Format;
 //! use logferry::http::{Client, ClientConfig, Secret};
+//! use logferry::pipeline::{Files, FrontConfig, HttpIngestSink};
 //! use logferry::source::{expand, Source, SourceConfig};
 //! use logferry::taegis_ingest::{Ingest, IngestConfig};
 //! let ingest = Ingest::new(
 //!     Client::new(ClientConfig::default())?,
 //!     IngestConfig::new("https://ingest.example.com/http-endpoint/v1/abc".parse()?, Secret::new("key")),
 //! )?;
-//! let sources = expand(["app.log"])?
+//! let inputs = expand(["app.log"])?
 //!     .iter()
 //!     .map(|input| Source::open(input, &SourceConfig::default(), None))
 //!     .collect::<Result<Vec<_>, _>>()?;
-//! logferry::http_ingest::run(&ingest, FrontConfig::new(Format::Text), sources, None, |event| {
+//! let front = FrontConfig::new(Format::Text);
+//! let sink = HttpIngestSink::new(ingest, &front.batching);
+//! let ledger = logferry::pipeline::run(Files::new(inputs, None), &sink, front, None, |event| {
 //!     println!("{event:?}");
+//!     std::ops::ControlFlow::Continue(())
 //! })
 //! .await;
+//! println!("{} records undelivered", ledger.undelivered());
 //! # Ok(()) }
 //! ```
 
-mod durable;
-#[cfg(feature = "file-upload")]
-pub mod file_upload;
-pub mod frontend;
-#[cfg(feature = "http-ingest")]
-pub mod http_ingest;
-#[cfg(feature = "sdl")]
-pub mod sdl;
-
-pub use durable::Durable;
 pub use logferry_compress as compress;
 pub use logferry_framing as framing;
 pub use logferry_http as http;
+pub use logferry_pipeline as pipeline;
 pub use logferry_retry as retry;
 #[cfg(feature = "sdl")]
 pub use logferry_sdl as sdl_transport;

@@ -1,45 +1,41 @@
-//! The spool and checkpoint store a durable run uses, shared by every pipeline.
+//! The spool side of a durable run: append (then acknowledge to the source), replay,
+//! and acknowledge entries once done.
 
+use crate::source::Ack;
 use futures_util::Stream;
 use logferry_framing::{Position, SourceRange};
-use logferry_source::{Checkpoint, Checkpoints, HEAD_BYTES};
+use logferry_source::{Checkpoint, HEAD_BYTES};
 use logferry_spool::{EntryId, Spool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The spool and checkpoint store of a durable run.
+/// The spool of a durable run: batches wait there until delivered, and a source's
+/// acknowledgement runs only once its batch is in it.
 #[derive(Debug, Clone)]
 pub struct Durable {
     /// Where batches wait until delivered.
     pub spool: Arc<Spool>,
-    /// Where sources' checkpoints live (absent: sources are always read from the start).
-    pub checkpoints: Option<Arc<Checkpoints>>,
-    /// Set by the first failed append: nothing is spooled or checkpointed after it.
+    /// Set by the first failed append: nothing is spooled or acknowledged after it.
     broken: Arc<AtomicBool>,
 }
 
 impl Durable {
-    /// A durable run over `spool`, with checkpoints when given.
-    pub fn new(spool: Arc<Spool>, checkpoints: Option<Arc<Checkpoints>>) -> Self {
+    /// A durable run over `spool`.
+    pub fn new(spool: Arc<Spool>) -> Self {
         Self {
             spool,
-            checkpoints,
             broken: Arc::default(),
         }
     }
 
-    /// Appends `payload` to the spool, then stores `checkpoint` (in that order, so a
-    /// source never moves past records that are not yet safe), on the blocking pool.
+    /// Appends `payload` to the spool, then runs the source's `ack` (in that order, so
+    /// a source never moves past records that are not yet safe), on the blocking pool.
     ///
     /// After one append fails, every later one fails too without touching the disk:
     /// batches are appended in source order, and a later checkpoint stored after a
     /// failed batch would move its source past records that were never spooled (a disk
     /// that was full a moment ago may have room again).
-    pub(crate) async fn append(
-        &self,
-        payload: Vec<u8>,
-        checkpoint: Option<Checkpoint>,
-    ) -> Result<u64, String> {
+    pub(crate) async fn append(&self, payload: Vec<u8>, ack: Option<Ack>) -> Result<u64, String> {
         let this = self.clone();
         let done = tokio::task::spawn_blocking(move || -> Result<u64, String> {
             if this.broken.load(Ordering::Acquire) {
@@ -50,9 +46,7 @@ impl Durable {
                 .append(&payload)
                 .map_err(|e| e.to_string())
                 .and_then(|id| {
-                    if let (Some(store), Some(c)) = (&this.checkpoints, &checkpoint) {
-                        store.store(c).map_err(|e| e.to_string())?;
-                    }
+                    ack.map_or(Ok(()), |ack| ack())?;
                     Ok(id.get())
                 });
             if stored.is_err() {
@@ -104,7 +98,7 @@ pub(crate) fn replay(durable: Option<&Durable>) -> impl Stream<Item = (u64, Vec<
             }
         });
     }
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+    crate::receiver_stream(rx)
 }
 
 /// The checkpoint to store once the batch covering `range` is safe: the input's
@@ -136,7 +130,7 @@ pub(crate) fn checkpoint_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logferry_source::Fingerprint;
+    use logferry_source::{Checkpoints, Fingerprint};
 
     fn template(head: &[u8]) -> Checkpoint {
         Checkpoint {
@@ -147,43 +141,8 @@ mod tests {
         }
     }
 
-    fn range(end: u64) -> SourceRange {
-        SourceRange {
-            source_name: None,
-            start: Position::START,
-            end,
-            last_line: 3,
-        }
-    }
-
-    #[test]
-    fn no_checkpoint_past_what_the_fingerprint_covers() {
-        // Empty at open: its fingerprint matches any file.
-        assert_eq!(
-            checkpoint_after(Some(&template(b"")), &range(100), true),
-            None
-        );
-        // 10 bytes at open, 100 read: a replacement sharing 10 bytes would match.
-        assert_eq!(
-            checkpoint_after(Some(&template(&[b'a'; 10])), &range(100), true),
-            None
-        );
-        // Covered: the whole skipped part, or the full head of a long file.
-        let c = checkpoint_after(Some(&template(&[b'a'; 100])), &range(100), true).unwrap();
-        assert_eq!(
-            c.position,
-            Position {
-                offset: 100,
-                line: 4
-            }
-        );
-        let long = template(&[b'a'; HEAD_BYTES]);
-        assert!(checkpoint_after(Some(&long), &range(10 << 20), true).is_some());
-        assert_eq!(checkpoint_after(Some(&long), &range(10 << 20), false), None);
-    }
-
     #[tokio::test(flavor = "multi_thread")]
-    async fn after_a_failed_append_nothing_is_spooled_or_checkpointed() {
+    async fn after_a_failed_append_nothing_is_spooled_or_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let config = logferry_spool::SpoolConfig {
             max_bytes: 200,
@@ -195,12 +154,14 @@ mod tests {
         let store = Arc::new(
             Checkpoints::open(dir.path(), logferry_source::CheckpointConfig::default()).unwrap(),
         );
-        let durable = Durable::new(spool.clone(), Some(store.clone()));
-        let at = |offset| {
-            Some(Checkpoint {
+        let durable = Durable::new(spool.clone());
+        let at = |offset| -> Option<Ack> {
+            let store = store.clone();
+            let c = Checkpoint {
                 position: Position { offset, line: 1 },
                 ..template(&[b'a'; HEAD_BYTES])
-            })
+            };
+            Some(Box::new(move || store.store(&c).map_err(|e| e.to_string())))
         };
         durable.append(vec![b'x'; 50], at(50)).await.unwrap();
         // Too big for the space left: fails (the spool stays full).

@@ -1,0 +1,235 @@
+//! The one driver every sending subcommand (and the demo) runs through: it owns the
+//! signals, the dead-letter file, the counting, the summary and the exit code. A
+//! subcommand only builds a [`Job`] from its flags.
+
+use crate::args::Opened;
+use crate::deadletter::{DeadLetter, Letter};
+use crate::progress::{Progress, Totals};
+use crate::summary::{InputSummary, Summary};
+use logferry::pipeline::file_upload::{self, Upload};
+use logferry::pipeline::{Control, Durable, Event, Files, Flow, FrontConfig, Ledger, Lost, Sink};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// A sending run: what to read, where it goes, and where it is kept.
+pub(crate) struct Job<S> {
+    /// The sink.
+    pub(crate) sink: S,
+    /// The inputs.
+    pub(crate) files: Files,
+    /// How they become batches.
+    pub(crate) front: FrontConfig,
+    /// The spool and checkpoints, with `--spool`.
+    pub(crate) opened: Option<Opened>,
+    /// Where undeliverable records go.
+    pub(crate) dead_letter: PathBuf,
+}
+
+/// Runs `job` through the pipeline, then sums it up.
+pub(crate) async fn ship<S: Sink>(job: Job<S>, progress: &mut Progress) -> anyhow::Result<Summary> {
+    let Job {
+        sink,
+        files,
+        front,
+        opened,
+        dead_letter,
+    } = job;
+    let mut recorder = Recorder::new(&sink, dead_letter, progress);
+    let durable = opened.as_ref().map(|o| Durable::new(o.spool.clone()));
+    let run = logferry::pipeline::run(files, &sink, front, durable.as_ref(), |e| recorder.event(e));
+    let ledger = with_signals(&sink, run).await;
+    recorder.finish(sink.name(), ledger, opened.as_ref())
+}
+
+/// Uploads whole `files` (skipping those the checkpoints in `opened` show as uploaded),
+/// then sums it up.
+pub(crate) async fn upload(
+    upload: &Upload,
+    files: Vec<PathBuf>,
+    opened: Option<Opened>,
+    dead_letter: PathBuf,
+    progress: &mut Progress,
+) -> anyhow::Result<Summary> {
+    let mut recorder = Recorder::new(upload, dead_letter, progress);
+    let checkpoints = opened.as_ref().map(|o| o.checkpoints.clone());
+    let run = file_upload::run(upload, files, checkpoints, |e| recorder.event(e));
+    let ledger = with_signals(upload, run).await;
+    // Uploads keep no spool: only their checkpoints live there.
+    recorder.finish("file-upload", ledger, None)
+}
+
+/// Runs `work`; a first Ctrl-C or SIGTERM closes `control` (what is in flight finishes,
+/// nothing new is read), a second aborts it.
+pub(crate) async fn with_signals<T>(control: &dyn Control, work: impl Future<Output = T>) -> T {
+    let signals = async {
+        crate::shutdown_signal().await;
+        tracing::warn!(
+            "interrupted: finishing what is in flight, reading nothing new (again to abandon it)"
+        );
+        control.close();
+        crate::shutdown_signal().await;
+        tracing::warn!("interrupted again: abandoning what is in flight");
+        control.abort();
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        biased;
+        done = work => done,
+        () = signals => unreachable!("the signal task never ends"),
+    }
+}
+
+/// Counts, dead-letters and shows what a run reports.
+pub(crate) struct Recorder<'a> {
+    control: &'a dyn Control,
+    progress: &'a mut Progress,
+    started: Instant,
+    summary: Summary,
+    dead: DeadLetter,
+    totals: Totals,
+    failure: Option<anyhow::Error>,
+}
+
+impl<'a> Recorder<'a> {
+    pub(crate) fn new(
+        control: &'a dyn Control,
+        dead_letter: PathBuf,
+        progress: &'a mut Progress,
+    ) -> Self {
+        Recorder {
+            control,
+            progress,
+            started: Instant::now(),
+            summary: Summary::default(),
+            dead: DeadLetter::new(dead_letter),
+            totals: Totals::default(),
+            failure: None,
+        }
+    }
+
+    /// Takes one event; a dead-letter file that cannot be written stops the run.
+    pub(crate) fn event(&mut self, event: Event<'_>) -> Flow {
+        let written = self.record(&event);
+        let stats = self.control.stats();
+        self.totals.records = stats.records_delivered;
+        self.totals.bytes = stats.bytes_raw;
+        self.totals.retries = stats.retries;
+        self.progress.update(self.totals);
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
+                tracing::error!("{e:#}");
+                self.failure.get_or_insert(e);
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    fn record(&mut self, event: &Event<'_>) -> anyhow::Result<()> {
+        let chain = crate::exit::chain;
+        match event {
+            Event::Spooled => self.totals.spooled += 1,
+            Event::CorruptEntry { id, reason } => {
+                tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
+            }
+            Event::DurabilityError(e) => {
+                anyhow::bail!("the spool failed, stopping (nothing is lost): {e}")
+            }
+            Event::Invalid(lost) => self.letter("invalid", lost)?,
+            Event::Refused(lost) => lost.iter().try_for_each(|l| self.letter("rejected", l))?,
+            Event::Undelivered { lost, kept: false } => lost
+                .iter()
+                .try_for_each(|l| self.letter("undelivered", l))?,
+            Event::ReadError {
+                name,
+                position,
+                error,
+            } => self.input(
+                name,
+                *position,
+                Some(format!(
+                    "{} (stopped at line {}, byte {}; nothing from there on was sent)",
+                    chain(*error),
+                    position.line,
+                    position.offset
+                )),
+            ),
+            Event::InputFailed { name, reason } => {
+                let nowhere = logferry::framing::Position { line: 0, offset: 0 };
+                self.input(name, nowhere, Some((*reason).to_owned()));
+            }
+            Event::Finished { name, position, .. } => self.input(name, *position, None),
+            Event::Skipped { name, bytes } => tracing::info!(
+                "{name} ({bytes} bytes) was uploaded by an earlier run and is unchanged: skipped"
+            ),
+            Event::Stopped(why) => self.summary.stopped = Some((*why).to_owned()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn input(&mut self, name: &str, position: logferry::framing::Position, error: Option<String>) {
+        self.summary.inputs.push(InputSummary {
+            name: name.to_owned(),
+            line: position.line,
+            offset: position.offset,
+            error,
+        });
+    }
+
+    fn letter(&mut self, kind: &str, lost: &Lost<'_>) -> anyhow::Result<()> {
+        self.dead.write(Letter {
+            kind,
+            source: lost.source,
+            line: lost.position.map(|p| p.line),
+            offset: lost.position.map(|p| p.offset),
+            reason: &lost.reason,
+            count: lost.records,
+            body: &lost.body,
+            truncated: lost.truncated,
+        })
+    }
+
+    /// The run's summary, from its ledger and the sink's totals.
+    pub(crate) fn finish(
+        mut self,
+        backend: &'static str,
+        ledger: Ledger,
+        opened: Option<&Opened>,
+    ) -> anyhow::Result<Summary> {
+        if let Some(e) = self.failure {
+            return Err(e);
+        }
+        let stats = self.control.stats();
+        let summary = &mut self.summary;
+        summary.backend = backend;
+        summary.records.read = ledger.read;
+        summary.records.delivered = ledger.delivered;
+        summary.records.rejected = ledger.rejected;
+        summary.records.invalid = ledger.invalid;
+        summary.records.undelivered = ledger.undelivered();
+        summary.records.skipped = ledger.skipped;
+        summary.failures += ledger.failures;
+        summary.corrupt_entries = ledger.corrupt_entries;
+        summary.bytes_raw = stats.bytes_raw;
+        summary.bytes_sent = stats.bytes_wire;
+        summary.requests = stats.requests;
+        summary.retries = stats.retries;
+        summary.bytes_charged = stats.bytes_charged;
+        if stats.events_truncated > 0 {
+            tracing::warn!(
+                events = stats.events_truncated,
+                "events were too large for one request: their message was truncated"
+            );
+            summary.events_truncated = Some(stats.events_truncated);
+        }
+        summary.close(
+            opened,
+            ledger.replayed_entries,
+            &self.dead,
+            self.started.elapsed(),
+        );
+        Ok(self.summary)
+    }
+}

@@ -1,0 +1,150 @@
+//! Taegis File Upload: whole files through presigned URLs, skipping files already
+//! uploaded. The unit is a file, not a batch of records, so there is no framing,
+//! batching or spool stage; the run reports the pipeline's [`Event`]s and keeps its
+//! [`Ledger`] (one record per file).
+//!
+//! With a checkpoint store, a file uploaded successfully gets a checkpoint at its end
+//! (with its head fingerprint); a later run skips a file whose checkpoint still matches
+//! and whose size has not changed. A file that changed since (it grew, or was replaced)
+//! is uploaded again whole: the API takes whole files.
+
+use crate::run::{Event, Flow, Ledger};
+use crate::sink::{Control, Lost, SinkStats};
+use futures_util::StreamExt;
+use logferry_framing::{FrameStats, Position};
+use logferry_source::{Checkpoints, Input, Resume, Source, SourceConfig};
+use logferry_taegis_upload::Uploader;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// File Upload's [`Control`]: close lets uploads in progress finish and starts none.
+#[derive(Debug, Clone)]
+pub struct Upload(pub Arc<Uploader>);
+
+impl Control for Upload {
+    fn close(&self) {
+        self.0.shutdown();
+    }
+
+    fn abort(&self) {
+        self.0.shutdown();
+    }
+
+    fn stopped(&self) -> Option<String> {
+        None
+    }
+
+    fn stats(&self) -> SinkStats {
+        let s = self.0.stats();
+        SinkStats {
+            records_delivered: s.files_delivered,
+            bytes_raw: s.bytes_delivered,
+            bytes_wire: s.bytes_sent,
+            requests: s.put_requests + s.presign_requests + s.token_requests,
+            retries: s.put_retries + s.presign_retries + s.token_retries,
+            ..SinkStats::default()
+        }
+    }
+}
+
+/// Some(size) when `path` was uploaded whole by an earlier run and is unchanged since.
+fn already_uploaded(store: &Checkpoints, path: &Path) -> Option<u64> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let input = Input::File(path.to_path_buf());
+    let source = Source::open(&input, &SourceConfig::default(), Some(store)).ok()?;
+    match source.resume() {
+        Resume::Continued(at) if at.offset == size && size > 0 => Some(size),
+        _ => None,
+    }
+}
+
+/// Records that `path` was uploaded whole, `bytes` long.
+fn record_upload(store: &Checkpoints, path: &Path, bytes: u64) -> Result<(), String> {
+    let input = Input::File(path.to_path_buf());
+    let source = Source::open(&input, &SourceConfig::default(), None).map_err(|e| e.to_string())?;
+    let end = Position {
+        offset: bytes,
+        line: 1,
+    };
+    match source.checkpoint(end) {
+        Some(c) => store.store(&c).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Uploads `files`, skipping those `checkpoints` show as already uploaded.
+pub async fn run(
+    upload: &Upload,
+    files: Vec<PathBuf>,
+    checkpoints: Option<Arc<Checkpoints>>,
+    mut on_event: impl FnMut(Event<'_>) -> Flow,
+) -> Ledger {
+    let mut ledger = Ledger::default();
+    let mut emit = |event: Event<'_>| {
+        ledger.count(&event);
+        if on_event(event).is_break() {
+            upload.abort();
+        }
+    };
+    let mut pending = Vec::with_capacity(files.len());
+    for path in files {
+        match checkpoints
+            .as_deref()
+            .and_then(|s| already_uploaded(s, &path))
+        {
+            Some(bytes) => emit(Event::Skipped {
+                name: &path.display().to_string(),
+                bytes,
+            }),
+            None => pending.push(path),
+        }
+    }
+    let mut reports = std::pin::pin!(upload.0.upload_many(pending));
+    while let Some(report) = reports.next().await {
+        let name = report.path.display().to_string();
+        emit(Event::Batched {
+            records: 1,
+            bytes: report.bytes,
+        });
+        match &report.result {
+            Ok(()) => {
+                if let Some(store) = &checkpoints
+                    && let Err(e) = record_upload(store, &report.path, report.bytes)
+                {
+                    // It may be uploaded again by the next run: a duplicate, never a loss.
+                    tracing::warn!("cannot store a checkpoint: {e}");
+                }
+                emit(Event::Delivered { records: 1 });
+                emit(Event::Finished {
+                    name: &name,
+                    position: Position {
+                        offset: report.bytes,
+                        line: 0,
+                    },
+                    stats: FrameStats::default(),
+                });
+            }
+            Err(e) => {
+                let reason = crate::chain(e);
+                tracing::error!("{name}: {reason}");
+                emit(Event::Undelivered {
+                    lost: &[Lost {
+                        source: Some(&name),
+                        position: None,
+                        reason: Cow::Borrowed(&reason),
+                        records: 1,
+                        body: Cow::Borrowed(b""),
+                        truncated: false,
+                    }],
+                    kept: false,
+                });
+                emit(Event::InputFailed {
+                    name: &name,
+                    reason: &reason,
+                });
+            }
+        }
+    }
+    ledger
+}

@@ -1,0 +1,353 @@
+//! The one pipeline: any [`Source`] into any [`Sink`], with or without a spool.
+
+use crate::durable::{Durable, replay};
+use crate::sink::{Lost, Report, Sink};
+use crate::source::{Ack, FrontConfig, Item, Source};
+use futures_util::StreamExt;
+use logferry_framing::{FrameStats, Position};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+/// What a run reports while it runs, in the order things happen: one vocabulary for
+/// every source and sink.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A batch was framed and is on its way.
+    Batched {
+        /// Records in it.
+        records: u64,
+        /// Its uncompressed size.
+        bytes: u64,
+    },
+    /// An entry left by an earlier run was read back from the spool.
+    Replayed {
+        /// Records in it.
+        records: u64,
+    },
+    /// A new batch is safe in the spool.
+    Spooled,
+    /// A spool entry could not be read back (it is dropped from the spool).
+    CorruptEntry {
+        /// The entry.
+        id: u64,
+        /// Why.
+        reason: &'a str,
+    },
+    /// An input was read to its end.
+    Finished {
+        /// The input's name.
+        name: &'a str,
+        /// Its end.
+        position: Position,
+        /// The framer's counters.
+        stats: FrameStats,
+    },
+    /// An input failed to read.
+    ReadError {
+        /// The input's name.
+        name: &'a str,
+        /// Where reading stopped: nothing from here on was read.
+        position: Position,
+        /// What failed.
+        error: &'a logferry_source::Error,
+    },
+    /// An input could not be shipped at all (a whole file refused), and why.
+    InputFailed {
+        /// The input's name.
+        name: &'a str,
+        /// Why.
+        reason: &'a str,
+    },
+    /// An input was shipped whole by an earlier run and is unchanged: skipped.
+    Skipped {
+        /// The input's name.
+        name: &'a str,
+        /// Its size.
+        bytes: u64,
+    },
+    /// A record that is not valid (the framer's verdict, or the sink's: an SDL event with
+    /// a bad time): never sent.
+    Invalid(&'a Lost<'a>),
+    /// Records accepted.
+    Delivered {
+        /// How many.
+        records: u64,
+    },
+    /// Records the endpoint refused for good.
+    Refused(&'a [Lost<'a>]),
+    /// Records not delivered.
+    Undelivered {
+        /// The records.
+        lost: &'a [Lost<'a>],
+        /// They are still in the spool, for the next run (else they are the consumer's
+        /// to keep: dead-letter them).
+        kept: bool,
+    },
+    /// The sink stopped by itself (reported once).
+    Stopped(&'a str),
+    /// The spool, or a source's acknowledgement, failed: the run stops reading (nothing
+    /// is lost: what was not spooled will be read again).
+    DurabilityError(&'a str),
+}
+
+/// What the consumer of [`Event`]s wants: go on, or stop the run (the sink is aborted,
+/// reading stops; what is not delivered stays spooled or is reported undelivered).
+pub type Flow = ControlFlow<()>;
+
+/// A run's delivery ledger: every record read is delivered, rejected, invalid, or
+/// undelivered (still pending: spooled, or handed back as undelivered).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ledger {
+    /// Records read: framed (valid or not) from the inputs, and replayed from the spool.
+    pub read: u64,
+    /// Accepted by the endpoint.
+    pub delivered: u64,
+    /// Refused by the endpoint for good.
+    pub rejected: u64,
+    /// Not valid: refused by the framer or the sink, never sent.
+    pub invalid: u64,
+    /// Spool entries replayed at the start.
+    pub replayed_entries: u64,
+    /// Spool entries that could not be read back.
+    pub corrupt_entries: u64,
+    /// Times a group of records was reported undelivered.
+    pub failures: u64,
+    /// Inputs skipped: shipped whole by an earlier run and unchanged.
+    pub skipped: u64,
+}
+
+impl Ledger {
+    /// Records neither delivered, rejected nor invalid: the one formula.
+    pub fn undelivered(&self) -> u64 {
+        self.read
+            .saturating_sub(self.delivered + self.rejected + self.invalid)
+    }
+
+    pub(crate) fn count(&mut self, event: &Event<'_>) {
+        match event {
+            Event::Batched { records, .. } => self.read += records,
+            Event::Replayed { records } => {
+                self.read += records;
+                self.replayed_entries += 1;
+            }
+            Event::CorruptEntry { .. } => self.corrupt_entries += 1,
+            Event::Invalid(lost) => self.invalid += lost.records,
+            Event::Delivered { records } => self.delivered += records,
+            Event::Refused(lost) => self.rejected += lost.iter().map(|l| l.records).sum::<u64>(),
+            Event::Undelivered { .. } => self.failures += 1,
+            Event::Skipped { .. } => self.skipped += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Ships what `source` produces through `sink`, with `durable` when given:
+///
+/// 1. every entry an earlier run left in the spool is shipped first;
+/// 2. each new batch is encoded by the sink (several at once, in order), appended to the
+///    spool, and only then acknowledged to its source (a checkpoint moves past it):
+///    the records are safe on disk before the source considers them read. Without a
+///    spool, the source's acknowledgement runs once the batch is done;
+/// 3. a spool entry is acknowledged once the sink reports it done (delivered, refused
+///    and reported, or invalid and reported). An entry not done stays for the next run.
+///
+/// Killed at any instant, a rerun loses nothing: what was read but not yet spooled is
+/// read again (its checkpoint had not moved), what was spooled is replayed. Duplicates
+/// are bounded by the entries in flight or spooled-but-unacknowledged at the kill.
+///
+/// `on_event` sees everything as it happens; returning [`ControlFlow::Break`] aborts
+/// the sink and ends the run. Returns the ledger.
+pub async fn run<Src: Source, S: Sink>(
+    source: Src,
+    sink: &S,
+    mut front: FrontConfig,
+    durable: Option<&Durable>,
+    on_event: impl FnMut(Event<'_>) -> Flow,
+) -> Ledger {
+    front.wire_target = sink.wire_target();
+    let ledger = RefCell::new(Ledger::default());
+    let on_event = RefCell::new(on_event);
+    let stopped_seen = std::cell::Cell::new(false);
+    let emit = |event: Event<'_>| {
+        if let Event::Stopped(_) = event
+            && stopped_seen.replace(true)
+        {
+            return;
+        }
+        ledger.borrow_mut().count(&event);
+        if (on_event.borrow_mut())(event).is_break() {
+            sink.abort();
+        }
+    };
+    // Without a spool: the sources' acknowledgements, run once their entry is done.
+    let acks: &RefCell<HashMap<u64, Ack>> = &RefCell::new(HashMap::new());
+    let next_id = &std::cell::Cell::new(0u64);
+    let durability_failed = |e: &str| {
+        emit(Event::DurabilityError(e));
+        sink.abort();
+    };
+
+    // 1. What an earlier run left in the spool.
+    let replayed = replay(durable).filter_map(|(id, stored)| {
+        let entry = match sink.load(&stored) {
+            Ok(entry) => {
+                emit(Event::Replayed {
+                    records: sink.records(&entry),
+                });
+                Some((id, entry))
+            }
+            Err(reason) => {
+                emit(Event::CorruptEntry {
+                    id,
+                    reason: &reason,
+                });
+                if let Some(d) = durable {
+                    d.ack(id);
+                }
+                None
+            }
+        };
+        std::future::ready(entry)
+    });
+
+    // 2. New batches: framed, encoded (several at once, in order), spooled.
+    let items = crate::receiver_stream(source.start(front));
+    let batches = items.filter_map(|item| {
+        if let Item::FrameError(_) = item {
+            // A record the framer refused was read all the same.
+            ledger.borrow_mut().read += 1;
+        }
+        std::future::ready(route(item, &emit))
+    });
+    let encoding = std::thread::available_parallelism().map_or(2, usize::from) * 2;
+    let encoded = batches
+        .map(|(batch, ack)| async move { (sink.encode(batch).await, ack) })
+        .buffered(encoding);
+    let stored = encoded.then(|(entry, ack)| {
+        let payload = durable.map(|_| sink.store(&entry));
+        async move {
+            let Some(d) = durable else {
+                let id = next_id.get();
+                next_id.set(id + 1);
+                if let Some(ack) = ack {
+                    acks.borrow_mut().insert(id, ack);
+                }
+                return Some((id, entry));
+            };
+            match d.append(payload.expect("stored when durable"), ack).await {
+                Ok(id) => {
+                    emit(Event::Spooled);
+                    Some((id, entry))
+                }
+                Err(e) => {
+                    durability_failed(&e);
+                    None
+                }
+            }
+        }
+    });
+    // A failed append ends the stream: nothing after it may be shipped.
+    let fresh = stored
+        .take_while(|e| std::future::ready(e.is_some()))
+        .filter_map(std::future::ready);
+
+    // 3. Ship; acknowledge what is done. Encoding runs ahead of shipping through a
+    // small bounded queue: the sink pulls an entry when it has room, and encoders must
+    // not wait for that.
+    let (tx, rx) = tokio::sync::mpsc::channel(encoding + 1);
+    let produce = async {
+        let mut all = std::pin::pin!(replayed.chain(fresh));
+        loop {
+            // The sink drops its stream once it takes nothing new (closed, aborted or
+            // stopped): then stop reading, even while the input is idle.
+            let next = tokio::select! {
+                biased;
+                () = tx.closed() => break,
+                next = all.next() => next,
+            };
+            let Some(entry) = next else { break };
+            if tx.send(entry).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+    };
+    let mut report = |r: Report<'_>| match r {
+        Report::Done(id) => match durable {
+            Some(d) => d.ack(id),
+            None => {
+                let ack = acks.borrow_mut().remove(&id);
+                if let Some(Err(e)) = ack.map(|ack| ack()) {
+                    durability_failed(&e);
+                }
+            }
+        },
+        Report::Delivered { records } => emit(Event::Delivered { records }),
+        Report::Invalid(lost) => emit(Event::Invalid(&lost)),
+        Report::Refused(lost) => emit(Event::Refused(lost)),
+        Report::Undelivered(lost) => emit(Event::Undelivered {
+            lost,
+            kept: durable.is_some(),
+        }),
+        Report::Stopped(why) => emit(Event::Stopped(why)),
+    };
+    let consume = sink.ship(crate::receiver_stream(rx).boxed_local(), &mut report);
+    tokio::join!(produce, consume);
+    if let Some(why) = sink.stopped() {
+        emit(Event::Stopped(&why));
+    }
+    ledger.into_inner()
+}
+
+/// A source's item: batches go on, everything else is reported.
+fn route(item: Item, emit: &dyn Fn(Event<'_>)) -> Option<(logferry_framing::Batch, Option<Ack>)> {
+    match item {
+        Item::Batch { batch, ack } => {
+            emit(Event::Batched {
+                records: batch.len() as u64,
+                bytes: batch.body().len() as u64,
+            });
+            Some((batch, ack))
+        }
+        Item::FrameError(e) => {
+            let reason = e.to_string();
+            emit(Event::Invalid(&Lost {
+                source: e.source_name.as_deref(),
+                position: Some(e.position),
+                reason: Cow::Owned(reason),
+                records: 1,
+                body: Cow::Borrowed(&e.raw),
+                truncated: e.raw_truncated,
+            }));
+            None
+        }
+        Item::ReadError {
+            name,
+            position,
+            error,
+        } => {
+            emit(Event::ReadError {
+                name: &name,
+                position,
+                error: &error,
+            });
+            None
+        }
+        Item::Finished {
+            name,
+            position,
+            stats,
+        } => {
+            emit(Event::Finished {
+                name: &name,
+                position,
+                stats,
+            });
+            None
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! The SentinelOne SDL sink: framed batches become `addEvents` events on every core and
+//! go to an [`SdlSender`] (sessions, pacing, retries, splits).
+//!
+//! The unit stored in the spool is the framed batch with the time it was read, so a new
+//! process converts it again to the same events and "wraps them in its own session". An
+//! entry is done once each of its events is delivered or refused for good.
+
+use crate::sink::{Control, Lost, Report, Sink, SinkStats};
+use futures_util::StreamExt;
+use futures_util::stream::LocalBoxStream;
+use logferry_framing::{Batch, Format, Position};
+use logferry_sdl::{Record, Reports, SdlSender};
+use logferry_sdl_model::{AttrValue, Event as SdlEvent, EventReader, FromJsonConfig, Timestamp};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How records become events.
+#[derive(Debug, Clone)]
+pub struct SdlJob {
+    /// Text lines or JSON objects.
+    pub format: Format,
+    /// The `parser` attribute every event gets (the SDL parser that parses `message`).
+    pub parser: Option<String>,
+    /// How JSON objects become attributes.
+    pub from_json: FromJsonConfig,
+    /// How long shutdown may take to flush what is queued.
+    pub shutdown_deadline: Duration,
+}
+
+/// SentinelOne SDL `addEvents` as a [`Sink`].
+#[derive(Debug)]
+pub struct SdlSink {
+    sender: SdlSender,
+    reports: Mutex<Option<Reports>>,
+    job: Arc<SdlJob>,
+    aborted: AtomicBool,
+    charged_seen: AtomicBool,
+}
+
+impl SdlSink {
+    /// Ships through `sender`, reading its `reports`.
+    pub fn new(sender: SdlSender, reports: Reports, job: SdlJob) -> SdlSink {
+        SdlSink {
+            sender,
+            reports: Mutex::new(Some(reports)),
+            job: Arc::new(job),
+            aborted: AtomicBool::new(false),
+            charged_seen: AtomicBool::new(false),
+        }
+    }
+}
+
+/// A spool entry of the SDL sink: a framed batch, its format and when it was read.
+#[derive(Debug)]
+pub struct StoredBatch {
+    read_at: Timestamp,
+    format: Format,
+    batch: Batch,
+}
+
+fn store(entry: &StoredBatch) -> Vec<u8> {
+    let mut out = Vec::with_capacity(13 + entry.batch.stored_len());
+    out.extend_from_slice(b"LFE1");
+    out.extend_from_slice(&entry.read_at.as_nanos().to_le_bytes());
+    out.push(u8::from(entry.format == Format::Json));
+    entry.batch.write_to(&mut out);
+    out
+}
+
+fn unstore(bytes: &[u8]) -> Result<StoredBatch, String> {
+    if bytes.len() < 13 || &bytes[..4] != b"LFE1" {
+        return Err("not a stored SDL batch".into());
+    }
+    let read_at = Timestamp::from_nanos(u64::from_le_bytes(
+        bytes[4..12].try_into().expect("8 bytes"),
+    ));
+    let format = match bytes[12] {
+        0 => Format::Text,
+        1 => Format::Json,
+        _ => return Err("unknown format".into()),
+    };
+    let batch = Batch::from_bytes(&bytes[13..]).map_err(str::to_owned)?;
+    Ok(StoredBatch {
+        read_at,
+        format,
+        batch,
+    })
+}
+
+/// A record that is not a valid event: where it starts, why, and its bytes.
+type InvalidRecord = (Position, String, Vec<u8>);
+
+/// The events of `entry`, each carrying `id`, and the records that are not events.
+fn convert(entry: &StoredBatch, job: &SdlJob, id: u64) -> (Vec<Record>, Vec<InvalidRecord>) {
+    let StoredBatch {
+        read_at,
+        format,
+        batch,
+    } = entry;
+    let source: Option<Arc<str>> = batch.range().source_name;
+    let mut records = Vec::with_capacity(batch.len());
+    let mut invalid = Vec::new();
+    let mut reader = (*format == Format::Json).then(|| EventReader::new(job.from_json.clone()));
+    let mut scratch = Vec::new();
+    for i in 0..batch.len() {
+        let (bytes, position) = batch.record(i).expect("i < len");
+        let event = match &mut reader {
+            None => {
+                let text = String::from_utf8_lossy(bytes);
+                let mut event = SdlEvent::message(*read_at, text);
+                if let Some(name) = &source {
+                    event
+                        .attrs
+                        .insert("logfile", AttrValue::String(name.to_string()));
+                }
+                Ok(event)
+            }
+            Some(reader) => {
+                scratch.clear();
+                scratch.extend_from_slice(bytes);
+                reader.read(&mut scratch, *read_at)
+            }
+        };
+        match event {
+            Ok(mut event) => {
+                if let Some(parser) = &job.parser {
+                    event
+                        .attrs
+                        .insert("parser", AttrValue::String(parser.clone()));
+                }
+                let mut record = Record::new(event).with_ack(id);
+                if let Some(name) = &source {
+                    record = record.from_source(name.clone());
+                }
+                records.push(record);
+            }
+            Err(e) => invalid.push((position, e.to_string(), bytes.to_vec())),
+        }
+    }
+    (records, invalid)
+}
+
+/// Each event of `records` as one lost record (its JSON), for the dead-letter file.
+fn lost_events<'a>(records: &'a [Record], reason: &'a str) -> Vec<Lost<'a>> {
+    records
+        .iter()
+        .map(|r| Lost {
+            source: r.source.as_deref(),
+            position: None,
+            reason: Cow::Borrowed(reason),
+            records: 1,
+            body: Cow::Owned(serde_json::to_vec(&r.event).unwrap_or_default()),
+            truncated: false,
+        })
+        .collect()
+}
+
+impl Sink for SdlSink {
+    type Entry = StoredBatch;
+
+    fn name(&self) -> &'static str {
+        "sdl"
+    }
+
+    async fn encode(&self, batch: Batch) -> StoredBatch {
+        StoredBatch {
+            read_at: Timestamp::from_system_time(std::time::SystemTime::now()),
+            format: self.job.format,
+            batch,
+        }
+    }
+
+    fn store(&self, entry: &StoredBatch) -> Vec<u8> {
+        store(entry)
+    }
+
+    fn load(&self, stored: &[u8]) -> Result<StoredBatch, String> {
+        unstore(stored)
+    }
+
+    fn records(&self, entry: &StoredBatch) -> u64 {
+        entry.batch.len() as u64
+    }
+
+    async fn ship<'a>(
+        &'a self,
+        entries: LocalBoxStream<'a, (u64, StoredBatch)>,
+        report: &'a mut dyn FnMut(Report<'_>),
+    ) {
+        let sender = &self.sender;
+        let report = RefCell::new(report);
+        let report = |r: Report<'_>| (report.borrow_mut())(r);
+        // Events still unsettled per entry.
+        let outstanding: RefCell<HashMap<u64, usize>> = RefCell::new(HashMap::new());
+        let settle = |id: u64| {
+            let mut map = outstanding.borrow_mut();
+            if let Some(left) = map.get_mut(&id) {
+                *left -= 1;
+                if *left == 0 {
+                    map.remove(&id);
+                    drop(map);
+                    report(Report::Done(id));
+                }
+            }
+        };
+        let Some(mut reports) = self.reports.lock().expect("not poisoned").take() else {
+            return; // shipped once already: the sender is shut down
+        };
+
+        let send_side = async {
+            // Converted on the blocking pool, several at once, in order.
+            let converting = std::thread::available_parallelism().map_or(2, usize::from) + 1;
+            // Boxed, so it can be dropped below: that tells the pipeline to stop reading.
+            let mut converted = Box::pin(
+                entries
+                    .map(|(id, entry)| {
+                        let job = self.job.clone();
+                        async move {
+                            let range = entry.batch.range();
+                            let done =
+                                tokio::task::spawn_blocking(move || convert(&entry, &job, id))
+                                    .await;
+                            if let Err(e) = &done {
+                                // A bug, not bad input: say which records it cost (with a
+                                // spool they are still there for the next run).
+                                tracing::error!(
+                                    source = range.source_name.as_deref().unwrap_or("<unnamed>"),
+                                    line = range.start.line,
+                                    offset = range.start.offset,
+                                    last_line = range.last_line,
+                                    "converting a batch to SDL events failed: {e}"
+                                );
+                            }
+                            (id, range.source_name, done.ok())
+                        }
+                    })
+                    .buffered(converting),
+            );
+            // Records the sender refused once closed: unsent.
+            let mut kept = Vec::new();
+            loop {
+                // A close ends reading even while the input is idle.
+                let next = tokio::select! {
+                    biased;
+                    () = sender.closed() => break,
+                    next = converted.next() => next,
+                };
+                let Some((id, source, done)) = next else {
+                    break;
+                };
+                let Some((records, invalid)) = done else {
+                    continue;
+                };
+                for (position, reason, bytes) in &invalid {
+                    let where_ = format!("{}: {position}", source.as_deref().unwrap_or("<input>"));
+                    report(Report::Invalid(Lost {
+                        source: source.as_deref(),
+                        position: Some(*position),
+                        reason: Cow::Owned(format!("{where_}: not a valid SDL event: {reason}")),
+                        records: 1,
+                        body: Cow::Borrowed(bytes),
+                        truncated: false,
+                    }));
+                }
+                if records.is_empty() {
+                    report(Report::Done(id));
+                    continue;
+                }
+                outstanding.borrow_mut().insert(id, records.len());
+                if let Err((_, refused)) = sender.send_many_or_keep(records).await {
+                    kept.extend(refused);
+                    break;
+                }
+                if sender.stopped().is_some() {
+                    break;
+                }
+            }
+            drop(converted);
+            let _ = sender.flush().await;
+            let deadline = if self.aborted.load(Relaxed) {
+                Duration::ZERO
+            } else {
+                self.job.shutdown_deadline
+            };
+            let mut shutdown = sender.shutdown(deadline).await;
+            shutdown.unsent.extend(kept);
+            if !shutdown.unsent.is_empty() {
+                let reason = "not sent before the sender stopped";
+                report(Report::Undelivered(&lost_events(&shutdown.unsent, reason)));
+            }
+        };
+
+        let report_side = async {
+            while let Some(r) = reports.recv().await {
+                match &r {
+                    logferry_sdl::Report::Delivered(d) => {
+                        if d.bytes_charged.is_some() {
+                            self.charged_seen.store(true, Relaxed);
+                        }
+                        if let Some(w) = &d.warning {
+                            tracing::warn!("SDL accepted a request with a warning: {w}");
+                        }
+                        report(Report::Delivered {
+                            records: d.events as u64,
+                        });
+                        d.acks.iter().for_each(|a| settle(*a));
+                    }
+                    logferry_sdl::Report::Failed(f)
+                        if matches!(f.error, logferry_sdl::Error::GaveUp { .. }) =>
+                    {
+                        // Not settled: with a spool the entry stays for the next run.
+                        let reason = crate::chain(&f.error);
+                        report(Report::Undelivered(&lost_events(&f.records, &reason)));
+                    }
+                    logferry_sdl::Report::Failed(f) => {
+                        let reason = crate::chain(&f.error);
+                        report(Report::Refused(&lost_events(&f.records, &reason)));
+                        f.records.iter().filter_map(|r| r.ack).for_each(settle);
+                    }
+                    logferry_sdl::Report::Stopped(e) => report(Report::Stopped(&crate::chain(e))),
+                    _ => {}
+                }
+            }
+        };
+        tokio::join!(send_side, report_side);
+    }
+}
+
+impl Control for SdlSink {
+    fn close(&self) {
+        self.sender.close();
+    }
+
+    fn abort(&self) {
+        self.aborted.store(true, Relaxed);
+        self.sender.close();
+    }
+
+    fn stopped(&self) -> Option<String> {
+        self.sender.stopped().map(|e| crate::chain(&e))
+    }
+
+    fn stats(&self) -> SinkStats {
+        let s = self.sender.stats();
+        SinkStats {
+            records_delivered: s.events_delivered,
+            bytes_raw: s.bytes_raw,
+            bytes_wire: s.bytes_wire,
+            requests: s.attempts,
+            retries: s.retries,
+            bytes_charged: self.charged_seen.load(Relaxed).then_some(s.bytes_charged),
+            events_truncated: s.events_truncated,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The pipeline against the emulator over loopback: every source through every sink.
