@@ -17,6 +17,9 @@ pub struct Durable {
     pub spool: Arc<Spool>,
     /// Set by the first failed append: nothing is spooled or acknowledged after it.
     broken: Arc<AtomicBool>,
+    /// Held by the append on the blocking pool, which goes on when its caller stops
+    /// waiting: [`Durable::settled`] waits for it.
+    in_flight: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Durable {
@@ -25,6 +28,7 @@ impl Durable {
         Self {
             spool,
             broken: Arc::default(),
+            in_flight: Arc::default(),
         }
     }
 
@@ -37,7 +41,9 @@ impl Durable {
     /// that was full a moment ago may have room again).
     pub(crate) async fn append(&self, payload: Vec<u8>, ack: Option<Ack>) -> Result<u64, String> {
         let this = self.clone();
+        let held = self.in_flight.clone().lock_owned().await;
         let done = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+            let _held = held;
             if this.broken.load(Ordering::Acquire) {
                 return Err("an earlier batch could not be spooled; nothing after it is".into());
             }
@@ -62,6 +68,13 @@ impl Durable {
                 Err(format!("spool task failed: {e}"))
             }
         }
+    }
+
+    /// Waits for an append the run stopped waiting for (it ended while the append ran):
+    /// once this returns, every spooled batch's acknowledgement (its checkpoint) is
+    /// stored too, so a rerun neither loses nor re-reads it.
+    pub(crate) async fn settled(&self) {
+        drop(self.in_flight.lock().await);
     }
 
     /// Acknowledges an entry, off the async worker when the ack waits for the disk.

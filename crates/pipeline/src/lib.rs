@@ -33,8 +33,9 @@
 //!     .iter()
 //!     .map(|input| logferry_source::Source::open(input, &SourceConfig::default(), None))
 //!     .collect::<Result<Vec<_>, _>>()?;
-//! let sink = HttpIngestSink::new(ingest);
-//! let ledger = logferry_pipeline::run(Files::new(inputs, None), &sink, FrontConfig::new(Format::Text), None, |event| {
+//! let front = FrontConfig::new(Format::Text);
+//! let sink = HttpIngestSink::new(ingest, &front.batching);
+//! let ledger = logferry_pipeline::run(Files::new(inputs, None), &sink, front, None, |event| {
 //!     println!("{event:?}");
 //!     std::ops::ControlFlow::Continue(())
 //! })

@@ -297,6 +297,9 @@ pub async fn run<Src: Source, S: Sink>(
     };
     let consume = sink.ship(crate::receiver_stream(rx).boxed_local(), &mut report);
     tokio::join!(produce, consume);
+    if let Some(d) = durable {
+        d.settled().await;
+    }
     if let Some(why) = sink.stopped() {
         emit(Event::Stopped(&why));
     }
