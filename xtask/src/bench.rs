@@ -59,7 +59,7 @@ fn run(options: &Options) -> Result<()> {
         "-p",
         "logferry-emulator",
     ])?;
-    let dir = PathBuf::from("target/bench");
+    let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
     let syslog = corpus(
         &dir,
@@ -196,8 +196,9 @@ fn run(options: &Options) -> Result<()> {
 
     let report = render(&rows, options, syslog_mb);
     println!("\n{report}");
-    std::fs::write("target/bench-report.md", &report)?;
-    println!("written to target/bench-report.md");
+    let written = target_dir().join("bench-report.md");
+    std::fs::write(&written, &report)?;
+    println!("written to {}", written.display());
     Ok(())
 }
 
@@ -360,7 +361,7 @@ fn subcommand_exists(name: &str) -> bool {
 }
 
 fn bin(name: &str) -> PathBuf {
-    PathBuf::from("target/release").join(name)
+    target_dir().join("release").join(name)
 }
 
 /// The emulator binary, running until stopped.
@@ -383,7 +384,8 @@ impl Drop for TempDir {
 impl Emulator {
     fn start(tls: bool, count_only: bool) -> Result<Emulator> {
         let dir = PathBuf::from(format!(
-            "target/bench/run-{}-{}",
+            "{}/bench/run-{}-{}",
+            target_dir().display(),
             std::process::id(),
             fastrand_u64()
         ));
@@ -806,4 +808,9 @@ fn sample(pid: u32, tick: f64) -> Option<(f64, u64)> {
         .parse()
         .ok()?;
     Some((ticks / tick, kb))
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)
 }
