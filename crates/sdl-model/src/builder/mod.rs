@@ -1,0 +1,386 @@
+//! The request builder: events in, `addEvents` bodies out, each at or under the size limit
+//! by exact accounting.
+//!
+//! # Body layout and size accounting
+//!
+//! A body is written compactly, in this order:
+//!
+//! ```text
+//! {"session":"…"[,"sessionInfo":{…}][,"threads":[…]],"events":[E1,E2,…]
+//!   [,"logs":[static logs…,deduped logs…]]}
+//! ```
+//!
+//! and each event as
+//!
+//! ```text
+//! {"ts":"<digits>","sev":<0-6>[,"thread":"…"][,"log":"…"],"attrs":{"k":v,…}}
+//! ```
+//!
+//! When an event is pushed, its `thread`/`log` members and each of its attribute pairs are
+//! serialized once, into the pending request's arena; the builder then knows the event's
+//! exact size (28 fixed bytes + members + pairs + commas + ts digits), and keeps running
+//! totals of everything else that the body will contain. It never serializes twice to
+//! find a size: [`RequestBuilder::pending_len`] is exact, and the body that
+//! [`RequestBuilder::finish`] assembles (by copying the serialized pieces) has exactly
+//! that length.
+//!
+//! # Timestamps
+//!
+//! With [`Timestamps::StrictlyIncreasing`] (the default), the events of a request are
+//! written in timestamp order (ties in arrival order) and each `ts` is raised to one
+//! nanosecond past the previous event's when it is not already later, the previous event
+//! of the first one being the last event of the session's previous request. The seed
+//! suggests it: "you can ensure chronological order by incrementing the value by 1 for each
+//! event in the session, or by ordering the events in a batch". So `ts` is strictly
+//! increasing across the whole session and the order of events survives ingestion, at the
+//! cost of moving an event that is older than the session's previous request to just after
+//! it, and of spreading equal times 1 ns apart. Times saturate at `u64::MAX` (the year
+//! 2554), where strictness can't hold.
+//!
+//! The adjustment is computed as events arrive, which is what keeps the accounting exact
+//! when it changes a time's digit count: the pending times are kept sorted, in a `Vec`
+//! while events arrive in order or nearly (an append, or an insert a few places from the
+//! end), in a `BTreeMap` once one lands more than 64 places back, so a late event costs
+//! `O(log n)` plus the run of equal times it pushes along.
+//! [`Timestamps::AsGiven`] writes the times as given, in arrival order.
+//!
+//! # `logs` dedupe
+//!
+//! Events pushed with a source ([`RequestBuilder::push_from`]) are grouped by it within a
+//! request. The attribute pairs that are identical (same key, same serialized value) in
+//! every event of a group are written once, in a `logs` entry, and each event of the group
+//! refers to it with `log` (seed: "The logs property lets you separate constant metadata
+//! from multiple events"). A group is deduped only when that makes the body smaller. What
+//! the server reconstructs (the event's attributes plus its log's) is the original set.
+//! Events that name a `log` themselves are not grouped.
+//!
+//! # Modules
+//!
+//! - `envelope`: the serialized fixed parts of a session's requests (`session`,
+//!   `sessionInfo`, `threads`, declared `logs`);
+//! - `order`: strictly increasing timestamps, computed as events arrive;
+//! - `dedupe`: the `logs` groups of a request and what deduping them saves;
+//! - `assemble`: a pending request's exact size accounting and the body's assembly;
+//! - `ready`: the finished [`ReadyRequest`]; `split`: halving one for a server that found
+//!   it too large;
+//! - `truncate`: cutting the `message` of an event too large for any request
+//!   ([`Oversize::Truncate`]).
+
+mod assemble;
+mod dedupe;
+mod envelope;
+mod order;
+mod ready;
+mod split;
+mod truncate;
+
+use crate::json::decimal_len;
+use crate::{Error, Event, Log, Session, SessionInfo, Thread};
+use assemble::Batch;
+use envelope::Envelope;
+use std::sync::Arc;
+use truncate::truncate_message;
+
+pub use ready::ReadyRequest;
+
+/// The seed: "The request body must be 6MB or less." Read as 6,000,000 bytes, the
+/// smaller reading.
+pub const MAX_BODY_BYTES: usize = 6_000_000;
+
+/// What to do with one event that can't fit a request even alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Oversize {
+    /// Cut the string `message` attribute at a character boundary so the event fits, and
+    /// end it with `…[truncated N bytes]` (N = bytes removed). Events without a string
+    /// `message`, or that are too large without it, are rejected. Counted in
+    /// [`Stats::truncated`] (and [`Stats::rejected`]). The default.
+    #[default]
+    Truncate,
+    /// Reject the event: [`RequestBuilder::push`] returns [`Error::EventTooLarge`] holding
+    /// it. Counted in [`Stats::rejected`].
+    Reject,
+}
+
+/// How event times are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timestamps {
+    /// Sort by time within a request and bump ties and regressions by 1 ns, so `ts` is
+    /// strictly increasing across the session (see the module docs). The default.
+    #[default]
+    StrictlyIncreasing,
+    /// Write each time as given, events in arrival order.
+    AsGiven,
+}
+
+/// Whether constant attributes move into `logs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dedupe {
+    /// Dedupe per source, for events pushed with [`RequestBuilder::push_from`]. The default.
+    #[default]
+    PerSource,
+    /// Never: every event carries all its attributes.
+    Off,
+}
+
+/// Request builder options.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The largest body, in bytes. Default and maximum [`MAX_BODY_BYTES`] (6,000,000). A
+    /// transport pacing a session may ask for smaller requests.
+    pub max_body_bytes: usize,
+    /// What to do with an event too large for any request. Default [`Oversize::Truncate`].
+    pub oversize: Oversize,
+    /// How times are written. Default [`Timestamps::StrictlyIncreasing`].
+    pub timestamps: Timestamps,
+    /// Whether constant attributes move into `logs`. Default [`Dedupe::PerSource`].
+    pub dedupe: Dedupe,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_body_bytes: MAX_BODY_BYTES,
+            oversize: Oversize::Truncate,
+            timestamps: Timestamps::StrictlyIncreasing,
+            dedupe: Dedupe::PerSource,
+        }
+    }
+}
+
+/// What is fixed for every request of a session: the seed requires that "sessionInfo must
+/// be the same for all requests with the same session value", and threads and declared
+/// logs are per process too.
+#[derive(Debug, Clone)]
+pub struct SessionHeader {
+    /// The session id.
+    pub session: Session,
+    /// `sessionInfo`, omitted from the body when empty.
+    pub info: SessionInfo,
+    /// `threads`, omitted when empty.
+    pub threads: Vec<Thread>,
+    /// `logs` entries declared by the caller, sent in every request; events refer to them
+    /// with [`Event::log`]. Their ids must be unique.
+    pub logs: Vec<Log>,
+}
+
+impl SessionHeader {
+    /// A header with only a session id.
+    pub fn new(session: Session) -> SessionHeader {
+        SessionHeader {
+            session,
+            info: SessionInfo::default(),
+            threads: Vec::new(),
+            logs: Vec::new(),
+        }
+    }
+
+    /// Sets `sessionInfo`.
+    pub fn with_info(mut self, info: SessionInfo) -> SessionHeader {
+        self.info = info;
+        self
+    }
+
+    /// Adds a thread.
+    pub fn with_thread(mut self, thread: Thread) -> SessionHeader {
+        self.threads.push(thread);
+        self
+    }
+
+    /// Adds a declared log.
+    pub fn with_log(mut self, log: Log) -> SessionHeader {
+        self.logs.push(log);
+        self
+    }
+}
+
+/// Counters of a builder's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Events accepted (in finished requests or pending).
+    pub events: u64,
+    /// Requests finished.
+    pub requests: u64,
+    /// Events whose `message` was truncated to fit.
+    pub truncated: u64,
+    /// Events rejected as too large.
+    pub rejected: u64,
+    /// Events of finished requests whose `ts` was raised to keep times strictly increasing.
+    pub ts_adjusted: u64,
+    /// Bytes of the finished bodies.
+    pub body_bytes: u64,
+    /// What the finished bodies would have weighed without the `logs` dedupe.
+    pub inline_bytes: u64,
+}
+
+/// Builds the `addEvents` requests of one session: push events, take finished bodies.
+///
+/// ```
+/// use logferry_sdl_model::{Attrs, Event, RequestBuilder, Session, SessionHeader, Timestamp, Config};
+/// let header = SessionHeader::new(Session::new("149d8290-7871-11e1-b0c4-0800200c9a66").unwrap());
+/// let mut builder = RequestBuilder::new(header, Config::default()).unwrap();
+/// for i in 0..3 {
+///     let event = Event::message(Timestamp::from_nanos(1_667_443_947_000_000_000), format!("event {i}"));
+///     assert!(builder.push(event).unwrap().is_none()); // still room
+/// }
+/// let request = builder.finish().unwrap();
+/// assert_eq!(request.event_count(), 3);
+/// // Equal times are spread 1 ns apart, in arrival order.
+/// assert_eq!(request.events()[2].ts.as_nanos(), 1_667_443_947_000_000_002);
+/// ```
+#[derive(Debug)]
+pub struct RequestBuilder {
+    env: Arc<Envelope>,
+    config: Config,
+    batch: Batch,
+    stats: Stats,
+}
+
+impl RequestBuilder {
+    /// A builder for the session described by `header`.
+    pub fn new(header: SessionHeader, config: Config) -> Result<RequestBuilder, Error> {
+        let env = Arc::new(Envelope::new(&header, &config)?);
+        let batch = Batch::new(
+            env.clone(),
+            None,
+            config.timestamps == Timestamps::StrictlyIncreasing,
+        );
+        Ok(RequestBuilder {
+            env,
+            config,
+            batch,
+            stats: Stats::default(),
+        })
+    }
+
+    /// Adds an event that belongs to no particular source (it is never deduped).
+    ///
+    /// Returns the finished request when the event did not fit in the pending one (the
+    /// event then starts the next request). Errors: [`Error::UnknownLog`] when the event
+    /// names a log the header does not declare, [`Error::EventTooLarge`] when it can't fit
+    /// any request under the [`Oversize`] policy. Either way the pending request is
+    /// unchanged.
+    pub fn push(&mut self, event: Event) -> Result<Option<ReadyRequest>, Error> {
+        self.push_inner(event, None)
+    }
+
+    /// Adds an event from `source` (a file, a container, a pod: whatever shares constant
+    /// attributes), whose constant attributes the builder may move into a `logs` entry.
+    /// Otherwise as [`RequestBuilder::push`].
+    pub fn push_from(&mut self, source: &str, event: Event) -> Result<Option<ReadyRequest>, Error> {
+        self.push_inner(event, Some(source))
+    }
+
+    /// Finishes the pending request, if it has any event.
+    pub fn finish(&mut self) -> Option<ReadyRequest> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        let floor = self.batch.next_floor();
+        let ordered = self.batch.order.is_some();
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch::new(self.env.clone(), floor, ordered),
+        );
+        Some(batch.finish(Some(&mut self.stats)))
+    }
+
+    /// The exact length the pending request's body would have if finished now (0 when
+    /// there is no pending event).
+    pub fn pending_len(&self) -> usize {
+        self.batch.len()
+    }
+
+    /// The pending request's length without the `logs` dedupe.
+    pub fn pending_inline_len(&self) -> usize {
+        self.batch.inline_len()
+    }
+
+    /// The number of events in the pending request.
+    pub fn pending_events(&self) -> usize {
+        self.batch.slots.len()
+    }
+
+    /// The builder's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The options in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The body limit in force.
+    pub fn limit(&self) -> usize {
+        self.env.limit
+    }
+
+    fn push_inner(
+        &mut self,
+        mut event: Event,
+        source: Option<&str>,
+    ) -> Result<Option<ReadyRequest>, Error> {
+        if let Some(id) = &event.log
+            && !self.env.static_log_ids.contains(id)
+        {
+            return Err(Error::UnknownLog { id: id.clone() });
+        }
+        let mut s = self.batch.serialize(&event);
+        // Would the event fit alone, in the request after this one?
+        let floor = self.batch.next_floor();
+        let t = event.ts.as_nanos();
+        let u_alone = floor.map_or(t, |f| t.max(f.saturating_add(1)));
+        let alone_fixed = self.batch.total(0, decimal_len(u_alone), 1, 0);
+        let alone = |size: usize| alone_fixed + size;
+        let mut truncated = false;
+        if alone(s.size) > self.env.limit {
+            let size = alone(s.size);
+            self.batch.unserialize(&s);
+            let mut cut = match self.config.oversize {
+                Oversize::Truncate => Some(event.clone()),
+                Oversize::Reject => None,
+            };
+            let fits = cut.as_mut().is_some_and(|cut| {
+                truncate_message(cut, size - self.env.limit) && {
+                    s = self.batch.serialize(cut);
+                    let fits = alone(s.size) <= self.env.limit;
+                    if !fits {
+                        self.batch.unserialize(&s);
+                    }
+                    fits
+                }
+            });
+            match cut {
+                Some(cut) if fits => event = cut,
+                _ => {
+                    // The caller gets the event back as it was given.
+                    self.stats.rejected += 1;
+                    return Err(Error::EventTooLarge {
+                        size,
+                        limit: self.env.limit,
+                        event: Box::new(event),
+                    });
+                }
+            }
+            truncated = true;
+            self.stats.truncated += 1;
+        }
+        let ready = match self.batch.try_push(event, source, &s) {
+            Ok(()) => None,
+            Err(event) => {
+                self.batch.unserialize(&s);
+                let ready = self
+                    .finish()
+                    .expect("an event that fits alone only fails to fit a non-empty request");
+                let s = self.batch.serialize(&event);
+                if self.batch.try_push(*event, source, &s).is_err() {
+                    unreachable!("the event was checked to fit a request alone");
+                }
+                Some(ready)
+            }
+        };
+        self.batch.truncated += usize::from(truncated);
+        self.stats.events += 1;
+        Ok(ready)
+    }
+}

@@ -1,0 +1,39 @@
+//! The `addEvents` sender: the handle and its intake queue, a sans-IO dispatcher, and
+//! session I/O.
+//!
+//! # Structure
+//!
+//! ```text
+//! send / send_many ──bounded queue──▶ driver ──inputs──▶ dispatcher (sans-IO)
+//!  (handle.rs)                       (driver.rs) ◀─actions─ (dispatcher.rs)
+//!                                        │
+//!                                        └──▶ gzip on the blocking pool, one attempt
+//!                                             per session at a time (session.rs)
+//! ```
+//!
+//! - The **dispatcher** owns every session's `RequestBuilder` (the model's: exact body
+//!   sizes, strictly increasing times per session, `logs` dedupe), its pacer and the state
+//!   of its one request. It fills the builder of one *idle* session at a time and starts
+//!   that session's request; it takes records only while some session is idle, which is
+//!   the backpressure. It decides every wait (linger, pacing, backoff, the retry budget)
+//!   on the time it is given, and says what to do as actions: it never does I/O.
+//! - A session has at most one request at a time (seed: "Only one request can be
+//!   in-flight at a time for a session"): the request is gzipped once, each attempt is
+//!   paced, retried through `logferry-retry`'s policy and budget, split on "too large",
+//!   and reported. While one session waits to retry, the dispatcher keeps filling the
+//!   others: a retrying session never blocks the others.
+//! - The **driver** is the only async part: it feeds the dispatcher the intake queue, the
+//!   finished I/O and a timer, and carries out its actions. **Session I/O** sends one
+//!   attempt over `logferry-http` and classifies the answer.
+//! - A batch ends when it is full (the next event would not fit, or the average event
+//!   would not), when its first event has waited [`SdlConfig::linger`](crate::SdlConfig::linger),
+//!   on [`SdlSender::flush`], or at shutdown. An event that did not fit is moved to the
+//!   next idle session's batch, never left behind a busy session.
+
+mod dispatcher;
+mod driver;
+mod handle;
+mod session;
+
+pub use handle::SdlSender;
+pub(crate) use session::exchange_outcome;
