@@ -12,7 +12,8 @@
 //! - [`Budget`]: retries capped as a share of a sender's recent traffic, so an outage
 //!   cannot become a retry storm;
 //! - [`Retrier`]: the async driver that runs an operation under all three, on an injected
-//!   [`Clock`] and [`Rng`], reporting each attempt and the final [`Report`].
+//!   [`Clock`] and [`Rng`], reporting each attempt and the final [`Report`]. Backends
+//!   build theirs with [`Retrier::from_config`].
 //!
 //! This crate sits inside the transports (`… → spool → transport → ack`): every backend
 //! classifies and schedules through it. It performs no I/O: it never sends a request, does
@@ -37,12 +38,11 @@
 //!
 //! ```
 //! use http::{HeaderMap, StatusCode};
-//! use logferry_retry::{classify, Budget, Finish, Outcome, Policy, Retrier};
-//! use std::sync::Arc;
+//! use logferry_retry::{classify, BudgetConfig, Config, Finish, Outcome, Retrier};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! let retrier = Retrier::standard(Policy::default(), Arc::new(Budget::default()));
+//! let retrier = Retrier::from_config(&Config::default(), BudgetConfig::default()).expect("valid");
 //! let replies = [503, 429, 200];
 //! let report = retrier
 //!     .run(

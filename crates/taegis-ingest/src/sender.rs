@@ -10,9 +10,7 @@ use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use http::{Response, StatusCode};
 use logferry_compress::Encoding;
 use logferry_http::{Client, authorization, full};
-use logferry_retry::{
-    Budget, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, TokioClock, classify,
-};
+use logferry_retry::{FastRng, Finish, GaveUp, Outcome, Retrier, TokioClock, classify};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::sync::watch;
@@ -78,11 +76,8 @@ impl Ingest {
             return Err(Error::Config("the integration key is empty".into()));
         }
         let auth = authorization(config.auth.as_str(), &config.key)?;
-        let policy = Policy::new(config.retry.clone())
-            .map_err(|e| Error::Config(format!("retry policy: {e}")))?;
-        let budget =
-            Budget::new(config.budget).map_err(|e| Error::Config(format!("retry budget: {e}")))?;
-        let retrier = Retrier::standard(policy, Arc::new(budget));
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| Error::Config(format!("retry: {e}")))?;
         Ok(Ingest {
             inner: Arc::new(Inner {
                 client,

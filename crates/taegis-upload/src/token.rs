@@ -15,8 +15,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use logferry_http::{Client, IngestUrl, Secret, authorization, full};
 use logferry_retry::{
-    Budget, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, Stop, TokioClock,
-    Verdict, classify,
+    BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, Stop, TokioClock, Verdict, classify,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -390,16 +389,15 @@ impl TokenProvider {
         if config.default_lifetime.is_zero() {
             return Err(bad("token.default_lifetime", "must be above zero"));
         }
-        let policy =
-            Policy::new(config.retry.clone()).map_err(|e| bad("token.retry", &e.to_string()))?;
-        let budget = Budget::new(config.budget).map_err(|e| bad("token.budget", &e.to_string()))?;
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| bad("token.retry", &e.to_string()))?;
         let token_url = endpoint.join(TOKEN_PATH).map_err(Error::InvalidEndpoint)?;
         Ok(TokenProvider {
             client,
             endpoint,
             token_url,
             credentials,
-            retrier: Retrier::standard(policy, Arc::new(budget)),
+            retrier,
             config,
             now: Arc::new(now),
             state: tokio::sync::Mutex::new(State::default()),

@@ -10,8 +10,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use logferry_http::{Client, IngestUrl, authorization, full};
 use logferry_retry::{
-    AttemptInfo, Budget, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Policy, Retrier,
-    RetryAfter, RetryCause, Stop, TokioClock, Verdict, classify,
+    AttemptInfo, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, RetryAfter, RetryCause,
+    Stop, TokioClock, Verdict, classify,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -323,19 +323,17 @@ impl Uploader {
         config: Config,
     ) -> Result<Uploader, Error> {
         config.validate()?;
-        let policy = Policy::new(config.retry.clone()).map_err(|e| Error::InvalidConfig {
-            field: "retry",
-            reason: e.to_string(),
-        })?;
-        let budget = Budget::new(config.budget).map_err(|e| Error::InvalidConfig {
-            field: "budget",
-            reason: e.to_string(),
+        let retrier = Retrier::from_config(&config.retry, config.budget).map_err(|e| {
+            Error::InvalidConfig {
+                field: "retry",
+                reason: e.to_string(),
+            }
         })?;
         Ok(Uploader {
             client,
             endpoint: region.endpoint(),
             tokens,
-            retrier: Retrier::standard(policy, Arc::new(budget)),
+            retrier,
             permits: tokio::sync::Semaphore::new(config.concurrency),
             config,
             shutting_down: AtomicBool::new(false),
