@@ -152,7 +152,8 @@ impl<C: Clock, R: Rng> Retrier<C, R> {
     /// first attempt in the budget.
     ///
     /// `on_attempt` sees every attempt as it ends. Split and re-authenticate verdicts end
-    /// the run and come back in the report: the caller acts and runs again.
+    /// the run and come back in the report: the caller acts and runs again. A
+    /// [`Verdict::Stop`] ends it as [`GaveUp::Stopped`], with the attempt's value.
     pub async fn run<T, F, Fut>(
         &self,
         mut op: F,

@@ -6,7 +6,8 @@
 //!   [`classify::sdl`], [`classify::s3_put`], [`classify::token_endpoint`],
 //!   [`classify::transport`]) turning a response into a [`Verdict`]: delivered, retry
 //!   (with the server's [`RetryAfter`]), split, re-authenticate, or fatal with a
-//!   [`FatalReason`] an operator can act on;
+//!   [`FatalReason`] an operator can act on; a backend ends a run for a reason of its own
+//!   with [`Verdict::Stop`];
 //! - [`Policy`] (from a [`Config`]): full-jitter exponential backoff with `Retry-After` as
 //!   a floor, and the [`Stop`] conditions;
 //! - [`Budget`]: retries capped as a share of a sender's recent traffic, so an outage

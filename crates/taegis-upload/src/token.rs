@@ -588,7 +588,7 @@ impl TokenProvider {
                 classify::token_endpoint(response.status(), response.headers()),
                 Attempt::Response(response),
             ),
-            Err(e) if e.is_config() => Outcome::new(crate::end_run(), Attempt::Unsendable(e)),
+            Err(e) if e.is_config() => Outcome::new(Verdict::Stop, Attempt::Unsendable(e)),
             Err(e) => Outcome::new(
                 classify::transport(&e.transport_failure()),
                 Attempt::Transport(e),

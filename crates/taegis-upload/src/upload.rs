@@ -4,7 +4,7 @@ use crate::body::{FailureSlot, FileBody, OnRead};
 use crate::presign::{DEFAULT_SENSOR_ID, parse_presign_response, presign_url, server_message};
 use crate::s3::S3Error;
 use crate::token::{AccessToken, Credentials, TokenConfig, TokenProvider};
-use crate::{Error, Region, end_run};
+use crate::{Error, Region};
 use futures_util::stream::{self, Stream, StreamExt};
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -569,7 +569,7 @@ impl Uploader {
                         let (url, token) = (&url, &token);
                         async move {
                             if attempt > 1 && self.is_shutting_down() {
-                                return Outcome::new(end_run(), PresignStep::Shutdown);
+                                return Outcome::new(Verdict::Stop, PresignStep::Shutdown);
                             }
                             bump(&self.counters.presign_requests, 1);
                             if attempt > 1 {
@@ -633,7 +633,7 @@ impl Uploader {
     ) -> Outcome<PresignStep> {
         let auth = match authorization("Bearer", token.secret()) {
             Ok(auth) => auth,
-            Err(e) => return Outcome::new(end_run(), PresignStep::Unsendable(e)),
+            Err(e) => return Outcome::new(Verdict::Stop, PresignStep::Unsendable(e)),
         };
         let request = self
             .client
@@ -646,7 +646,7 @@ impl Uploader {
         let response = match self.client.send(request).await {
             Ok(response) => response,
             Err(e) if e.is_config() => {
-                return Outcome::new(end_run(), PresignStep::Unsendable(e));
+                return Outcome::new(Verdict::Stop, PresignStep::Unsendable(e));
             }
             Err(e) => {
                 return Outcome::new(
@@ -661,7 +661,7 @@ impl Uploader {
             return match parse_presign_response(body) {
                 Ok(location) => Outcome::new(Verdict::Delivered, PresignStep::Located(location)),
                 Err(source) => Outcome::new(
-                    end_run(),
+                    Verdict::Stop,
                     PresignStep::Refused(Error::PresignResponse {
                         file_name: file_name.to_owned(),
                         source,
@@ -670,7 +670,11 @@ impl Uploader {
             };
         }
         match status.as_u16() {
-            401 => Outcome::new(end_run(), PresignStep::Unauthorized(server_message(body))),
+            // Refresh the token (once) and presign again.
+            401 => Outcome::new(
+                Verdict::Reauthenticate,
+                PresignStep::Unauthorized(server_message(body)),
+            ),
             // Transient by the RFC 9110 classes, as in every logferry contract table.
             408 | 429 | 100..=199 | 500..=999 => Outcome::new(
                 Verdict::Retry {
@@ -680,7 +684,7 @@ impl Uploader {
                 PresignStep::Transient,
             ),
             code => Outcome::new(
-                end_run(),
+                Verdict::Stop,
                 PresignStep::Refused(Error::PresignRefused {
                     file_name: file_name.to_owned(),
                     status: code,
@@ -706,7 +710,7 @@ impl Uploader {
             .run(
                 |attempt| async move {
                     if attempt > 1 && self.is_shutting_down() {
-                        return Outcome::new(end_run(), PutStep::Shutdown);
+                        return Outcome::new(Verdict::Stop, PutStep::Shutdown);
                     }
                     bump(&self.counters.put_requests, 1);
                     if attempt > 1 {
@@ -797,7 +801,7 @@ impl Uploader {
         .await
         {
             Ok(body) => body,
-            Err(e) => return Outcome::new(end_run(), PutStep::File(e)),
+            Err(e) => return Outcome::new(Verdict::Stop, PutStep::File(e)),
         };
         // The signed length, exactly; no Authorization header (the URL's signature is the
         // credential, and S3 refuses a request carrying two).
@@ -809,7 +813,7 @@ impl Uploader {
             .expect("a checked URL and valid headers make a valid request");
         let result = self.client.send_with_timeout(request, timeout).await;
         if let Some(e) = failure.take() {
-            return Outcome::new(end_run(), PutStep::File(e));
+            return Outcome::new(Verdict::Stop, PutStep::File(e));
         }
         match result {
             Ok(response) => {
@@ -818,7 +822,7 @@ impl Uploader {
                     classify::s3_put(response.status(), response.headers(), s3.code.as_deref());
                 Outcome::new(verdict, PutStep::Response(response.status(), s3))
             }
-            Err(e) if e.is_config() => Outcome::new(end_run(), PutStep::Unsendable(e)),
+            Err(e) if e.is_config() => Outcome::new(Verdict::Stop, PutStep::Unsendable(e)),
             Err(e) => Outcome::new(
                 classify::transport(&e.transport_failure()),
                 PutStep::Transport(e),

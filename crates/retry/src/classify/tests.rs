@@ -13,6 +13,7 @@ enum Want {
     Split,
     Reauth,
     Fatal,
+    Stop,
 }
 
 fn kind(verdict: &Verdict) -> Want {
@@ -22,6 +23,7 @@ fn kind(verdict: &Verdict) -> Want {
         Verdict::Split => Want::Split,
         Verdict::Reauthenticate => Want::Reauth,
         Verdict::Fatal { .. } => Want::Fatal,
+        Verdict::Stop => Want::Stop,
     }
 }
 

@@ -379,3 +379,25 @@ fn from_config_checks_both_configs_and_names_the_budget_fields() {
         "invalid retry config: `budget.ttl` must be between 1 s and 60 s"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_run_with_the_attempts_value() {
+    let r = retrier(policy(Stop::never()), Budget::default());
+    let report = r
+        .run(
+            |attempt| async move {
+                if attempt == 1 {
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    Outcome::new(classify::http_ingest(status, &HeaderMap::new()), "busy")
+                } else {
+                    Outcome::new(Verdict::Stop, "the file changed")
+                }
+            },
+            |_| {},
+        )
+        .await;
+    assert_eq!(report.finish, Finish::GaveUp(GaveUp::Stopped));
+    assert_eq!(report.attempts, 2);
+    assert_eq!(report.last_verdict, Verdict::Stop);
+    assert_eq!(report.value, "the file changed");
+}
