@@ -1,7 +1,9 @@
 //! One status table per contract: a response becomes a [`Verdict`].
 //!
 //! Classification is separate from scheduling: these functions decide *what* happens to a
-//! request (delivered, retry, split, re-authenticate, fatal); [`Policy`](crate::Policy)
+//! request (delivered, retry, split, re-authenticate, fatal), and
+//! [`credentials_refused`] which fatal verdicts stop a whole sender;
+//! [`Policy`](crate::Policy)
 //! decides *when*. They are pure: no clock, no I/O. A `Retry-After` header is parsed here
 //! and resolved against the clock later ([`RetryAfter::delay_from`]).
 //!
@@ -138,10 +140,7 @@ pub fn sdl(
     if is_transient(status) {
         return retry(status, headers);
     }
-    if is("error/client/noPermission")
-        || status == StatusCode::UNAUTHORIZED
-        || status == StatusCode::FORBIDDEN
-    {
+    if refuses_credentials(status, parsed_status) {
         return Verdict::Fatal {
             reason: FatalReason::new(
                 C,
@@ -300,6 +299,36 @@ pub fn transport(failure: &TransportFailure) -> Verdict {
         not_before: None,
         cause: RetryCause::Transport(*failure),
     }
+}
+
+/// Whether a fatal verdict means the credential itself was refused, so that no request
+/// of the sender can succeed until an operator replaces it: the one rule every backend
+/// stops on.
+///
+/// - HTTP 401 or 403, in every contract. HTTP Ingest: 401 "The Authorization header was
+///   missing or its credential was not recognized" / "MUST NOT retry. Verify the
+///   integration key and URL pair."; 403 "The credential was recognized but is no longer
+///   authorized" / "MUST NOT retry. Generate a replacement integration if necessary."
+/// - An SDL `error/client/noPermission…` status, whatever the HTTP status: "If you
+///   receive 401 errors with a status of error/client/noPermission or
+///   error/client/noPermission/accountDisabled, the token is incorrect or invalid."
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use logferry_retry::{classify, Verdict};
+/// let Verdict::Fatal { reason } = classify::http_ingest(StatusCode::FORBIDDEN, &HeaderMap::new()) else {
+///     unreachable!("403 is fatal")
+/// };
+/// assert!(classify::credentials_refused(&reason));
+/// ```
+pub fn credentials_refused(reason: &FatalReason) -> bool {
+    refuses_credentials(reason.status(), reason.server_status())
+}
+
+/// [`credentials_refused`] on a status and a body's status string.
+fn refuses_credentials(status: StatusCode, body_status: Option<&str>) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+        || body_status.is_some_and(|s| has_component_prefix(s, "error/client/noPermission"))
 }
 
 fn retry(status: StatusCode, headers: &HeaderMap) -> Verdict {

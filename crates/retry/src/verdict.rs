@@ -39,7 +39,8 @@ pub enum Verdict {
     /// stopping. The attempt's value says which; the caller does not send this again.
     ///
     /// Backends return it from their attempt; the [`classify`](crate::classify) tables
-    /// never do.
+    /// never do (a refused credential is [`Verdict::Fatal`], recognised by
+    /// [`classify::credentials_refused`](crate::classify::credentials_refused)).
     Stop,
 }
 

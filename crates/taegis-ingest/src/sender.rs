@@ -6,8 +6,8 @@ use crate::{
 };
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use http::Response;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
 use logferry_compress::Encoding;
 use logferry_http::{Client, authorization, full};
 use logferry_retry::{FastRng, Finish, GaveUp, Outcome, Retrier, TokioClock, classify};
@@ -351,10 +351,7 @@ impl Ingest {
                 if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
                     message.push_str(&format!(" (server said: {body})"));
                 }
-                if matches!(
-                    reason.status(),
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                ) {
+                if classify::credentials_refused(&reason) {
                     let reason = StopReason::Unauthorized { message };
                     tracing::error!(
                         "stopping the HTTP Ingest sender for {}: {reason}",

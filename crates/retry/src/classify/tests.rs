@@ -330,6 +330,47 @@ fn every_transport_failure_retries() {
 }
 
 #[test]
+fn refused_credentials_are_one_rule_for_every_contract() {
+    let h = no_headers();
+    let refused = |verdict: Verdict| match verdict {
+        Verdict::Fatal { reason } => credentials_refused(&reason),
+        other => panic!("not fatal: {other}"),
+    };
+    // HTTP Ingest 401: "MUST NOT retry. Verify the integration key and URL pair."
+    assert!(refused(http_ingest(status(401), &h)));
+    // HTTP Ingest 403: "MUST NOT retry. Generate a replacement integration if necessary."
+    assert!(refused(http_ingest(status(403), &h)));
+    // "If you receive 401 errors with a status of error/client/noPermission or
+    // error/client/noPermission/accountDisabled, the token is incorrect or invalid."
+    assert!(refused(sdl(status(401), &h, None, None)));
+    assert!(refused(sdl(status(403), &h, None, None)));
+    for body in [
+        "error/client/noPermission",
+        "error/client/noPermission/accountDisabled",
+    ] {
+        assert!(refused(sdl(status(401), &h, Some(body), None)), "{body}");
+        assert!(refused(sdl(status(200), &h, Some(body), None)), "{body}");
+    }
+    assert!(refused(token_endpoint(status(401), &h)));
+    // Refusals of the request, not of the credential.
+    assert!(!refused(http_ingest(status(400), &h)));
+    assert!(!refused(http_ingest(status(404), &h)));
+    assert!(!refused(sdl(
+        status(400),
+        &h,
+        Some("error/client/badParam"),
+        None
+    )));
+    assert!(!refused(sdl(
+        status(400),
+        &h,
+        Some("error/client/noPermissionToo"),
+        None
+    )));
+    assert!(!refused(s3_put(status(400), &h, Some("InvalidArgument"))));
+}
+
+#[test]
 fn component_prefixes() {
     assert!(has_component_prefix("error/server/backoff", "error/server"));
     assert!(has_component_prefix("error/server", "error/server"));
