@@ -290,6 +290,50 @@ pub fn token_endpoint(status: StatusCode, headers: &HeaderMap) -> Verdict {
     }
 }
 
+/// The Taegis File Upload presign request, `POST {endpoint}/s3-signer/v2/signed-s3url`
+/// (`taegis-file-upload-api.txt`, step 2: "Request the S3 Presigned URL"; "Returns a URL
+/// in which you can PUT your logs").
+///
+/// The seed's script takes only a success: `if response.status_code != 200:
+/// print("Failed to request a pre-signed url with error: …")`, then `url =
+/// res['location']`. The caller reads `location` from a delivered reply's body.
+///
+/// | status | verdict | why |
+/// |---|---|---|
+/// | 2xx | [`Delivered`](Verdict::Delivered) | the body holds the `location` to `PUT` to |
+/// | 401 | [`Reauthenticate`](Verdict::Reauthenticate) | the access token was refused ("Before proceeding, complete the API Authentication steps in order to obtain a working access token"): refresh it and presign again, a bounded number of times |
+/// | 400 | [`Fatal`](Verdict::Fatal) | the request's parameters (`file_name`, `content_length`, `sensor_id`) were refused |
+/// | 403 | [`Fatal`](Verdict::Fatal) | the token is valid but may not request upload URLs |
+/// | 408, 429, 5xx | [`Retry`](Verdict::Retry) | transient |
+/// | other | by class | 1xx retried; 3xx, 404 and other 4xx fatal |
+pub fn presign(status: StatusCode, headers: &HeaderMap) -> Verdict {
+    const C: Contract = Contract::Presign;
+    match status.as_u16() {
+        200..=299 => Verdict::Delivered,
+        401 => Verdict::Reauthenticate,
+        400 => fatal(
+            C,
+            status,
+            "the presign request was refused",
+            "check the file name, content length and sensor id (and the service, if one is set)",
+        ),
+        403 => fatal(
+            C,
+            status,
+            "the access token may not request upload URLs",
+            "check the API client's File Upload permissions in the XDR UI",
+        ),
+        _ if is_transient(status) => retry(status, headers),
+        _ => by_class(
+            C,
+            status,
+            headers,
+            "use your region's API URL (US1, US2, US3 or EU) exactly",
+            "check the presign request's parameters",
+        ),
+    }
+}
+
 /// A request that got no response. Every kind retries: the connection may come back
 /// (refused, reset, timeout) and delivery is at least once, so a request that may or may
 /// not have arrived is sent again. A TLS failure retries too (an interception proxy or a

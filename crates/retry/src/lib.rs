@@ -4,7 +4,7 @@
 //! Key items:
 //! - [`classify`]: one status table per contract ([`classify::http_ingest`],
 //!   [`classify::sdl`], [`classify::s3_put`], [`classify::token_endpoint`],
-//!   [`classify::transport`]) turning a response into a [`Verdict`]: delivered, retry
+//!   [`classify::presign`], [`classify::transport`]) turning a response into a [`Verdict`]: delivered, retry
 //!   (with the server's [`RetryAfter`]), split, re-authenticate, or fatal with a
 //!   [`FatalReason`] an operator can act on; a backend ends a run for a reason of its own
 //!   with [`Verdict::Stop`];

@@ -172,6 +172,8 @@ pub enum Contract {
     S3Put,
     /// The Taegis OAuth client-credentials token endpoint (File Upload's first step).
     TokenEndpoint,
+    /// The Taegis File Upload presign request (`taegis-file-upload-api.txt`, step 2).
+    Presign,
 }
 
 impl fmt::Display for Contract {
@@ -181,6 +183,7 @@ impl fmt::Display for Contract {
             Contract::SdlAddEvents => "sdl addEvents",
             Contract::S3Put => "presigned s3 put",
             Contract::TokenEndpoint => "taegis token endpoint",
+            Contract::Presign => "taegis file upload presign",
         })
     }
 }

@@ -10,8 +10,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use logferry_http::{Client, IngestUrl, authorization, full};
 use logferry_retry::{
-    AttemptInfo, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, RetryAfter, RetryCause,
-    Stop, TokioClock, Verdict, classify,
+    AttemptInfo, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, Stop, TokioClock,
+    Verdict, classify,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -236,8 +236,9 @@ fn bump(counter: &AtomicU64, by: u64) {
 ///    [`MAX_PUT_BYTES`]. An empty file is refused here: the contract does not say what an
 ///    empty upload means, and it holds no logs.
 /// 2. A token comes from the shared [`TokenProvider`]; the presign request names the file
-///    (its last path component), its size, the sensor and optionally the service. A 401
-///    refreshes the token once; 408, 429, 5xx and transport failures are retried.
+///    (its last path component), its size, the sensor and optionally the service. It is
+///    classified by [`classify::presign`]: a 401 refreshes the token once; 408, 429, 5xx
+///    and transport failures are retried.
 /// 3. The file is streamed from disk (never read whole) with exactly the presigned
 ///    `Content-Length` and no `Authorization` header (S3 refuses two authentication
 ///    mechanisms); no chunked encoding. The `PUT` is classified by
@@ -657,41 +658,30 @@ impl Uploader {
         };
         let status = response.status();
         let body = response.body();
-        if status.is_success() {
-            return match parse_presign_response(body) {
-                Ok(location) => Outcome::new(Verdict::Delivered, PresignStep::Located(location)),
-                Err(source) => Outcome::new(
-                    Verdict::Stop,
-                    PresignStep::Refused(Error::PresignResponse {
-                        file_name: file_name.to_owned(),
-                        source,
-                    }),
-                ),
-            };
-        }
-        match status.as_u16() {
+        let verdict = classify::presign(status, response.headers());
+        let step = match &verdict {
+            Verdict::Delivered => match parse_presign_response(body) {
+                Ok(location) => PresignStep::Located(location),
+                Err(source) => {
+                    return Outcome::new(
+                        Verdict::Stop,
+                        PresignStep::Refused(Error::PresignResponse {
+                            file_name: file_name.to_owned(),
+                            source,
+                        }),
+                    );
+                }
+            },
             // Refresh the token (once) and presign again.
-            401 => Outcome::new(
-                Verdict::Reauthenticate,
-                PresignStep::Unauthorized(server_message(body)),
-            ),
-            // Transient by the RFC 9110 classes, as in every logferry contract table.
-            408 | 429 | 100..=199 | 500..=999 => Outcome::new(
-                Verdict::Retry {
-                    not_before: RetryAfter::from_headers(response.headers()),
-                    cause: RetryCause::Status(status),
-                },
-                PresignStep::Transient,
-            ),
-            code => Outcome::new(
-                Verdict::Stop,
-                PresignStep::Refused(Error::PresignRefused {
-                    file_name: file_name.to_owned(),
-                    status: code,
-                    message: server_message(body),
-                }),
-            ),
-        }
+            Verdict::Reauthenticate => PresignStep::Unauthorized(server_message(body)),
+            Verdict::Retry { .. } => PresignStep::Transient,
+            _ => PresignStep::Refused(Error::PresignRefused {
+                file_name: file_name.to_owned(),
+                status: status.as_u16(),
+                message: server_message(body),
+            }),
+        };
+        Outcome::new(verdict, step)
     }
 
     /// `PUT`s the file to `location` under the retry policy.

@@ -289,6 +289,50 @@ fn s3_put_table() {
     );
 }
 
+/// Quotes are from `taegis-file-upload-api.txt`.
+#[test]
+fn presign_table() {
+    check(
+        &[
+            // "Returns a URL in which you can PUT your logs." / `url = res['location']`
+            (200, Delivered),
+            (201, Delivered),
+            // "Before proceeding, complete the API Authentication steps in order to
+            // obtain a working access token.": a refused token is refreshed.
+            (401, Reauth),
+            // `if response.status_code != 200: print("Failed to request a pre-signed url
+            // with error: ...")`: the request as sent will not get a URL.
+            (400, Fatal),
+            (403, Fatal),
+            (404, Fatal),
+            (405, Fatal),
+            (301, Fatal),
+            // Transient in every logferry contract.
+            (408, Retry),
+            (429, Retry),
+            (500, Retry),
+            (502, Retry),
+            (503, Retry),
+            (504, Retry),
+            (599, Retry),
+            (100, Retry),
+        ],
+        |s| presign(s, &no_headers()),
+    );
+    assert_eq!(
+        presign(status(429), &retry_after("7")),
+        Verdict::Retry {
+            not_before: Some(RetryAfter::Delay(Duration::from_secs(7))),
+            cause: RetryCause::Status(StatusCode::TOO_MANY_REQUESTS),
+        }
+    );
+    assert_eq!(
+        presign(status(400), &no_headers()).to_string(),
+        "fatal: taegis file upload presign answered 400 bad request: the presign request was refused; \
+         check the file name, content length and sensor id (and the service, if one is set)"
+    );
+}
+
 #[test]
 fn token_endpoint_table() {
     check(
