@@ -387,16 +387,14 @@ impl Ingest {
         if part.encoding() == Encoding::Gzip {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        let request = request
-            .body(full(part.body().clone()))
-            .expect("method, URL and headers were validated when the sender was built");
-        match inner.client.send(request).await {
-            Ok(response) => Outcome::new(
-                classify::http_ingest(response.status(), response.headers()),
-                Some(response),
-            ),
-            Err(e) => Outcome::new(classify::transport(&e.transport_failure()), None),
-        }
+        let classify = |response: Response<Bytes>| {
+            let verdict = classify::http_ingest(response.status(), response.headers());
+            Outcome::new(verdict, Some(response))
+        };
+        inner
+            .client
+            .exchange(request, full(part.body().clone()), None, classify, |_| None)
+            .await
     }
 
     /// Sends batches from `batches` with up to `concurrency` in flight, calling

@@ -278,17 +278,17 @@ enum PresignStep {
     Unauthorized(Option<String>),
     Refused(Error),
     Transient,
-    Transport(logferry_http::Error),
-    Unsendable(logferry_http::Error),
+    /// No response ([`logferry_http::Error::verdict`] says whether it is retried).
+    Failed(logferry_http::Error),
     Shutdown,
 }
 
 /// How one `PUT` attempt ended.
 enum PutStep {
     Response(StatusCode, S3Error),
-    Transport(logferry_http::Error),
+    /// No response ([`logferry_http::Error::verdict`] says whether it is retried).
+    Failed(logferry_http::Error),
     File(Error),
-    Unsendable(logferry_http::Error),
     Shutdown,
 }
 
@@ -600,7 +600,7 @@ impl Uploader {
                     refreshed = true;
                 }
                 (_, PresignStep::Refused(e)) => return Err(e),
-                (_, PresignStep::Unsendable(source)) => {
+                (Finish::GaveUp(GaveUp::Stopped), PresignStep::Failed(source)) => {
                     return Err(Error::Http {
                         step: step(),
                         source,
@@ -613,7 +613,7 @@ impl Uploader {
                 }
                 (_, value) => {
                     let last = match value {
-                        PresignStep::Transport(e) => format!("{}: {e}", run.last_verdict),
+                        PresignStep::Failed(e) => format!("{}: {e}", run.last_verdict),
                         _ => run.last_verdict.to_string(),
                     };
                     return Err(Error::GaveUp {
@@ -634,54 +634,18 @@ impl Uploader {
     ) -> Outcome<PresignStep> {
         let auth = match authorization("Bearer", token.secret()) {
             Ok(auth) => auth,
-            Err(e) => return Outcome::new(Verdict::Stop, PresignStep::Unsendable(e)),
+            Err(e) => return Outcome::new(Verdict::Stop, PresignStep::Failed(e)),
         };
         let request = self
             .client
             .request(Method::POST, url)
             .header(header::AUTHORIZATION, auth)
             .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
-            .body(full(""))
-            .expect("a checked URL and valid headers make a valid request");
-        let response = match self.client.send(request).await {
-            Ok(response) => response,
-            Err(e) if e.is_config() => {
-                return Outcome::new(Verdict::Stop, PresignStep::Unsendable(e));
-            }
-            Err(e) => {
-                return Outcome::new(
-                    classify::transport(&e.transport_failure()),
-                    PresignStep::Transport(e),
-                );
-            }
-        };
-        let status = response.status();
-        let body = response.body();
-        let verdict = classify::presign(status, response.headers());
-        let step = match &verdict {
-            Verdict::Delivered => match parse_presign_response(body) {
-                Ok(location) => PresignStep::Located(location),
-                Err(source) => {
-                    return Outcome::new(
-                        Verdict::Stop,
-                        PresignStep::Refused(Error::PresignResponse {
-                            file_name: file_name.to_owned(),
-                            source,
-                        }),
-                    );
-                }
-            },
-            // Refresh the token (once) and presign again.
-            Verdict::Reauthenticate => PresignStep::Unauthorized(server_message(body)),
-            Verdict::Retry { .. } => PresignStep::Transient,
-            _ => PresignStep::Refused(Error::PresignRefused {
-                file_name: file_name.to_owned(),
-                status: status.as_u16(),
-                message: server_message(body),
-            }),
-        };
-        Outcome::new(verdict, step)
+            .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let classify = |response| presign_outcome(&response, file_name);
+        self.client
+            .exchange(request, full(""), None, classify, PresignStep::Failed)
+            .await
     }
 
     /// `PUT`s the file to `location` under the retry policy.
@@ -728,7 +692,7 @@ impl Uploader {
                 (Some(code), None) => format!("http {} {code}", status.as_u16()),
                 _ => format!("http {}", status.as_u16()),
             },
-            PutStep::Transport(e) => format!("{}: {e}", run.last_verdict),
+            PutStep::Failed(e) => format!("{}: {e}", run.last_verdict),
             _ => run.last_verdict.to_string(),
         };
         match (run.finish, run.value) {
@@ -737,10 +701,12 @@ impl Uploader {
             (_, PutStep::Shutdown) => PutEnd::Failed(Error::Shutdown {
                 path: path.to_path_buf(),
             }),
-            (_, PutStep::Unsendable(source)) => PutEnd::Failed(Error::Http {
-                step: format!("the upload of {}", path.display()),
-                source,
-            }),
+            (Finish::GaveUp(GaveUp::Stopped), PutStep::Failed(source)) => {
+                PutEnd::Failed(Error::Http {
+                    step: format!("the upload of {}", path.display()),
+                    source,
+                })
+            }
             (Finish::Reauthenticate, value) => PutEnd::PresignAgain(describe(&value)),
             (Finish::Split, value) => PutEnd::Failed(Error::NeedsMultipart {
                 path: path.to_path_buf(),
@@ -798,25 +764,27 @@ impl Uploader {
         let request = self
             .client
             .request(Method::PUT, location)
-            .header(header::CONTENT_LENGTH, HeaderValue::from(len))
-            .body(body.boxed())
-            .expect("a checked URL and valid headers make a valid request");
-        let result = self.client.send_with_timeout(request, timeout).await;
-        if let Some(e) = failure.take() {
-            return Outcome::new(Verdict::Stop, PutStep::File(e));
-        }
-        match result {
-            Ok(response) => {
-                let s3 = S3Error::parse(response.body());
-                let verdict =
-                    classify::s3_put(response.status(), response.headers(), s3.code.as_deref());
-                Outcome::new(verdict, PutStep::Response(response.status(), s3))
-            }
-            Err(e) if e.is_config() => Outcome::new(Verdict::Stop, PutStep::Unsendable(e)),
-            Err(e) => Outcome::new(
-                classify::transport(&e.transport_failure()),
-                PutStep::Transport(e),
-            ),
+            .header(header::CONTENT_LENGTH, HeaderValue::from(len));
+        let classify = |response: http::Response<bytes::Bytes>| {
+            let s3 = S3Error::parse(response.body());
+            let verdict =
+                classify::s3_put(response.status(), response.headers(), s3.code.as_deref());
+            Outcome::new(verdict, PutStep::Response(response.status(), s3))
+        };
+        let outcome = self
+            .client
+            .exchange(
+                request,
+                body.boxed(),
+                Some(timeout),
+                classify,
+                PutStep::Failed,
+            )
+            .await;
+        // A file that changed or failed to read is the answer, whatever the server said.
+        match failure.take() {
+            Some(e) => Outcome::new(Verdict::Stop, PutStep::File(e)),
+            None => outcome,
         }
     }
 
@@ -825,6 +793,40 @@ impl Uploader {
             observer(progress);
         }
     }
+}
+
+/// A presign reply classified by [`classify::presign`], with the `location` of an
+/// accepted one.
+fn presign_outcome(
+    response: &http::Response<bytes::Bytes>,
+    file_name: &str,
+) -> Outcome<PresignStep> {
+    let status = response.status();
+    let body = response.body();
+    let verdict = classify::presign(status, response.headers());
+    let step = match &verdict {
+        Verdict::Delivered => match parse_presign_response(body) {
+            Ok(location) => PresignStep::Located(location),
+            Err(source) => {
+                return Outcome::new(
+                    Verdict::Stop,
+                    PresignStep::Refused(Error::PresignResponse {
+                        file_name: file_name.to_owned(),
+                        source,
+                    }),
+                );
+            }
+        },
+        // Refresh the token (once) and presign again.
+        Verdict::Reauthenticate => PresignStep::Unauthorized(server_message(body)),
+        Verdict::Retry { .. } => PresignStep::Transient,
+        _ => PresignStep::Refused(Error::PresignRefused {
+            file_name: file_name.to_owned(),
+            status: status.as_u16(),
+            message: server_message(body),
+        }),
+    };
+    Outcome::new(verdict, step)
 }
 
 fn log_retry(what: &str, path: &Path, info: &AttemptInfo<'_>) {

@@ -210,3 +210,64 @@ async fn failures_map_onto_the_retry_policy() {
         Verdict::Retry { .. }
     ));
 }
+
+/// `Client::exchange`: a response goes to the caller's classifier, a transport failure
+/// is retried, and a request that cannot be made stops.
+#[tokio::test]
+async fn exchange_classifies_responses_and_failures() {
+    use logferry_retry::{Outcome, RetryCause, TransportFailure, Verdict, classify};
+    let client = client(Duration::from_secs(5));
+    let exchange = |url: &str| {
+        let url: IngestUrl = url.parse().expect("test URLs are valid");
+        client.exchange(
+            client.request(http::Method::POST, &url),
+            full("record\n"),
+            None,
+            |response| {
+                let verdict = classify::http_ingest(response.status(), response.headers());
+                Outcome::new(verdict, Ok(response.status().as_u16()))
+            },
+            Err,
+        )
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    });
+    let answered = exchange(&format!("http://{addr}/x")).await;
+    assert!(answered.verdict.is_retry(), "{}", answered.verdict);
+    assert_eq!(answered.value.expect("a response"), 503);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let refused = exchange(&format!("http://127.0.0.1:{port}/x")).await;
+    assert_eq!(
+        refused.verdict,
+        Verdict::Retry {
+            not_before: None,
+            cause: RetryCause::Transport(TransportFailure::ConnectRefused),
+        }
+    );
+    assert!(refused.value.expect_err("no response").is_connect());
+
+    let unbuildable = client
+        .exchange(
+            http::Request::builder().header("x-bad", "line\nbreak"),
+            full(""),
+            None,
+            |_| unreachable!("nothing is sent"),
+            Err::<(), _>,
+        )
+        .await;
+    assert_eq!(unbuildable.verdict, Verdict::Stop);
+    assert!(unbuildable.value.expect_err("not sent").is_config());
+}
