@@ -26,19 +26,20 @@ async fn post(
     client.send(request).await
 }
 
-#[tokio::test]
-async fn refused_connection_is_a_retryable_connect_failure() {
-    // Bind then drop: the port is closed, so the connection is refused.
+/// A loopback URL on a closed port (bound, then dropped): connecting is refused.
+fn closed_url() -> String {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = post(
-        &client(Duration::from_secs(5)),
-        &format!("http://127.0.0.1:{port}/x"),
-    )
-    .await
-    .unwrap_err();
+    format!("http://127.0.0.1:{port}/x")
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_retryable_connect_failure() {
+    let err = post(&client(Duration::from_secs(5)), &closed_url())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), FailureKind::Connect, "{err:?}");
     assert!(err.is_retryable());
 }
@@ -194,21 +195,15 @@ fn bad_ca_files_are_configuration_errors() {
 #[tokio::test]
 async fn failures_map_onto_the_retry_policy() {
     use logferry_retry::{TransportFailure, Verdict, classify};
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let err = post(
-        &client(Duration::from_secs(5)),
-        &format!("http://127.0.0.1:{port}/x"),
-    )
-    .await
-    .unwrap_err();
+    let err = post(&client(Duration::from_secs(5)), &closed_url())
+        .await
+        .unwrap_err();
     assert_eq!(err.transport_failure(), TransportFailure::ConnectRefused);
     assert!(matches!(
         classify::transport(&err.transport_failure()),
         Verdict::Retry { .. }
     ));
+    assert_eq!(err.verdict(), classify::transport(&err.transport_failure()));
 }
 
 /// `Client::exchange`: a response goes to the caller's classifier, a transport failure
@@ -245,11 +240,7 @@ async fn exchange_classifies_responses_and_failures() {
     assert!(answered.verdict.is_retry(), "{}", answered.verdict);
     assert_eq!(answered.value.expect("a response"), 503);
 
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let refused = exchange(&format!("http://127.0.0.1:{port}/x")).await;
+    let refused = exchange(&closed_url()).await;
     assert_eq!(
         refused.verdict,
         Verdict::Retry {
