@@ -9,6 +9,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as Pooled;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use logferry_retry::Outcome;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::path::PathBuf;
@@ -197,6 +198,57 @@ impl Client {
             }
         }
         result
+    }
+
+    /// One attempt of an exchange with an API, ready for a
+    /// [`Retrier`](logferry_retry::Retrier): builds the request from `request` and `body`,
+    /// sends it (within `timeout`, or [`ClientConfig::request_timeout`] when `None`), and
+    /// classifies what came back.
+    ///
+    /// A response goes to `on_response`, which classifies it by its contract's table
+    /// (`logferry_retry::classify`) and keeps what the caller needs of it. A request that
+    /// got no response (or could not be built) is classified by [`Error::verdict`]:
+    /// retried after a transport failure, stopped on a configuration or URL error; the
+    /// error goes to `on_failure` for the attempt's value.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: logferry_http::Client, url: logferry_http::IngestUrl) {
+    /// use logferry_http::full;
+    /// use logferry_retry::{classify, Outcome};
+    /// let outcome = client
+    ///     .exchange(
+    ///         client.request(http::Method::POST, &url),
+    ///         full("record\n"),
+    ///         None,
+    ///         |response| {
+    ///             let verdict = classify::http_ingest(response.status(), response.headers());
+    ///             Outcome::new(verdict, Some(response))
+    ///         },
+    ///         |_error| None,
+    ///     )
+    ///     .await;
+    /// println!("{}", outcome.verdict);
+    /// # }
+    /// ```
+    pub async fn exchange<T>(
+        &self,
+        request: http::request::Builder,
+        body: Body,
+        timeout: Option<Duration>,
+        on_response: impl FnOnce(Response<Bytes>) -> Outcome<T>,
+        on_failure: impl FnOnce(Error) -> T,
+    ) -> Outcome<T> {
+        let sent = match request.body(body) {
+            Ok(request) => {
+                let timeout = timeout.unwrap_or(self.config.request_timeout);
+                self.send_with_timeout(request, timeout).await
+            }
+            Err(e) => Err(Error::config(format!("cannot build the request: {e}"))),
+        };
+        match sent {
+            Ok(response) => on_response(response),
+            Err(e) => Outcome::new(e.verdict(), on_failure(e)),
+        }
     }
 }
 

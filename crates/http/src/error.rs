@@ -1,5 +1,6 @@
 //! The crate's error: an opaque struct with predicates, since transport failures grow.
 
+use logferry_retry::Verdict;
 use std::error::Error as StdError;
 use std::fmt;
 
@@ -104,6 +105,19 @@ impl Error {
             FailureKind::Tls => T::Tls,
             FailureKind::Reset => T::Reset,
             FailureKind::Config | FailureKind::InvalidUrl | FailureKind::Other => T::Other,
+        }
+    }
+
+    /// What the retry policy does after this failure: [`classify::transport`] (retry) for a
+    /// transport failure, [`Verdict::Stop`] for a configuration or URL error, which no
+    /// retry fixes.
+    ///
+    /// [`classify::transport`]: logferry_retry::classify::transport
+    pub fn verdict(&self) -> Verdict {
+        if self.is_config() {
+            Verdict::Stop
+        } else {
+            logferry_retry::classify::transport(&self.transport_failure())
         }
     }
 

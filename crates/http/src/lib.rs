@@ -11,8 +11,10 @@
 //!   policy.
 //!
 //! Each transport crate (`logferry-taegis-ingest`, `logferry-taegis-upload`,
-//! `logferry-sdl`) builds requests and classifies responses itself; this crate only moves
-//! them. It knows no API contract.
+//! `logferry-sdl`) builds its requests and picks its contract's table; this crate moves
+//! them, and [`Client::exchange`] runs one attempt for the retry policy: send, hand the
+//! response to the caller's classifier, or turn a failure into a
+//! [`Verdict`](logferry_retry::Verdict) ([`Error::verdict`]). It knows no API contract.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), logferry_http::Error> {

@@ -1,7 +1,9 @@
 //! One status table per contract: a response becomes a [`Verdict`].
 //!
 //! Classification is separate from scheduling: these functions decide *what* happens to a
-//! request (delivered, retry, split, re-authenticate, fatal); [`Policy`](crate::Policy)
+//! request (delivered, retry, split, re-authenticate, fatal), and
+//! [`credentials_refused`] which fatal verdicts stop a whole sender;
+//! [`Policy`](crate::Policy)
 //! decides *when*. They are pure: no clock, no I/O. A `Retry-After` header is parsed here
 //! and resolved against the clock later ([`RetryAfter::delay_from`]).
 //!
@@ -138,10 +140,7 @@ pub fn sdl(
     if is_transient(status) {
         return retry(status, headers);
     }
-    if is("error/client/noPermission")
-        || status == StatusCode::UNAUTHORIZED
-        || status == StatusCode::FORBIDDEN
-    {
+    if refuses_credentials(status, parsed_status) {
         return Verdict::Fatal {
             reason: FatalReason::new(
                 C,
@@ -291,6 +290,50 @@ pub fn token_endpoint(status: StatusCode, headers: &HeaderMap) -> Verdict {
     }
 }
 
+/// The Taegis File Upload presign request, `POST {endpoint}/s3-signer/v2/signed-s3url`
+/// (`taegis-file-upload-api.txt`, step 2: "Request the S3 Presigned URL"; "Returns a URL
+/// in which you can PUT your logs").
+///
+/// The seed's script takes only a success: `if response.status_code != 200:
+/// print("Failed to request a pre-signed url with error: …")`, then `url =
+/// res['location']`. The caller reads `location` from a delivered reply's body.
+///
+/// | status | verdict | why |
+/// |---|---|---|
+/// | 2xx | [`Delivered`](Verdict::Delivered) | the body holds the `location` to `PUT` to |
+/// | 401 | [`Reauthenticate`](Verdict::Reauthenticate) | the access token was refused ("Before proceeding, complete the API Authentication steps in order to obtain a working access token"): refresh it and presign again, a bounded number of times |
+/// | 400 | [`Fatal`](Verdict::Fatal) | the request's parameters (`file_name`, `content_length`, `sensor_id`) were refused |
+/// | 403 | [`Fatal`](Verdict::Fatal) | the token is valid but may not request upload URLs |
+/// | 408, 429, 5xx | [`Retry`](Verdict::Retry) | transient |
+/// | other | by class | 1xx retried; 3xx, 404 and other 4xx fatal |
+pub fn presign(status: StatusCode, headers: &HeaderMap) -> Verdict {
+    const C: Contract = Contract::Presign;
+    match status.as_u16() {
+        200..=299 => Verdict::Delivered,
+        401 => Verdict::Reauthenticate,
+        400 => fatal(
+            C,
+            status,
+            "the presign request was refused",
+            "check the file name, content length and sensor id (and the service, if one is set)",
+        ),
+        403 => fatal(
+            C,
+            status,
+            "the access token may not request upload URLs",
+            "check the API client's File Upload permissions in the XDR UI",
+        ),
+        _ if is_transient(status) => retry(status, headers),
+        _ => by_class(
+            C,
+            status,
+            headers,
+            "use your region's API URL (US1, US2, US3 or EU) exactly",
+            "check the presign request's parameters",
+        ),
+    }
+}
+
 /// A request that got no response. Every kind retries: the connection may come back
 /// (refused, reset, timeout) and delivery is at least once, so a request that may or may
 /// not have arrived is sent again. A TLS failure retries too (an interception proxy or a
@@ -300,6 +343,36 @@ pub fn transport(failure: &TransportFailure) -> Verdict {
         not_before: None,
         cause: RetryCause::Transport(*failure),
     }
+}
+
+/// Whether a fatal verdict means the credential itself was refused, so that no request
+/// of the sender can succeed until an operator replaces it: the one rule every backend
+/// stops on.
+///
+/// - HTTP 401 or 403, in every contract. HTTP Ingest: 401 "The Authorization header was
+///   missing or its credential was not recognized" / "MUST NOT retry. Verify the
+///   integration key and URL pair."; 403 "The credential was recognized but is no longer
+///   authorized" / "MUST NOT retry. Generate a replacement integration if necessary."
+/// - An SDL `error/client/noPermission…` status, whatever the HTTP status: "If you
+///   receive 401 errors with a status of error/client/noPermission or
+///   error/client/noPermission/accountDisabled, the token is incorrect or invalid."
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use logferry_retry::{classify, Verdict};
+/// let Verdict::Fatal { reason } = classify::http_ingest(StatusCode::FORBIDDEN, &HeaderMap::new()) else {
+///     unreachable!("403 is fatal")
+/// };
+/// assert!(classify::credentials_refused(&reason));
+/// ```
+pub fn credentials_refused(reason: &FatalReason) -> bool {
+    refuses_credentials(reason.status(), reason.server_status())
+}
+
+/// [`credentials_refused`] on a status and a body's status string.
+fn refuses_credentials(status: StatusCode, body_status: Option<&str>) -> bool {
+    matches!(status.as_u16(), 401 | 403)
+        || body_status.is_some_and(|s| has_component_prefix(s, "error/client/noPermission"))
 }
 
 fn retry(status: StatusCode, headers: &HeaderMap) -> Verdict {

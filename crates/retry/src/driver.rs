@@ -2,6 +2,8 @@
 //! on an injected [`Clock`], and reports every attempt and the end.
 
 use crate::{Budget, Clock, Decision, Finish, GaveUp, Policy, Rng, Verdict};
+#[cfg(feature = "tokio")]
+use crate::{BudgetConfig, Config, Error};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -80,6 +82,43 @@ impl Retrier<crate::TokioClock, crate::FastRng> {
     pub fn standard(policy: Policy, budget: Arc<Budget>) -> Self {
         Retrier::new(policy, budget, crate::TokioClock, crate::FastRng::new())
     }
+
+    /// The retrier a backend builds from its settings: a [`Policy`] from `config`, a new
+    /// [`Budget`] from `budget` for this retrier's requests alone, tokio's timer and an
+    /// entropy-seeded RNG.
+    ///
+    /// Fails when either config is out of range; a budget field is then named
+    /// `budget.<field>` (`budget.ttl`, `budget.retry_ratio`), so one message tells which
+    /// of the two configs to fix.
+    ///
+    /// ```
+    /// use logferry_retry::{BudgetConfig, Config, Retrier};
+    /// let retrier = Retrier::from_config(&Config::default(), BudgetConfig::default())?;
+    /// assert_eq!(retrier.policy().config(), &Config::default());
+    /// # Ok::<(), logferry_retry::Error>(())
+    /// ```
+    pub fn from_config(config: &Config, budget: BudgetConfig) -> Result<Self, Error> {
+        let policy = Policy::new(config.clone())?;
+        let budget = Budget::new(budget).map_err(|e| match e {
+            Error::InvalidConfig { field, reason } => Error::InvalidConfig {
+                field: budget_field(field),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(Retrier::standard(policy, Arc::new(budget)))
+    }
+}
+
+/// A [`BudgetConfig`] field's name as [`Retrier::from_config`] reports it.
+#[cfg(feature = "tokio")]
+fn budget_field(field: &'static str) -> &'static str {
+    match field {
+        "ttl" => "budget.ttl",
+        "min_retries_per_sec" => "budget.min_retries_per_sec",
+        "retry_ratio" => "budget.retry_ratio",
+        other => other,
+    }
 }
 
 impl<C: Clock, R: Rng> Retrier<C, R> {
@@ -113,7 +152,8 @@ impl<C: Clock, R: Rng> Retrier<C, R> {
     /// first attempt in the budget.
     ///
     /// `on_attempt` sees every attempt as it ends. Split and re-authenticate verdicts end
-    /// the run and come back in the report: the caller acts and runs again.
+    /// the run and come back in the report: the caller acts and runs again. A
+    /// [`Verdict::Stop`] ends it as [`GaveUp::Stopped`], with the attempt's value.
     pub async fn run<T, F, Fut>(
         &self,
         mut op: F,

@@ -4,15 +4,17 @@
 //! Key items:
 //! - [`classify`]: one status table per contract ([`classify::http_ingest`],
 //!   [`classify::sdl`], [`classify::s3_put`], [`classify::token_endpoint`],
-//!   [`classify::transport`]) turning a response into a [`Verdict`]: delivered, retry
+//!   [`classify::presign`], [`classify::transport`]) turning a response into a [`Verdict`]: delivered, retry
 //!   (with the server's [`RetryAfter`]), split, re-authenticate, or fatal with a
-//!   [`FatalReason`] an operator can act on;
+//!   [`FatalReason`] an operator can act on; a backend ends a run for a reason of its own
+//!   with [`Verdict::Stop`];
 //! - [`Policy`] (from a [`Config`]): full-jitter exponential backoff with `Retry-After` as
 //!   a floor, and the [`Stop`] conditions;
 //! - [`Budget`]: retries capped as a share of a sender's recent traffic, so an outage
 //!   cannot become a retry storm;
 //! - [`Retrier`]: the async driver that runs an operation under all three, on an injected
-//!   [`Clock`] and [`Rng`], reporting each attempt and the final [`Report`].
+//!   [`Clock`] and [`Rng`], reporting each attempt and the final [`Report`]. Backends
+//!   build theirs with [`Retrier::from_config`].
 //!
 //! This crate sits inside the transports (`… → spool → transport → ack`): every backend
 //! classifies and schedules through it. It performs no I/O: it never sends a request, does
@@ -37,12 +39,11 @@
 //!
 //! ```
 //! use http::{HeaderMap, StatusCode};
-//! use logferry_retry::{classify, Budget, Finish, Outcome, Policy, Retrier};
-//! use std::sync::Arc;
+//! use logferry_retry::{classify, BudgetConfig, Config, Finish, Outcome, Retrier};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! let retrier = Retrier::standard(Policy::default(), Arc::new(Budget::default()));
+//! let retrier = Retrier::from_config(&Config::default(), BudgetConfig::default()).expect("valid");
 //! let replies = [503, 429, 200];
 //! let report = retrier
 //!     .run(

@@ -190,6 +190,7 @@ impl Policy {
             Verdict::Delivered => return Decision::Finish(Finish::Delivered),
             Verdict::Split => return Decision::Finish(Finish::Split),
             Verdict::Reauthenticate => return Decision::Finish(Finish::Reauthenticate),
+            Verdict::Stop => return Decision::Finish(Finish::GaveUp(GaveUp::Stopped)),
             Verdict::Fatal { reason } => {
                 return Decision::Finish(Finish::GaveUp(GaveUp::Fatal(reason.clone())));
             }
@@ -259,6 +260,8 @@ pub enum GaveUp {
     MaxAttempts(u32),
     /// The next attempt would have started after [`Stop::max_elapsed`].
     MaxElapsed(Duration),
+    /// A [`Verdict::Stop`]: the caller ended the run; its value says why.
+    Stopped,
 }
 
 #[cfg(test)]
@@ -382,6 +385,11 @@ mod tests {
         assert_eq!(
             p.decide(1, secs(0), &Verdict::Delivered, now, &mut rng),
             Decision::Finish(Finish::Delivered)
+        );
+        // A stop ends the run even where a retry would still be allowed.
+        assert_eq!(
+            p.decide(1, secs(0), &Verdict::Stop, now, &mut rng),
+            Decision::Finish(Finish::GaveUp(GaveUp::Stopped))
         );
     }
 

@@ -33,6 +33,15 @@ pub enum Verdict {
         /// What happened and what to check.
         reason: FatalReason,
     },
+    /// End the run now, without another attempt, for a reason no status table names: the
+    /// request could not be made (a local failure such as an unreadable file, or an
+    /// unusable request), an accepted answer could not be used, or the sender is
+    /// stopping. The attempt's value says which; the caller does not send this again.
+    ///
+    /// Backends return it from their attempt; the [`classify`](crate::classify) tables
+    /// never do (a refused credential is [`Verdict::Fatal`], recognised by
+    /// [`classify::credentials_refused`](crate::classify::credentials_refused)).
+    Stop,
 }
 
 impl Verdict {
@@ -77,6 +86,7 @@ impl fmt::Display for Verdict {
             Verdict::Split => f.write_str("split: the request body is too large"),
             Verdict::Reauthenticate => f.write_str("re-authenticate: the credential has expired"),
             Verdict::Fatal { reason } => write!(f, "fatal: {reason}"),
+            Verdict::Stop => f.write_str("stop: no further attempt"),
         }
     }
 }
@@ -162,6 +172,8 @@ pub enum Contract {
     S3Put,
     /// The Taegis OAuth client-credentials token endpoint (File Upload's first step).
     TokenEndpoint,
+    /// The Taegis File Upload presign request (`taegis-file-upload-api.txt`, step 2).
+    Presign,
 }
 
 impl fmt::Display for Contract {
@@ -171,6 +183,7 @@ impl fmt::Display for Contract {
             Contract::SdlAddEvents => "sdl addEvents",
             Contract::S3Put => "presigned s3 put",
             Contract::TokenEndpoint => "taegis token endpoint",
+            Contract::Presign => "taegis file upload presign",
         })
     }
 }
@@ -330,5 +343,6 @@ mod tests {
         assert_eq!(transport.to_string(), "retry (transport: connection reset)");
         assert!(transport.is_retry());
         assert!(!Verdict::Split.is_retry());
+        assert_eq!(Verdict::Stop.to_string(), "stop: no further attempt");
     }
 }

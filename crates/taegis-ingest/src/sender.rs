@@ -6,13 +6,11 @@ use crate::{
 };
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
+use http::Response;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
 use logferry_compress::Encoding;
 use logferry_http::{Client, authorization, full};
-use logferry_retry::{
-    Budget, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, TokioClock, classify,
-};
+use logferry_retry::{FastRng, Finish, GaveUp, Outcome, Retrier, TokioClock, classify};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::sync::watch;
@@ -78,11 +76,8 @@ impl Ingest {
             return Err(Error::Config("the integration key is empty".into()));
         }
         let auth = authorization(config.auth.as_str(), &config.key)?;
-        let policy = Policy::new(config.retry.clone())
-            .map_err(|e| Error::Config(format!("retry policy: {e}")))?;
-        let budget =
-            Budget::new(config.budget).map_err(|e| Error::Config(format!("retry budget: {e}")))?;
-        let retrier = Retrier::standard(policy, Arc::new(budget));
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| Error::Config(format!("retry: {e}")))?;
         Ok(Ingest {
             inner: Arc::new(Inner {
                 client,
@@ -356,10 +351,7 @@ impl Ingest {
                 if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
                     message.push_str(&format!(" (server said: {body})"));
                 }
-                if matches!(
-                    reason.status(),
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                ) {
+                if classify::credentials_refused(&reason) {
                     let reason = StopReason::Unauthorized { message };
                     tracing::error!(
                         "stopping the HTTP Ingest sender for {}: {reason}",
@@ -395,16 +387,14 @@ impl Ingest {
         if part.encoding() == Encoding::Gzip {
             request = request.header(CONTENT_ENCODING, "gzip");
         }
-        let request = request
-            .body(full(part.body().clone()))
-            .expect("method, URL and headers were validated when the sender was built");
-        match inner.client.send(request).await {
-            Ok(response) => Outcome::new(
-                classify::http_ingest(response.status(), response.headers()),
-                Some(response),
-            ),
-            Err(e) => Outcome::new(classify::transport(&e.transport_failure()), None),
-        }
+        let classify = |response: Response<Bytes>| {
+            let verdict = classify::http_ingest(response.status(), response.headers());
+            Outcome::new(verdict, Some(response))
+        };
+        inner
+            .client
+            .exchange(request, full(part.body().clone()), None, classify, |_| None)
+            .await
     }
 
     /// Sends batches from `batches` with up to `concurrency` in flight, calling

@@ -101,12 +101,3 @@ pub use token::{
     parse_token_response,
 };
 pub use upload::{Config, MAX_PUT_BYTES, Progress, Stats, UploadReport, Uploader};
-
-/// Ends a [`Retrier`](logferry_retry::Retrier) run for a reason the retry crate's tables
-/// do not cover (a presign refusal, a changed file, a 401 to refresh on): the run
-/// finishes as `Reauthenticate`, and the attempt's value says what happened.
-/// `Verdict::Fatal` can only be built by `logferry_retry::classify`, whose tables are
-/// other endpoints'.
-pub(crate) fn end_run() -> logferry_retry::Verdict {
-    logferry_retry::Verdict::Reauthenticate
-}

@@ -15,8 +15,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, header};
 use logferry_http::{Client, IngestUrl, Secret, authorization, full};
 use logferry_retry::{
-    Budget, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, Stop, TokioClock,
-    Verdict, classify,
+    BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, Stop, TokioClock, Verdict, classify,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -335,8 +334,8 @@ impl fmt::Debug for TokenProvider {
 /// What one token request produced.
 enum Attempt {
     Response(http::Response<Bytes>),
-    Transport(logferry_http::Error),
-    Unsendable(logferry_http::Error),
+    /// No response ([`logferry_http::Error::verdict`] says whether it is retried).
+    Failed(logferry_http::Error),
 }
 
 impl TokenProvider {
@@ -390,16 +389,15 @@ impl TokenProvider {
         if config.default_lifetime.is_zero() {
             return Err(bad("token.default_lifetime", "must be above zero"));
         }
-        let policy =
-            Policy::new(config.retry.clone()).map_err(|e| bad("token.retry", &e.to_string()))?;
-        let budget = Budget::new(config.budget).map_err(|e| bad("token.budget", &e.to_string()))?;
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| bad("token.retry", &e.to_string()))?;
         let token_url = endpoint.join(TOKEN_PATH).map_err(Error::InvalidEndpoint)?;
         Ok(TokenProvider {
             client,
             endpoint,
             token_url,
             credentials,
-            retrier: Retrier::standard(policy, Arc::new(budget)),
+            retrier,
             config,
             now: Arc::new(now),
             state: tokio::sync::Mutex::new(State::default()),
@@ -557,7 +555,7 @@ impl TokenProvider {
             (Finish::Delivered, Attempt::Response(response)) => {
                 parse_token_response(response.body()).map_err(Error::TokenResponse)
             }
-            (_, Attempt::Unsendable(source)) => Err(Error::Http {
+            (Finish::GaveUp(GaveUp::Stopped), Attempt::Failed(source)) => Err(Error::Http {
                 step: step(),
                 source,
             }),
@@ -582,26 +580,21 @@ impl TokenProvider {
             .request(Method::POST, &self.token_url)
             .header(header::AUTHORIZATION, auth)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json")
-            .body(full("grant_type=client_credentials"))
-            .expect("static headers and a checked URL make a valid request");
-        match self.client.send(request).await {
-            Ok(response) => Outcome::new(
-                classify::token_endpoint(response.status(), response.headers()),
-                Attempt::Response(response),
-            ),
-            Err(e) if e.is_config() => Outcome::new(crate::end_run(), Attempt::Unsendable(e)),
-            Err(e) => Outcome::new(
-                classify::transport(&e.transport_failure()),
-                Attempt::Transport(e),
-            ),
-        }
+            .header(header::ACCEPT, "application/json");
+        let classify = |response: http::Response<Bytes>| {
+            let verdict = classify::token_endpoint(response.status(), response.headers());
+            Outcome::new(verdict, Attempt::Response(response))
+        };
+        let body = full("grant_type=client_credentials");
+        self.client
+            .exchange(request, body, None, classify, Attempt::Failed)
+            .await
     }
 }
 
 fn describe(verdict: &Verdict, value: &Attempt) -> String {
     match value {
-        Attempt::Transport(e) => format!("{verdict}: {e}"),
+        Attempt::Failed(e) => format!("{verdict}: {e}"),
         _ => verdict.to_string(),
     }
 }

@@ -4,14 +4,14 @@ use crate::body::{FailureSlot, FileBody, OnRead};
 use crate::presign::{DEFAULT_SENSOR_ID, parse_presign_response, presign_url, server_message};
 use crate::s3::S3Error;
 use crate::token::{AccessToken, Credentials, TokenConfig, TokenProvider};
-use crate::{Error, Region, end_run};
+use crate::{Error, Region};
 use futures_util::stream::{self, Stream, StreamExt};
 use http::{HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use logferry_http::{Client, IngestUrl, authorization, full};
 use logferry_retry::{
-    AttemptInfo, Budget, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Policy, Retrier,
-    RetryAfter, RetryCause, Stop, TokioClock, Verdict, classify,
+    AttemptInfo, BudgetConfig, FastRng, Finish, GaveUp, Outcome, Retrier, Stop, TokioClock,
+    Verdict, classify,
 };
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -236,8 +236,9 @@ fn bump(counter: &AtomicU64, by: u64) {
 ///    [`MAX_PUT_BYTES`]. An empty file is refused here: the contract does not say what an
 ///    empty upload means, and it holds no logs.
 /// 2. A token comes from the shared [`TokenProvider`]; the presign request names the file
-///    (its last path component), its size, the sensor and optionally the service. A 401
-///    refreshes the token once; 408, 429, 5xx and transport failures are retried.
+///    (its last path component), its size, the sensor and optionally the service. It is
+///    classified by [`classify::presign`]: a 401 refreshes the token once; 408, 429, 5xx
+///    and transport failures are retried.
 /// 3. The file is streamed from disk (never read whole) with exactly the presigned
 ///    `Content-Length` and no `Authorization` header (S3 refuses two authentication
 ///    mechanisms); no chunked encoding. The `PUT` is classified by
@@ -277,17 +278,17 @@ enum PresignStep {
     Unauthorized(Option<String>),
     Refused(Error),
     Transient,
-    Transport(logferry_http::Error),
-    Unsendable(logferry_http::Error),
+    /// No response ([`logferry_http::Error::verdict`] says whether it is retried).
+    Failed(logferry_http::Error),
     Shutdown,
 }
 
 /// How one `PUT` attempt ended.
 enum PutStep {
     Response(StatusCode, S3Error),
-    Transport(logferry_http::Error),
+    /// No response ([`logferry_http::Error::verdict`] says whether it is retried).
+    Failed(logferry_http::Error),
     File(Error),
-    Unsendable(logferry_http::Error),
     Shutdown,
 }
 
@@ -323,19 +324,17 @@ impl Uploader {
         config: Config,
     ) -> Result<Uploader, Error> {
         config.validate()?;
-        let policy = Policy::new(config.retry.clone()).map_err(|e| Error::InvalidConfig {
-            field: "retry",
-            reason: e.to_string(),
-        })?;
-        let budget = Budget::new(config.budget).map_err(|e| Error::InvalidConfig {
-            field: "budget",
-            reason: e.to_string(),
+        let retrier = Retrier::from_config(&config.retry, config.budget).map_err(|e| {
+            Error::InvalidConfig {
+                field: "retry",
+                reason: e.to_string(),
+            }
         })?;
         Ok(Uploader {
             client,
             endpoint: region.endpoint(),
             tokens,
-            retrier: Retrier::standard(policy, Arc::new(budget)),
+            retrier,
             permits: tokio::sync::Semaphore::new(config.concurrency),
             config,
             shutting_down: AtomicBool::new(false),
@@ -571,7 +570,7 @@ impl Uploader {
                         let (url, token) = (&url, &token);
                         async move {
                             if attempt > 1 && self.is_shutting_down() {
-                                return Outcome::new(end_run(), PresignStep::Shutdown);
+                                return Outcome::new(Verdict::Stop, PresignStep::Shutdown);
                             }
                             bump(&self.counters.presign_requests, 1);
                             if attempt > 1 {
@@ -601,7 +600,7 @@ impl Uploader {
                     refreshed = true;
                 }
                 (_, PresignStep::Refused(e)) => return Err(e),
-                (_, PresignStep::Unsendable(source)) => {
+                (Finish::GaveUp(GaveUp::Stopped), PresignStep::Failed(source)) => {
                     return Err(Error::Http {
                         step: step(),
                         source,
@@ -614,7 +613,7 @@ impl Uploader {
                 }
                 (_, value) => {
                     let last = match value {
-                        PresignStep::Transport(e) => format!("{}: {e}", run.last_verdict),
+                        PresignStep::Failed(e) => format!("{}: {e}", run.last_verdict),
                         _ => run.last_verdict.to_string(),
                     };
                     return Err(Error::GaveUp {
@@ -635,61 +634,18 @@ impl Uploader {
     ) -> Outcome<PresignStep> {
         let auth = match authorization("Bearer", token.secret()) {
             Ok(auth) => auth,
-            Err(e) => return Outcome::new(end_run(), PresignStep::Unsendable(e)),
+            Err(e) => return Outcome::new(Verdict::Stop, PresignStep::Failed(e)),
         };
         let request = self
             .client
             .request(Method::POST, url)
             .header(header::AUTHORIZATION, auth)
             .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"))
-            .body(full(""))
-            .expect("a checked URL and valid headers make a valid request");
-        let response = match self.client.send(request).await {
-            Ok(response) => response,
-            Err(e) if e.is_config() => {
-                return Outcome::new(end_run(), PresignStep::Unsendable(e));
-            }
-            Err(e) => {
-                return Outcome::new(
-                    classify::transport(&e.transport_failure()),
-                    PresignStep::Transport(e),
-                );
-            }
-        };
-        let status = response.status();
-        let body = response.body();
-        if status.is_success() {
-            return match parse_presign_response(body) {
-                Ok(location) => Outcome::new(Verdict::Delivered, PresignStep::Located(location)),
-                Err(source) => Outcome::new(
-                    end_run(),
-                    PresignStep::Refused(Error::PresignResponse {
-                        file_name: file_name.to_owned(),
-                        source,
-                    }),
-                ),
-            };
-        }
-        match status.as_u16() {
-            401 => Outcome::new(end_run(), PresignStep::Unauthorized(server_message(body))),
-            // Transient by the RFC 9110 classes, as in every logferry contract table.
-            408 | 429 | 100..=199 | 500..=999 => Outcome::new(
-                Verdict::Retry {
-                    not_before: RetryAfter::from_headers(response.headers()),
-                    cause: RetryCause::Status(status),
-                },
-                PresignStep::Transient,
-            ),
-            code => Outcome::new(
-                end_run(),
-                PresignStep::Refused(Error::PresignRefused {
-                    file_name: file_name.to_owned(),
-                    status: code,
-                    message: server_message(body),
-                }),
-            ),
-        }
+            .header(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let classify = |response| presign_outcome(&response, file_name);
+        self.client
+            .exchange(request, full(""), None, classify, PresignStep::Failed)
+            .await
     }
 
     /// `PUT`s the file to `location` under the retry policy.
@@ -708,7 +664,7 @@ impl Uploader {
             .run(
                 |attempt| async move {
                     if attempt > 1 && self.is_shutting_down() {
-                        return Outcome::new(end_run(), PutStep::Shutdown);
+                        return Outcome::new(Verdict::Stop, PutStep::Shutdown);
                     }
                     bump(&self.counters.put_requests, 1);
                     if attempt > 1 {
@@ -736,7 +692,7 @@ impl Uploader {
                 (Some(code), None) => format!("http {} {code}", status.as_u16()),
                 _ => format!("http {}", status.as_u16()),
             },
-            PutStep::Transport(e) => format!("{}: {e}", run.last_verdict),
+            PutStep::Failed(e) => format!("{}: {e}", run.last_verdict),
             _ => run.last_verdict.to_string(),
         };
         match (run.finish, run.value) {
@@ -745,10 +701,12 @@ impl Uploader {
             (_, PutStep::Shutdown) => PutEnd::Failed(Error::Shutdown {
                 path: path.to_path_buf(),
             }),
-            (_, PutStep::Unsendable(source)) => PutEnd::Failed(Error::Http {
-                step: format!("the upload of {}", path.display()),
-                source,
-            }),
+            (Finish::GaveUp(GaveUp::Stopped), PutStep::Failed(source)) => {
+                PutEnd::Failed(Error::Http {
+                    step: format!("the upload of {}", path.display()),
+                    source,
+                })
+            }
             (Finish::Reauthenticate, value) => PutEnd::PresignAgain(describe(&value)),
             (Finish::Split, value) => PutEnd::Failed(Error::NeedsMultipart {
                 path: path.to_path_buf(),
@@ -799,32 +757,34 @@ impl Uploader {
         .await
         {
             Ok(body) => body,
-            Err(e) => return Outcome::new(end_run(), PutStep::File(e)),
+            Err(e) => return Outcome::new(Verdict::Stop, PutStep::File(e)),
         };
         // The signed length, exactly; no Authorization header (the URL's signature is the
         // credential, and S3 refuses a request carrying two).
         let request = self
             .client
             .request(Method::PUT, location)
-            .header(header::CONTENT_LENGTH, HeaderValue::from(len))
-            .body(body.boxed())
-            .expect("a checked URL and valid headers make a valid request");
-        let result = self.client.send_with_timeout(request, timeout).await;
-        if let Some(e) = failure.take() {
-            return Outcome::new(end_run(), PutStep::File(e));
-        }
-        match result {
-            Ok(response) => {
-                let s3 = S3Error::parse(response.body());
-                let verdict =
-                    classify::s3_put(response.status(), response.headers(), s3.code.as_deref());
-                Outcome::new(verdict, PutStep::Response(response.status(), s3))
-            }
-            Err(e) if e.is_config() => Outcome::new(end_run(), PutStep::Unsendable(e)),
-            Err(e) => Outcome::new(
-                classify::transport(&e.transport_failure()),
-                PutStep::Transport(e),
-            ),
+            .header(header::CONTENT_LENGTH, HeaderValue::from(len));
+        let classify = |response: http::Response<bytes::Bytes>| {
+            let s3 = S3Error::parse(response.body());
+            let verdict =
+                classify::s3_put(response.status(), response.headers(), s3.code.as_deref());
+            Outcome::new(verdict, PutStep::Response(response.status(), s3))
+        };
+        let outcome = self
+            .client
+            .exchange(
+                request,
+                body.boxed(),
+                Some(timeout),
+                classify,
+                PutStep::Failed,
+            )
+            .await;
+        // A file that changed or failed to read is the answer, whatever the server said.
+        match failure.take() {
+            Some(e) => Outcome::new(Verdict::Stop, PutStep::File(e)),
+            None => outcome,
         }
     }
 
@@ -833,6 +793,40 @@ impl Uploader {
             observer(progress);
         }
     }
+}
+
+/// A presign reply classified by [`classify::presign`], with the `location` of an
+/// accepted one.
+fn presign_outcome(
+    response: &http::Response<bytes::Bytes>,
+    file_name: &str,
+) -> Outcome<PresignStep> {
+    let status = response.status();
+    let body = response.body();
+    let verdict = classify::presign(status, response.headers());
+    let step = match &verdict {
+        Verdict::Delivered => match parse_presign_response(body) {
+            Ok(location) => PresignStep::Located(location),
+            Err(source) => {
+                return Outcome::new(
+                    Verdict::Stop,
+                    PresignStep::Refused(Error::PresignResponse {
+                        file_name: file_name.to_owned(),
+                        source,
+                    }),
+                );
+            }
+        },
+        // Refresh the token (once) and presign again.
+        Verdict::Reauthenticate => PresignStep::Unauthorized(server_message(body)),
+        Verdict::Retry { .. } => PresignStep::Transient,
+        _ => PresignStep::Refused(Error::PresignRefused {
+            file_name: file_name.to_owned(),
+            status: status.as_u16(),
+            message: server_message(body),
+        }),
+    };
+    Outcome::new(verdict, step)
 }
 
 fn log_retry(what: &str, path: &Path, info: &AttemptInfo<'_>) {

@@ -26,19 +26,20 @@ async fn post(
     client.send(request).await
 }
 
-#[tokio::test]
-async fn refused_connection_is_a_retryable_connect_failure() {
-    // Bind then drop: the port is closed, so the connection is refused.
+/// A loopback URL on a closed port (bound, then dropped): connecting is refused.
+fn closed_url() -> String {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let err = post(
-        &client(Duration::from_secs(5)),
-        &format!("http://127.0.0.1:{port}/x"),
-    )
-    .await
-    .unwrap_err();
+    format!("http://127.0.0.1:{port}/x")
+}
+
+#[tokio::test]
+async fn refused_connection_is_a_retryable_connect_failure() {
+    let err = post(&client(Duration::from_secs(5)), &closed_url())
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), FailureKind::Connect, "{err:?}");
     assert!(err.is_retryable());
 }
@@ -194,19 +195,70 @@ fn bad_ca_files_are_configuration_errors() {
 #[tokio::test]
 async fn failures_map_onto_the_retry_policy() {
     use logferry_retry::{TransportFailure, Verdict, classify};
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let err = post(
-        &client(Duration::from_secs(5)),
-        &format!("http://127.0.0.1:{port}/x"),
-    )
-    .await
-    .unwrap_err();
+    let err = post(&client(Duration::from_secs(5)), &closed_url())
+        .await
+        .unwrap_err();
     assert_eq!(err.transport_failure(), TransportFailure::ConnectRefused);
     assert!(matches!(
         classify::transport(&err.transport_failure()),
         Verdict::Retry { .. }
     ));
+    assert_eq!(err.verdict(), classify::transport(&err.transport_failure()));
+}
+
+/// `Client::exchange`: a response goes to the caller's classifier, a transport failure
+/// is retried, and a request that cannot be made stops.
+#[tokio::test]
+async fn exchange_classifies_responses_and_failures() {
+    use logferry_retry::{Outcome, RetryCause, TransportFailure, Verdict, classify};
+    let client = client(Duration::from_secs(5));
+    let exchange = |url: &str| {
+        let url: IngestUrl = url.parse().expect("test URLs are valid");
+        client.exchange(
+            client.request(http::Method::POST, &url),
+            full("record\n"),
+            None,
+            |response| {
+                let verdict = classify::http_ingest(response.status(), response.headers());
+                Outcome::new(verdict, Ok(response.status().as_u16()))
+            },
+            Err,
+        )
+    };
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    });
+    let answered = exchange(&format!("http://{addr}/x")).await;
+    assert!(answered.verdict.is_retry(), "{}", answered.verdict);
+    assert_eq!(answered.value.expect("a response"), 503);
+
+    let refused = exchange(&closed_url()).await;
+    assert_eq!(
+        refused.verdict,
+        Verdict::Retry {
+            not_before: None,
+            cause: RetryCause::Transport(TransportFailure::ConnectRefused),
+        }
+    );
+    assert!(refused.value.expect_err("no response").is_connect());
+
+    let unbuildable = client
+        .exchange(
+            http::Request::builder().header("x-bad", "line\nbreak"),
+            full(""),
+            None,
+            |_| unreachable!("nothing is sent"),
+            Err::<(), _>,
+        )
+        .await;
+    assert_eq!(unbuildable.verdict, Verdict::Stop);
+    assert!(unbuildable.value.expect_err("not sent").is_config());
 }

@@ -13,6 +13,7 @@ enum Want {
     Split,
     Reauth,
     Fatal,
+    Stop,
 }
 
 fn kind(verdict: &Verdict) -> Want {
@@ -22,6 +23,7 @@ fn kind(verdict: &Verdict) -> Want {
         Verdict::Split => Want::Split,
         Verdict::Reauthenticate => Want::Reauth,
         Verdict::Fatal { .. } => Want::Fatal,
+        Verdict::Stop => Want::Stop,
     }
 }
 
@@ -287,6 +289,50 @@ fn s3_put_table() {
     );
 }
 
+/// Quotes are from `taegis-file-upload-api.txt`.
+#[test]
+fn presign_table() {
+    check(
+        &[
+            // "Returns a URL in which you can PUT your logs." / `url = res['location']`
+            (200, Delivered),
+            (201, Delivered),
+            // "Before proceeding, complete the API Authentication steps in order to
+            // obtain a working access token.": a refused token is refreshed.
+            (401, Reauth),
+            // `if response.status_code != 200: print("Failed to request a pre-signed url
+            // with error: ...")`: the request as sent will not get a URL.
+            (400, Fatal),
+            (403, Fatal),
+            (404, Fatal),
+            (405, Fatal),
+            (301, Fatal),
+            // Transient in every logferry contract.
+            (408, Retry),
+            (429, Retry),
+            (500, Retry),
+            (502, Retry),
+            (503, Retry),
+            (504, Retry),
+            (599, Retry),
+            (100, Retry),
+        ],
+        |s| presign(s, &no_headers()),
+    );
+    assert_eq!(
+        presign(status(429), &retry_after("7")),
+        Verdict::Retry {
+            not_before: Some(RetryAfter::Delay(Duration::from_secs(7))),
+            cause: RetryCause::Status(StatusCode::TOO_MANY_REQUESTS),
+        }
+    );
+    assert_eq!(
+        presign(status(400), &no_headers()).to_string(),
+        "fatal: taegis file upload presign answered 400 bad request: the presign request was refused; \
+         check the file name, content length and sensor id (and the service, if one is set)"
+    );
+}
+
 #[test]
 fn token_endpoint_table() {
     check(
@@ -325,6 +371,47 @@ fn every_transport_failure_retries() {
             }
         );
     }
+}
+
+#[test]
+fn refused_credentials_are_one_rule_for_every_contract() {
+    let h = no_headers();
+    let refused = |verdict: Verdict| match verdict {
+        Verdict::Fatal { reason } => credentials_refused(&reason),
+        other => panic!("not fatal: {other}"),
+    };
+    // HTTP Ingest 401: "MUST NOT retry. Verify the integration key and URL pair."
+    assert!(refused(http_ingest(status(401), &h)));
+    // HTTP Ingest 403: "MUST NOT retry. Generate a replacement integration if necessary."
+    assert!(refused(http_ingest(status(403), &h)));
+    // "If you receive 401 errors with a status of error/client/noPermission or
+    // error/client/noPermission/accountDisabled, the token is incorrect or invalid."
+    assert!(refused(sdl(status(401), &h, None, None)));
+    assert!(refused(sdl(status(403), &h, None, None)));
+    for body in [
+        "error/client/noPermission",
+        "error/client/noPermission/accountDisabled",
+    ] {
+        assert!(refused(sdl(status(401), &h, Some(body), None)), "{body}");
+        assert!(refused(sdl(status(200), &h, Some(body), None)), "{body}");
+    }
+    assert!(refused(token_endpoint(status(401), &h)));
+    // Refusals of the request, not of the credential.
+    assert!(!refused(http_ingest(status(400), &h)));
+    assert!(!refused(http_ingest(status(404), &h)));
+    assert!(!refused(sdl(
+        status(400),
+        &h,
+        Some("error/client/badParam"),
+        None
+    )));
+    assert!(!refused(sdl(
+        status(400),
+        &h,
+        Some("error/client/noPermissionToo"),
+        None
+    )));
+    assert!(!refused(s3_put(status(400), &h, Some("InvalidArgument"))));
 }
 
 #[test]

@@ -345,3 +345,59 @@ async fn a_shared_budget_caps_a_fleet_of_failing_requests() {
     assert!(total > 20, "some retries happen: {total}");
     assert!(total <= 30, "the budget allowed {} retries", total - 20);
 }
+
+#[test]
+fn from_config_checks_both_configs_and_names_the_budget_fields() {
+    let built = Retrier::from_config(
+        &policy(Stop::after_attempts(3)).config().clone(),
+        BudgetConfig::default(),
+    )
+    .expect("valid configs");
+    assert_eq!(built.policy().config().stop, Stop::after_attempts(3));
+    let bad_policy = Retrier::from_config(
+        &Config {
+            base: Duration::ZERO,
+            ..Config::default()
+        },
+        BudgetConfig::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        bad_policy.to_string(),
+        "invalid retry config: `base` must be at least 1 ms"
+    );
+    let bad_budget = Retrier::from_config(
+        &Config::default(),
+        BudgetConfig {
+            ttl: Duration::ZERO,
+            ..BudgetConfig::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        bad_budget.to_string(),
+        "invalid retry config: `budget.ttl` must be between 1 s and 60 s"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_ends_the_run_with_the_attempts_value() {
+    let r = retrier(policy(Stop::never()), Budget::default());
+    let report = r
+        .run(
+            |attempt| async move {
+                if attempt == 1 {
+                    let status = StatusCode::SERVICE_UNAVAILABLE;
+                    Outcome::new(classify::http_ingest(status, &HeaderMap::new()), "busy")
+                } else {
+                    Outcome::new(Verdict::Stop, "the file changed")
+                }
+            },
+            |_| {},
+        )
+        .await;
+    assert_eq!(report.finish, Finish::GaveUp(GaveUp::Stopped));
+    assert_eq!(report.attempts, 2);
+    assert_eq!(report.last_verdict, Verdict::Stop);
+    assert_eq!(report.value, "the file changed");
+}

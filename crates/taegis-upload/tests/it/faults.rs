@@ -3,7 +3,7 @@
 
 use crate::support::{
     self, client_credentials, config, log_lines, static_token, stored, stored_copies, uploader,
-    write_files,
+    write_files, write_logs,
 };
 use logferry_emulator::{Emulator, Endpoint, FaultSet, FaultStatus, Faults};
 use logferry_taegis_upload::{Config, Error};
@@ -36,19 +36,12 @@ async fn random_5xx_and_resets_everywhere_still_store_every_file_once_intact() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let contents: Vec<(String, Vec<u8>)> = (0..12)
-        .map(|i| {
-            (
-                format!("f{i:02}.log"),
-                log_lines(&i.to_string(), 300 + 700 * i),
-            )
-        })
-        .collect();
-    let files: Vec<(&str, &[u8])> = contents
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_slice()))
-        .collect();
-    let paths = write_files(dir.path(), &files);
+    let paths = write_logs(
+        dir.path(),
+        12,
+        |i| format!("f{i:02}.log"),
+        |i| 300 + 700 * i,
+    );
     let up = uploader(
         &emu,
         client_credentials(&emu),
@@ -58,14 +51,16 @@ async fn random_5xx_and_resets_everywhere_still_store_every_file_once_intact() {
         },
     );
     let reports = up.upload_all(paths).await;
-    for (report, (name, content)) in reports.iter().zip(&files) {
+    for report in &reports {
+        let name = &report.file_name;
+        let content = std::fs::read(&report.path).expect("the file is still there");
         assert!(report.is_delivered(), "{name}: {:?}", report.result);
         // At least once: a reset of an HTTP/2 connection can lose the reply of another
         // upload on it, which is then sent again. Every copy is whole.
         let copies = stored_copies(&emu, name);
         assert!(!copies.is_empty(), "{name} stored");
         for copy in copies {
-            assert_eq!(copy, *content, "{name} intact");
+            assert_eq!(copy, content, "{name} intact");
         }
     }
     let stats = emu.stats();
@@ -73,8 +68,15 @@ async fn random_5xx_and_resets_everywhere_still_store_every_file_once_intact() {
     assert!(put.faults_injected > 0, "{put:?}");
     let ours = up.stats();
     assert!(ours.put_retries > 0, "{ours:?}");
-    assert_eq!(ours.put_requests, files.len() as u64 + ours.put_retries);
-    let total: u64 = files.iter().map(|(_, c)| c.len() as u64).sum();
+    assert_eq!(ours.put_requests, reports.len() as u64 + ours.put_retries);
+    let total: u64 = reports
+        .iter()
+        .map(|r| {
+            std::fs::metadata(&r.path)
+                .expect("the file is still there")
+                .len()
+        })
+        .sum();
     assert_eq!(ours.bytes_delivered, total);
     assert!(ours.bytes_sent > total, "retried bodies are counted again");
 }

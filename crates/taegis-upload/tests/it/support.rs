@@ -143,6 +143,24 @@ pub(crate) fn write_files(dir: &Path, files: &[(&str, &[u8])]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Writes `count` log files into `dir`: file `i` is named `name(i)` and holds
+/// `lines(i)` lines of [`log_lines`] tagged `i`.
+pub(crate) fn write_logs(
+    dir: &Path,
+    count: usize,
+    name: impl Fn(usize) -> String,
+    lines: impl Fn(usize) -> usize,
+) -> Vec<PathBuf> {
+    let contents: Vec<(String, Vec<u8>)> = (0..count)
+        .map(|i| (name(i), log_lines(&i.to_string(), lines(i))))
+        .collect();
+    let files: Vec<(&str, &[u8])> = contents
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_slice()))
+        .collect();
+    write_files(dir, &files)
+}
+
 /// A syslog-like file of `lines` distinct lines.
 pub(crate) fn log_lines(tag: &str, lines: usize) -> Vec<u8> {
     (0..lines)

@@ -2,7 +2,7 @@
 //! expiry, refresh once on a 401, and the refusals.
 
 use crate::support::{
-    self, client_credentials, config, log_lines, static_token, uploader, write_files,
+    self, client_credentials, config, static_token, uploader, write_files, write_logs,
 };
 use logferry_emulator::{Emulator, Endpoint, FaultSet, FaultStatus, Faults};
 use logferry_taegis_upload::{Config, Credentials, Error, TokenConfig, TokenProvider, Uploader};
@@ -14,14 +14,7 @@ use std::time::{Duration, Instant};
 async fn client_credentials_one_token_for_concurrent_uploads() {
     let emu = support::start(Emulator::builder()).await;
     let dir = tempfile::tempdir().unwrap();
-    let contents: Vec<(String, Vec<u8>)> = (0..6)
-        .map(|i| (format!("{i}.log"), log_lines(&i.to_string(), 100)))
-        .collect();
-    let files: Vec<(&str, &[u8])> = contents
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_slice()))
-        .collect();
-    let paths = write_files(dir.path(), &files);
+    let paths = write_logs(dir.path(), 6, |i| format!("{i}.log"), |_| 100);
     let up = uploader(
         &emu,
         client_credentials(&emu),

@@ -1,7 +1,9 @@
 //! The happy paths: several files stored intact, the presign parameters, bounded
 //! concurrency, HTTP/1.1 and HTTP/2, shutdown.
 
-use crate::support::{self, config, log_lines, static_token, stored, uploader, write_files};
+use crate::support::{
+    self, config, log_lines, static_token, stored, uploader, write_files, write_logs,
+};
 use futures_util::StreamExt;
 use logferry_emulator::{Emulator, Endpoint};
 use logferry_http::ClientConfig;
@@ -111,19 +113,7 @@ async fn sensor_service_and_odd_file_names_reach_the_presign_request() {
 async fn concurrency_is_bounded_and_reports_keep_input_order() {
     let emu = support::start(Emulator::builder()).await;
     let dir = tempfile::tempdir().unwrap();
-    let contents: Vec<(String, Vec<u8>)> = (0..8)
-        .map(|i| {
-            (
-                format!("f{i}.log"),
-                log_lines(&i.to_string(), 2_000 + i * 500),
-            )
-        })
-        .collect();
-    let files: Vec<(&str, &[u8])> = contents
-        .iter()
-        .map(|(n, c)| (n.as_str(), c.as_slice()))
-        .collect();
-    let paths = write_files(dir.path(), &files);
+    let paths = write_logs(dir.path(), 8, |i| format!("f{i}.log"), |i| 2_000 + i * 500);
     let up = uploader(
         &emu,
         static_token(&emu),
