@@ -40,6 +40,16 @@
 //! In normal mode the cost is what the checks cost (gzip decoding, UTF-8 and JSON
 //! validation, storing records).
 //!
+//! # Layout
+//!
+//! Imports go one way. At the bottom, leaves that know no API: `reply` (response
+//! builders), `ctx` (the request context: body reading, the fault point, the services all
+//! APIs share), `auth` (credential checks and key rings), `faults`, `stats`, `store`,
+//! `config`, `util`. Above them one module per API, each owning its state and handlers:
+//! `http_ingest`, `upload` (with the Taegis token endpoint) and `sdl`. Above those the
+//! router, `server` (with the admin API), the only module that knows every API; and the
+//! [`Emulator`] handle that starts it.
+//!
 //! It does not implement anything the seeds do not describe (no search, no query API),
 //! and count-only mode deliberately checks nothing but header credentials.
 //!
@@ -64,11 +74,11 @@
 //! # }
 //! ```
 
-mod admin;
 mod auth;
 pub mod charging;
 pub mod cli;
 mod config;
+mod ctx;
 mod emulator;
 mod endpoint;
 mod error;
@@ -96,5 +106,3 @@ pub use stats::{
     EXAMPLES_PER_VIOLATION, EndpointStats, SessionStats, Stats, ViolationKind, ViolationStats,
 };
 pub use store::{Record, SdlFields, Upload};
-
-pub(crate) use server::Shared;
