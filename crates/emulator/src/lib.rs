@@ -10,6 +10,8 @@
 //!   [`Stats`], run-time [`Faults`], and [`Emulator::shutdown`];
 //! - [`cli`]: the `logferry-emulator` command line (ready file, admin API), reusable by
 //!   the `logferry emulator` subcommand;
+//! - [`sample`]: deterministic sample logs (syslog text, NDJSON events) for demos and
+//!   benchmarks;
 //! - [`charging`]: SDL `bytesCharged` from the seed's rules;
 //! - [`fuzzing`]: harnesses for the fuzz targets.
 //!
@@ -86,6 +88,7 @@ mod faults;
 pub mod fuzzing;
 mod http_ingest;
 mod reply;
+pub mod sample;
 mod sdl;
 mod server;
 mod stats;
