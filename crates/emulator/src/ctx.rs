@@ -1,7 +1,7 @@
 //! The request context and what every handler uses: the services all APIs share
 //! ([`Common`]: settings, faults, record store, counters), reading and draining bodies
-//! (counting bytes, applying a slow-body fault), the fault point, and the replies common
-//! to all endpoints. It knows no API: each API module builds on it.
+//! (counting bytes, applying a slow-body fault), and the fault point with its replies. It
+//! knows no API: each API module builds on it.
 
 use crate::faults::{Action, FaultState, Plan};
 use crate::reply::{self, Resp};
@@ -9,7 +9,6 @@ use crate::stats::{Collector, RequestOutcome};
 use crate::store::Store;
 use crate::{Config, Endpoint, FaultStatus, LimitOverrides};
 use bytes::{Bytes, BytesMut};
-use http::Request;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use std::sync::{Mutex, MutexGuard};
@@ -197,35 +196,4 @@ impl<'a> Ctx<'a> {
 /// The standard injected-fault reply of the Taegis JSON endpoints.
 pub(crate) fn taegis_fault(status: FaultStatus) -> Resp {
     reply::taegis_error(status.http_code(), "injected fault")
-}
-
-/// Answers 405 for a method an endpoint does not take, after draining the body.
-pub(crate) async fn method_not_allowed(
-    ctx: &mut Ctx<'_>,
-    req: Request<Incoming>,
-    allow: &'static str,
-) -> Handled {
-    let method = req.method().clone();
-    ctx.drain(req.into_body()).await?;
-    let mut resp = if ctx.endpoint.is_sdl() {
-        reply::sdl(
-            405,
-            "error/client/badParam",
-            Some(&format!("{method} is not supported here; use {allow}")),
-            None,
-            false,
-        )
-    } else if ctx.endpoint == Endpoint::UploadPut {
-        reply::s3_error(
-            405,
-            "MethodNotAllowed",
-            "The specified method is not allowed against this resource.",
-            "",
-            ctx.id,
-        )
-    } else {
-        reply::taegis_error(405, format!("{method} is not supported here; use {allow}"))
-    };
-    reply::set_header(&mut resp, http::header::ALLOW, allow);
-    Ok(resp)
 }

@@ -38,12 +38,12 @@
 //! `x-emulator-records` header with the number of records stored.
 
 use crate::auth::{Check, Keys, credential, new_key};
-use crate::ctx::{Body, Ctx, Handled, method_not_allowed, taegis_fault};
+use crate::ctx::{Body, Ctx, Handled, taegis_fault};
 use crate::reply::{self, Resp};
 use crate::stats::ViolationKind;
 use crate::store::NewRecord;
 use crate::util::truncate;
-use http::{Method, Request, header};
+use http::{Request, header};
 use hyper::body::Incoming;
 use logferry_compress::{Encoding, decode};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -217,9 +217,6 @@ fn integration(path: &str) -> Option<&str> {
 
 /// `POST /http-endpoint/v1/{integration}`.
 pub(crate) async fn handle(ctx: &mut Ctx<'_>, state: &State, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
     let (parts, body) = req.into_parts();
     let limit = ctx
         .common

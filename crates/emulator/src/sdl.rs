@@ -60,12 +60,12 @@
 use crate::FaultStatus;
 use crate::auth::{Check, Keys, credential, new_key};
 use crate::charging::attrs_charge;
-use crate::ctx::{Body, Ctx, Handled, Injected, method_not_allowed};
+use crate::ctx::{Body, Ctx, Handled, Injected};
 use crate::reply::{self, Resp};
 use crate::stats::{Collector, SessionStats, ViolationKind};
 use crate::store::{NewRecord, SdlFields};
 use crate::util::truncate;
-use http::{HeaderMap, Method, Request, header};
+use http::{HeaderMap, Request, header};
 use hyper::body::Incoming;
 use logferry_compress::{Encoding, decode};
 use serde_json::{Map, Value};
@@ -772,9 +772,6 @@ pub(crate) async fn handle_add_events(
     state: &State,
     req: Request<Incoming>,
 ) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
     let (parts, body) = req.into_parts();
     let replier = Replier::new(&parts.headers);
     let header_key = parts
@@ -927,9 +924,6 @@ pub(crate) async fn handle_upload_logs(
     state: &State,
     req: Request<Incoming>,
 ) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
     let (parts, body) = req.into_parts();
     let replier = Replier::new(&parts.headers);
     let query_token = parts

@@ -1,6 +1,7 @@
 //! The router: the accept loop, optional TLS, HTTP/1.1 and HTTP/2 (hyper-util's auto
 //! connection, by ALPN or prior knowledge), routing each request to its API's handler
-//! with that API's state, the admin API, and the stats of every request. The only module
+//! with that API's state (after checking the endpoint's method), the admin API, and the
+//! stats of every request. The only module
 //! that knows every API.
 
 mod admin;
@@ -10,7 +11,7 @@ use crate::reply;
 use crate::stats::Stats;
 use crate::store::Store;
 use crate::{Config, Endpoint, http_ingest, sdl, upload, util};
-use hyper::Request;
+use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::io;
@@ -79,6 +80,19 @@ pub(crate) fn route(path: &str) -> Endpoint {
     }
 }
 
+/// The one method an endpoint takes (`None`: any, for the unknown endpoint's 404).
+fn allowed_method(endpoint: Endpoint) -> Option<&'static str> {
+    match endpoint {
+        Endpoint::UploadPut => Some("PUT"),
+        Endpoint::Unknown => None,
+        Endpoint::HttpIngest
+        | Endpoint::TaegisAuth
+        | Endpoint::UploadPresign
+        | Endpoint::SdlAddEvents
+        | Endpoint::SdlUploadLogs => Some("POST"),
+    }
+}
+
 /// Handles one request end to end: routing, the endpoint's handler, stats.
 async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
     if req.uri().path().starts_with(admin::PREFIX) {
@@ -90,14 +104,19 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
     let plan = common.faults().plan(endpoint);
     common.stats.started();
     let mut ctx = Ctx::new(common, endpoint, id, plan);
-    let result = match endpoint {
-        Endpoint::HttpIngest => http_ingest::handle(&mut ctx, &shared.http_ingest, req).await,
-        Endpoint::TaegisAuth => upload::handle_token(&mut ctx, &shared.upload, req).await,
-        Endpoint::UploadPresign => upload::handle_presign(&mut ctx, &shared.upload, req).await,
-        Endpoint::UploadPut => upload::handle_put(&mut ctx, &shared.upload, req).await,
-        Endpoint::SdlAddEvents => sdl::handle_add_events(&mut ctx, &shared.sdl, req).await,
-        Endpoint::SdlUploadLogs => sdl::handle_upload_logs(&mut ctx, &shared.sdl, req).await,
-        Endpoint::Unknown => unknown(&mut ctx, req).await,
+    let result = match allowed_method(endpoint) {
+        Some(allow) if req.method().as_str() != allow => {
+            method_not_allowed(&mut ctx, req, allow).await
+        }
+        _ => match endpoint {
+            Endpoint::HttpIngest => http_ingest::handle(&mut ctx, &shared.http_ingest, req).await,
+            Endpoint::TaegisAuth => upload::handle_token(&mut ctx, &shared.upload, req).await,
+            Endpoint::UploadPresign => upload::handle_presign(&mut ctx, &shared.upload, req).await,
+            Endpoint::UploadPut => upload::handle_put(&mut ctx, &shared.upload, req).await,
+            Endpoint::SdlAddEvents => sdl::handle_add_events(&mut ctx, &shared.sdl, req).await,
+            Endpoint::SdlUploadLogs => sdl::handle_upload_logs(&mut ctx, &shared.sdl, req).await,
+            Endpoint::Unknown => unknown(&mut ctx, req).await,
+        },
     };
     let mut outcome = std::mem::take(&mut ctx.outcome);
     let result = match result {
@@ -135,6 +154,36 @@ async fn unknown(ctx: &mut Ctx<'_>, req: Request<Incoming>) -> Handled {
     ))
 }
 
+/// Answers 405 for a method an endpoint does not take, after draining the body.
+pub(crate) async fn method_not_allowed(
+    ctx: &mut Ctx<'_>,
+    req: Request<Incoming>,
+    allow: &'static str,
+) -> Handled {
+    let method = req.method().clone();
+    ctx.drain(req.into_body()).await?;
+    let mut resp = if ctx.endpoint.is_sdl() {
+        reply::sdl(
+            405,
+            "error/client/badParam",
+            Some(&format!("{method} is not supported here; use {allow}")),
+            None,
+            false,
+        )
+    } else if ctx.endpoint == Endpoint::UploadPut {
+        reply::s3_error(
+            405,
+            "MethodNotAllowed",
+            "The specified method is not allowed against this resource.",
+            "",
+            ctx.id,
+        )
+    } else {
+        reply::taegis_error(405, format!("{method} is not supported here; use {allow}"))
+    };
+    reply::set_header(&mut resp, http::header::ALLOW, allow);
+    Ok(resp)
+}
 /// A TCP stream that can be closed with a reset (SO_LINGER 0) when a fault asks for it.
 struct ResettableIo {
     inner: TcpStream,

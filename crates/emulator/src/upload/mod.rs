@@ -35,12 +35,12 @@ pub(crate) use token::handle_token;
 use crate::FaultStatus;
 use crate::auth::{Check, Keys, credential};
 use crate::config::S3_MAX_PUT;
-use crate::ctx::{Body, Common, Ctx, Handled, method_not_allowed, taegis_fault};
+use crate::ctx::{Body, Common, Ctx, Handled, taegis_fault};
 use crate::reply::{self, Resp};
 use crate::stats::ViolationKind;
 use crate::store::{NewRecord, Upload};
 use crate::util::{self, param, parse_query, percent_decode, percent_encode, random_secret};
-use http::{Method, Request, header};
+use http::{Request, header};
 use hyper::body::Incoming;
 use serde::Serialize;
 use std::time::Instant;
@@ -105,9 +105,6 @@ pub(crate) async fn handle_presign(
     state: &State,
     req: Request<Incoming>,
 ) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
     let (parts, body) = req.into_parts();
     ctx.drain(body).await?;
     if let Some(injected) = ctx.fault().await {
@@ -265,9 +262,6 @@ pub(crate) async fn handle_put(
     state: &State,
     req: Request<Incoming>,
 ) -> Handled {
-    if req.method() != Method::PUT {
-        return method_not_allowed(ctx, req, "PUT").await;
-    }
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let id = ctx.id;

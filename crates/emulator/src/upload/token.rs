@@ -9,11 +9,11 @@
 
 use super::State;
 use crate::auth::{Check, credential};
-use crate::ctx::{Body, Ctx, Handled, method_not_allowed, taegis_fault};
+use crate::ctx::{Body, Ctx, Handled, taegis_fault};
 use crate::reply::{self, Resp};
 use crate::util::{constant_time_eq, parse_query, random_secret};
 use base64::Engine;
-use http::{Method, Request, header};
+use http::{Request, header};
 use hyper::body::Incoming;
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -77,9 +77,6 @@ pub(crate) async fn handle_token(
     state: &State,
     req: Request<Incoming>,
 ) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
     let (parts, body) = req.into_parts();
     let body = ctx.read_body(body, TOKEN_BODY_LIMIT).await?;
     if let Some(injected) = ctx.fault().await {
