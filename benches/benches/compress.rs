@@ -9,7 +9,7 @@ use std::io::Write;
 const BATCH: usize = 1 << 20;
 
 fn batches() -> Vec<Vec<u8>> {
-    logferry_benches::corpus::syslog(8 * BATCH, 42)
+    logferry_emulator::sample::syslog(8 * BATCH, 42)
         .chunks(BATCH)
         .map(<[u8]>::to_vec)
         .collect()

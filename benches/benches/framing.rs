@@ -22,8 +22,8 @@ fn frame_all(format: Format, input: &[u8]) -> u64 {
 }
 
 fn bench_framing(c: &mut Criterion) {
-    let syslog = logferry_benches::corpus::syslog(64 << 20, 1);
-    let ndjson = logferry_benches::corpus::ndjson(32 << 20, 2);
+    let syslog = logferry_emulator::sample::syslog(64 << 20, 1);
+    let ndjson = logferry_emulator::sample::ndjson(32 << 20, 2);
     let mut group = c.benchmark_group("framing");
     group.sample_size(10);
 

@@ -14,7 +14,7 @@ const T0: u64 = 1_768_212_000_000_000_000;
 
 /// Small events (≈ 170 body bytes): a syslog-like message, a host and a pid.
 fn events(n: usize) -> Vec<Event> {
-    let text = logferry_benches::corpus::syslog(n * 200, 11);
+    let text = logferry_emulator::sample::syslog(n * 200, 11);
     text.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .take(n)

@@ -21,7 +21,7 @@ fn header() -> SessionHeader {
 /// Small events: a syslog line as `message` (cut to `max_message` bytes), a host and a
 /// pid; times 25 ms apart on average, one in twenty 1 ms behind its predecessor.
 fn small_events(n: usize, max_message: usize) -> Vec<Event> {
-    let text = logferry_benches::corpus::syslog(n * 200, 11);
+    let text = logferry_emulator::sample::syslog(n * 200, 11);
     let mut rng = fastrand::Rng::with_seed(5);
     let mut t = T0;
     text.split(|b| *b == b'\n')
@@ -274,7 +274,7 @@ fn bench_parse_request(c: &mut Criterion) {
 }
 
 fn bench_ndjson(c: &mut Criterion) {
-    let input = logferry_benches::corpus::ndjson(4 << 20, 3);
+    let input = logferry_emulator::sample::ndjson(4 << 20, 3);
     let config = FromJsonConfig::default();
     let mut group = c.benchmark_group("sdl_ndjson_to_events");
     group.throughput(Throughput::Bytes(input.len() as u64));

@@ -23,7 +23,7 @@ fn run(
     ack: bool,
     throughput: Throughput,
 ) {
-    let payload = logferry_benches::corpus::syslog(ENTRY, 3)[..ENTRY].to_vec();
+    let payload = logferry_emulator::sample::syslog(ENTRY, 3)[..ENTRY].to_vec();
     let dir = tempfile::tempdir().expect("tempdir");
     let spool = Spool::open(
         dir.path(),

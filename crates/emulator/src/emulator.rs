@@ -1,17 +1,13 @@
 //! The handle: [`EmulatorBuilder`] starts an [`Emulator`], which serves on its own
 //! runtime until [`Emulator::shutdown`] (or drop).
 
-use crate::auth::Credentials;
-use crate::faults::FaultState;
 use crate::server::{self, Shared};
-use crate::stats::Collector;
 use crate::store::Store;
-use crate::{Config, Error, Faults, Record, Stats, Upload, sdl, tls, util};
+use crate::{Config, Error, Faults, Record, Stats, Upload, tls};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// The integration id of the HTTP Ingest integration every emulator starts with.
@@ -162,8 +158,8 @@ pub struct Emulator {
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Emulator")
-            .field("base_url", &self.shared.base_url)
-            .field("count_only", &self.shared.config.count_only)
+            .field("base_url", &self.shared.common.base_url)
+            .field("count_only", &self.shared.common.config.count_only)
             .field("secrets", &"<redacted>")
             .finish_non_exhaustive()
     }
@@ -297,34 +293,21 @@ impl Emulator {
             (None, None)
         };
 
-        let creds = Credentials::new();
-        let http_ingest_key = creds.add_integration(DEFAULT_INTEGRATION);
-        let sdl_api_key = creds.add_sdl_key();
-        let access_token = creds.add_static_token();
         let store = Store::new(config.memory_records, config.records_file.as_deref())?;
-        let key_bytes = util::random_secret(32);
-        let shared = Arc::new(Shared {
-            faults: std::sync::Mutex::new(FaultState::new(config.faults.clone(), config.seed)),
-            creds,
-            store,
-            stats: Collector::default(),
-            sessions: sdl::Sessions::default(),
-            nonces: Default::default(),
-            next_request: AtomicU64::new(0),
-            base_url,
-            signing_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key_bytes.as_bytes()),
-            admin_token: util::random_secret(24),
-            config,
-        });
+        let shared = Arc::new(Shared::new(config, base_url, store));
+        let http_ingest_key = shared.http_ingest.add_integration(DEFAULT_INTEGRATION);
+        let sdl_api_key = shared.sdl.add_key();
+        let access_token = shared.upload.add_static_token();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(shared.config.worker_threads.max(1))
+            .worker_threads(shared.common.config.worker_threads.max(1))
             .thread_name("logferry-emulator")
             .enable_all()
             .build()
             .map_err(Error::Runtime)?;
         let (shutdown, rx) = tokio::sync::watch::channel(false);
         let server = runtime.spawn(server::serve(listener, shared.clone(), tls_config, rx));
-        tracing::info!(base_url = %shared.base_url, tls = shared.config.tls, "emulator listening");
+        let common = &shared.common;
+        tracing::info!(base_url = %common.base_url, tls = common.config.tls, "emulator listening");
         Ok(Emulator {
             shared,
             local_addr,
@@ -340,7 +323,7 @@ impl Emulator {
 
     /// `https://127.0.0.1:PORT` (or `http://` with [`EmulatorBuilder::plain_http`]).
     pub fn base_url(&self) -> &str {
-        &self.shared.base_url
+        &self.shared.common.base_url
     }
 
     /// The bound address.
@@ -355,7 +338,7 @@ impl Emulator {
 
     /// The HTTP Ingest URL of integration `id`.
     pub fn http_ingest_url_for(&self, id: &str) -> String {
-        format!("{}/http-endpoint/v1/{id}", self.shared.base_url)
+        format!("{}/http-endpoint/v1/{id}", self.shared.common.base_url)
     }
 
     /// The default integration's key.
@@ -365,34 +348,34 @@ impl Emulator {
 
     /// Adds an HTTP Ingest integration (or re-keys it) and returns its key.
     pub fn add_integration(&self, id: &str) -> String {
-        self.shared.creds.add_integration(id)
+        self.shared.http_ingest.add_integration(id)
     }
 
     /// Adds an SDL key and returns it.
     pub fn add_sdl_key(&self) -> String {
-        self.shared.creds.add_sdl_key()
+        self.shared.sdl.add_key()
     }
 
     /// Revokes an integration key (then 403, as for a deleted integration), an SDL key
     /// (then 401) or an access token (then 401). False when the key is not known.
     pub fn revoke_key(&self, key: &str) -> bool {
-        self.shared.creds.revoke(key)
+        self.shared.revoke(key)
     }
 
     /// The Taegis API endpoint (the base URL): the token endpoint and File Upload live
     /// below it.
     pub fn taegis_api_endpoint(&self) -> &str {
-        &self.shared.base_url
+        &self.shared.common.base_url
     }
 
     /// OAuth2 client id for the token endpoint.
     pub fn taegis_client_id(&self) -> &str {
-        &self.shared.creds.client_id
+        self.shared.upload.client_id()
     }
 
     /// OAuth2 client secret for the token endpoint.
     pub fn taegis_client_secret(&self) -> &str {
-        &self.shared.creds.client_secret
+        self.shared.upload.client_secret()
     }
 
     /// A static access token that never expires (revocable).
@@ -402,7 +385,7 @@ impl Emulator {
 
     /// The SDL console base URL; `/api/addEvents` and `/api/uploadLogs` are below it.
     pub fn sdl_url(&self) -> &str {
-        &self.shared.base_url
+        &self.shared.common.base_url
     }
 
     /// An SDL Log Write Access key.
@@ -427,38 +410,38 @@ impl Emulator {
 
     /// The JSONL records file, if any.
     pub fn records_file(&self) -> Option<&Path> {
-        self.shared.store.path()
+        self.shared.common.store.path()
     }
 
     /// Records in memory, in arrival order.
     pub fn records(&self) -> Vec<Record> {
-        self.shared.store.records()
+        self.shared.common.store.records()
     }
 
     /// Records in memory with `seq >= since`.
     pub fn records_since(&self, since: u64) -> Vec<Record> {
-        self.shared.store.since(since, usize::MAX).records
+        self.shared.common.store.since(since, usize::MAX).records
     }
 
     /// Files received through File Upload.
     pub fn uploads(&self) -> Vec<Upload> {
-        self.shared.store.uploads()
+        self.shared.common.store.uploads()
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        stats(&self.shared)
+        self.shared.stats()
     }
 
     /// The faults in force.
     pub fn faults(&self) -> Faults {
-        self.shared.faults().faults().clone()
+        self.shared.common.faults().faults().clone()
     }
 
     /// Replaces the faults (counters and generator restart).
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
         faults.validate()?;
-        self.shared.faults().replace(faults);
+        self.shared.common.faults().replace(faults);
         Ok(())
     }
 
@@ -507,12 +490,4 @@ impl Drop for Emulator {
             runtime.shutdown_background();
         }
     }
-}
-
-/// Assembles [`Stats`] from the collector, the sessions and the store.
-pub(crate) fn stats(shared: &Shared) -> Stats {
-    let mut stats = shared.stats.snapshot();
-    stats.sdl_sessions = shared.sessions.snapshot();
-    stats.records_dropped_from_memory = shared.store.dropped();
-    stats
 }

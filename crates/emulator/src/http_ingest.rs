@@ -37,16 +37,50 @@
 //! A good request gets **200** with an empty body (the seed defines no body) and an
 //! `x-emulator-records` header with the number of records stored.
 
-use crate::auth::{Check, credential};
+use crate::auth::{Check, Keys, credential, new_key};
+use crate::ctx::{Body, Ctx, Handled, taegis_fault};
 use crate::reply::{self, Resp};
-use crate::server::{Body, Ctx, Handled, method_not_allowed, taegis_fault};
 use crate::stats::ViolationKind;
 use crate::store::NewRecord;
 use crate::util::truncate;
-use http::{Method, Request, header};
+use http::{Request, header};
 use hyper::body::Incoming;
 use logferry_compress::{Encoding, decode};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+/// HTTP Ingest's state: the integrations' keys.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    /// Key → the integration id it belongs to.
+    keys: Keys<String>,
+}
+
+impl State {
+    /// Adds an integration (or gives it a new key, retiring the old) and returns its key.
+    pub(crate) fn add_integration(&self, id: &str) -> String {
+        let key = new_key();
+        self.keys
+            .insert(key.clone(), id.to_owned(), |owner| owner != id);
+        key
+    }
+
+    /// Revokes an integration key (then 403); false when it is not a current key.
+    pub(crate) fn revoke(&self, key: &str) -> bool {
+        self.keys.revoke(key)
+    }
+
+    fn check(&self, integration: &str, key: &str) -> Check {
+        self.keys.check(key, |owner, revoked| {
+            if owner != integration {
+                Check::Unknown
+            } else if revoked {
+                Check::Revoked
+            } else {
+                Check::Valid
+            }
+        })
+    }
+}
 
 /// The two content types the seed supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,14 +216,15 @@ fn integration(path: &str) -> Option<&str> {
 }
 
 /// `POST /http-endpoint/v1/{integration}`.
-pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
+pub(crate) async fn handle(ctx: &mut Ctx<'_>, state: &State, req: Request<Incoming>) -> Handled {
     let (parts, body) = req.into_parts();
-    let limit = ctx.shared.http_ingest_limit();
-    if ctx.shared.config.count_only {
-        let auth = authenticate(ctx, parts.uri.path(), &parts.headers);
+    let limit = ctx
+        .common
+        .limits()
+        .http_ingest_max_body
+        .unwrap_or(ctx.common.config.http_ingest_max_body);
+    if ctx.common.config.count_only {
+        let auth = authenticate(state, parts.uri.path(), &parts.headers);
         ctx.drain(body).await?;
         return Ok(auth.err().unwrap_or_else(|| reply::empty(200)));
     }
@@ -197,7 +232,7 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
     if let Some(injected) = ctx.fault().await {
         return ctx.injected(injected, taegis_fault);
     }
-    let (integration, headers) = match authenticate(ctx, parts.uri.path(), &parts.headers) {
+    let (integration, headers) = match authenticate(state, parts.uri.path(), &parts.headers) {
         Ok(id) => (id, &parts.headers),
         Err(resp) => return Ok(resp),
     };
@@ -249,7 +284,7 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
         Err(msg) => return Ok(reply::taegis_error(400, msg)),
     };
     if parsed.pretty_printed {
-        ctx.shared
+        ctx.common
             .stats
             .violation(ViolationKind::PrettyPrintedJson, || {
                 format!(
@@ -269,7 +304,7 @@ pub(crate) async fn handle(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
         .collect();
     let count = records.len() as u64;
     if let Err(err) = ctx
-        .shared
+        .common
         .store
         .append(ctx.endpoint, &integration, ctx.id, records, None)
     {
@@ -298,7 +333,7 @@ fn too_large(limit: u64, what: &str) -> Resp {
     clippy::result_large_err,
     reason = "the error is the reply itself, built once per request"
 )]
-fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
+fn authenticate(state: &State, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
     let Some(integration) = integration(path) else {
         return Err(reply::taegis_error(401, "no integration id in the path"));
     };
@@ -310,7 +345,7 @@ fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<Stri
         };
         return Err(reply::taegis_error(401, message));
     };
-    match ctx.shared.creds.check_ingest(integration, key) {
+    match state.check(integration, key) {
         Check::Valid => Ok(integration.to_owned()),
         Check::Revoked => Err(reply::taegis_error(
             403,
@@ -326,6 +361,27 @@ fn authenticate(ctx: &Ctx, path: &str, headers: &http::HeaderMap) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_belong_to_one_integration_and_rekeying_retires_the_old() {
+        let state = State::default();
+        let old = state.add_integration("a");
+        let other = state.add_integration("b");
+        assert_eq!(state.check("a", &old), Check::Valid);
+        assert_eq!(state.check("a", &other), Check::Unknown);
+        let new = state.add_integration("a");
+        assert_eq!(state.check("a", &old), Check::Unknown);
+        assert_eq!(state.check("a", &new), Check::Valid);
+        assert!(!state.revoke(&old), "a retired key is not known");
+        assert!(state.revoke(&other));
+        assert_eq!(state.check("b", &other), Check::Revoked);
+        assert_eq!(
+            state.check("a", &other),
+            Check::Unknown,
+            "another integration's key stays unknown here, revoked or not"
+        );
+        assert_eq!(state.check("b", &new), Check::Unknown);
+    }
 
     #[test]
     fn text_lines_flag_only_an_unterminated_last_line() {

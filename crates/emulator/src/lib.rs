@@ -10,6 +10,8 @@
 //!   [`Stats`], run-time [`Faults`], and [`Emulator::shutdown`];
 //! - [`cli`]: the `logferry-emulator` command line (ready file, admin API), reusable by
 //!   the `logferry emulator` subcommand;
+//! - [`sample`]: deterministic sample logs (syslog text, NDJSON events) for demos and
+//!   benchmarks;
 //! - [`charging`]: SDL `bytesCharged` from the seed's rules;
 //! - [`fuzzing`]: harnesses for the fuzz targets.
 //!
@@ -40,6 +42,16 @@
 //! In normal mode the cost is what the checks cost (gzip decoding, UTF-8 and JSON
 //! validation, storing records).
 //!
+//! # Layout
+//!
+//! Imports go one way. At the bottom, leaves that know no API: `reply` (response
+//! builders), `ctx` (the request context: body reading, the fault point, the services all
+//! APIs share), `auth` (credential checks and key rings), `faults`, `stats`, `store`,
+//! `config`, `util`. Above them one module per API, each owning its state and handlers:
+//! `http_ingest`, `upload` (with the Taegis token endpoint) and `sdl`. Above those the
+//! router, `server` (with the admin API), the only module that knows every API; and the
+//! [`Emulator`] handle that starts it.
+//!
 //! It does not implement anything the seeds do not describe (no search, no query API),
 //! and count-only mode deliberately checks nothing but header credentials.
 //!
@@ -64,11 +76,11 @@
 //! # }
 //! ```
 
-mod admin;
 mod auth;
 pub mod charging;
 pub mod cli;
 mod config;
+mod ctx;
 mod emulator;
 mod endpoint;
 mod error;
@@ -76,6 +88,7 @@ mod faults;
 pub mod fuzzing;
 mod http_ingest;
 mod reply;
+pub mod sample;
 mod sdl;
 mod server;
 mod stats;
@@ -96,5 +109,3 @@ pub use stats::{
     EXAMPLES_PER_VIOLATION, EndpointStats, SessionStats, Stats, ViolationKind, ViolationStats,
 };
 pub use store::{Record, SdlFields, Upload};
-
-pub(crate) use server::Shared;

@@ -57,21 +57,64 @@
 //! whose attributes are `message` plus those header fields; each line is charged as a
 //! `message` field (its bytes plus 1).
 
-use crate::auth::{Check, credential};
+use crate::FaultStatus;
+use crate::auth::{Check, Keys, credential, new_key};
 use crate::charging::attrs_charge;
+use crate::ctx::{Body, Ctx, Handled, Injected};
 use crate::reply::{self, Resp};
-use crate::server::{Body, Ctx, Handled, Injected, method_not_allowed};
-use crate::stats::{SessionStats, ViolationKind};
+use crate::stats::{Collector, SessionStats, ViolationKind};
 use crate::store::{NewRecord, SdlFields};
 use crate::util::truncate;
-use crate::{FaultStatus, Shared};
-use http::{HeaderMap, Method, Request, header};
+use http::{HeaderMap, Request, header};
 use hyper::body::Incoming;
 use logferry_compress::{Encoding, decode};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// SDL's state: the API keys, the sessions, and the uploadLogs nonces seen lately.
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    keys: Keys<()>,
+    sessions: Sessions,
+    /// uploadLogs `Nonce` → when its request was stored.
+    nonces: Mutex<HashMap<String, Instant>>,
+}
+
+impl State {
+    /// Adds a Log Write Access key and returns it.
+    pub(crate) fn add_key(&self) -> String {
+        let key = new_key();
+        self.keys.insert(key.clone(), (), |_| true);
+        key
+    }
+
+    /// Revokes a key (then 401); false when it is not a current key.
+    pub(crate) fn revoke(&self, key: &str) -> bool {
+        self.keys.revoke(key)
+    }
+
+    /// Each session's counters.
+    pub(crate) fn sessions(&self) -> BTreeMap<String, SessionStats> {
+        self.sessions.snapshot()
+    }
+
+    fn key_is_valid(&self, key: &str) -> bool {
+        let check = self.keys.check(key, |(), revoked| {
+            if revoked {
+                Check::Revoked
+            } else {
+                Check::Valid
+            }
+        });
+        check == Check::Valid
+    }
+
+    fn nonces(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.nonces.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// The longest session id: "An arbitrary string (up to 200 characters)".
 pub(crate) const MAX_SESSION_CHARS: usize = 200;
@@ -439,17 +482,17 @@ pub(crate) struct Sessions {
 }
 
 /// A request registered on a session; unregisters on drop.
-pub(crate) struct SessionGuard {
-    shared: Arc<Shared>,
+pub(crate) struct SessionGuard<'a> {
+    sessions: &'a Sessions,
     session: String,
     id: u64,
     /// Other requests of the session that overlapped this one when it registered.
     pub(crate) overlapping: u64,
 }
 
-impl Drop for SessionGuard {
+impl Drop for SessionGuard<'_> {
     fn drop(&mut self) {
-        let mut inner = self.shared.sessions.lock();
+        let mut inner = self.sessions.lock();
         if let Some(s) = inner.map.get_mut(&self.session) {
             s.active.retain(|(id, _)| *id != self.id);
             s.recent_ends.push_back(Instant::now());
@@ -472,14 +515,15 @@ impl Sessions {
     }
 
     /// Registers request `id`, which arrived at `arrival`, on `session`. `None` when the
-    /// session is new and 50K (configurable) sessions were created in the last 5 minutes.
+    /// session is new and `per_5_min` sessions were created in the last 5 minutes.
     fn enter(
-        shared: &Arc<Shared>,
+        &self,
+        per_5_min: usize,
         session: &str,
         id: u64,
         arrival: Instant,
-    ) -> Option<SessionGuard> {
-        let mut inner = shared.sessions.lock();
+    ) -> Option<SessionGuard<'_>> {
+        let mut inner = self.lock();
         let now = Instant::now();
         if !inner.map.contains_key(session) {
             while inner
@@ -489,7 +533,7 @@ impl Sessions {
             {
                 inner.created.pop_front();
             }
-            if inner.created.len() >= shared.config.sdl_sessions_per_5_min {
+            if inner.created.len() >= per_5_min {
                 return None;
             }
             inner.created.push_back(now);
@@ -501,7 +545,7 @@ impl Sessions {
         s.stats.requests += 1;
         s.stats.max_concurrent = s.stats.max_concurrent.max(overlapping + 1);
         Some(SessionGuard {
-            shared: shared.clone(),
+            sessions: self,
             session: session.to_owned(),
             id,
             overlapping,
@@ -516,16 +560,17 @@ impl Sessions {
             .collect()
     }
 
-    /// Checks the rate, then accepts the request: counts violations, builds the records,
-    /// charges.
+    /// Checks the rate against `limit` (decoded bytes per second), then accepts the
+    /// request: counts violations in `stats`, builds the records, charges.
     fn accept(
-        shared: &Shared,
+        &self,
+        stats: &Collector,
+        limit: u64,
         req: &AddEvents,
         decoded: u64,
         request_id: u64,
     ) -> Result<(Vec<NewRecord>, u64), RateExceeded> {
-        let limit = shared.sdl_rate();
-        let mut inner = shared.sessions.lock();
+        let mut inner = self.lock();
         let s = inner.map.entry(req.session.clone()).or_default();
         let now = Instant::now();
         while s
@@ -548,7 +593,7 @@ impl Sessions {
         s.stats.peak_rate = s.stats.peak_rate.max(s.window_sum);
 
         let violation = |kind: ViolationKind, what: String| {
-            shared.stats.violation(kind, || {
+            stats.violation(kind, || {
                 format!(
                     "request {request_id}, session {}: {what}",
                     truncate(&req.session, 60)
@@ -661,17 +706,17 @@ impl Replier {
         }
     }
 
-    fn error(&self, ctx: &mut Ctx, http: u16, status: &'static str, message: &str) -> Resp {
+    fn error(&self, ctx: &mut Ctx<'_>, http: u16, status: &'static str, message: &str) -> Resp {
         ctx.outcome.sdl_status = Some(status.to_owned());
         reply::sdl(http, status, Some(message), None, self.always_200)
     }
 
-    fn success(&self, ctx: &mut Ctx, charged: u64, message: Option<&str>) -> Resp {
+    fn success(&self, ctx: &mut Ctx<'_>, charged: u64, message: Option<&str>) -> Resp {
         ctx.outcome.sdl_status = Some(SUCCESS.to_owned());
         reply::sdl(200, SUCCESS, message, Some(charged), self.always_200)
     }
 
-    fn injected(&self, ctx: &mut Ctx, injected: Injected) -> Handled {
+    fn injected(&self, ctx: &mut Ctx<'_>, injected: Injected) -> Handled {
         if let Injected::Fail(status) = &injected {
             ctx.outcome.sdl_status = Some(fault_status(*status).1.to_owned());
         }
@@ -713,11 +758,20 @@ fn too_large_message(limit: u64) -> String {
     )
 }
 
+/// The body limit in force (wire and decoded).
+fn body_limit(ctx: &Ctx<'_>) -> u64 {
+    ctx.common
+        .limits()
+        .sdl_max_body
+        .unwrap_or(ctx.common.config.sdl_max_body)
+}
+
 /// `POST /api/addEvents`.
-pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
+pub(crate) async fn handle_add_events(
+    ctx: &mut Ctx<'_>,
+    state: &State,
+    req: Request<Incoming>,
+) -> Handled {
     let (parts, body) = req.into_parts();
     let replier = Replier::new(&parts.headers);
     let header_key = parts
@@ -725,7 +779,7 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         .contains_key(header::AUTHORIZATION)
         .then(|| credential(&parts.headers, &["Bearer"]));
     if let Some(key) = header_key
-        && key.is_none_or(|k| ctx.shared.creds.check_sdl(k) != Check::Valid)
+        && !key.is_some_and(|k| state.key_is_valid(k))
     {
         ctx.drain(body).await?;
         return Ok(replier.error(
@@ -735,8 +789,8 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
             "API key missing, incorrect or revoked",
         ));
     }
-    let limit = ctx.shared.sdl_limit();
-    if ctx.shared.config.count_only {
+    let limit = body_limit(ctx);
+    if ctx.common.config.count_only {
         ctx.drain(body).await?;
         return Ok(replier.success(ctx, 0, None));
     }
@@ -752,9 +806,7 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     if header_key.is_none()
         && let Ok(request) = &parsed
     {
-        let valid = request
-            .token()
-            .is_some_and(|t| ctx.shared.creds.check_sdl(t) == Check::Valid);
+        let valid = request.token().is_some_and(|t| state.key_is_valid(t));
         if !valid {
             auth_error = Some(
                 "API key missing, incorrect or revoked (send Authorization: Bearer <key> or a body `token`)",
@@ -768,7 +820,10 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     if let (Ok(request), None) = (&parsed, auth_error)
         && let Ok(session) = request.session()
     {
-        guard = Sessions::enter(&ctx.shared, session, ctx.id, ctx.arrival);
+        let per_5_min = ctx.common.config.sdl_sessions_per_5_min;
+        guard = state
+            .sessions
+            .enter(per_5_min, session, ctx.id, ctx.arrival);
         too_many_sessions = guard.is_none();
     }
     if let Some(injected) = ctx.fault().await {
@@ -794,7 +849,7 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     {
         let id = ctx.id;
         let session = g.session.clone();
-        ctx.shared
+        ctx.common
             .stats
             .violation(ViolationKind::ConcurrentSessionRequest, || {
                 format!(
@@ -814,11 +869,19 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
         Err(message) => return Ok(replier.error(ctx, 400, BAD_PARAM, &message)),
     };
     let decoded = ctx.outcome.decoded_bytes;
-    let (records, charged) = match Sessions::accept(&ctx.shared, &request, decoded, ctx.id) {
+    let rate = ctx
+        .common
+        .limits()
+        .sdl_session_rate
+        .unwrap_or(ctx.common.config.sdl_session_rate);
+    let accepted = state
+        .sessions
+        .accept(&ctx.common.stats, rate, &request, decoded, ctx.id);
+    let (records, charged) = match accepted {
         Ok(accepted) => accepted,
         Err(RateExceeded { window, limit }) => {
             let id = ctx.id;
-            ctx.shared
+            ctx.common
                 .stats
                 .violation(ViolationKind::SessionRateExceeded, || {
                     format!(
@@ -838,7 +901,7 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
     };
     let count = records.len() as u64;
     if let Err(err) = ctx
-        .shared
+        .common
         .store
         .append(ctx.endpoint, &request.session, ctx.id, records, None)
     {
@@ -856,10 +919,11 @@ pub(crate) async fn handle_add_events(ctx: &mut Ctx, req: Request<Incoming>) -> 
 }
 
 /// `POST /api/uploadLogs`.
-pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
-    }
+pub(crate) async fn handle_upload_logs(
+    ctx: &mut Ctx<'_>,
+    state: &State,
+    req: Request<Incoming>,
+) -> Handled {
     let (parts, body) = req.into_parts();
     let replier = Replier::new(&parts.headers);
     let query_token = parts
@@ -870,7 +934,7 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
     let key = credential(&parts.headers, &["Bearer"])
         .map(str::to_owned)
         .or(query_token);
-    if key.is_none_or(|k| ctx.shared.creds.check_sdl(&k) != Check::Valid) {
+    if !key.is_some_and(|k| state.key_is_valid(&k)) {
         ctx.drain(body).await?;
         return Ok(replier.error(
             ctx,
@@ -879,8 +943,8 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
             "API key missing, incorrect or revoked",
         ));
     }
-    let limit = ctx.shared.sdl_limit();
-    if ctx.shared.config.count_only {
+    let limit = body_limit(ctx);
+    if ctx.common.config.count_only {
         ctx.drain(body).await?;
         return Ok(replier.success(ctx, 0, None));
     }
@@ -914,8 +978,8 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if let Some(nonce) = &nonce {
-        let ttl = ctx.shared.config.nonce_ttl;
-        let mut nonces = ctx.shared.nonces.lock().unwrap_or_else(|e| e.into_inner());
+        let ttl = ctx.common.config.nonce_ttl;
+        let mut nonces = state.nonces();
         let now = Instant::now();
         nonces.retain(|_, seen| now.duration_since(*seen) < ttl);
         if nonces.contains_key(nonce) {
@@ -975,7 +1039,7 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
     }
     let count = records.len() as u64;
     if let Err(err) = ctx
-        .shared
+        .common
         .store
         .append(ctx.endpoint, &source, ctx.id, records, None)
     {
@@ -988,11 +1052,7 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
         ));
     }
     if let Some(nonce) = nonce {
-        ctx.shared
-            .nonces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(nonce, Instant::now());
+        state.nonces().insert(nonce, Instant::now());
     }
     ctx.outcome.records = count;
     Ok(replier.success(ctx, charged, None))
@@ -1002,6 +1062,19 @@ pub(crate) async fn handle_upload_logs(ctx: &mut Ctx, req: Request<Incoming>) ->
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn keys_are_valid_until_revoked() {
+        let state = State::default();
+        let key = state.add_key();
+        let other = state.add_key();
+        assert!(state.key_is_valid(&key) && state.key_is_valid(&other));
+        assert!(!state.key_is_valid("never issued"));
+        assert!(state.revoke(&key));
+        assert!(!state.key_is_valid(&key));
+        assert!(state.key_is_valid(&other));
+        assert!(!state.revoke("never issued"));
+    }
 
     fn check(v: Value) -> Result<AddEvents, String> {
         validate(v.as_object().expect("test requests are objects").clone())

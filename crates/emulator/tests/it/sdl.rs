@@ -1,6 +1,7 @@
 //! SDL addEvents and uploadLogs.
 
 use crate::support::{Client, bearer, deflate, gzip};
+use http::Method;
 use logferry_emulator::{Emulator, Endpoint, FaultSet, FaultStatus, Faults, ViolationKind};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -557,4 +558,21 @@ async fn upload_logs_stores_lines_with_header_fields_and_honours_nonce() {
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(emu.records().len(), 3);
+}
+
+#[tokio::test]
+async fn other_methods_get_405_in_sdl_form() {
+    let emu = Emulator::builder().plain_http().start().await.unwrap();
+    let client = Client::new(&emu);
+    let key = bearer(emu.sdl_api_key());
+    for url in [add_events(&emu), upload_logs(&emu)] {
+        let r = client
+            .send(Method::GET, &url, &[("authorization", &key)], "")
+            .await;
+        assert_eq!(r.status, 405, "{url}");
+        assert_eq!(r.header("allow"), Some("POST"));
+        assert_eq!(r.json()["status"], "error/client/badParam");
+        assert_eq!(r.json()["message"], "GET is not supported here; use POST");
+    }
+    assert!(emu.records().is_empty());
 }

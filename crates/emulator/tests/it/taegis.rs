@@ -357,6 +357,12 @@ async fn put_refusals_are_s3_errors() {
     );
     let r = client.send(Method::GET, &url, &[], "").await;
     assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("PUT"));
+    assert!(
+        r.text().contains("<Code>MethodNotAllowed</Code>"),
+        "{}",
+        r.text()
+    );
 }
 
 #[tokio::test]

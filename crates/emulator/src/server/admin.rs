@@ -8,15 +8,16 @@
 //! | `GET /_emulator/stats` | [`Stats`](crate::Stats) as JSON |
 //! | `GET /_emulator/records?since=N&limit=M` | `{"records": [...], "next": N, "dropped": D}`: records with `seq >= N` (default limit 10,000); `dropped` counts those asked for but no longer in memory |
 //! | `GET /_emulator/uploads` | every [`Upload`](crate::Upload) |
-//! | `GET /_emulator/faults` | the [`Faults`](crate::Faults) in force |
+//! | `GET /_emulator/faults` | the [`Faults`] in force |
 //! | `POST /_emulator/faults` | replaces them (body: a `Faults` JSON object; counters restart) |
 //! | `POST /_emulator/revoke` | `{"key": "..."}`: revokes an integration key, SDL key or access token |
 //! | `POST /_emulator/integrations` | `{"id": "..."}`: adds an HTTP Ingest integration; replies `{"id", "key", "url"}` |
 
+use super::Shared;
 use crate::Faults;
+use crate::auth::credential;
 use crate::reply::{self, Resp};
-use crate::server::Shared;
-use crate::util::{param, parse_query};
+use crate::util::{constant_time_eq, param, parse_query};
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -32,9 +33,8 @@ fn error(status: u16, message: &str) -> Resp {
 }
 
 pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
-    let authorized = crate::auth::credential(req.headers(), &["Bearer"]).is_some_and(|t| {
-        crate::util::constant_time_eq(t.as_bytes(), shared.admin_token.as_bytes())
-    });
+    let authorized = credential(req.headers(), &["Bearer"])
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), shared.admin_token.as_bytes()));
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
         Ok(b) => b.to_bytes(),
@@ -52,7 +52,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
     let path = &parts.uri.path()[PREFIX.len()..];
     let query = parse_query(parts.uri.query().unwrap_or("")).unwrap_or_default();
     match (&parts.method, path) {
-        (&Method::GET, "stats") => reply::json(200, &crate::emulator::stats(shared)),
+        (&Method::GET, "stats") => reply::json(200, &shared.stats()),
         (&Method::GET, "records") => {
             let since = param(&query, "since")
                 .and_then(|v| v.parse().ok())
@@ -60,14 +60,14 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
             let limit = param(&query, "limit")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(10_000);
-            reply::json(200, &shared.store.since(since, limit))
+            reply::json(200, &shared.common.store.since(since, limit))
         }
-        (&Method::GET, "uploads") => reply::json(200, &shared.store.uploads()),
-        (&Method::GET, "faults") => reply::json(200, shared.faults().faults()),
+        (&Method::GET, "uploads") => reply::json(200, &shared.common.store.uploads()),
+        (&Method::GET, "faults") => reply::json(200, shared.common.faults().faults()),
         (&Method::POST | &Method::PUT, "faults") => match serde_json::from_slice::<Faults>(&body) {
             Ok(faults) => match faults.validate() {
                 Ok(()) => {
-                    shared.faults().replace(faults);
+                    shared.common.faults().replace(faults);
                     reply::json(200, &serde_json::json!({ "ok": true }))
                 }
                 Err(e) => error(400, &e.to_string()),
@@ -82,7 +82,7 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
             match serde_json::from_slice::<Revoke>(&body) {
                 Ok(r) => reply::json(
                     200,
-                    &serde_json::json!({ "revoked": shared.creds.revoke(&r.key) }),
+                    &serde_json::json!({ "revoked": shared.revoke(&r.key) }),
                 ),
                 Err(e) => error(400, &format!("expected {{\"key\": \"...\"}}: {e}")),
             }
@@ -100,8 +100,8 @@ pub(crate) async fn handle(shared: &Shared, req: Request<Incoming>) -> Resp {
             }
             match serde_json::from_slice::<Add>(&body) {
                 Ok(a) if !a.id.is_empty() && !a.id.contains('/') => {
-                    let key = shared.creds.add_integration(&a.id);
-                    let url = format!("{}/http-endpoint/v1/{}", shared.base_url, a.id);
+                    let key = shared.http_ingest.add_integration(&a.id);
+                    let url = format!("{}/http-endpoint/v1/{}", shared.common.base_url, a.id);
                     reply::json(200, &Added { id: a.id, key, url })
                 }
                 Ok(_) => error(400, "the id must be non-empty and contain no `/`"),

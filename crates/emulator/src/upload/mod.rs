@@ -1,5 +1,6 @@
 //! Taegis File Upload: presign (`POST /s3-signer/v2/signed-s3url`) and the S3-style
-//! presigned `PUT`.
+//! presigned `PUT`, with the Taegis token endpoint that issues the access tokens presign
+//! takes (the `token` submodule).
 //!
 //! Presign, from `taegis-file-upload-api.txt`: "Returns a URL in which you can PUT your
 //! logs", with URL parameters `file_name` ("The filename you are attempting to upload"),
@@ -27,17 +28,22 @@
 //! A good `PUT` gets 200 with an `ETag`, and stores the file's lines as records and an
 //! [`Upload`] entry.
 
-use crate::auth::{Check, credential};
+mod token;
+
+pub(crate) use token::handle_token;
+
+use crate::FaultStatus;
+use crate::auth::{Check, Keys, credential};
 use crate::config::S3_MAX_PUT;
+use crate::ctx::{Body, Common, Ctx, Handled, taegis_fault};
 use crate::reply::{self, Resp};
-use crate::server::{Body, Ctx, Handled, method_not_allowed, taegis_fault};
 use crate::stats::ViolationKind;
 use crate::store::{NewRecord, Upload};
-use crate::util::{self, param, parse_query, percent_decode, percent_encode};
-use crate::{FaultStatus, Shared};
-use http::{Method, Request, header};
+use crate::util::{self, param, parse_query, percent_decode, percent_encode, random_secret};
+use http::{Request, header};
 use hyper::body::Incoming;
 use serde::Serialize;
+use std::time::Instant;
 
 /// Path prefix of presigned URLs.
 pub(crate) const PUT_PREFIX: &str = "/s3/logferry-uploads/";
@@ -47,11 +53,58 @@ pub(crate) const DEFAULT_SENSOR: &str = "toaster.localhost";
 
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
-/// `POST /s3-signer/v2/signed-s3url`.
-pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::POST {
-        return method_not_allowed(ctx, req, "POST").await;
+/// The Taegis API's state: the OAuth2 client, the access tokens, and the key presigned
+/// URLs are signed with.
+pub(crate) struct State {
+    /// Access token → expiry (`None`: a static token, which does not expire).
+    tokens: Keys<Option<Instant>>,
+    client_id: String,
+    client_secret: String,
+    signing_key: ring::hmac::Key,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State").finish_non_exhaustive()
     }
+}
+
+impl State {
+    /// A new client with a random id and secret, and a random signing key.
+    pub(crate) fn new() -> State {
+        State {
+            tokens: Keys::default(),
+            client_id: format!("emulator-client-{}", &random_secret(6)),
+            client_secret: random_secret(24),
+            signing_key: ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                random_secret(32).as_bytes(),
+            ),
+        }
+    }
+
+    /// The OAuth2 client id the token endpoint takes.
+    pub(crate) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// The OAuth2 client secret the token endpoint takes.
+    pub(crate) fn client_secret(&self) -> &str {
+        &self.client_secret
+    }
+
+    /// Revokes an access token (then 401); false when it is not a current token.
+    pub(crate) fn revoke(&self, token: &str) -> bool {
+        self.tokens.revoke(token)
+    }
+}
+
+/// `POST /s3-signer/v2/signed-s3url`.
+pub(crate) async fn handle_presign(
+    ctx: &mut Ctx<'_>,
+    state: &State,
+    req: Request<Incoming>,
+) -> Handled {
     let (parts, body) = req.into_parts();
     ctx.drain(body).await?;
     if let Some(injected) = ctx.fault().await {
@@ -63,7 +116,7 @@ pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Han
             "missing access token: send Authorization: Bearer <token>",
         ));
     };
-    match ctx.shared.creds.check_token(token) {
+    match state.check_token(token) {
         Check::Valid => {}
         Check::Expired => return Ok(reply::taegis_error(401, "access token expired")),
         Check::Unknown | Check::Revoked => {
@@ -122,7 +175,8 @@ pub(crate) async fn handle_presign(ctx: &mut Ctx, req: Request<Incoming>) -> Han
         other => other.map(str::to_owned),
     };
     let location = presign(
-        &ctx.shared,
+        ctx.common,
+        state,
         ctx.id,
         &file_name,
         content_length,
@@ -163,7 +217,8 @@ impl Signed<'_> {
 }
 
 fn presign(
-    shared: &Shared,
+    common: &Common,
+    state: &State,
     id: u64,
     file_name: &str,
     length: u64,
@@ -172,7 +227,7 @@ fn presign(
 ) -> String {
     let now = util::unix_now();
     let date = util::amz_date(now);
-    let expires = shared.config.presign_ttl.as_secs().to_string();
+    let expires = common.config.presign_ttl.as_secs().to_string();
     let base = file_name
         .rsplit('/')
         .next()
@@ -190,10 +245,10 @@ fn presign(
         sensor,
         service,
     };
-    let tag = ring::hmac::sign(&shared.signing_key, signed.string_to_sign().as_bytes());
+    let tag = ring::hmac::sign(&state.signing_key, signed.string_to_sign().as_bytes());
     format!(
         "{}{path}?X-Amz-Algorithm={ALGORITHM}&X-Amz-Date={date}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=content-length%3Bhost&x-emulator-content-length={length}&x-emulator-file-name={}&x-emulator-sensor-id={}&x-emulator-service={}&X-Amz-Signature={}",
-        shared.base_url,
+        common.base_url,
         percent_encode(file_name),
         percent_encode(sensor),
         percent_encode(service),
@@ -202,10 +257,11 @@ fn presign(
 }
 
 /// `PUT` on a presigned URL.
-pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    if req.method() != Method::PUT {
-        return method_not_allowed(ctx, req, "PUT").await;
-    }
+pub(crate) async fn handle_put(
+    ctx: &mut Ctx<'_>,
+    state: &State,
+    req: Request<Incoming>,
+) -> Handled {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
     let id = ctx.id;
@@ -220,7 +276,7 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
     };
     // Header checks come first, as S3 answers before reading the body; the body is still
     // read (and discarded) so the client sees the reply.
-    let checked = check_put(ctx, &parts, &s3);
+    let checked = check_put(state, &parts, &s3);
     let signed = match checked {
         Ok(signed) => signed,
         Err(resp) => {
@@ -228,7 +284,7 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
             return Ok(resp);
         }
     };
-    if ctx.shared.config.count_only {
+    if ctx.common.config.count_only {
         ctx.drain(body).await?;
         return Ok(reply::empty(200));
     }
@@ -257,7 +313,7 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => std::borrow::Cow::Borrowed(t),
         Err(_) => {
-            ctx.shared
+            ctx.common
                 .stats
                 .violation(ViolationKind::NonUtf8Upload, || {
                     format!(
@@ -295,7 +351,7 @@ pub(crate) async fn handle_put(ctx: &mut Ctx, req: Request<Incoming>) -> Handled
         lines,
     };
     if let Err(err) =
-        ctx.shared
+        ctx.common
             .store
             .append(ctx.endpoint, &signed.file_name, id, records, Some(upload))
     {
@@ -334,7 +390,7 @@ struct PutTarget {
     reason = "the error is the reply itself, built once per request"
 )]
 fn check_put(
-    ctx: &Ctx,
+    state: &State,
     parts: &http::request::Parts,
     s3: &dyn Fn(u16, &str, &str) -> Resp,
 ) -> Result<PutTarget, Resp> {
@@ -382,12 +438,7 @@ fn check_put(
         service: q("x-emulator-service").unwrap_or(""),
     };
     let tag_ok = util::unhex(signature).is_some_and(|tag| {
-        ring::hmac::verify(
-            &ctx.shared.signing_key,
-            signed.string_to_sign().as_bytes(),
-            &tag,
-        )
-        .is_ok()
+        ring::hmac::verify(&state.signing_key, signed.string_to_sign().as_bytes(), &tag).is_ok()
     });
     if !tag_ok || q("X-Amz-Algorithm") != Some(ALGORITHM) {
         return Err(s3(

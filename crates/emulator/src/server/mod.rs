@@ -1,206 +1,64 @@
-//! The server: accept loop, optional TLS, HTTP/1.1 and HTTP/2 (hyper-util's auto
-//! connection, by ALPN or prior knowledge), routing, and the per-request context that
-//! applies faults and counts bytes.
+//! The router: the accept loop, optional TLS, HTTP/1.1 and HTTP/2 (hyper-util's auto
+//! connection, by ALPN or prior knowledge), routing each request to its API's handler
+//! with that API's state (after checking the endpoint's method), the admin API, and the
+//! stats of every request. The only module
+//! that knows every API.
 
-use crate::faults::{Action, FaultState, Plan};
-use crate::reply::{self, Resp};
-use crate::stats::{Collector, RequestOutcome};
+mod admin;
+
+use crate::ctx::{Abort, Common, Ctx, Handled};
+use crate::reply;
+use crate::stats::Stats;
 use crate::store::Store;
-use crate::{Config, Endpoint, FaultStatus, admin, auth, http_ingest, sdl, upload};
-use bytes::{Bytes, BytesMut};
+use crate::{Config, Endpoint, http_ingest, sdl, upload, util};
 use http::Request;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Everything the request handlers share.
+/// Everything the server keeps: the services every API shares and each API's own state.
+#[derive(Debug)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) faults: Mutex<FaultState>,
-    pub(crate) creds: auth::Credentials,
-    pub(crate) store: Store,
-    pub(crate) stats: Collector,
-    pub(crate) sessions: sdl::Sessions,
-    pub(crate) nonces: Mutex<std::collections::HashMap<String, Instant>>,
-    pub(crate) next_request: AtomicU64,
-    pub(crate) base_url: String,
-    pub(crate) signing_key: ring::hmac::Key,
+    pub(crate) common: Common,
+    pub(crate) http_ingest: http_ingest::State,
+    pub(crate) upload: upload::State,
+    pub(crate) sdl: sdl::State,
+    next_request: AtomicU64,
     pub(crate) admin_token: String,
 }
 
 impl Shared {
-    pub(crate) fn faults(&self) -> std::sync::MutexGuard<'_, FaultState> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn http_ingest_limit(&self) -> u64 {
-        self.faults()
-            .faults()
-            .limits
-            .http_ingest_max_body
-            .unwrap_or(self.config.http_ingest_max_body)
-    }
-
-    pub(crate) fn sdl_limit(&self) -> u64 {
-        self.faults()
-            .faults()
-            .limits
-            .sdl_max_body
-            .unwrap_or(self.config.sdl_max_body)
-    }
-
-    pub(crate) fn sdl_rate(&self) -> u64 {
-        self.faults()
-            .faults()
-            .limits
-            .sdl_session_rate
-            .unwrap_or(self.config.sdl_session_rate)
-    }
-}
-
-/// Why a request got no reply.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum Abort {
-    #[error("connection reset by fault injection")]
-    Reset,
-    #[error("client went away before the request body was complete")]
-    ClientGone,
-}
-
-pub(crate) type Handled = Result<Resp, Abort>;
-
-/// A request body, read up to a limit.
-pub(crate) enum Body {
-    Complete(Bytes),
-    /// Past the limit: the rest was read and discarded.
-    TooLarge,
-}
-
-/// A fault to apply now.
-pub(crate) enum Injected {
-    Reset,
-    Fail(FaultStatus),
-}
-
-/// The per-request context.
-pub(crate) struct Ctx {
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) endpoint: Endpoint,
-    pub(crate) id: u64,
-    pub(crate) arrival: Instant,
-    plan: Plan,
-    pub(crate) outcome: RequestOutcome,
-}
-
-impl Ctx {
-    /// Reads the whole body, keeping at most `limit` bytes; past that, reads and discards
-    /// the rest so the client can see the 413 (a server that stops reading leaves many
-    /// clients stuck writing).
-    pub(crate) async fn read_body(
-        &mut self,
-        mut body: Incoming,
-        limit: u64,
-    ) -> Result<Body, Abort> {
-        let started = Instant::now();
-        let mut first: Option<Bytes> = None;
-        let mut rest: Option<BytesMut> = None;
-        let mut total: u64 = 0;
-        let mut over = false;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| Abort::ClientGone)?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            total += data.len() as u64;
-            self.outcome.wire_bytes += data.len() as u64;
-            if total > limit {
-                over = true;
-                first = None;
-                rest = None;
-            } else if !over {
-                match (&mut first, &mut rest) {
-                    (None, None) => first = Some(data),
-                    (Some(f), None) => {
-                        let mut buf = BytesMut::with_capacity(f.len() + data.len() * 2);
-                        buf.extend_from_slice(f);
-                        buf.extend_from_slice(&data);
-                        first = None;
-                        rest = Some(buf);
-                    }
-                    (_, Some(buf)) => buf.extend_from_slice(&data),
-                }
-            }
-            if let Some(rate) = self.plan.slow_body {
-                let due = started + Duration::from_secs_f64(total as f64 / rate as f64);
-                tokio::time::sleep_until(due.into()).await;
-            }
-        }
-        if over {
-            return Ok(Body::TooLarge);
-        }
-        Ok(Body::Complete(match (first, rest) {
-            (_, Some(buf)) => buf.freeze(),
-            (Some(f), None) => f,
-            (None, None) => Bytes::new(),
-        }))
-    }
-
-    /// Reads and discards the body (count-only mode, and replies that do not need it).
-    pub(crate) async fn drain(&mut self, mut body: Incoming) -> Result<(), Abort> {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| Abort::ClientGone)?;
-            if let Ok(data) = frame.into_data() {
-                self.outcome.wire_bytes += data.len() as u64;
-            }
-        }
-        Ok(())
-    }
-
-    /// The fault point: waits the injected latency, then says whether to reset or fail.
-    pub(crate) async fn fault(&mut self) -> Option<Injected> {
-        if !self.plan.latency.is_zero() {
-            tokio::time::sleep(self.plan.latency).await;
-        }
-        let injected = match self.plan.action? {
-            Action::Reset => Injected::Reset,
-            Action::Fail(status) => Injected::Fail(status),
-        };
-        self.outcome.faulted = true;
-        Some(injected)
-    }
-
-    /// Finishes an injected fault: a reset, or `reply(status)` plus `Retry-After` when set.
-    pub(crate) fn injected(
-        &mut self,
-        injected: Injected,
-        reply: impl FnOnce(FaultStatus) -> Resp,
-    ) -> Handled {
-        match injected {
-            Injected::Reset => Err(Abort::Reset),
-            Injected::Fail(status) => {
-                let mut resp = reply(status);
-                if let Some(secs) = self.plan.retry_after
-                    && matches!(status.http_code(), 429 | 503)
-                {
-                    reply::set_header(&mut resp, http::header::RETRY_AFTER, &secs.to_string());
-                }
-                Ok(resp)
-            }
+    pub(crate) fn new(config: Config, base_url: String, store: Store) -> Shared {
+        Shared {
+            http_ingest: http_ingest::State::default(),
+            upload: upload::State::new(),
+            sdl: sdl::State::default(),
+            next_request: AtomicU64::new(0),
+            admin_token: util::random_secret(24),
+            common: Common::new(config, base_url, store),
         }
     }
-}
 
-/// The standard injected-fault reply of the Taegis JSON endpoints.
-pub(crate) fn taegis_fault(status: FaultStatus) -> Resp {
-    reply::taegis_error(status.http_code(), "injected fault")
+    /// Revokes an integration key, an SDL key or an access token; false when none is
+    /// known.
+    pub(crate) fn revoke(&self, key: &str) -> bool {
+        self.http_ingest.revoke(key) | self.sdl.revoke(key) | self.upload.revoke(key)
+    }
+
+    /// Assembles [`Stats`] from the counters, the SDL sessions and the store.
+    pub(crate) fn stats(&self) -> Stats {
+        let mut stats = self.common.stats.snapshot();
+        stats.sdl_sessions = self.sdl.sessions();
+        stats.records_dropped_from_memory = self.common.store.dropped();
+        stats
+    }
 }
 
 /// Which endpoint a path belongs to.
@@ -222,6 +80,19 @@ pub(crate) fn route(path: &str) -> Endpoint {
     }
 }
 
+/// The one method an endpoint takes (`None`: any, for the unknown endpoint's 404).
+fn allowed_method(endpoint: Endpoint) -> Option<&'static str> {
+    match endpoint {
+        Endpoint::UploadPut => Some("PUT"),
+        Endpoint::Unknown => None,
+        Endpoint::HttpIngest
+        | Endpoint::TaegisAuth
+        | Endpoint::UploadPresign
+        | Endpoint::SdlAddEvents
+        | Endpoint::SdlUploadLogs => Some("POST"),
+    }
+}
+
 /// Handles one request end to end: routing, the endpoint's handler, stats.
 async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
     if req.uri().path().starts_with(admin::PREFIX) {
@@ -229,24 +100,23 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
     }
     let endpoint = route(req.uri().path());
     let id = shared.next_request.fetch_add(1, Ordering::Relaxed) + 1;
-    let plan = shared.faults().plan(endpoint);
-    shared.stats.started();
-    let mut ctx = Ctx {
-        shared: shared.clone(),
-        endpoint,
-        id,
-        arrival: Instant::now(),
-        plan,
-        outcome: RequestOutcome::default(),
-    };
-    let result = match endpoint {
-        Endpoint::HttpIngest => http_ingest::handle(&mut ctx, req).await,
-        Endpoint::TaegisAuth => auth::handle_token(&mut ctx, req).await,
-        Endpoint::UploadPresign => upload::handle_presign(&mut ctx, req).await,
-        Endpoint::UploadPut => upload::handle_put(&mut ctx, req).await,
-        Endpoint::SdlAddEvents => sdl::handle_add_events(&mut ctx, req).await,
-        Endpoint::SdlUploadLogs => sdl::handle_upload_logs(&mut ctx, req).await,
-        Endpoint::Unknown => unknown(&mut ctx, req).await,
+    let common = &shared.common;
+    let plan = common.faults().plan(endpoint);
+    common.stats.started();
+    let mut ctx = Ctx::new(common, endpoint, id, plan);
+    let result = match allowed_method(endpoint) {
+        Some(allow) if req.method().as_str() != allow => {
+            method_not_allowed(&mut ctx, req, allow).await
+        }
+        _ => match endpoint {
+            Endpoint::HttpIngest => http_ingest::handle(&mut ctx, &shared.http_ingest, req).await,
+            Endpoint::TaegisAuth => upload::handle_token(&mut ctx, &shared.upload, req).await,
+            Endpoint::UploadPresign => upload::handle_presign(&mut ctx, &shared.upload, req).await,
+            Endpoint::UploadPut => upload::handle_put(&mut ctx, &shared.upload, req).await,
+            Endpoint::SdlAddEvents => sdl::handle_add_events(&mut ctx, &shared.sdl, req).await,
+            Endpoint::SdlUploadLogs => sdl::handle_upload_logs(&mut ctx, &shared.sdl, req).await,
+            Endpoint::Unknown => unknown(&mut ctx, req).await,
+        },
     };
     let mut outcome = std::mem::take(&mut ctx.outcome);
     let result = match result {
@@ -271,12 +141,12 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Handled {
             Err(abort)
         }
     };
-    shared.stats.finished(endpoint, outcome);
+    common.stats.finished(endpoint, outcome);
     result
 }
 
-async fn unknown(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
-    let path = crate::util::truncate(req.uri().path(), 200);
+async fn unknown(ctx: &mut Ctx<'_>, req: Request<Incoming>) -> Handled {
+    let path = util::truncate(req.uri().path(), 200);
     ctx.drain(req.into_body()).await?;
     Ok(reply::taegis_error(
         404,
@@ -286,7 +156,7 @@ async fn unknown(ctx: &mut Ctx, req: Request<Incoming>) -> Handled {
 
 /// Answers 405 for a method an endpoint does not take, after draining the body.
 pub(crate) async fn method_not_allowed(
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'_>,
     req: Request<Incoming>,
     allow: &'static str,
 ) -> Handled {
@@ -314,7 +184,6 @@ pub(crate) async fn method_not_allowed(
     reply::set_header(&mut resp, http::header::ALLOW, allow);
     Ok(resp)
 }
-
 /// A TCP stream that can be closed with a reset (SO_LINGER 0) when a fault asks for it.
 struct ResettableIo {
     inner: TcpStream,
