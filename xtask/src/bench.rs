@@ -65,13 +65,13 @@ fn run(options: &Options) -> Result<()> {
         &dir,
         "syslog",
         options.size_mb,
-        logferry_benches::corpus::syslog,
+        logferry_emulator::sample::syslog,
     )?;
     let ndjson = corpus(
         &dir,
         "events",
         options.size_mb * 2 / 3,
-        logferry_benches::corpus::ndjson,
+        logferry_emulator::sample::ndjson,
     )?;
     let syslog_mb = mb(std::fs::metadata(&syslog)?.len());
     let mut rows: Vec<Row> = Vec::new();

@@ -23,6 +23,10 @@ const TRANSPORTS: &[&str] = &[
     "logferry-sdl",
 ];
 
+/// The one pipeline: it joins leaves and transports behind the `Source` and `Sink`
+/// traits, and nothing but the assemblers may depend on it.
+const PIPELINE: &str = "logferry-pipeline";
+
 /// Crates that may know every other crate.
 const ASSEMBLERS: &[&str] = &["logferry", "logferry-cli"];
 
@@ -104,6 +108,9 @@ fn crate_graph() -> BTreeMap<String, (Vec<String>, Vec<String>)> {
             if section == "dependencies" {
                 if key.starts_with("logferry") {
                     deps.push(key.to_owned());
+                } else if value.contains("path") {
+                    // A path dependency under any other name still ships.
+                    deps.push(key.to_owned());
                 }
                 if key == "tokio"
                     && let Some((_, feats)) = value.split_once("features")
@@ -135,6 +142,18 @@ fn crate_dependencies_follow_the_architecture() {
             }
             if TRANSPORTS.contains(&krate) && TRANSPORTS.contains(&dep) {
                 violations.push(format!("transport {krate} depends on transport {dep}"));
+            }
+            if dep == PIPELINE && !ASSEMBLERS.contains(&krate) {
+                violations.push(format!("{krate} depends on the pipeline {dep}"));
+            }
+            if krate == PIPELINE && ASSEMBLERS.contains(&dep) {
+                violations.push(format!("the pipeline depends on the assembler {dep}"));
+            }
+            if !graph.contains_key(dep) {
+                violations.push(format!(
+                    "{krate} depends on {dep}, which is not a crate under crates/ \
+                     (benches, xtask and fuzz code never ship)"
+                ));
             }
             if dep == "logferry-emulator" && !ASSEMBLERS.contains(&krate) {
                 violations.push(format!(

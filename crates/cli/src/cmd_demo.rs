@@ -72,11 +72,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<Exit> {
     eprintln!("logferry demo: generating a sample in {}", dir.display());
     let syslog_lines = write_sample(
         &syslog,
-        logferry_benches::corpus::syslog(args.records * 150, 2026),
+        logferry_emulator::sample::syslog(args.records * 150, 2026),
     )?;
     let event_lines = write_sample(
         &events,
-        logferry_benches::corpus::ndjson(args.records / 2 * 420, 2027),
+        logferry_emulator::sample::ndjson(args.records / 2 * 420, 2027),
     )?;
 
     let faults = if args.no_faults {
