@@ -160,6 +160,14 @@ impl<'a> Recorder<'a> {
                 self.input(name, nowhere, Some((*reason).to_owned()));
             }
             Event::Finished { name, position, .. } => self.input(name, *position, None),
+            Event::Interrupted { name, position } => {
+                self.input(name, *position, None);
+                self.summary
+                    .inputs
+                    .last_mut()
+                    .expect("just added")
+                    .interrupted = true;
+            }
             Event::Skipped { name, bytes } => tracing::info!(
                 "{name} ({bytes} bytes) was uploaded by an earlier run and is unchanged: skipped"
             ),
@@ -175,13 +183,14 @@ impl<'a> Recorder<'a> {
             line: position.line,
             offset: position.offset,
             error,
+            interrupted: false,
         });
     }
 
     fn letter(&mut self, kind: &str, lost: &Lost<'_>) -> anyhow::Result<()> {
         self.dead.write(Letter {
             kind,
-            source: lost.source,
+            source: lost.source.as_deref(),
             line: lost.position.map(|p| p.line),
             offset: lost.position.map(|p| p.offset),
             reason: &lost.reason,

@@ -60,6 +60,10 @@ pub(crate) struct InputSummary {
     /// Set when the input could not be read to its end.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
+    /// The run stopped reading it before its end (a signal, a stopped sender): `line`
+    /// and `offset` say where.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) interrupted: bool,
 }
 
 /// Record counts.
@@ -195,6 +199,12 @@ impl Summary {
             out.push_str(&format!(
                 "  dead letter  {} records in {}\n",
                 dl.records, dl.path
+            ));
+        }
+        for input in self.inputs.iter().filter(|i| i.interrupted) {
+            out.push_str(&format!(
+                "  input     {}: interrupted at line {}, byte {}: nothing from there on was read\n",
+                input.name, input.line, input.offset
             ));
         }
         for input in self.inputs.iter().filter(|i| i.error.is_some()) {

@@ -130,7 +130,7 @@ pub async fn run(
                 tracing::error!("{name}: {reason}");
                 emit(Event::Undelivered {
                     lost: &[Lost {
-                        source: Some(&name),
+                        source: Some(Cow::Borrowed(&name)),
                         position: None,
                         reason: Cow::Borrowed(&reason),
                         records: 1,

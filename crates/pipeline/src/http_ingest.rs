@@ -73,6 +73,25 @@ impl Sink for HttpIngestSink {
         u64::from(entry.records())
     }
 
+    fn unsent<'e>(&self, entry: &'e EncodedBatch) -> Vec<Lost<'e>> {
+        let range = entry.range();
+        let (body, why) = match entry.raw() {
+            Ok(body) => (body, String::new()),
+            Err(e) => (
+                Vec::new(),
+                format!(" (and the batch cannot be decoded: {e})"),
+            ),
+        };
+        vec![Lost {
+            source: range.source_name.as_deref().map(Cow::Borrowed),
+            position: Some(range.start),
+            reason: Cow::Owned(format!("{range}: not sent before the sender stopped{why}")),
+            records: u64::from(entry.records()),
+            body: Cow::Owned(body),
+            truncated: false,
+        }]
+    }
+
     async fn ship<'a>(
         &'a self,
         entries: LocalBoxStream<'a, (u64, EncodedBatch)>,
@@ -81,7 +100,7 @@ impl Sink for HttpIngestSink {
         let batches = entries.map(|(id, batch)| batch.with_tag(id));
         self.ingest
             .ship(batches, |d| {
-                let source = d.range.source_name.as_deref();
+                let source = d.range.source_name.as_deref().map(Cow::Borrowed);
                 match &d.status {
                     DeliveryStatus::Delivered => {
                         report(Report::Delivered {
@@ -96,7 +115,7 @@ impl Sink for HttpIngestSink {
                         let lost: Vec<Lost<'_>> = parts
                             .iter()
                             .map(|part| Lost {
-                                source,
+                                source: source.clone(),
                                 position: None,
                                 reason: Cow::Owned(format!("{}: {}", part.label, part.reason)),
                                 records: u64::from(part.records),

@@ -7,15 +7,16 @@ use futures_util::StreamExt;
 use logferry_framing::{FrameStats, Position};
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// What a run reports while it runs, in the order things happen: one vocabulary for
 /// every source and sink.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event<'a> {
-    /// A batch was framed and is on its way.
+    /// A batch was read: it is safe in the spool, or handed to the sink.
     Batched {
         /// Records in it.
         records: u64,
@@ -53,6 +54,14 @@ pub enum Event<'a> {
         position: Position,
         /// What failed.
         error: &'a logferry_source::Error,
+    },
+    /// The run stopped reading an input before its end (a signal, a stopped sink):
+    /// every record before `position` was read, none from it on.
+    Interrupted {
+        /// The input's name.
+        name: &'a str,
+        /// Where reading stopped.
+        position: Position,
     },
     /// An input could not be shipped at all (a whole file refused), and why.
     InputFailed {
@@ -215,19 +224,41 @@ pub async fn run<Src: Source, S: Sink>(
     });
 
     // 2. New batches: framed, encoded (several at once, in order), spooled.
+    // Where each input stands: (read up to, ended). A batch counts as read once it is
+    // safe (spooled) or handed to the sink; what was framed but dropped when the run
+    // stopped was not read, and the position says so.
+    let inputs: &RefCell<BTreeMap<Arc<str>, (Position, bool)>> = &RefCell::new(BTreeMap::new());
+    let read = |meta: &Meta| {
+        emit(Event::Batched {
+            records: meta.records,
+            bytes: meta.bytes,
+        });
+        if let Some(name) = &meta.name {
+            inputs.borrow_mut().insert(name.clone(), (meta.end, false));
+        }
+    };
     let items = crate::receiver_stream(source.start(front));
     let batches = items.filter_map(|item| {
-        if let Item::FrameError(_) = item {
-            // A record the framer refused was read all the same.
-            ledger.borrow_mut().read += 1;
+        match &item {
+            Item::FrameError(_) => ledger.borrow_mut().read += 1,
+            Item::Started { name, position } => {
+                inputs.borrow_mut().insert(name.clone(), (*position, false));
+            }
+            Item::Finished { name, position, .. } | Item::ReadError { name, position, .. } => {
+                inputs.borrow_mut().insert(name.clone(), (*position, true));
+            }
+            Item::Batch { .. } => {}
         }
         std::future::ready(route(item, &emit))
     });
     let encoding = std::thread::available_parallelism().map_or(2, usize::from) * 2;
     let encoded = batches
-        .map(|(batch, ack)| async move { (sink.encode(batch).await, ack) })
+        .map(|(batch, ack)| async move {
+            let meta = Meta::of(&batch);
+            (sink.encode(batch).await, ack, meta)
+        })
         .buffered(encoding);
-    let stored = encoded.then(|(entry, ack)| {
+    let stored = encoded.then(|(entry, ack, meta)| {
         let payload = durable.map(|_| sink.store(&entry));
         async move {
             let Some(d) = durable else {
@@ -236,12 +267,13 @@ pub async fn run<Src: Source, S: Sink>(
                 if let Some(ack) = ack {
                     acks.borrow_mut().insert(id, ack);
                 }
-                return Some((id, entry));
+                return Some((id, entry, Some(meta)));
             };
             match d.append(payload.expect("stored when durable"), ack).await {
                 Ok(id) => {
                     emit(Event::Spooled);
-                    Some((id, entry))
+                    read(&meta);
+                    Some((id, entry, None))
                 }
                 Err(e) => {
                     durability_failed(&e);
@@ -259,7 +291,20 @@ pub async fn run<Src: Source, S: Sink>(
     // small bounded queue: the sink pulls an entry when it has room, and encoders must
     // not wait for that.
     let (tx, rx) = tokio::sync::mpsc::channel(encoding + 1);
+    let rx = RefCell::new(rx);
+    // Entries never shipped: in the spool they wait for the next run; without one they
+    // are reported undelivered (for the dead-letter file), never dropped unseen.
+    let unshipped = |entry: S::Entry| {
+        if durable.is_none() {
+            let lost = sink.unsent(&entry);
+            emit(Event::Undelivered {
+                lost: &lost,
+                kept: false,
+            });
+        }
+    };
     let produce = async {
+        let replayed = replayed.map(|(id, entry)| (id, entry, None));
         let mut all = std::pin::pin!(replayed.chain(fresh));
         loop {
             // The sink drops its stream once it takes nothing new (closed, aborted or
@@ -269,9 +314,21 @@ pub async fn run<Src: Source, S: Sink>(
                 () = tx.closed() => break,
                 next = all.next() => next,
             };
-            let Some(entry) = next else { break };
-            if tx.send(entry).await.is_err() {
-                break;
+            let Some((id, entry, meta)) = next else { break };
+            match tx.send((id, entry)).await {
+                Ok(()) => {
+                    if let Some(meta) = meta {
+                        read(&meta);
+                    }
+                }
+                Err(tokio::sync::mpsc::error::SendError((_, entry))) => {
+                    if let Some(meta) = meta {
+                        // Not durable: it counts as read, and is handed back undelivered.
+                        read(&meta);
+                        unshipped(entry);
+                    }
+                    break;
+                }
             }
         }
         drop(tx);
@@ -295,31 +352,85 @@ pub async fn run<Src: Source, S: Sink>(
         }),
         Report::Stopped(why) => emit(Event::Stopped(why)),
     };
-    let consume = sink.ship(crate::receiver_stream(rx).boxed_local(), &mut report);
+    let entries = Closing(&rx).boxed_local();
+    let consume = sink.ship(entries, &mut report);
     tokio::join!(produce, consume);
+    // What the sink never took.
+    while let Ok((_, entry)) = rx.borrow_mut().try_recv() {
+        unshipped(entry);
+    }
     if let Some(d) = durable {
         d.settled().await;
     }
     if let Some(why) = sink.stopped() {
         emit(Event::Stopped(&why));
     }
+    // Inputs the run stopped reading before their end: where reading stopped.
+    for (name, (position, ended)) in inputs.borrow().iter() {
+        if !ended {
+            emit(Event::Interrupted {
+                name,
+                position: *position,
+            });
+        }
+    }
     ledger.into_inner()
+}
+
+/// What the pipeline keeps of a batch once the sink has encoded it.
+struct Meta {
+    records: u64,
+    bytes: u64,
+    name: Option<Arc<str>>,
+    /// Just after the batch.
+    end: Position,
+}
+
+impl Meta {
+    fn of(batch: &logferry_framing::Batch) -> Meta {
+        let range = batch.range();
+        Meta {
+            records: batch.len() as u64,
+            bytes: batch.body().len() as u64,
+            end: Position {
+                offset: range.end,
+                line: range.last_line + 1,
+            },
+            name: range.source_name,
+        }
+    }
+}
+
+/// The sink's view of the queue: closing it when the sink drops it tells the producer
+/// to stop, while what is still queued stays there to be handed back.
+struct Closing<'r, T>(&'r RefCell<tokio::sync::mpsc::Receiver<T>>);
+
+impl<T> futures_util::Stream for Closing<'_, T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.borrow_mut().poll_recv(cx)
+    }
+}
+
+impl<T> Drop for Closing<'_, T> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().close();
+    }
 }
 
 /// A source's item: batches go on, everything else is reported.
 fn route(item: Item, emit: &dyn Fn(Event<'_>)) -> Option<(logferry_framing::Batch, Option<Ack>)> {
     match item {
-        Item::Batch { batch, ack } => {
-            emit(Event::Batched {
-                records: batch.len() as u64,
-                bytes: batch.body().len() as u64,
-            });
-            Some((batch, ack))
-        }
+        Item::Batch { batch, ack } => Some((batch, ack)),
+        Item::Started { .. } => None,
         Item::FrameError(e) => {
             let reason = e.to_string();
             emit(Event::Invalid(&Lost {
-                source: e.source_name.as_deref(),
+                source: e.source_name.as_deref().map(Cow::Borrowed),
                 position: Some(e.position),
                 reason: Cow::Owned(reason),
                 records: 1,

@@ -149,7 +149,7 @@ fn lost_events<'a>(records: &'a [Record], reason: &'a str) -> Vec<Lost<'a>> {
     records
         .iter()
         .map(|r| Lost {
-            source: r.source.as_deref(),
+            source: r.source.as_deref().map(Cow::Borrowed),
             position: None,
             reason: Cow::Borrowed(reason),
             records: 1,
@@ -184,6 +184,21 @@ impl Sink for SdlSink {
 
     fn records(&self, entry: &StoredBatch) -> u64 {
         entry.batch.len() as u64
+    }
+
+    fn unsent<'e>(&self, entry: &'e StoredBatch) -> Vec<Lost<'e>> {
+        let range = entry.batch.range();
+        vec![Lost {
+            source: range
+                .source_name
+                .as_deref()
+                .map(|s| Cow::Owned(s.to_owned())),
+            position: Some(range.start),
+            reason: Cow::Borrowed("not sent before the sender stopped"),
+            records: entry.batch.len() as u64,
+            body: Cow::Borrowed(entry.batch.body()),
+            truncated: false,
+        }]
     }
 
     async fn ship<'a>(
@@ -258,7 +273,7 @@ impl Sink for SdlSink {
                 for (position, reason, bytes) in &invalid {
                     let where_ = format!("{}: {position}", source.as_deref().unwrap_or("<input>"));
                     report(Report::Invalid(Lost {
-                        source: source.as_deref(),
+                        source: source.as_deref().map(Cow::Borrowed),
                         position: Some(*position),
                         reason: Cow::Owned(format!("{where_}: not a valid SDL event: {reason}")),
                         records: 1,

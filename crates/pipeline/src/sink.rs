@@ -44,6 +44,10 @@ pub trait Sink: Control {
     /// Records in an entry (for counting replayed entries).
     fn records(&self, entry: &Self::Entry) -> u64;
 
+    /// The records of an entry the sink never took (the run stopped first), for the
+    /// dead-letter file of a run without a spool.
+    fn unsent<'e>(&self, entry: &'e Self::Entry) -> Vec<Lost<'e>>;
+
     /// Ships `entries` (each with its id), calling `report` as their fates are known.
     /// Returns once the stream ended and every entry was reported, or once the sink
     /// stopped or was aborted (what it did not ship is then reported undelivered, or
@@ -100,7 +104,7 @@ pub struct SinkStats {
 #[derive(Debug, Clone)]
 pub struct Lost<'a> {
     /// The input they came from.
-    pub source: Option<&'a str>,
+    pub source: Option<Cow<'a, str>>,
     /// Where the first of them starts, when known.
     pub position: Option<Position>,
     /// Why, with what to do about it.

@@ -75,6 +75,13 @@ pub enum Item {
         /// The source's acknowledgement, if it keeps any.
         ack: Option<Ack>,
     },
+    /// An input is about to be read from `position` (its start, or its checkpoint).
+    Started {
+        /// The input's name.
+        name: Arc<str>,
+        /// Where reading starts.
+        position: Position,
+    },
     /// A record the framer could not emit.
     FrameError(FrameError),
     /// An input could not be read to its end.
@@ -106,6 +113,11 @@ impl std::fmt::Debug for Item {
                 .field("range", &batch.range())
                 .field("records", &batch.len())
                 .field("ack", &ack.is_some())
+                .finish(),
+            Item::Started { name, position } => f
+                .debug_struct("Started")
+                .field("name", name)
+                .field("position", position)
                 .finish(),
             Item::FrameError(e) => f.debug_tuple("FrameError").field(e).finish(),
             Item::ReadError {
@@ -190,6 +202,13 @@ fn frame_one(
     let mut framing = config.framing.clone();
     framing.source_name = Some(name.clone());
     let mut framer = Framer::resume(config.format, framing, start);
+    let started = Item::Started {
+        name: name.clone(),
+        position: start,
+    };
+    if tx.blocking_send(started).is_err() {
+        return false;
+    }
     let mut batcher = Batcher::new(config.batching, Some(name.clone()));
     let chunks = spawn_reader(input);
     let mut batches: Vec<Batch> = Vec::new();

@@ -385,6 +385,14 @@ async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted
     let summary = summary(dir.path(), "s.json");
     assert_eq!(summary["records"]["delivered"], 3, "{summary} ({status})");
     assert_eq!(summary["records"]["undelivered"], 0, "{summary}");
+    // Where reading stopped is kept.
+    let input = &summary["inputs"][0];
+    assert_eq!(input["interrupted"], true, "{summary}");
+    assert_eq!(
+        (input["line"].as_u64(), input["offset"].as_u64()),
+        (Some(4), Some(14)),
+        "{summary}"
+    );
     assert_eq!(received(&emu), ["one", "three", "two"]);
     emu.shutdown().await;
 }

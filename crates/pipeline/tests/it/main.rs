@@ -247,10 +247,20 @@ async fn a_consumer_that_says_stop_ends_the_run_with_every_record_accounted_for(
     let sink = ingest(&emu, emu.http_ingest_key());
     let mut events_after_stop = 0;
     let mut stopping = false;
+    let (mut handed_back, mut interrupted) = (0, None);
     let ledger =
         logferry_pipeline::run(files(&path, None), &sink, front(Format::Text), None, |e| {
             if stopping {
                 events_after_stop += 1;
+            }
+            match &e {
+                Event::Undelivered { lost, kept: false } => {
+                    handed_back += lost.iter().map(|l| l.records).sum::<u64>();
+                }
+                Event::Interrupted { name, position } => {
+                    interrupted = Some((name.to_string(), *position));
+                }
+                _ => {}
             }
             if let Event::Delivered { .. } = e {
                 stopping = true;
@@ -266,6 +276,16 @@ async fn a_consumer_that_says_stop_ends_the_run_with_every_record_accounted_for(
         ledger.read
     );
     assert_balanced(&ledger);
+    // Without a spool, every record read and not delivered is handed back (for the
+    // dead-letter file), and the input says where reading stopped.
+    assert_eq!(handed_back, ledger.undelivered(), "{ledger:?}");
+    let (name, position) = interrupted.expect("the input was interrupted");
+    assert!(name.ends_with("big.log"), "{name}");
+    assert_eq!(
+        position.line,
+        ledger.read + 1,
+        "every line before it was read"
+    );
     // Requests abandoned on the wire may still have arrived (at least once): they are
     // counted undelivered, never lost; nothing arrives that the ledger does not hold.
     let arrived = received(&emu, Endpoint::HttpIngest).len() as u64;
