@@ -99,16 +99,17 @@ impl DeadLetter {
             if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)?;
             }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot open the dead-letter file {}: {e}",
-                        self.path.display()
-                    )
-                })?;
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            // Records may carry secrets of their own: readable by the owner only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&self.path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the dead-letter file {}: {e}",
+                    self.path.display()
+                )
+            })?;
             self.file = Some(file);
         }
         let file = self.file.as_mut().expect("opened above");

@@ -89,7 +89,12 @@ pub(crate) struct Recorder<'a> {
     dead: DeadLetter,
     totals: Totals,
     failure: Option<anyhow::Error>,
+    /// Invalid records seen (the first few are named on stderr).
+    invalid: u64,
 }
+
+/// Invalid records named on stderr before the rest are only counted.
+const NAMED_INVALID: u64 = 20;
 
 impl<'a> Recorder<'a> {
     pub(crate) fn new(
@@ -105,6 +110,7 @@ impl<'a> Recorder<'a> {
             dead: DeadLetter::new(dead_letter),
             totals: Totals::default(),
             failure: None,
+            invalid: 0,
         }
     }
 
@@ -134,9 +140,16 @@ impl<'a> Recorder<'a> {
                 tracing::error!("spool entry {id} cannot be read back and is dropped: {reason}");
             }
             Event::DurabilityError(e) => {
-                anyhow::bail!("the spool failed, stopping (nothing is lost): {e}")
+                // The run stops reading (the pipeline aborts the sender) and still ends
+                // with its summary: what was not spooled is read again next run.
+                let why = format!("the spool failed, stopping (nothing is lost): {e}");
+                tracing::error!("{why}");
+                self.summary.stopped.get_or_insert(why);
             }
-            Event::Invalid(lost) => self.letter("invalid", lost)?,
+            Event::Invalid(lost) => {
+                self.letter("invalid", lost)?;
+                self.name_invalid(lost);
+            }
             Event::Refused(lost) => lost.iter().try_for_each(|l| self.letter("rejected", l))?,
             Event::Undelivered { lost, kept: false } => lost
                 .iter()
@@ -177,6 +190,26 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
+    /// `FILE:LINE: byte OFFSET: reason (sent to the dead-letter file)` for the first
+    /// invalid records of a run.
+    fn name_invalid(&mut self, lost: &Lost<'_>) {
+        self.invalid += 1;
+        if self.invalid > NAMED_INVALID {
+            return;
+        }
+        let source = lost.source.as_deref().unwrap_or("<input>");
+        let (line, offset, reason) = match lost.position {
+            Some(p) => {
+                // Reasons open with "SOURCE: line L, byte B: "; say it once.
+                let prefix = format!("{source}: {p}: ");
+                let reason = lost.reason.strip_prefix(&prefix).unwrap_or(&lost.reason);
+                (p.line.to_string(), p.offset.to_string(), reason.to_owned())
+            }
+            None => ("?".into(), "?".into(), lost.reason.to_string()),
+        };
+        tracing::warn!("{source}:{line}: byte {offset}: {reason} (sent to the dead-letter file)");
+    }
+
     fn input(&mut self, name: &str, position: logferry::framing::Position, error: Option<String>) {
         self.summary.inputs.push(InputSummary {
             name: name.to_owned(),
@@ -209,6 +242,13 @@ impl<'a> Recorder<'a> {
     ) -> anyhow::Result<Summary> {
         if let Some(e) = self.failure {
             return Err(e);
+        }
+        if self.invalid > NAMED_INVALID {
+            tracing::warn!(
+                "{} more invalid records, not named here (all are in {})",
+                self.invalid - NAMED_INVALID,
+                self.dead.path().display()
+            );
         }
         let stats = self.control.stats();
         let summary = &mut self.summary;

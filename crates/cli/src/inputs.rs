@@ -16,6 +16,12 @@ pub(crate) fn open_inputs(
         Err(e) => usage!("{}", crate::exit::chain(&e)),
     };
     let config = SourceConfig::default();
+    let stdin = inputs
+        .iter()
+        .any(|i| matches!(i, logferry::source::Input::Stdin));
+    if stdin && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("logferry: reading standard input (Ctrl-D to end)");
+    }
     let mut sources = Vec::with_capacity(inputs.len());
     for input in &inputs {
         match Source::open(input, &config, checkpoints) {

@@ -3,7 +3,7 @@
 //! `Secret`, and headers are never logged.
 
 use indicatif::ProgressBar;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -54,19 +54,26 @@ pub(crate) fn init(verbosity: u8, writer: BarWriter) {
     let default = match verbosity {
         0 => "warn",
         1 => {
-            "warn,logferry=info,logferry_taegis_ingest=info,logferry_taegis_upload=info,logferry_sdl=info,logferry_cli=info"
+            "warn,logferry=info,logferry_pipeline=info,logferry_taegis_ingest=info,logferry_taegis_upload=info,logferry_sdl=info,logferry_cli=info"
         }
         2 => {
-            "info,logferry=debug,logferry_taegis_ingest=debug,logferry_taegis_upload=debug,logferry_sdl=debug,logferry_http=debug,logferry_cli=debug"
+            "info,logferry=debug,logferry_pipeline=debug,logferry_taegis_ingest=debug,logferry_taegis_upload=debug,logferry_sdl=debug,logferry_http=debug,logferry_cli=debug"
         }
         _ => {
-            "debug,logferry=trace,logferry_taegis_ingest=trace,logferry_taegis_upload=trace,logferry_sdl=trace,logferry_http=trace,logferry_cli=trace"
+            "debug,logferry=trace,logferry_pipeline=trace,logferry_taegis_ingest=trace,logferry_taegis_upload=trace,logferry_sdl=trace,logferry_http=trace,logferry_cli=trace"
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // An empty (or unset, or unparsable) RUST_LOG leaves the verbosity flags in charge.
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(verbosity >= 2)
         .try_init();
 }

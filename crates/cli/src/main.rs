@@ -125,6 +125,18 @@ async fn send<A>(
     let mut progress = progress::Progress::new(!sender(&args).no_progress);
     writer.set_bar(progress.bar());
     let summary_path = sender(&args).summary_json.clone();
+    if let Some(path) = &summary_path {
+        // Refused before sending, and never left behind from an earlier run looking
+        // current: the file is emptied now and written at the end.
+        if let Err(e) = std::fs::File::create(path) {
+            progress.finish();
+            writer.set_bar(None);
+            return Err(anyhow::Error::new(exit::UsageError(format!(
+                "cannot write the summary to {}: {e}",
+                path.display()
+            ))));
+        }
+    }
     let summary = run(args, &mut progress).await;
     finish(summary, summary_path, &progress, writer)
 }

@@ -189,6 +189,8 @@ pub async fn run<Src: Source, S: Sink>(
         }
         ledger.borrow_mut().count(&event);
         if (on_event.borrow_mut())(event).is_break() {
+            // Stopped for the consumer's reason: the sink's "stopped" is not news.
+            stopped_seen.set(true);
             sink.abort();
         }
     };
@@ -197,6 +199,7 @@ pub async fn run<Src: Source, S: Sink>(
     let next_id = &std::cell::Cell::new(0u64);
     let durability_failed = |e: &str| {
         emit(Event::DurabilityError(e));
+        stopped_seen.set(true);
         sink.abort();
     };
 

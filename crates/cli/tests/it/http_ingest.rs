@@ -120,6 +120,101 @@ async fn bad_records_go_to_the_dead_letter_file_and_exit_1() {
     // A whole record carries no truncation mark.
     assert!(entry.get("truncated").is_none(), "{entry}");
     assert!(stderr(&out).contains("dead letter  1 records in logferry-dead-letter.jsonl"));
+    // Named on stderr at the default verbosity, where it is.
+    assert!(
+        stderr(&out)
+            .contains("in.log:2: byte 9: invalid UTF-8 at byte 13 (sent to the dead-letter file)"),
+        "{}",
+        stderr(&out)
+    );
+    // Readable by its owner only.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_first_twenty_invalid_records_are_named_then_counted() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bad: Vec<u8> = (0..25)
+        .flat_map(|i| [format!("bad {i} ").into_bytes(), vec![0xff, b'\n']].concat())
+        .collect();
+    std::fs::write(dir.path().join("in.log"), bad).unwrap();
+    let out = ingest(&emu, dir.path()).arg("in.log").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("(sent to the dead-letter file)").count(),
+        20,
+        "{err}"
+    );
+    assert!(
+        err.contains("5 more invalid records, not named here"),
+        "{err}"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_summary_path_that_cannot_be_written_is_refused_before_sending() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), "one\n").unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--summary-json", "no/such/dir/s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write the summary to no/such/dir/s.json"));
+    assert!(received(&emu).is_empty(), "nothing was sent");
+    // An earlier summary is never left behind looking current.
+    std::fs::write(dir.path().join("old.json"), "{\"status\":\"delivered\"}").unwrap();
+    let out = ingest(&emu, dir.path())
+        .args([
+            "in.log",
+            "--url",
+            "http://127.0.0.1:9/nowhere",
+            "--summary-json",
+            "old.json",
+        ])
+        .args(["--retry-for", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = summary(dir.path(), "old.json");
+    assert_eq!(summary["status"], "incomplete", "{summary}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spool_that_cannot_be_written_stops_the_run_with_its_summary() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), numbered(500)).unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--spool", "spool", "--spool-max-bytes", "64"])
+        .args(["--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = summary(dir.path(), "s.json");
+    let stopped = summary["stopped"].as_str().unwrap_or_default();
+    assert!(stopped.contains("the spool failed"), "{summary}");
+    assert!(
+        stderr(&out).contains("the spool failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("logferry http-ingest: incomplete"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(received(&emu).is_empty(), "nothing unspooled was sent");
     emu.shutdown().await;
 }
 
