@@ -27,7 +27,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Some(stored) = entry::<logferry_sdl::StoredBatch>(tag, data) {
-                assert!(stored.batch.record(stored.batch.len()).is_none());
+                let (records, invalid) = stored.records(Some("p"), &Default::default(), Some(1));
+                assert_eq!(records.len() + invalid.len(), stored.batch.len());
             }
         }
     }

@@ -108,5 +108,5 @@ pub use logferry_sdl_model::Event;
 pub use report::{Delivery, Failure, Record, Report, Reports, ShutdownReport};
 pub use sender::SdlSender;
 pub use stats::{SessionStats, Stats};
-pub use stored::StoredBatch;
+pub use stored::{InvalidRecord, StoredBatch};
 pub use upload::{UploadLogs, UploadLogsConfig, UploadReport};

@@ -1,8 +1,9 @@
 //! A framed batch as the SDL pipeline spools it: the records, when they were read, and
 //! how to read them, so a new process converts them again to the same events.
 
-use logferry_framing::{Batch, Format};
-use logferry_sdl_model::Timestamp;
+use crate::Record;
+use logferry_framing::{Batch, Format, Position};
+use logferry_sdl_model::{Converter, FromJsonConfig, RecordFormat, Timestamp};
 use logferry_spool::{Entry, EntryError, EntryReader};
 
 /// A framed batch waiting to become SDL events: what the SDL pipeline spools.
@@ -48,6 +49,60 @@ pub struct StoredBatch {
     pub batch: Batch,
 }
 
+/// A record of the batch that is not a valid event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidRecord {
+    /// Where it starts in its source.
+    pub position: Position,
+    /// Why it is not an event (a bad timestamp or severity, not a JSON object, ...).
+    pub reason: String,
+    /// The record, without its `\n`.
+    pub bytes: Vec<u8>,
+}
+
+impl StoredBatch {
+    /// Every record as an SDL [`Record`] (its event made by a
+    /// [`Converter`] for the batch's format, with `parser` and `from_json`; the source
+    /// name from the batch; [`Record::with_ack`]`(entry)` when given), and the records
+    /// that are not valid events, in batch order.
+    pub fn records(
+        &self,
+        parser: Option<&str>,
+        from_json: &FromJsonConfig,
+        entry: Option<u64>,
+    ) -> (Vec<Record>, Vec<InvalidRecord>) {
+        let format = match self.format {
+            Format::Text => RecordFormat::Text,
+            Format::Json => RecordFormat::Json,
+        };
+        let mut converter = Converter::new(format, parser.map(str::to_owned), from_json.clone());
+        let source = self.batch.range().source_name;
+        let mut records = Vec::with_capacity(self.batch.len());
+        let mut invalid = Vec::new();
+        for i in 0..self.batch.len() {
+            let (bytes, position) = self.batch.record(i).expect("i < len");
+            match converter.convert(bytes, source.as_deref(), self.read_at) {
+                Ok(event) => {
+                    let mut record = Record::new(event);
+                    if let Some(name) = &source {
+                        record = record.from_source(name.clone());
+                    }
+                    if let Some(entry) = entry {
+                        record = record.with_ack(entry);
+                    }
+                    records.push(record);
+                }
+                Err(e) => invalid.push(InvalidRecord {
+                    position,
+                    reason: e.to_string(),
+                    bytes: bytes.to_vec(),
+                }),
+            }
+        }
+        (records, invalid)
+    }
+}
+
 impl Entry for StoredBatch {
     const KIND: [u8; 4] = *b"LFE1";
 
@@ -78,7 +133,8 @@ impl Entry for StoredBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logferry_framing::{BatchConfig, Batcher, Framer, FramingConfig};
+    use logferry_framing::{BatchConfig, Batcher, Framer, FramingConfig, RecordSpan};
+    use logferry_sdl_model::Severity;
 
     fn stored(format: Format, input: &[u8]) -> StoredBatch {
         let mut framer = Framer::new(format, FramingConfig::default());
@@ -153,6 +209,119 @@ mod tests {
         assert_eq!(
             error(&broken),
             format!("stored LFR1 entry, byte {last}: record 2 does not end where its span says")
+        );
+    }
+
+    #[test]
+    fn text_records_become_messages_with_logfile_parser_source_and_ack() {
+        let entry = stored(Format::Text, b"first line\nsecond\n");
+        let (records, invalid) = entry.records(Some("app"), &FromJsonConfig::default(), Some(42));
+        assert!(invalid.is_empty());
+        let got: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.event.ts,
+                    r.event.attrs.to_json(),
+                    r.source.as_deref(),
+                    r.ack,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    entry.read_at,
+                    r#"{"message":"first line","logfile":"app.log","parser":"app"}"#.to_owned(),
+                    Some("app.log"),
+                    Some(42)
+                ),
+                (
+                    entry.read_at,
+                    r#"{"message":"second","logfile":"app.log","parser":"app"}"#.to_owned(),
+                    Some("app.log"),
+                    Some(42)
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn json_records_keep_their_time_and_severity_and_invalid_ones_are_named() {
+        // The second object parses, but is no event: no severity table knows "loud".
+        let entry = stored(
+            Format::Json,
+            b"{\"ts\":\"2022-11-03T02:52:27Z\",\"sev\":\"warn\",\"m\":1}\n{\"sev\":\"loud\"}\n{\"m\":2}\n",
+        );
+        let (records, invalid) = entry.records(None, &FromJsonConfig::default(), None);
+        let got: Vec<_> = records
+            .iter()
+            .map(|r| {
+                (
+                    r.event.ts.as_nanos(),
+                    r.event.sev,
+                    r.event.attrs.to_json(),
+                    r.ack,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    1_667_443_947_000_000_000,
+                    Severity::Warning,
+                    r#"{"m":1}"#.to_owned(),
+                    None
+                ),
+                (
+                    entry.read_at.as_nanos(),
+                    Severity::Info,
+                    r#"{"m":2}"#.to_owned(),
+                    None
+                ),
+            ]
+        );
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        assert_eq!(
+            invalid[0].position,
+            Position {
+                offset: 49,
+                line: 2
+            }
+        );
+        assert_eq!(invalid[0].bytes, br#"{"sev":"loud"}"#);
+        assert!(!invalid[0].reason.is_empty());
+    }
+
+    #[test]
+    fn a_record_that_is_not_json_is_reported_with_its_position() {
+        // A text batch stored as JSON: what a corrupt or hand-made entry could hold.
+        let mut entry = stored(Format::Text, b"{\"a\":1}\nnot json\n");
+        entry.format = Format::Json;
+        assert_eq!(
+            entry.batch.spans()[1],
+            RecordSpan {
+                body_end: 17,
+                position: Position { offset: 8, line: 2 },
+                source_end: 17,
+            }
+        );
+        let (records, invalid) = entry.records(None, &FromJsonConfig::default(), Some(7));
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            invalid,
+            [InvalidRecord {
+                position: Position { offset: 8, line: 2 },
+                reason: invalid[0].reason.clone(),
+                bytes: b"not json".to_vec(),
+            }]
+        );
+        assert!(
+            invalid[0].reason.starts_with("invalid JSON"),
+            "{}",
+            invalid[0].reason
         );
     }
 }
