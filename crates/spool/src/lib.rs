@@ -10,7 +10,8 @@
 //! - [`SpoolStats`]: entries and bytes held, acknowledgements, and every loss counted
 //!   (dropped when full, corrupt regions skipped, torn tails truncated);
 //! - [`Entry`]: the trait of what callers store (a four-byte kind tag, then a body), with
-//!   [`EntryReader`], a bounds-checked reader for implementors, and [`EntryError`].
+//!   [`EntryReader`], a bounds-checked reader for implementors, and [`EntryError`];
+//! - [`dir_name`]: the directory of a backend's spool for one target.
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) the spool
 //! sits between encoding and sending: an encoded batch is appended before it is sent, the
@@ -146,6 +147,7 @@
 //! acknowledged into. Opening reads one segment file at a time into memory.
 
 mod config;
+mod dir;
 mod entry;
 mod error;
 mod format;
@@ -153,6 +155,7 @@ pub mod fuzzing;
 mod spool;
 
 pub use config::{FsyncPolicy, SpoolConfig, SpoolStats, WhenFull};
+pub use dir::dir_name;
 pub use entry::{Entry, EntryError, EntryReader, KIND_LEN};
 pub use error::Error;
 pub use spool::{EntryId, Replay, Spool};
