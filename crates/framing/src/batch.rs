@@ -15,6 +15,7 @@
 //!   can advance only past delivered batches ([`AckTracker`]).
 
 use crate::{Position, Record};
+use logferry_spool::{Entry, EntryError, EntryReader};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -159,113 +160,10 @@ impl Batch {
         }
     }
 
-    /// The batch as bytes for durable storage (a spool entry), spans included, so a new
-    /// process can frame nothing again and still name every record's position. Layout
-    /// (integers little-endian):
-    ///
-    /// ```text
-    /// "LFR1" | seq u64 | name_len u32 | name (UTF-8, 0 bytes = none) | spans u32
-    ///        | spans × (body_end u64, offset u64, line u64, source_end u64)
-    ///        | body_len u64 | body
-    /// ```
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.stored_len());
-        self.write_to(&mut out);
-        debug_assert_eq!(out.len(), self.stored_len());
-        out
-    }
-
-    /// The length of [`Batch::to_bytes`].
-    pub fn stored_len(&self) -> usize {
+    /// The length of the batch's stored form ([`Entry::encode`]).
+    fn stored_len(&self) -> usize {
         let name = self.source_name.as_deref().unwrap_or_default().len();
-        4 + 8 + 4 + name + 4 + self.spans.len() * 32 + 8 + self.body.len()
-    }
-
-    /// Appends [`Batch::to_bytes`] to `out`, for a caller that stores the batch behind a
-    /// header of its own without a second copy.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
-        out.reserve(self.stored_len());
-        out.extend_from_slice(b"LFR1");
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(name);
-        out.extend_from_slice(&(self.spans.len() as u32).to_le_bytes());
-        for s in &self.spans {
-            for v in [
-                s.body_end as u64,
-                s.position.offset,
-                s.position.line,
-                s.source_end,
-            ] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-        }
-        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.body);
-    }
-
-    /// Reads a batch written by [`Batch::to_bytes`], checking every invariant a batch
-    /// keeps (spans increasing and covering the body, each record one line ending with
-    /// `\n`). Never
-    /// panics; the error says what is wrong.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Batch, &'static str> {
-        let mut r = bytes;
-        let mut take = |n: usize| -> Result<&[u8], &'static str> {
-            if r.len() < n {
-                return Err("truncated stored batch");
-            }
-            let (head, rest) = r.split_at(n);
-            r = rest;
-            Ok(head)
-        };
-        if take(4)? != b"LFR1" {
-            return Err("not a stored batch (bad magic)");
-        }
-        let u64_at = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let u32_at = |b: &[u8]| u32::from_le_bytes(b.try_into().expect("4 bytes"));
-        let seq = u64_at(take(8)?);
-        let name_len = u32_at(take(4)?) as usize;
-        let name = std::str::from_utf8(take(name_len)?).map_err(|_| "source name is not UTF-8")?;
-        let count = u32_at(take(4)?) as usize;
-        let mut spans = Vec::with_capacity(count.min(1 << 16));
-        for _ in 0..count {
-            let f = take(32)?;
-            let body_end = usize::try_from(u64_at(&f[..8])).map_err(|_| "span past the body")?;
-            spans.push(RecordSpan {
-                body_end,
-                position: Position {
-                    offset: u64_at(&f[8..16]),
-                    line: u64_at(&f[16..24]),
-                },
-                source_end: u64_at(&f[24..32]),
-            });
-        }
-        let body_len = usize::try_from(u64_at(take(8)?)).map_err(|_| "body too large")?;
-        let body = take(body_len)?.to_vec();
-        if !r.is_empty() {
-            return Err("trailing bytes after the body");
-        }
-        let mut start = 0;
-        for s in &spans {
-            if s.body_end <= start
-                || s.body_end > body.len()
-                || body[s.body_end - 1] != b'\n'
-                || memchr::memchr(b'\n', &body[start..s.body_end - 1]).is_some()
-            {
-                return Err("record spans do not match the body");
-            }
-            start = s.body_end;
-        }
-        if start != body.len() {
-            return Err("body bytes outside any record");
-        }
-        Ok(Batch {
-            seq,
-            body,
-            spans,
-            source_name: (!name.is_empty()).then(|| name.into()),
-        })
+        4 + 8 + 4 + name + 4 + self.spans.len() * SPAN_LEN + 8 + self.body.len()
     }
 
     /// Splits the batch in two at the record boundary nearest the middle of the body
@@ -304,6 +202,127 @@ impl Batch {
             },
         ))
     }
+}
+
+/// Bytes of one stored [`RecordSpan`].
+const SPAN_LEN: usize = 32;
+
+/// The batch as a spool entry, spans included, so a new process can frame nothing again
+/// and still name every record's position. Layout (integers little-endian):
+///
+/// ```text
+/// "LFR1" | seq u64 | name_len u32 | name (UTF-8, 0 bytes = none) | spans u32
+///        | spans × (body_end u64, offset u64, line u64, source_end u64)
+///        | body_len u64 | body
+/// ```
+///
+/// Reading checks every invariant a batch keeps: spans increasing and covering the body,
+/// each record one line ending with `\n`.
+///
+/// ```
+/// use logferry_framing::{Batch, BatchConfig, Batcher, FramingConfig, LineFramer};
+/// use logferry_spool::Entry;
+/// let mut batcher = Batcher::new(BatchConfig::default(), Some("app.log".into()));
+/// let mut framer = LineFramer::new(FramingConfig::default());
+/// let now = std::time::Instant::now();
+/// framer.push(b"one\ntwo\n", |r| batcher.push(&r.unwrap(), now, |_| {}));
+/// let mut batches = Vec::new();
+/// batcher.flush(|b| batches.push(b));
+/// let stored = batches[0].encode();
+/// assert_eq!(Batch::decode(&stored)?, batches[0]);
+/// let mut broken = stored.clone();
+/// *broken.last_mut().unwrap() = b'x';
+/// assert_eq!(
+///     Batch::decode(&broken).unwrap_err().to_string(),
+///     "stored LFR1 entry, byte 106: record 2 does not end where its span says"
+/// );
+/// # Ok::<(), logferry_spool::EntryError>(())
+/// ```
+impl Entry for Batch {
+    const KIND: [u8; 4] = *b"LFR1";
+
+    fn write_body(&self, out: &mut Vec<u8>) {
+        let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
+        out.reserve(self.stored_len() - Self::KIND.len());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(self.spans.len() as u32).to_le_bytes());
+        for s in &self.spans {
+            for v in [
+                s.body_end as u64,
+                s.position.offset,
+                s.position.line,
+                s.source_end,
+            ] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.body);
+    }
+
+    fn read_body(stored: &[u8]) -> Result<Batch, EntryError> {
+        let mut r = EntryReader::new(Self::KIND, stored);
+        let seq = r.u64()?;
+        let name = r.str_u32()?;
+        let count = r.u32()? as usize;
+        let spans_at = r.offset();
+        let mut spans = Vec::with_capacity(r.capacity_for(count, SPAN_LEN));
+        for _ in 0..count {
+            let body_end = r.usize_u64()?;
+            let (offset, line, source_end) = (r.u64()?, r.u64()?, r.u64()?);
+            spans.push(RecordSpan {
+                body_end,
+                position: Position { offset, line },
+                source_end,
+            });
+        }
+        let body_at = r.offset() + 8;
+        let body = r.bytes_u64()?.to_vec();
+        r.finish()?;
+        let mut start = 0;
+        for (i, s) in spans.iter().enumerate() {
+            let span_at = spans_at + i * SPAN_LEN;
+            let n = i + 1;
+            if s.body_end <= start || s.body_end > body.len() {
+                return Err(stored_error(
+                    span_at,
+                    format!("record {n}'s span is outside the body"),
+                ));
+            }
+            if body[s.body_end - 1] != b'\n' {
+                return Err(stored_error(
+                    body_at + s.body_end - 1,
+                    format!("record {n} does not end where its span says"),
+                ));
+            }
+            if let Some(nl) = memchr::memchr(b'\n', &body[start..s.body_end - 1]) {
+                return Err(stored_error(
+                    body_at + start + nl,
+                    format!("record {n}'s span covers more than one line"),
+                ));
+            }
+            start = s.body_end;
+        }
+        if start != body.len() {
+            return Err(stored_error(
+                body_at + start,
+                "body bytes outside any record",
+            ));
+        }
+        Ok(Batch {
+            seq,
+            body,
+            spans,
+            source_name: (!name.is_empty()).then(|| name.into()),
+        })
+    }
+}
+
+/// An error in a stored batch found after reading it whole.
+fn stored_error(offset: usize, reason: impl Into<std::borrow::Cow<'static, str>>) -> EntryError {
+    EntryError::new(Batch::KIND, offset, reason)
 }
 
 /// Packs records into [`Batch`]es. Sans-IO: the caller passes the current instant.

@@ -118,15 +118,3 @@ pub fn line_framer(data: &[u8]) {
 pub fn json_framer(data: &[u8]) {
     check(Format::Json, data);
 }
-
-/// Stored batches (spool entries after a crash): never a panic, and what is accepted
-/// round-trips byte for byte with every record inside the body.
-pub fn stored_batch(data: &[u8]) {
-    if let Ok(batch) = crate::Batch::from_bytes(data) {
-        assert_eq!(batch.to_bytes(), data);
-        for i in 0..batch.len() {
-            let (record, _) = batch.record(i).expect("every span names a record");
-            assert!(!record.contains(&b'\n'));
-        }
-    }
-}

@@ -11,7 +11,8 @@
 //!   UTF-8 and to records over the maximum size; every such event is counted in
 //!   [`FrameStats`] or reported as a [`FrameError`] naming source, line and byte offset;
 //! - [`Batcher`] and [`Batch`]: request bodies by size, count and linger time, each
-//!   knowing the source range it covers; [`AckTracker`] advances a checkpoint only over
+//!   knowing the source range it covers, stored in a spool as an `LFR1` entry
+//!   (`logferry_spool::Entry`); [`AckTracker`] advances a checkpoint only over
 //!   delivered batches.
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) this crate

@@ -6,7 +6,8 @@
 //!   parsed from numbers and every name of the seed's table), thread, log and [`Attrs`]
 //!   of [`AttrValue`]s (numbers stay numbers; nested JSON is flattened as the seed says);
 //!   [`Event::from_json_object`] / [`Event::from_json_slice`] turn an NDJSON object into
-//!   an event;
+//!   an event, and a [`Converter`] turns any framed record (a text line or a JSON
+//!   object, [`RecordFormat`]) into one by the pipeline's rules;
 //! - [`RequestBuilder`]: one per session; push events, receive [`ReadyRequest`]s whose
 //!   bodies are at most [`Config::max_body_bytes`] long by exact accounting, with times
 //!   strictly increasing across the session and constant attributes moved into `logs`
@@ -84,6 +85,7 @@
 mod attrs;
 pub mod builder;
 pub mod charge;
+mod convert;
 mod error;
 mod event;
 pub mod fuzzing;
@@ -98,6 +100,7 @@ pub use builder::{
     Config, Dedupe, MAX_BODY_BYTES, Oversize, ReadyRequest, RequestBuilder, SessionHeader, Stats,
     Timestamps,
 };
+pub use convert::{Converter, RecordFormat};
 pub use error::{Error, ParseError};
 pub use event::{
     Event, EventReader, FromJsonConfig, Log, SEVERITY_KEYS, Session, SessionInfo, TIME_KEYS, Thread,

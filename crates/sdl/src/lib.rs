@@ -98,6 +98,7 @@ mod pacer;
 mod report;
 pub mod sender;
 mod stats;
+mod stored;
 mod upload;
 
 pub use config::{Pacing, RECOMMENDED_SESSION_RATE, SESSION_RATE_CEILING, SdlConfig, Sessions};
@@ -107,4 +108,5 @@ pub use logferry_sdl_model::Event;
 pub use report::{Delivery, Failure, Record, Report, Reports, ShutdownReport};
 pub use sender::SdlSender;
 pub use stats::{SessionStats, Stats};
+pub use stored::{InvalidRecord, StoredBatch};
 pub use upload::{UploadLogs, UploadLogsConfig, UploadReport};

@@ -1,8 +1,8 @@
 //! Checkpoints: how far each file has been shipped, stored one small JSON file per
 //! source, each replaced atomically.
 
-use crate::Error;
-use logferry_framing::Position;
+use crate::{Error, Input, Resume, Source, SourceConfig};
+use logferry_framing::{Position, SourceRange};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -100,6 +100,26 @@ pub struct Checkpoint {
     pub position: Position,
     /// The file's head when the checkpoint was taken.
     pub fingerprint: Fingerprint,
+}
+
+impl Checkpoint {
+    /// The checkpoint to store once the batch covering `range` is safe: this template
+    /// moved to just after the range.
+    ///
+    /// None when the template's fingerprint (the file's first bytes when it was opened)
+    /// covers less than what the checkpoint would skip: a file that was empty or short at
+    /// open and grew while read. Such a fingerprint matches too many files (an empty one
+    /// matches any), so a file replaced at the same path would be resumed part-way in and
+    /// its start never sent; without a checkpoint the next run reads it again instead.
+    pub fn after(&self, range: &SourceRange) -> Option<Checkpoint> {
+        (self.fingerprint.head_len >= range.end.min(HEAD_BYTES as u64)).then(|| Checkpoint {
+            position: Position {
+                offset: range.end,
+                line: range.last_line + 1,
+            },
+            ..self.clone()
+        })
+    }
 }
 
 /// The JSON form of a checkpoint file.
@@ -291,6 +311,43 @@ impl Checkpoints {
         Ok(())
     }
 
+    /// Some(size) when `path` was uploaded whole by an earlier run and is unchanged since:
+    /// its checkpoint ([`record_upload`](Checkpoints::record_upload)) still matches (the
+    /// same head, as [`Source::open`] decides) and sits at the file's end, and the file is
+    /// not empty. A file that grew, or was truncated or replaced, is not.
+    pub fn uploaded(&self, path: &Path) -> Option<u64> {
+        let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let source = Source::open(
+            &Input::File(path.to_path_buf()),
+            &SourceConfig::default(),
+            Some(self),
+        )
+        .ok()?;
+        match source.resume() {
+            Resume::Continued(at) if at.offset == size && size > 0 => Some(size),
+            _ => None,
+        }
+    }
+
+    /// Records that `path` was uploaded whole, `bytes` long: a checkpoint at `bytes` with
+    /// the file's head fingerprint, so [`uploaded`](Checkpoints::uploaded) finds it. Does
+    /// nothing for what is not a regular file (no checkpoints).
+    pub fn record_upload(&self, path: &Path, bytes: u64) -> Result<(), Error> {
+        let source = Source::open(
+            &Input::File(path.to_path_buf()),
+            &SourceConfig::default(),
+            None,
+        )?;
+        let end = Position {
+            offset: bytes,
+            line: 1,
+        };
+        match source.checkpoint(end) {
+            Some(c) => self.store(&c),
+            None => Ok(()),
+        }
+    }
+
     /// The directory holding the checkpoint files.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -310,6 +367,90 @@ fn sync_dir(_dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn template(head: &[u8]) -> Checkpoint {
+        Checkpoint {
+            path: "/var/log/app.log".into(),
+            file_id: None,
+            position: Position::START,
+            fingerprint: Fingerprint::of(head),
+        }
+    }
+
+    fn range(end: u64) -> SourceRange {
+        SourceRange {
+            source_name: None,
+            start: Position::START,
+            end,
+            last_line: 3,
+        }
+    }
+
+    #[test]
+    fn no_checkpoint_past_what_the_fingerprint_covers() {
+        // Empty at open: its fingerprint matches any file.
+        assert_eq!(template(b"").after(&range(100)), None);
+        // 10 bytes at open, 100 read: a replacement sharing 10 bytes would match.
+        assert_eq!(template(&[b'a'; 10]).after(&range(100)), None);
+        // Covered: the whole skipped part, or the full head of a long file.
+        let c = template(&[b'a'; 100]).after(&range(100)).unwrap();
+        assert_eq!(
+            c,
+            Checkpoint {
+                position: Position {
+                    offset: 100,
+                    line: 4
+                },
+                ..template(&[b'a'; 100])
+            }
+        );
+        assert!(
+            template(&[b'a'; HEAD_BYTES])
+                .after(&range(10 << 20))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn an_upload_is_skipped_only_while_the_file_is_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Checkpoints::open(dir.path(), CheckpointConfig { fsync: false }).unwrap();
+        let file = dir.path().join("app.log");
+        fs::write(&file, "one\ntwo\n").unwrap();
+        assert_eq!(store.uploaded(&file), None, "never uploaded");
+        store.record_upload(&file, 8).unwrap();
+        assert_eq!(store.uploaded(&file), Some(8));
+        // A second store sees it too (the checkpoint is on disk).
+        let reopened = Checkpoints::open(dir.path(), CheckpointConfig { fsync: false }).unwrap();
+        assert_eq!(reopened.uploaded(&file), Some(8));
+
+        // Appended: uploaded again whole.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| f.write_all(b"three\n"))
+            .unwrap();
+        assert_eq!(store.uploaded(&file), None);
+        store.record_upload(&file, 14).unwrap();
+        assert_eq!(store.uploaded(&file), Some(14));
+
+        // Replaced by another file of the same length at the same path.
+        let other = dir.path().join("other.log");
+        fs::write(&other, "ONE\nTWO\nTHREE\n").unwrap();
+        fs::rename(&other, &file).unwrap();
+        assert_eq!(store.uploaded(&file), None);
+
+        // An empty file is never "already uploaded"; a missing one is an error to record.
+        let empty = dir.path().join("empty.log");
+        fs::write(&empty, "").unwrap();
+        store.record_upload(&empty, 0).unwrap();
+        assert_eq!(store.uploaded(&empty), None);
+        assert!(store.uploaded(&dir.path().join("missing.log")).is_none());
+        assert!(matches!(
+            store.record_upload(&dir.path().join("missing.log"), 1),
+            Err(Error::Open { .. })
+        ));
+    }
 
     #[test]
     fn fingerprint_survives_growth_but_not_rewrites() {

@@ -9,7 +9,10 @@
 //!   dedicated reader thread; it knows where it [`start`](Source::start)ed and takes
 //!   [`checkpoint`](Source::checkpoint)s;
 //! - [`Checkpoints`]: the checkpoint store in the spool directory
-//!   (`DIR/checkpoints/*.json`, one small file per source, each replaced atomically).
+//!   (`DIR/checkpoints/*.json`, one small file per source, each replaced atomically);
+//!   [`Checkpoint::after`] is the checkpoint to store once a batch is safe, and
+//!   [`Checkpoints::uploaded`] / [`Checkpoints::record_upload`] keep track of files
+//!   uploaded whole.
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) this is
 //! the first stage. It hands out bytes and [`Position`]s; framing, batching and deciding

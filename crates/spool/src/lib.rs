@@ -8,13 +8,17 @@
 //! - [`SpoolConfig`]: the cap ([`max_bytes`](SpoolConfig::max_bytes)) and what happens at
 //!   it ([`WhenFull`]), the segment size and the [`FsyncPolicy`];
 //! - [`SpoolStats`]: entries and bytes held, acknowledgements, and every loss counted
-//!   (dropped when full, corrupt regions skipped, torn tails truncated).
+//!   (dropped when full, corrupt regions skipped, torn tails truncated);
+//! - [`Entry`]: the trait of what callers store (a four-byte kind tag, then a body), with
+//!   [`EntryReader`], a bounds-checked reader for implementors, and [`EntryError`];
+//! - [`dir_name`]: the directory of a backend's spool for one target.
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) the spool
 //! sits between encoding and sending: an encoded batch is appended before it is sent, the
 //! source checkpoint advances once the append returns, and the entry is acknowledged when
 //! the backend accepted it. The spool does not know what an entry holds (the caller
-//! encodes backend, content type, body and source range), does not retry, and never
+//! encodes backend, content type, body and source range as an [`Entry`] of its own
+//! kind), does not retry, and never
 //! deletes an undelivered entry except by [`WhenFull::DropOldest`].
 //!
 //! ```
@@ -143,11 +147,15 @@
 //! acknowledged into. Opening reads one segment file at a time into memory.
 
 mod config;
+mod dir;
+mod entry;
 mod error;
 mod format;
 pub mod fuzzing;
 mod spool;
 
 pub use config::{FsyncPolicy, SpoolConfig, SpoolStats, WhenFull};
+pub use dir::dir_name;
+pub use entry::{Entry, EntryError, EntryReader, KIND_LEN};
 pub use error::Error;
 pub use spool::{EntryId, Replay, Spool};

@@ -4,15 +4,17 @@ use crate::Error;
 use bytes::Bytes;
 use logferry_compress::{Encoding, Level};
 use logferry_framing::{Batch, Position, SourceRange};
+use logferry_spool::{Entry, EntryError, EntryReader};
 use std::fmt;
 use std::sync::Arc;
 
 /// A request body ready for the wire (gzip or identity) and where its records came from.
 ///
-/// This is the unit the spool stores and a retry resends unchanged. When built from a
-/// [`Batch`] it also remembers each record's source position, so a part split off after a
-/// 413 can still be named exactly; a batch rebuilt from storage
-/// ([`EncodedBatch::from_parts`]) names parts by record index instead.
+/// This is the unit the spool stores (an `LFB1` [`Entry`]) and a retry resends
+/// unchanged. When built from a [`Batch`] it also remembers each record's source
+/// position, so a part split off after a 413 can still be named exactly; a batch rebuilt
+/// from storage ([`EncodedBatch::from_parts`], [`Entry::decode`]) names parts by record
+/// index instead.
 #[derive(Clone)]
 pub struct EncodedBatch {
     seq: u64,
@@ -102,87 +104,6 @@ impl EncodedBatch {
     /// The caller's token (0 unless set with [`EncodedBatch::with_tag`]).
     pub fn tag(&self) -> u64 {
         self.tag
-    }
-
-    /// The batch as bytes for durable storage (a spool entry): everything but the
-    /// per-record positions and the tag. Layout (integers little-endian):
-    ///
-    /// ```text
-    /// "LFB1" | seq u64 | records u32 | raw_len u64 | encoding u8 (0 identity, 1 gzip)
-    ///        | start.offset u64 | start.line u64 | end u64 | last_line u64
-    ///        | name_len u32 | name (UTF-8, 0 bytes = no name) | body_len u64 | body
-    /// ```
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let name = self
-            .range
-            .source_name
-            .as_deref()
-            .unwrap_or_default()
-            .as_bytes();
-        let mut out = Vec::with_capacity(64 + name.len() + self.body.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.seq.to_le_bytes());
-        out.extend_from_slice(&self.records.to_le_bytes());
-        out.extend_from_slice(&(self.raw_len as u64).to_le_bytes());
-        out.push(match self.encoding {
-            Encoding::Gzip => 1,
-            _ => 0,
-        });
-        for v in [
-            self.range.start.offset,
-            self.range.start.line,
-            self.range.end,
-            self.range.last_line,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        out.extend_from_slice(name);
-        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.body);
-        out
-    }
-
-    /// Reads a batch written by [`EncodedBatch::to_bytes`]. Never panics on bad input:
-    /// anything malformed is an [`Error::Stored`](crate::Error::Stored) saying what.
-    pub fn from_bytes(bytes: &[u8]) -> Result<EncodedBatch, Error> {
-        let mut r = Reader(bytes);
-        if r.take(4)? != MAGIC {
-            return Err(Error::Stored("not a stored HTTP Ingest batch (bad magic)"));
-        }
-        let seq = r.u64()?;
-        let records = r.u32()?;
-        let raw_len =
-            usize::try_from(r.u64()?).map_err(|_| Error::Stored("raw length too large"))?;
-        let encoding = match r.take(1)?[0] {
-            0 => Encoding::Identity,
-            1 => Encoding::Gzip,
-            _ => return Err(Error::Stored("unknown body encoding")),
-        };
-        let (offset, line, end, last_line) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
-        let name_len = r.u32()? as usize;
-        let name = std::str::from_utf8(r.take(name_len)?)
-            .map_err(|_| Error::Stored("source name is not UTF-8"))?;
-        let body_len =
-            usize::try_from(r.u64()?).map_err(|_| Error::Stored("body length too large"))?;
-        let body = Bytes::copy_from_slice(r.take(body_len)?);
-        if !r.0.is_empty() {
-            return Err(Error::Stored("trailing bytes after the body"));
-        }
-        if encoding == Encoding::Identity && body.len() != raw_len {
-            return Err(Error::Stored(
-                "identity body length differs from the raw length",
-            ));
-        }
-        let range = SourceRange {
-            source_name: (!name.is_empty()).then(|| name.into()),
-            start: Position { offset, line },
-            end,
-            last_line,
-        };
-        Ok(EncodedBatch::from_parts(
-            seq, range, records, raw_len, body, encoding,
-        ))
     }
 
     /// The batch's sequence number in its source.
@@ -371,42 +292,85 @@ async fn encode_body(raw: Vec<u8>, compression: Option<Level>) -> (Bytes, Encodi
     }
 }
 
-const MAGIC: &[u8; 4] = b"LFB1";
+/// The batch as a spool entry: everything but the per-record positions and the tag.
+/// Layout (integers little-endian):
+///
+/// ```text
+/// "LFB1" | seq u64 | records u32 | raw_len u64 | encoding u8 (0 identity, 1 gzip)
+///        | start.offset u64 | start.line u64 | end u64 | last_line u64
+///        | name_len u32 | name (UTF-8, 0 bytes = no name) | body_len u64 | body
+/// ```
+///
+/// Reading rebuilds the batch with [`EncodedBatch::from_parts`]; an identity body whose
+/// length differs from the raw length is refused.
+impl Entry for EncodedBatch {
+    const KIND: [u8; 4] = *b"LFB1";
 
-/// A cursor over stored bytes that fails instead of panicking.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
-        if self.0.len() < n {
-            return Err(Error::Stored("truncated"));
+    fn write_body(&self, out: &mut Vec<u8>) {
+        let name = self
+            .range
+            .source_name
+            .as_deref()
+            .unwrap_or_default()
+            .as_bytes();
+        out.reserve(60 + name.len() + self.body.len());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.records.to_le_bytes());
+        out.extend_from_slice(&(self.raw_len as u64).to_le_bytes());
+        out.push(match self.encoding {
+            Encoding::Gzip => 1,
+            _ => 0,
+        });
+        for v in [
+            self.range.start.offset,
+            self.range.start.line,
+            self.range.end,
+            self.range.last_line,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&self.body);
     }
 
-    fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
+    fn read_body(stored: &[u8]) -> Result<EncodedBatch, EntryError> {
+        let mut r = EntryReader::new(Self::KIND, stored);
+        let seq = r.u64()?;
+        let records = r.u32()?;
+        let raw_len = r.usize_u64()?;
+        let encoding = match r.u8()? {
+            0 => Encoding::Identity,
+            1 => Encoding::Gzip,
+            other => {
+                return Err(r.error_at(r.offset() - 1, format!("unknown body encoding {other}")));
+            }
+        };
+        let (offset, line, end, last_line) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        let name = r.str_u32()?;
+        let body_at = r.offset();
+        let body = Bytes::copy_from_slice(r.bytes_u64()?);
+        r.finish()?;
+        if encoding == Encoding::Identity && body.len() != raw_len {
+            return Err(EntryError::new(
+                Self::KIND,
+                body_at,
+                format!(
+                    "identity body of {} bytes but a raw length of {raw_len}",
+                    body.len()
+                ),
+            ));
+        }
+        let range = SourceRange {
+            source_name: (!name.is_empty()).then(|| name.into()),
+            start: Position { offset, line },
+            end,
+            last_line,
+        };
+        Ok(EncodedBatch::from_parts(
+            seq, range, records, raw_len, body, encoding,
         ))
-    }
-
-    fn u64(&mut self) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("8 bytes"),
-        ))
-    }
-}
-
-/// Fuzz harness: [`EncodedBatch::from_bytes`] never panics, and whatever it accepts
-/// round-trips through [`EncodedBatch::to_bytes`] unchanged.
-#[doc(hidden)]
-pub fn fuzz_stored_batch(data: &[u8]) {
-    if let Ok(batch) = EncodedBatch::from_bytes(data) {
-        assert_eq!(batch.to_bytes(), data, "a stored batch must round-trip");
-        let _ = batch.label();
-        let _ = batch.raw();
     }
 }
 
@@ -429,8 +393,8 @@ mod tests {
         let (body, encoding) = encode_body(raw.clone(), Some(Level::FAST)).await;
         let batch =
             EncodedBatch::from_parts(7, range.clone(), 2, raw.len(), body, encoding).with_tag(99);
-        let stored = batch.to_bytes();
-        let back = EncodedBatch::from_bytes(&stored).unwrap();
+        let stored = batch.encode();
+        let back = EncodedBatch::decode(&stored).unwrap();
         assert_eq!(
             (
                 back.seq(),
@@ -441,12 +405,35 @@ mod tests {
             (7, 2, &range, raw)
         );
         assert_eq!(back.tag(), 0, "the tag is the caller's, not stored");
-        for cut in [0, 3, 10, stored.len() - 1] {
-            assert!(EncodedBatch::from_bytes(&stored[..cut]).is_err());
-        }
+        let error = |bytes: &[u8]| EncodedBatch::decode(bytes).unwrap_err().to_string();
+        assert_eq!(
+            error(&stored[..3]),
+            "stored LFB1 entry, byte 0: shorter than its kind tag"
+        );
+        assert_eq!(
+            error(&stored[..10]),
+            "stored LFB1 entry, byte 4: truncated (8 bytes needed, 6 left)"
+        );
+        assert_eq!(
+            error(&stored[..stored.len() - 1]),
+            format!(
+                "stored LFB1 entry, byte 76: truncated ({} bytes needed, {} left)",
+                stored.len() - 76,
+                stored.len() - 77
+            )
+        );
         let mut extra = stored.clone();
         extra.push(0);
-        assert!(EncodedBatch::from_bytes(&extra).is_err());
-        fuzz_stored_batch(&stored);
+        assert_eq!(
+            error(&extra),
+            format!("stored LFB1 entry, byte {}: 1 trailing bytes", stored.len())
+        );
+        let mut unknown = stored.clone();
+        unknown[24] = 7;
+        assert_eq!(
+            error(&unknown),
+            "stored LFB1 entry, byte 24: unknown body encoding 7"
+        );
+        assert!(logferry_spool::fuzzing::entry::<EncodedBatch>(false, &stored).is_some());
     }
 }

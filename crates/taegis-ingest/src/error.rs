@@ -1,7 +1,7 @@
 //! The crate's error type (configuration and encoding problems; delivery outcomes are
 //! reports, not errors).
 
-/// Why a sender could not be built or a spooled batch not be read.
+/// Why a sender could not be built or a stored body not be decoded.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -14,7 +14,4 @@ pub enum Error {
     /// A stored body could not be decoded.
     #[error("stored batch cannot be decoded")]
     Decode(#[from] logferry_compress::Error),
-    /// Stored bytes are not a batch written by `EncodedBatch::to_bytes`.
-    #[error("invalid stored batch: {0}")]
-    Stored(&'static str),
 }

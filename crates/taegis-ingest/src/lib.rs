@@ -4,7 +4,8 @@
 //! Key types:
 //! - [`IngestConfig`]: URL, key ([`Secret`](logferry_http::Secret)), [`AuthScheme`],
 //!   [`ContentType`], gzip level, requests in flight, retry policy and budget;
-//! - [`EncodedBatch`]: a body ready for the wire (what a spool stores and a retry resends);
+//! - [`EncodedBatch`]: a body ready for the wire (what a spool stores, as an `LFB1`
+//!   `logferry_spool::Entry`, and a retry resends);
 //! - [`Ingest`]: the sender. [`Ingest::deliver`] takes one batch to the end,
 //!   [`Ingest::ship`] drives a stream of them with bounded concurrency;
 //! - [`Delivery`] and [`DeliveryStatus`]: each batch's fate, with the records the endpoint
@@ -62,8 +63,6 @@ mod report;
 mod sender;
 
 pub use batch::EncodedBatch;
-#[doc(hidden)]
-pub use batch::fuzz_stored_batch;
 pub use config::{AuthScheme, ContentType, IngestConfig};
 pub use error::Error;
 pub use report::{Delivery, DeliveryStatus, IngestStats, NotDelivered, Rejected, StopReason};

@@ -1,6 +1,7 @@
 //! Batching rules and in-order acknowledgement.
 
 use logferry_framing::{AckTracker, Batch, BatchConfig, Batcher, Format, Framer, FramingConfig};
+use logferry_spool::Entry;
 use std::time::{Duration, Instant};
 
 fn batch_all(config: BatchConfig, input: &[u8]) -> Vec<Batch> {
@@ -97,19 +98,33 @@ fn ack_tracker_advances_over_contiguous_prefix_only() {
 #[test]
 fn stored_batches_round_trip_and_refuse_garbage() {
     let batch = batch_all(BatchConfig::default(), b"one\ntwo two\nthree\n").remove(0);
-    let stored = batch.to_bytes();
-    let back = Batch::from_bytes(&stored).unwrap();
+    let stored = batch.encode();
+    let back = Batch::decode(&stored).unwrap();
     assert_eq!(back, batch);
     assert_eq!(back.range().to_string(), "in.log: lines 1-3 (bytes 0..18)");
-    for cut in [0, 4, 20, stored.len() - 1] {
-        assert!(Batch::from_bytes(&stored[..cut]).is_err());
-    }
+    let error = |bytes: &[u8]| Batch::decode(bytes).unwrap_err().to_string();
+    assert_eq!(
+        error(&stored[..0]),
+        "stored LFR1 entry, byte 0: shorter than its kind tag"
+    );
+    assert_eq!(
+        error(&stored[..4]),
+        "stored LFR1 entry, byte 4: truncated (8 bytes needed, 0 left)"
+    );
+    assert_eq!(
+        error(&stored[..20]),
+        "stored LFR1 entry, byte 16: truncated (6 bytes needed, 4 left)"
+    );
+    assert_eq!(
+        error(&stored[..stored.len() - 1]),
+        "stored LFR1 entry, byte 130: truncated (18 bytes needed, 17 left)"
+    );
     let mut broken = stored.clone();
     let last = broken.len() - 1;
     broken[last] = b'x'; // the last record no longer ends with \n
     assert_eq!(
-        Batch::from_bytes(&broken),
-        Err("record spans do not match the body")
+        error(&broken),
+        format!("stored LFR1 entry, byte {last}: record 3 does not end where its span says")
     );
     // Found by fuzzing: one span covering two lines is not a record.
     let two_as_one = [
@@ -126,9 +141,9 @@ fn stored_batches_round_trip_and_refuse_garbage() {
     ]
     .concat();
     assert_eq!(
-        Batch::from_bytes(&two_as_one),
-        Err("record spans do not match the body")
+        error(&two_as_one),
+        "stored LFR1 entry, byte 61: record 1's span covers more than one line"
     );
-    logferry_framing::fuzzing::stored_batch(&stored);
-    logferry_framing::fuzzing::stored_batch(&two_as_one);
+    assert!(logferry_spool::fuzzing::entry::<Batch>(false, &stored).is_some());
+    assert!(logferry_spool::fuzzing::entry::<Batch>(false, &two_as_one).is_none());
 }
