@@ -298,10 +298,7 @@ impl SenderArgs {
         let Some(root) = &self.spool else {
             return Ok(None);
         };
-        let hash = target.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        let dir = root.join(format!("{backend}-{:08x}", hash as u32));
+        let dir = root.join(logferry::spool::dir_name(backend, target));
         let config = logferry::spool::SpoolConfig {
             fsync: match self.fsync {
                 FsyncArg::EveryBatch => logferry::spool::FsyncPolicy::EveryBatch,

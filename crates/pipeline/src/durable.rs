@@ -3,8 +3,6 @@
 
 use crate::source::Ack;
 use futures_util::Stream;
-use logferry_framing::{Position, SourceRange};
-use logferry_source::{Checkpoint, HEAD_BYTES};
 use logferry_spool::{EntryId, Spool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -114,36 +112,11 @@ pub(crate) fn replay(durable: Option<&Durable>) -> impl Stream<Item = (u64, Vec<
     crate::receiver_stream(rx)
 }
 
-/// The checkpoint to store once the batch covering `range` is safe: the input's
-/// template moved to just after the batch, when the input can resume there.
-///
-/// None when the template's fingerprint (the file's first bytes when it was opened)
-/// covers less than what the checkpoint would skip: a file that was empty or short at
-/// open and grew while read. Such a fingerprint matches too many files (an empty one
-/// matches any), so a file replaced at the same path would be resumed part-way in and
-/// its start never sent; without a checkpoint the next run reads it again instead.
-pub(crate) fn checkpoint_after(
-    template: Option<&Checkpoint>,
-    range: &SourceRange,
-    resumable: bool,
-) -> Option<Checkpoint> {
-    let covered = |c: &&Checkpoint| c.fingerprint.head_len >= range.end.min(HEAD_BYTES as u64);
-    template
-        .filter(|_| resumable)
-        .filter(covered)
-        .map(|c| Checkpoint {
-            position: Position {
-                offset: range.end,
-                line: range.last_line + 1,
-            },
-            ..c.clone()
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logferry_source::{Checkpoints, Fingerprint};
+    use logferry_framing::Position;
+    use logferry_source::{Checkpoint, Checkpoints, Fingerprint, HEAD_BYTES};
 
     fn template(head: &[u8]) -> Checkpoint {
         Checkpoint {

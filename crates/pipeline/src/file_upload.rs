@@ -12,10 +12,10 @@ use crate::run::{Event, Flow, Ledger};
 use crate::sink::{Control, Lost, SinkStats};
 use futures_util::StreamExt;
 use logferry_framing::{FrameStats, Position};
-use logferry_source::{Checkpoints, Input, Resume, Source, SourceConfig};
+use logferry_source::Checkpoints;
 use logferry_taegis_upload::Uploader;
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// File Upload's [`Control`]: close lets uploads in progress finish and starts none.
@@ -48,31 +48,6 @@ impl Control for Upload {
     }
 }
 
-/// Some(size) when `path` was uploaded whole by an earlier run and is unchanged since.
-fn already_uploaded(store: &Checkpoints, path: &Path) -> Option<u64> {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let input = Input::File(path.to_path_buf());
-    let source = Source::open(&input, &SourceConfig::default(), Some(store)).ok()?;
-    match source.resume() {
-        Resume::Continued(at) if at.offset == size && size > 0 => Some(size),
-        _ => None,
-    }
-}
-
-/// Records that `path` was uploaded whole, `bytes` long.
-fn record_upload(store: &Checkpoints, path: &Path, bytes: u64) -> Result<(), String> {
-    let input = Input::File(path.to_path_buf());
-    let source = Source::open(&input, &SourceConfig::default(), None).map_err(|e| e.to_string())?;
-    let end = Position {
-        offset: bytes,
-        line: 1,
-    };
-    match source.checkpoint(end) {
-        Some(c) => store.store(&c).map_err(|e| e.to_string()),
-        None => Ok(()),
-    }
-}
-
 /// Uploads `files`, skipping those `checkpoints` show as already uploaded.
 pub async fn run(
     upload: &Upload,
@@ -89,10 +64,7 @@ pub async fn run(
     };
     let mut pending = Vec::with_capacity(files.len());
     for path in files {
-        match checkpoints
-            .as_deref()
-            .and_then(|s| already_uploaded(s, &path))
-        {
+        match checkpoints.as_deref().and_then(|s| s.uploaded(&path)) {
             Some(bytes) => emit(Event::Skipped {
                 name: &path.display().to_string(),
                 bytes,
@@ -110,7 +82,7 @@ pub async fn run(
         match &report.result {
             Ok(()) => {
                 if let Some(store) = &checkpoints
-                    && let Err(e) = record_upload(store, &report.path, report.bytes)
+                    && let Err(e) = store.record_upload(&report.path, report.bytes)
                 {
                     // It may be uploaded again by the next run: a duplicate, never a loss.
                     tracing::warn!("cannot store a checkpoint: {e}");

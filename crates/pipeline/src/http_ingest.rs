@@ -61,14 +61,6 @@ impl Sink for HttpIngestSink {
         encoded
     }
 
-    fn store(&self, entry: &EncodedBatch) -> Vec<u8> {
-        entry.to_bytes()
-    }
-
-    fn load(&self, stored: &[u8]) -> Result<EncodedBatch, String> {
-        EncodedBatch::from_bytes(stored).map_err(|e| e.to_string())
-    }
-
     fn records(&self, entry: &EncodedBatch) -> u64 {
         u64::from(entry.records())
     }

@@ -205,17 +205,17 @@ pub async fn run<Src: Source, S: Sink>(
 
     // 1. What an earlier run left in the spool.
     let replayed = replay(durable).filter_map(|(id, stored)| {
-        let entry = match sink.load(&stored) {
+        let entry = match <S::Entry as logferry_spool::Entry>::decode(&stored) {
             Ok(entry) => {
                 emit(Event::Replayed {
                     records: sink.records(&entry),
                 });
                 Some((id, entry))
             }
-            Err(reason) => {
+            Err(e) => {
                 emit(Event::CorruptEntry {
                     id,
-                    reason: &reason,
+                    reason: &e.to_string(),
                 });
                 if let Some(d) = durable {
                     d.ack(id);
@@ -262,7 +262,7 @@ pub async fn run<Src: Source, S: Sink>(
         })
         .buffered(encoding);
     let stored = encoded.then(|(entry, ack, meta)| {
-        let payload = durable.map(|_| sink.store(&entry));
+        let payload = durable.map(|_| logferry_spool::Entry::encode(&entry));
         async move {
             let Some(d) = durable else {
                 let id = next_id.get();

@@ -8,9 +8,9 @@
 use crate::sink::{Control, Lost, Report, Sink, SinkStats};
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
-use logferry_framing::{Batch, Format, Position};
-use logferry_sdl::{Record, Reports, SdlSender};
-use logferry_sdl_model::{AttrValue, Event as SdlEvent, EventReader, FromJsonConfig, Timestamp};
+use logferry_framing::{Batch, Format};
+use logferry_sdl::{Record, Reports, SdlSender, StoredBatch};
+use logferry_sdl_model::{FromJsonConfig, Timestamp};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -54,96 +54,6 @@ impl SdlSink {
     }
 }
 
-/// A spool entry of the SDL sink: a framed batch, its format and when it was read.
-#[derive(Debug)]
-pub struct StoredBatch {
-    read_at: Timestamp,
-    format: Format,
-    batch: Batch,
-}
-
-fn store(entry: &StoredBatch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(13 + entry.batch.stored_len());
-    out.extend_from_slice(b"LFE1");
-    out.extend_from_slice(&entry.read_at.as_nanos().to_le_bytes());
-    out.push(u8::from(entry.format == Format::Json));
-    entry.batch.write_to(&mut out);
-    out
-}
-
-fn unstore(bytes: &[u8]) -> Result<StoredBatch, String> {
-    if bytes.len() < 13 || &bytes[..4] != b"LFE1" {
-        return Err("not a stored SDL batch".into());
-    }
-    let read_at = Timestamp::from_nanos(u64::from_le_bytes(
-        bytes[4..12].try_into().expect("8 bytes"),
-    ));
-    let format = match bytes[12] {
-        0 => Format::Text,
-        1 => Format::Json,
-        _ => return Err("unknown format".into()),
-    };
-    let batch = Batch::from_bytes(&bytes[13..]).map_err(str::to_owned)?;
-    Ok(StoredBatch {
-        read_at,
-        format,
-        batch,
-    })
-}
-
-/// A record that is not a valid event: where it starts, why, and its bytes.
-type InvalidRecord = (Position, String, Vec<u8>);
-
-/// The events of `entry`, each carrying `id`, and the records that are not events.
-fn convert(entry: &StoredBatch, job: &SdlJob, id: u64) -> (Vec<Record>, Vec<InvalidRecord>) {
-    let StoredBatch {
-        read_at,
-        format,
-        batch,
-    } = entry;
-    let source: Option<Arc<str>> = batch.range().source_name;
-    let mut records = Vec::with_capacity(batch.len());
-    let mut invalid = Vec::new();
-    let mut reader = (*format == Format::Json).then(|| EventReader::new(job.from_json.clone()));
-    let mut scratch = Vec::new();
-    for i in 0..batch.len() {
-        let (bytes, position) = batch.record(i).expect("i < len");
-        let event = match &mut reader {
-            None => {
-                let text = String::from_utf8_lossy(bytes);
-                let mut event = SdlEvent::message(*read_at, text);
-                if let Some(name) = &source {
-                    event
-                        .attrs
-                        .insert("logfile", AttrValue::String(name.to_string()));
-                }
-                Ok(event)
-            }
-            Some(reader) => {
-                scratch.clear();
-                scratch.extend_from_slice(bytes);
-                reader.read(&mut scratch, *read_at)
-            }
-        };
-        match event {
-            Ok(mut event) => {
-                if let Some(parser) = &job.parser {
-                    event
-                        .attrs
-                        .insert("parser", AttrValue::String(parser.clone()));
-                }
-                let mut record = Record::new(event).with_ack(id);
-                if let Some(name) = &source {
-                    record = record.from_source(name.clone());
-                }
-                records.push(record);
-            }
-            Err(e) => invalid.push((position, e.to_string(), bytes.to_vec())),
-        }
-    }
-    (records, invalid)
-}
-
 /// Each event of `records` as one lost record (its JSON), for the dead-letter file.
 fn lost_events<'a>(records: &'a [Record], reason: &'a str) -> Vec<Lost<'a>> {
     records
@@ -172,14 +82,6 @@ impl Sink for SdlSink {
             format: self.job.format,
             batch,
         }
-    }
-
-    fn store(&self, entry: &StoredBatch) -> Vec<u8> {
-        store(entry)
-    }
-
-    fn load(&self, stored: &[u8]) -> Result<StoredBatch, String> {
-        unstore(stored)
     }
 
     fn records(&self, entry: &StoredBatch) -> u64 {
@@ -236,9 +138,10 @@ impl Sink for SdlSink {
                         let job = self.job.clone();
                         async move {
                             let range = entry.batch.range();
-                            let done =
-                                tokio::task::spawn_blocking(move || convert(&entry, &job, id))
-                                    .await;
+                            let done = tokio::task::spawn_blocking(move || {
+                                entry.records(job.parser.as_deref(), &job.from_json, Some(id))
+                            })
+                            .await;
                             if let Err(e) = &done {
                                 // A bug, not bad input: say which records it cost (with a
                                 // spool they are still there for the next run).
@@ -270,7 +173,12 @@ impl Sink for SdlSink {
                 let Some((records, invalid)) = done else {
                     continue;
                 };
-                for (position, reason, bytes) in &invalid {
+                for logferry_sdl::InvalidRecord {
+                    position,
+                    reason,
+                    bytes,
+                } in &invalid
+                {
                     let where_ = format!("{}: {position}", source.as_deref().unwrap_or("<input>"));
                     report(Report::Invalid(Lost {
                         source: source.as_deref().map(Cow::Borrowed),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 ///
 /// The pipeline gives a sink framed batches to [`encode`](Sink::encode) into its own
 /// stored form (a gzipped body, a batch with its read time), keeps that form in the
-/// spool (the [`Entry`](Sink::Entry) bytes), and hands the entries, new and replayed,
+/// spool (the [`Entry`](Sink::Entry), a [`logferry_spool::Entry`]), and hands the entries, new and replayed,
 /// to [`ship`](Sink::ship) with their entry ids. The sink reports each entry's fate by
 /// id; the pipeline acknowledges spool entries and counts.
 ///
@@ -19,8 +19,8 @@ use std::sync::Arc;
 /// [`abort`](Control::abort) (give up what is in flight), and
 /// [`stopped`](Control::stopped) (why it stopped by itself, if it did).
 pub trait Sink: Control {
-    /// The unit the sink ships and the spool keeps.
-    type Entry: Send + 'static;
+    /// The unit the sink ships and the spool keeps, in its typed stored form.
+    type Entry: logferry_spool::Entry + Send + 'static;
 
     /// The backend's name, as the CLI and the summary call it (`http-ingest`, `sdl`).
     fn name(&self) -> &'static str;
@@ -34,12 +34,6 @@ pub trait Sink: Control {
     /// Turns a framed batch into an entry (compressing it on the blocking pool, say).
     /// The pipeline runs several at once, in order.
     fn encode(&self, batch: Batch) -> impl Future<Output = Self::Entry>;
-
-    /// The entry's stored bytes.
-    fn store(&self, entry: &Self::Entry) -> Vec<u8>;
-
-    /// Reads back stored bytes (an entry an earlier run left in the spool).
-    fn load(&self, stored: &[u8]) -> Result<Self::Entry, String>;
 
     /// Records in an entry (for counting replayed entries).
     fn records(&self, entry: &Self::Entry) -> u64;

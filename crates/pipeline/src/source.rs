@@ -14,7 +14,7 @@ use logferry_framing::{
     Batch, BatchConfig, Batcher, Format, FrameError, FrameStats, Framer, FramingConfig, Position,
     WireTarget,
 };
-use logferry_source::{Checkpoint, Checkpoints};
+use logferry_source::Checkpoints;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
@@ -222,7 +222,7 @@ fn frame_one(
                 .as_ref()
                 .filter(|_| resumable)
                 .and_then(|(store, template)| {
-                    let checkpoint = checkpoint_after(template, &batch.range())?;
+                    let checkpoint = template.after(&batch.range())?;
                     let store = store.clone();
                     Some(
                         Box::new(move || store.store(&checkpoint).map_err(|e| e.to_string()))
@@ -282,14 +282,6 @@ fn frame_one(
             return false;
         }
     }
-}
-
-/// The checkpoint to store once the batch covering `range` is safe.
-fn checkpoint_after(
-    template: &Checkpoint,
-    range: &logferry_framing::SourceRange,
-) -> Option<Checkpoint> {
-    crate::durable::checkpoint_after(Some(template), range, true)
 }
 
 /// Reads `source` on its own thread, one chunk at a time, ending with `End` or `Failed`.
