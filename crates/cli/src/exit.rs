@@ -41,16 +41,4 @@ macro_rules! usage {
 pub(crate) use usage;
 
 /// An error and its causes on one line: `what: because: because`.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
-}
+pub(crate) use logferry::pipeline::chain;
