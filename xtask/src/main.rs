@@ -2,7 +2,10 @@
 //!
 //! - `ci`: everything CI checks, in the order that fails fastest: formatting, clippy,
 //!   the whole test suite (doc tests and a criterion smoke pass included), rustdoc with
-//!   warnings denied, a short fuzz run of every target, and the offline dependency audit.
+//!   warnings denied, a short fuzz run of every target, and the dependency audit (run
+//!   early: offline against `../shared/advisory-db` when it is there, else cargo-audit
+//!   fetches the database; without either it fails at once saying how to proceed).
+//! - `audit`: the dependency audit alone.
 //!   Tools it needs (`cargo-fuzz`, `cargo-audit`) are installed when missing.
 //! - `fuzz [TARGET] [--secs N]`: run one or every fuzz target for N seconds each.
 //! - `chaos [--records N] [--kills N]`: the kill -9 crash test at a larger size than CI
@@ -36,9 +39,10 @@ fn main() -> Result<()> {
         "fuzz" => fuzz::command(rest),
         "bench" => bench::command(rest),
         "chaos" => chaos(rest),
+        "audit" => audit(),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] | bench --criterion [FILTER]>"
+                "usage: cargo xtask <ci | audit | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] | bench --criterion [FILTER]>"
             );
             Ok(())
         }
@@ -55,6 +59,8 @@ fn ci(args: &[String]) -> Result<()> {
     let started = Instant::now();
 
     Step::new("rustfmt").run(|| cargo(&["fmt", "--all", "--", "--check"]))?;
+    // Early, so a machine that cannot audit learns it in minutes, not after the tests.
+    Step::new("dependency audit").run(audit)?;
     Step::new("clippy").run(|| {
         cargo(&[
             "clippy",
@@ -76,16 +82,28 @@ fn ci(args: &[String]) -> Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"))
     })?;
     Step::new("fuzz smoke").run(|| fuzz::smoke(fuzz_secs))?;
-    Step::new("dependency audit").run(audit)?;
 
     println!("\nxtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }
 
-/// Offline RustSec audit against the advisory database snapshot next to the checkout.
+/// The RustSec audit: offline against the advisory database snapshot next to the
+/// checkout (or `LOGFERRY_ADVISORY_DB`), else against the database cargo-audit fetches.
 fn audit() -> Result<()> {
-    let db = util::advisory_db()?;
     util::ensure_cargo_tool("cargo-audit", "cargo-audit", &["audit", "--version"])?;
+    let Some(db) = util::advisory_db() else {
+        // No snapshot beside the checkout: let cargo-audit fetch the database as it
+        // normally does (into ~/.cargo/advisory-db).
+        println!("no advisory database snapshot in ../shared/advisory-db: fetching it");
+        return run(util::cargo_command().args(["audit", "--deny", "warnings"])).map_err(|e| {
+            e.context(
+                "cargo audit could not fetch the RustSec advisory database; either give \
+                 it network access, or point LOGFERRY_ADVISORY_DB at a checkout of \
+                 https://github.com/rustsec/advisory-db (`git clone` it anywhere) and run \
+                 `cargo xtask ci` again",
+            )
+        });
+    };
     run(util::cargo_command().args([
         "audit",
         "--no-fetch",
