@@ -71,6 +71,21 @@ pub(crate) fn pace(s: &str) -> Result<logferry::sdl_transport::Pacing, String> {
     }
 }
 
+/// How the HTTP Ingest key is presented.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum AuthArg {
+    /// `Authorization: Bearer <key>` (recommended by the contract).
+    Bearer,
+    /// `Authorization: Splunk <key>` (Splunk HEC compatible clients).
+    Splunk,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum CompressionArg {
+    Gzip,
+    None,
+}
+
 /// Input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum FormatArg {

@@ -1,29 +1,14 @@
 //! `logferry http-ingest`: files or stdin to a Taegis HTTP Ingest integration.
 
-use crate::args::{FormatArg, FramingArgs, SenderArgs, secret};
+use crate::args::{AuthArg, CompressionArg, FormatArg, FramingArgs, SenderArgs, secret};
 use crate::progress::Progress;
 use crate::summary::Summary;
-use clap::{Args, ValueEnum};
+use clap::Args;
 use logferry::compress::Level;
-use logferry::framing::{Format, FramingConfig};
 use logferry::http::Secret;
-use logferry::pipeline::{FrontConfig, HttpIngestSink};
+use logferry::pipeline::HttpIngestSink;
 use logferry::taegis_ingest::{AuthScheme, ContentType, Ingest, IngestConfig};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum AuthArg {
-    /// `Authorization: Bearer <key>` (recommended by the contract).
-    Bearer,
-    /// `Authorization: Splunk <key>` (Splunk HEC compatible clients).
-    Splunk,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub(crate) enum CompressionArg {
-    Gzip,
-    None,
-}
 
 /// Ship records to a Taegis XDR HTTP Ingest integration.
 #[derive(Debug, Args)]
@@ -89,19 +74,9 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     };
     config.concurrency = usize::from(args.concurrency);
     config.retry = args.sender.retry_config();
-    let front = front(args.format.into(), args.framing.config(), args.batch_bytes);
+    let mut front = HttpIngestSink::front(args.format.into(), args.batch_bytes);
+    front.framing = args.framing.config();
     let sink = HttpIngestSink::new(Ingest::new(endpoint.client, config)?, &front.batching);
     let job = args.sender.job(sink, &target, &args.files, front)?;
     crate::driver::ship(job, progress).await
-}
-
-/// Batches aimed at `batch_bytes` on the wire.
-pub(crate) fn front(format: Format, framing: FramingConfig, batch_bytes: usize) -> FrontConfig {
-    let mut front = FrontConfig::new(format);
-    front.framing = framing;
-    front.batching.target_bytes = batch_bytes.max(1);
-    // Room for the raw batch behind a compressed body of the target size (logs compress
-    // 3-6x at level 1), and never below 1 MB.
-    front.batching.max_bytes = batch_bytes.max(1).saturating_mul(8).max(1_000_000);
-    front
 }

@@ -5,13 +5,10 @@ use crate::exit::{chain, usage};
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
-use logferry::framing::{Format, FramingConfig};
 use logferry::http::Secret;
-use logferry::pipeline::{FrontConfig, SdlJob, SdlSink};
-use logferry::sdl_model::FromJsonConfig;
+use logferry::pipeline::{SdlJob, SdlSink};
 use logferry::sdl_transport::{Pacing, SdlConfig, SdlSender, Sessions};
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// Ship records to SentinelOne Singularity Data Lake (addEvents).
 #[derive(Debug, Args)]
@@ -73,33 +70,10 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
         Ok(s) => s,
         Err(e) => usage!("{}", chain(&e)),
     };
-    let (format, parser) = (args.format.into(), args.parser.clone());
-    let sink = SdlSink::new(sender, reports, job(format, parser));
-    let job = args.sender.job(
-        sink,
-        &target,
-        &args.files,
-        front(format, args.framing.config()),
-    )?;
+    let format = args.format.into();
+    let sink = SdlSink::new(sender, reports, SdlJob::new(format, args.parser.clone()));
+    let mut front = SdlSink::front(format);
+    front.framing = args.framing.config();
+    let job = args.sender.job(sink, &target, &args.files, front)?;
     crate::driver::ship(job, progress).await
-}
-
-/// Spool units and conversion work come in ~256 KB batches; the sender makes its own
-/// requests of up to `--max-body-bytes`.
-pub(crate) fn front(format: Format, framing: FramingConfig) -> FrontConfig {
-    let mut front = FrontConfig::new(format);
-    front.framing = framing;
-    front.batching.target_bytes = 256_000;
-    front.batching.max_bytes = 1_000_000;
-    front
-}
-
-/// How records become events.
-pub(crate) fn job(format: Format, parser: Option<String>) -> SdlJob {
-    SdlJob {
-        format,
-        parser,
-        from_json: FromJsonConfig::default(),
-        shutdown_deadline: Duration::from_secs(60),
-    }
 }

@@ -8,6 +8,7 @@ mod cmd_file_upload;
 mod cmd_http_ingest;
 mod cmd_sdl;
 mod deadletter;
+mod demo;
 mod driver;
 mod exit;
 mod inputs;

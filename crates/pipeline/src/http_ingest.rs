@@ -2,9 +2,10 @@
 //! [`Ingest`] with its concurrency, retries and 413 splits.
 
 use crate::sink::{Control, Lost, Report, Sink, SinkStats};
+use crate::source::FrontConfig;
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
-use logferry_framing::{Batch, BatchConfig, WireTarget};
+use logferry_framing::{Batch, BatchConfig, Format, WireTarget};
 use logferry_taegis_ingest::{DeliveryStatus, EncodedBatch, Ingest};
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -22,6 +23,16 @@ pub struct HttpIngestSink {
 }
 
 impl HttpIngestSink {
+    /// How `format` input is cut for this sink: batches aimed at `wire_bytes` per request
+    /// body as sent, with room for the raw batch behind a compressed body of that size
+    /// (logs compress 3-6x at level 1), and never below 1 MB raw.
+    pub fn front(format: Format, wire_bytes: usize) -> FrontConfig {
+        let mut front = FrontConfig::new(format);
+        front.batching.target_bytes = wire_bytes.max(1);
+        front.batching.max_bytes = wire_bytes.max(1).saturating_mul(8).max(1_000_000);
+        front
+    }
+
     /// Ships through `ingest`; with compression on, raw batches aim at compressed bodies
     /// of `batching.target_bytes`, at most `batching.max_bytes` raw.
     pub fn new(ingest: Ingest, batching: &BatchConfig) -> HttpIngestSink {

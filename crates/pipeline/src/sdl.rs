@@ -6,6 +6,7 @@
 //! entry is done once each of its events is delivered or refused for good.
 
 use crate::sink::{Control, Lost, Report, Sink, SinkStats};
+use crate::source::FrontConfig;
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
 use logferry_framing::{Batch, Format};
@@ -31,6 +32,19 @@ pub struct SdlJob {
     pub shutdown_deadline: Duration,
 }
 
+impl SdlJob {
+    /// `format` records with an optional `parser` attribute; JSON objects become
+    /// attributes by the model's defaults; shutdown may take a minute to flush.
+    pub fn new(format: Format, parser: Option<String>) -> SdlJob {
+        SdlJob {
+            format,
+            parser,
+            from_json: FromJsonConfig::default(),
+            shutdown_deadline: Duration::from_secs(60),
+        }
+    }
+}
+
 /// SentinelOne SDL `addEvents` as a [`Sink`].
 #[derive(Debug)]
 pub struct SdlSink {
@@ -42,6 +56,16 @@ pub struct SdlSink {
 }
 
 impl SdlSink {
+    /// How `format` input is cut for this sink: spool units and conversion work come in
+    /// ~256 KB batches (at most 1 MB); the sender makes its own requests of up to its
+    /// `max_body_bytes` from the events.
+    pub fn front(format: Format) -> FrontConfig {
+        let mut front = FrontConfig::new(format);
+        front.batching.target_bytes = 256_000;
+        front.batching.max_bytes = 1_000_000;
+        front
+    }
+
     /// Ships through `sender`, reading its `reports`.
     pub fn new(sender: SdlSender, reports: Reports, job: SdlJob) -> SdlSink {
         SdlSink {
