@@ -76,8 +76,10 @@ impl Event {
     /// - `sev` comes from the first of `sev`, `severity`, `level`: a number 0-6, a name
     ///   from the seed's table ([`Severity::parse_lenient`]); and in `level` only, the
     ///   pino/bunyan numbers 10, 20, …, 60 (trace … fatal). Info when absent.
-    /// - The member used for each is removed; every other member becomes an attribute,
-    ///   nested values flattened as `config.flatten` says.
+    /// - The time member stays an attribute, as the source wrote it (so an event keeps the
+    ///   source's own record of its time whatever `ts` is written); the severity member
+    ///   read is removed; every other member becomes an attribute, nested values flattened
+    ///   as `config.flatten` says.
     ///
     /// A time or severity member that can't be read is an error naming it, unless
     /// `config.lenient`: then it stays an ordinary attribute and the default (`now`, info)
@@ -113,7 +115,10 @@ impl Event {
 /// let mut line = br#"{"@timestamp":"2022-11-03T02:52:27Z","level":"warn","message":"disk 91% full"}"#.to_vec();
 /// let event = reader.read(&mut line, Timestamp::EPOCH).unwrap();
 /// assert_eq!((event.ts.as_nanos(), event.sev), (1_667_443_947_000_000_000, Severity::Warning));
-/// assert_eq!(event.attrs.to_json(), r#"{"message":"disk 91% full"}"#);
+/// assert_eq!(
+///     event.attrs.to_json(),
+///     r#"{"@timestamp":"2022-11-03T02:52:27Z","message":"disk 91% full"}"#
+/// );
 /// ```
 pub struct EventReader {
     buffers: simd_json::Buffers,
@@ -192,10 +197,8 @@ fn event_from_members<V: JsonNode>(
         .find_map(|key| members.iter().position(|(k, _)| k == key))
     {
         match json_time(members[i].1) {
-            Ok(t) => {
-                ts = t;
-                members.remove(i);
-            }
+            // The member stays among the attributes: the source's own record of its time.
+            Ok(t) => ts = t,
             Err(reason) if !config.lenient => {
                 return Err(Error::InvalidField {
                     field: members[i].0.to_owned(),
@@ -410,10 +413,17 @@ mod tests {
         let e = both(r#"{"time":1,"@timestamp":"2022-11-03T02:52:27Z","message":"m"}"#);
         assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000);
         assert_eq!(e.attrs.get("time"), Some(&AttrValue::Integer(1)));
-        assert!(e.attrs.get("@timestamp").is_none());
+        // The source's time field is never deleted.
+        assert_eq!(
+            e.attrs.get("@timestamp"),
+            Some(&AttrValue::from("2022-11-03T02:52:27Z"))
+        );
         let e = both(r#"{"ts":"1667443947000000000","timestamp":5}"#);
         assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000);
-        assert_eq!(e.attrs.to_json(), r#"{"timestamp":5}"#);
+        assert_eq!(
+            e.attrs.to_json(),
+            r#"{"ts":"1667443947000000000","timestamp":5}"#
+        );
         for t in [
             "1667443947",
             "1667443947000",
@@ -423,7 +433,7 @@ mod tests {
         ] {
             let e = both(&format!(r#"{{"timestamp":{t}}}"#));
             assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000, "{t}");
-            assert!(e.attrs.is_empty());
+            assert_eq!(e.attrs.len(), 1, "the time field is kept");
         }
         assert_eq!(both(r#"{"message":"no time"}"#).ts, NOW);
     }

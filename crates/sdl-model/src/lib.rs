@@ -95,8 +95,8 @@ mod timestamp;
 
 pub use attrs::{AttrValue, Attrs, Flatten};
 pub use builder::{
-    Config, Dedupe, MAX_BODY_BYTES, Oversize, ReadyRequest, RequestBuilder, SessionHeader, Stats,
-    Timestamps,
+    Config, Dedupe, MAX_BODY_BYTES, ORIGINAL_TS, Oversize, ReadyRequest, RequestBuilder,
+    SessionHeader, Stats, Timestamps,
 };
 pub use error::{Error, ParseError};
 pub use event::{

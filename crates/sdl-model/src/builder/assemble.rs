@@ -49,6 +49,8 @@ pub(super) struct Batch {
     pub(super) deduped_groups: usize,
     /// Events of this batch truncated to fit.
     pub(super) truncated: usize,
+    /// Events of this batch older than `floor` (moved past it).
+    pub(super) moved: usize,
 }
 
 /// Where a candidate's serialized pieces are, and its size.
@@ -76,6 +78,7 @@ impl Batch {
             saving: 0,
             deduped_groups: 0,
             truncated: 0,
+            moved: 0,
         }
     }
 
@@ -364,6 +367,7 @@ impl Batch {
         if let Some(stats) = stats {
             stats.requests += 1;
             stats.ts_adjusted += adjusted as u64;
+            stats.ts_moved += self.moved as u64;
             stats.body_bytes += body.len() as u64;
             stats.inline_bytes += inline_len as u64;
         }
@@ -375,6 +379,7 @@ impl Batch {
             env: self.env,
             inline_len,
             truncated: self.truncated,
+            moved: self.moved,
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use crate::{build, check_round_trip};
 use logferry_sdl_model::{
-    Attrs, Config, Dedupe, Event, Log, Oversize, RequestBuilder, Session, SessionHeader,
-    SessionInfo, Severity, Thread, Timestamp, Timestamps, parse_request, parse_response,
+    AttrValue, Attrs, Config, Dedupe, Event, Log, ORIGINAL_TS, Oversize, RequestBuilder, Session,
+    SessionHeader, SessionInfo, Severity, Thread, Timestamp, Timestamps, parse_request,
+    parse_response,
 };
 
 const T0: u64 = 1_667_443_947_000_000_000;
@@ -120,6 +121,13 @@ fn times_sorted_and_bumped_across_requests() {
     }
     let second = builder.finish().expect("pending");
     assert_eq!(builder.stats().ts_adjusted, 4);
+    // b0 is older than the first request's last event: moved past it, its own time kept.
+    assert_eq!((builder.stats().ts_moved, second.ts_moved()), (1, 1));
+    assert_eq!(
+        second.events()[0].attrs.get(ORIGINAL_TS),
+        Some(&AttrValue::from((T0 + 3).to_string()))
+    );
+    assert_eq!(first.ts_moved(), 0);
     let ts: Vec<u64> = first
         .events()
         .iter()
