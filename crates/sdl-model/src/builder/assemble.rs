@@ -166,12 +166,14 @@ impl Batch {
         (start, self.pair_ends[pairs_at + i])
     }
 
-    /// Pushes the serialized candidate if the body stays within the limit.
+    /// Pushes the serialized candidate if the body stays within the limit (`alone`: the
+    /// larger limit of a request holding this one event).
     pub(super) fn try_push(
         &mut self,
         event: Event,
         source: Option<&str>,
         s: &Serialized,
+        alone: Option<usize>,
     ) -> Result<(), Box<Event>> {
         let seq = self.slots.len();
         let source = source.filter(|_| event.log.is_none() && self.env.dedupe == Dedupe::PerSource);
@@ -198,7 +200,11 @@ impl Batch {
             self.slots.len() + 1,
             deduped,
         );
-        if total > self.env.limit {
+        let limit = match alone {
+            Some(alone) if self.slots.is_empty() => alone.max(self.env.limit),
+            _ => self.env.limit,
+        };
+        if total > limit {
             // Boxed: this happens once per request, and keeps the `Ok` path small.
             return Err(Box::new(event));
         }

@@ -256,6 +256,8 @@ pub struct RequestBuilder {
     config: Config,
     batch: Batch,
     stats: Stats,
+    /// The largest body of a request holding one event (at least the limit).
+    alone_limit: usize,
 }
 
 impl RequestBuilder {
@@ -268,11 +270,22 @@ impl RequestBuilder {
             config.timestamps == Timestamps::StrictlyIncreasing,
         );
         Ok(RequestBuilder {
+            alone_limit: env.limit,
             env,
             config,
             batch,
             stats: Stats::default(),
         })
+    }
+
+    /// Lets one event too large for a request of [`Config::max_body_bytes`] go in a
+    /// request of its own of up to `limit` bytes (capped at [`MAX_BODY_BYTES`], the
+    /// seed's "The request body must be 6MB or less"), before the [`Oversize`] policy
+    /// applies. So `max_body_bytes` is the size batches aim for, and only the seed's limit
+    /// truncates or rejects an event. Default: `max_body_bytes` (no exception).
+    pub fn with_alone_limit(mut self, limit: usize) -> RequestBuilder {
+        self.alone_limit = limit.clamp(self.env.limit, MAX_BODY_BYTES.max(self.env.limit));
+        self
     }
 
     /// Adds an event that belongs to no particular source (it is never deduped).
@@ -406,7 +419,9 @@ impl RequestBuilder {
         let alone_fixed = self.batch.total(0, decimal_len(u_alone), 1, 0) + mark;
         let alone = |size: usize| alone_fixed + size;
         let mut truncated = false;
-        if alone(s.size) > self.env.limit {
+        let limit = self.alone_limit;
+        let big = alone(s.size) > self.env.limit;
+        if alone(s.size) > limit {
             let size = alone(s.size);
             self.batch.unserialize(&s);
             let mut cut = match self.config.oversize {
@@ -414,9 +429,9 @@ impl RequestBuilder {
                 Oversize::Reject => None,
             };
             let fits = cut.as_mut().is_some_and(|cut| {
-                truncate_message(cut, size - self.env.limit) && {
+                truncate_message(cut, size - limit) && {
                     s = self.batch.serialize(cut);
-                    let fits = alone(s.size) <= self.env.limit;
+                    let fits = alone(s.size) <= limit;
                     if !fits {
                         self.batch.unserialize(&s);
                     }
@@ -434,7 +449,7 @@ impl RequestBuilder {
                     return Err(Error::EventTooLarge {
                         // Without the room kept for a mark it may never carry.
                         size: size - mark,
-                        limit: self.env.limit,
+                        limit,
                         event: Box::new(event),
                     });
                 }
@@ -442,7 +457,8 @@ impl RequestBuilder {
             truncated = true;
             self.stats.truncated += 1;
         }
-        let ready = match self.batch.try_push(event, source, &s) {
+        let alone_limit = big.then_some(limit);
+        let ready = match self.batch.try_push(event, source, &s, alone_limit) {
             Ok(()) => None,
             Err(mut event) => {
                 self.batch.unserialize(&s);
@@ -451,7 +467,11 @@ impl RequestBuilder {
                     .expect("an event that fits alone only fails to fit a non-empty request");
                 moved = self.mark_if_moved(&mut event).0;
                 let s = self.batch.serialize(&event);
-                if self.batch.try_push(*event, source, &s).is_err() {
+                if self
+                    .batch
+                    .try_push(*event, source, &s, alone_limit)
+                    .is_err()
+                {
                     unreachable!("the event was checked to fit a request alone");
                 }
                 Some(ready)

@@ -355,3 +355,33 @@ fn error_messages() {
     }
     snapshot!(lines.join("\n"));
 }
+
+#[test]
+fn an_event_larger_than_the_batch_size_goes_alone_up_to_the_alone_limit() {
+    let config = Config {
+        max_body_bytes: 2_000,
+        ..Config::default()
+    };
+    let mut builder = RequestBuilder::new(header(), config)
+        .expect("valid")
+        .with_alone_limit(10_000);
+    let small = Event::message(Timestamp::from_nanos(T0), "small");
+    assert!(builder.push(small).expect("fits").is_none());
+    let big = Event::message(Timestamp::from_nanos(T0 + 1), "x".repeat(5_000));
+    let first = builder
+        .push(big)
+        .expect("goes alone")
+        .expect("the small one first");
+    assert_eq!(first.event_count(), 1);
+    let alone = builder.finish().expect("pending");
+    assert_eq!(alone.event_count(), 1);
+    assert!(alone.body().len() > 5_000 && alone.body().len() <= 10_000);
+    assert_eq!((alone.truncated(), builder.stats().truncated), (0, 0));
+    check_round_trip(&alone);
+    // Past the alone limit, the oversize policy applies (here: truncate to it).
+    let huge = Event::message(Timestamp::from_nanos(T0 + 2), "z".repeat(20_000));
+    assert!(builder.push(huge).expect("truncated").is_none());
+    let cut = builder.finish().expect("pending");
+    assert_eq!(cut.truncated(), 1);
+    assert!(cut.body().len() <= 10_000 && cut.body().len() > 9_000);
+}

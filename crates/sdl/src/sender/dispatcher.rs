@@ -544,10 +544,14 @@ impl Dispatcher {
         let id = (self.new_session_id)();
         let mut header = self.header.clone();
         header.session = Session::new(id.clone()).expect("a UUID is a valid session id");
-        let builder =
-            RequestBuilder::new(header, self.model_config.clone()).map_err(|e| Error::Config {
+        // `max_body_bytes` is what batches aim for; one larger event still goes whole, in
+        // a request of its own, up to the seed's only limit: "The request body must be
+        // 6MB or less".
+        let builder = RequestBuilder::new(header, self.model_config.clone())
+            .map_err(|e| Error::Config {
                 reason: format!("session header: {e}"),
-            })?;
+            })?
+            .with_alone_limit(model::MAX_BODY_BYTES);
         let pacer = match self.pacing {
             Pacing::PerSession { bytes_per_sec } => Pacer::new(
                 Some(bytes_per_sec),
