@@ -336,7 +336,7 @@ fn error_messages() {
             .to_string(),
     );
     lines.push(Timestamp::from_digits("12a").expect_err("bad").to_string());
-    lines.push("verbose".parse::<Severity>().expect_err("bad").to_string());
+    lines.push("loud".parse::<Severity>().expect_err("bad").to_string());
     for body in [
         r#"{"session":"s","events":[{"ts":"1","attrs":{}},{"ts":"2","sev":9,"attrs":{}}]}"#,
         r#"{"session":"s","events":[{"ts":1667443947000000000,"attrs":{}}]}"#,
