@@ -68,20 +68,31 @@ impl Event {
 
     /// Turns one JSON object (one NDJSON line, parsed by `serde_json`) into an event.
     ///
-    /// - `ts` comes from the first of the members `ts`, `timestamp`, `@timestamp`, `time`
-    ///   that is present: an RFC 3339 string ([`Timestamp::parse_rfc3339`]), an epoch
-    ///   number or digit string whose unit is read from its magnitude
-    ///   ([`Timestamp::from_epoch_auto`]: seconds, ms, µs or ns; fractions allowed), and
-    ///   `now` when none of them is present.
-    /// - `sev` comes from the first of `sev`, `severity`, `level`: a number 0-6, a name
-    ///   from the seed's table ([`Severity::parse_lenient`]); and in `level` only, the
-    ///   pino/bunyan numbers 10, 20, …, 60 (trace … fatal). Info when absent.
-    /// - The member used for each is removed; every other member becomes an attribute,
-    ///   nested values flattened as `config.flatten` says.
+    /// Member names are matched in any ASCII case (`Timestamp`, `LEVEL`).
     ///
-    /// A time or severity member that can't be read is an error naming it, unless
-    /// `config.lenient`: then it stays an ordinary attribute and the default (`now`, info)
-    /// is used.
+    /// - `ts` comes from the first of the members of [`TIME_KEYS`] that is present
+    ///   (`ts`, `timestamp`, `@timestamp`, `time`, then journald's
+    ///   `_SOURCE_REALTIME_TIMESTAMP` and `__REALTIME_TIMESTAMP`, microseconds): a date-time
+    ///   ([`Timestamp::parse_lenient`]: RFC 3339 and the ISO 8601 forms logs carry; no zone
+    ///   means UTC), an epoch number or digit string whose unit is read from its magnitude
+    ///   ([`Timestamp::from_epoch_auto`]: seconds, ms, µs or ns; a fraction in a string is
+    ///   read exactly), and `now` when none of them is present.
+    /// - `sev` comes from the first of the members of [`SEVERITY_KEYS`] that is present: a
+    ///   name ([`Severity::from_name`]: the seed's table and [`crate::EXTRA_NAMES`], any
+    ///   case), or a number (or digit string) on the scale of its member: `sev` is SDL's
+    ///   own 0-6; `level` is pino/bunyan's 10, 20, …, 60 (trace … fatal) or syslog's 0-7
+    ///   ([`crate::SYSLOG_LEVELS`]); `severity`, `priority` (journald's `PRIORITY`),
+    ///   `loglevel` and `levelname` are syslog's 0-7. Info when absent.
+    /// - The time member stays an attribute, as the source wrote it (so an event keeps the
+    ///   source's own record of its time whatever `ts` is written); the severity member
+    ///   read is removed; every other member becomes an attribute, nested values flattened
+    ///   as `config.flatten` says.
+    ///
+    /// A time or severity member that can't be read does not lose the event (with
+    /// `config.lenient`, the default): it stays an ordinary attribute, holding the raw
+    /// value, and the default is used (`now`, the read time; info, `sev` 3).
+    /// [`EventReader::unreadable`] counts such events. With `lenient: false` it is an
+    /// error naming the member.
     pub fn from_json_object(
         obj: &serde_json::Map<String, serde_json::Value>,
         now: Timestamp,
@@ -89,7 +100,7 @@ impl Event {
     ) -> Result<Event, Error> {
         let mut members: Vec<(&str, &serde_json::Value)> =
             obj.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        event_from_members(&mut members, now, config)
+        event_from_members(&mut members, now, config).map(|(event, _)| event)
     }
 
     /// Like [`Event::from_json_object`], parsing one JSON object with simd-json (the fast
@@ -100,7 +111,7 @@ impl Event {
         config: &FromJsonConfig,
     ) -> Result<Event, Error> {
         let mut buffers = simd_json::Buffers::new(line.len());
-        event_from_slice(line, &mut buffers, now, config)
+        event_from_slice(line, &mut buffers, now, config).map(|(event, _)| event)
     }
 }
 
@@ -113,11 +124,15 @@ impl Event {
 /// let mut line = br#"{"@timestamp":"2022-11-03T02:52:27Z","level":"warn","message":"disk 91% full"}"#.to_vec();
 /// let event = reader.read(&mut line, Timestamp::EPOCH).unwrap();
 /// assert_eq!((event.ts.as_nanos(), event.sev), (1_667_443_947_000_000_000, Severity::Warning));
-/// assert_eq!(event.attrs.to_json(), r#"{"message":"disk 91% full"}"#);
+/// assert_eq!(
+///     event.attrs.to_json(),
+///     r#"{"@timestamp":"2022-11-03T02:52:27Z","message":"disk 91% full"}"#
+/// );
 /// ```
 pub struct EventReader {
     buffers: simd_json::Buffers,
     config: FromJsonConfig,
+    unreadable: Unreadable,
 }
 
 impl std::fmt::Debug for EventReader {
@@ -134,14 +149,60 @@ impl EventReader {
         EventReader {
             buffers: simd_json::Buffers::default(),
             config,
+            unreadable: Unreadable::default(),
         }
     }
 
     /// One line (a JSON object) as an event, as [`Event::from_json_object`] describes.
     /// simd-json parses in place, so `line` is overwritten.
     pub fn read(&mut self, line: &mut [u8], now: Timestamp) -> Result<Event, Error> {
-        event_from_slice(line, &mut self.buffers, now, &self.config)
+        let (event, unread) = event_from_slice(line, &mut self.buffers, now, &self.config)?;
+        self.unreadable.add(unread);
+        Ok(event)
     }
+
+    /// How many of the events read so far had a time or level member that could not be
+    /// read (sent with the read time or `sev` 3, the raw value kept as an attribute).
+    pub fn unreadable(&self) -> Unreadable {
+        self.unreadable
+    }
+}
+
+/// Counts of events whose time or level member could not be read
+/// ([`EventReader::unreadable`]): each was still produced, with the read time or `sev` 3,
+/// the member's raw value kept among its attributes. Counters add up across readers with
+/// `+=`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Events with an unreadable time or level (or both): the number to report.
+    pub events: u64,
+    /// Events whose time member could not be read (they carry the read time).
+    pub times: u64,
+    /// Events whose level member could not be read (they carry `sev` 3).
+    pub levels: u64,
+}
+
+impl Unreadable {
+    fn add(&mut self, unread: Unread) {
+        self.events += u64::from(unread.time || unread.level);
+        self.times += u64::from(unread.time);
+        self.levels += u64::from(unread.level);
+    }
+}
+
+impl std::ops::AddAssign for Unreadable {
+    fn add_assign(&mut self, other: Unreadable) {
+        self.events += other.events;
+        self.times += other.times;
+        self.levels += other.levels;
+    }
+}
+
+/// Which members of one object could not be read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unread {
+    time: bool,
+    level: bool,
 }
 
 fn event_from_slice(
@@ -149,7 +210,7 @@ fn event_from_slice(
     buffers: &mut simd_json::Buffers,
     now: Timestamp,
     config: &FromJsonConfig,
-) -> Result<Event, Error> {
+) -> Result<(Event, Unread), Error> {
     let value = simd_json::to_borrowed_value_with_buffers(line, buffers).map_err(|e| {
         Error::InvalidJson {
             reason: e.to_string(),
@@ -166,51 +227,97 @@ fn event_from_slice(
 }
 
 /// How [`Event::from_json_object`] reads an object.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FromJsonConfig {
     /// How nested values become attributes. Default [`Flatten::JsonString`], as the server
     /// would flatten them.
     pub flatten: Flatten,
-    /// Keep unreadable time or severity members as attributes and use the defaults,
-    /// instead of failing. Default `false`.
+    /// Keep unreadable time or severity members as attributes and use the defaults (the
+    /// read time, info), instead of failing. Default `true`: a record is never lost for
+    /// a time or level the reader does not know (counted by [`EventReader::unreadable`]).
     pub lenient: bool,
 }
 
-/// Members that can carry the time, in priority order.
-pub const TIME_KEYS: [&str; 4] = ["ts", "timestamp", "@timestamp", "time"];
-/// Members that can carry the severity, in priority order.
-pub const SEVERITY_KEYS: [&str; 3] = ["sev", "severity", "level"];
+impl Default for FromJsonConfig {
+    fn default() -> FromJsonConfig {
+        FromJsonConfig {
+            flatten: Flatten::default(),
+            lenient: true,
+        }
+    }
+}
+
+/// Members that can carry the time, in priority order, matched in any ASCII case. The
+/// last two are journald's (microseconds since the epoch).
+pub const TIME_KEYS: [&str; 6] = [
+    "ts",
+    "timestamp",
+    "@timestamp",
+    "time",
+    "_SOURCE_REALTIME_TIMESTAMP",
+    "__REALTIME_TIMESTAMP",
+];
+/// Members that can carry the severity, in priority order, matched in any ASCII case.
+/// `priority` is journald's `PRIORITY` (syslog's 0-7).
+pub const SEVERITY_KEYS: [&str; 6] = [
+    "sev",
+    "severity",
+    "level",
+    "loglevel",
+    "levelname",
+    "priority",
+];
+
+/// The scale of a severity number, by member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scale {
+    /// SDL's own 0-6 (`sev`).
+    Sdl,
+    /// pino's 10-60 or syslog's 0-7 (`level`).
+    PinoOrSyslog,
+    /// syslog's 0-7.
+    Syslog,
+}
+
+/// The first member named by `keys` (in their order), names compared in any case.
+fn find_member<V>(members: &[(&str, &V)], keys: &[&str]) -> Option<(usize, usize)> {
+    keys.iter().enumerate().find_map(|(ki, key)| {
+        members
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|i| (i, ki))
+    })
+}
 
 fn event_from_members<V: JsonNode>(
     members: &mut Vec<(&str, &V)>,
     now: Timestamp,
     config: &FromJsonConfig,
-) -> Result<Event, Error> {
+) -> Result<(Event, Unread), Error> {
+    let mut unread = Unread::default();
     let mut ts = now;
-    if let Some(i) = TIME_KEYS
-        .iter()
-        .find_map(|key| members.iter().position(|(k, _)| k == key))
-    {
-        match json_time(members[i].1) {
-            Ok(t) => {
-                ts = t;
-                members.remove(i);
-            }
+    if let Some((i, ki)) = find_member(members, &TIME_KEYS) {
+        let micros = ki >= 4;
+        match json_time(members[i].1, micros) {
+            // The member stays among the attributes: the source's own record of its time.
+            Ok(t) => ts = t,
             Err(reason) if !config.lenient => {
                 return Err(Error::InvalidField {
                     field: members[i].0.to_owned(),
                     reason,
                 });
             }
-            Err(_) => {}
+            Err(_) => unread.time = true,
         }
     }
     let mut sev = Severity::Info;
-    if let Some(i) = SEVERITY_KEYS
-        .iter()
-        .find_map(|key| members.iter().position(|(k, _)| k == key))
-    {
-        match json_severity(members[i].1, members[i].0 == "level") {
+    if let Some((i, ki)) = find_member(members, &SEVERITY_KEYS) {
+        let scale = match ki {
+            0 => Scale::Sdl,
+            2 => Scale::PinoOrSyslog,
+            _ => Scale::Syslog,
+        };
+        match json_severity(members[i].1, scale) {
             Ok(s) => {
                 sev = s;
                 members.remove(i);
@@ -221,50 +328,76 @@ fn event_from_members<V: JsonNode>(
                     reason,
                 });
             }
-            Err(_) => {}
+            Err(_) => unread.level = true,
         }
     }
     let mut attrs = Attrs::with_capacity(members.len());
     for (k, v) in members.iter() {
         attrs.add_node(k, *v, config.flatten);
     }
-    Ok(Event {
+    let event = Event {
         ts,
         sev,
         thread: None,
         log: None,
         attrs,
-    })
+    };
+    Ok((event, unread))
 }
 
-fn json_time<V: JsonNode>(v: &V) -> Result<Timestamp, String> {
+fn json_time<V: JsonNode>(v: &V, micros: bool) -> Result<Timestamp, String> {
+    let err = |e: Error| e.to_string();
+    if micros {
+        // journald: microseconds, written as a string of digits (or a number).
+        let us = match v.node() {
+            Node::I64(i) => u64::try_from(i).ok(),
+            Node::U64(u) => Some(u),
+            Node::Str(s) => s.trim().parse::<u64>().ok(),
+            _ => None,
+        };
+        return us
+            .and_then(|us| us.checked_mul(1_000))
+            .map(Timestamp::from_nanos)
+            .ok_or_else(|| "expected microseconds since the epoch".to_owned());
+    }
     match v.node() {
         Node::I64(i) => u64::try_from(i)
             .map_err(|_| format!("negative epoch time {i}"))
-            .and_then(|u| Timestamp::from_epoch_auto(u).map_err(|e| e.to_string())),
-        Node::U64(u) => Timestamp::from_epoch_auto(u).map_err(|e| e.to_string()),
-        Node::F64(f) => Timestamp::from_epoch_auto_f64(f).map_err(|e| e.to_string()),
-        Node::Str(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
-            .parse::<u64>()
-            .map_err(|_| "epoch time does not fit in 64 bits".to_owned())
-            .and_then(|u| Timestamp::from_epoch_auto(u).map_err(|e| e.to_string())),
-        Node::Str(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') => s
-            .parse::<f64>()
-            .map_err(|_| format!("`{}` is not a time", crate::timestamp::truncated(s)))
-            .and_then(|f| Timestamp::from_epoch_auto_f64(f).map_err(|e| e.to_string())),
-        Node::Str(s) => Timestamp::parse_rfc3339(s).map_err(|e| e.to_string()),
-        _ => Err("expected an RFC 3339 string or an epoch number".to_owned()),
+            .and_then(|u| Timestamp::from_epoch_auto(u).map_err(err)),
+        Node::U64(u) => Timestamp::from_epoch_auto(u).map_err(err),
+        Node::F64(f) => Timestamp::from_epoch_auto_f64(f).map_err(err),
+        Node::Str(s) => {
+            let t = s.trim();
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                Timestamp::from_epoch_decimal(t).map_err(err)
+            } else {
+                Timestamp::parse_lenient(s).map_err(err)
+            }
+        }
+        _ => Err("expected a date-time string or an epoch number".to_owned()),
     }
 }
 
-fn json_severity<V: JsonNode>(v: &V, pino: bool) -> Result<Severity, String> {
-    match v.node() {
-        Node::I64(i) if pino && (10..=60).contains(&i) && i % 10 == 0 => {
-            Ok(Severity::ALL[(i / 10) as usize])
+fn json_severity<V: JsonNode>(v: &V, scale: Scale) -> Result<Severity, String> {
+    let number = |n: i64| match scale {
+        Scale::PinoOrSyslog if (10..=60).contains(&n) && n % 10 == 0 => {
+            Ok(Severity::ALL[(n / 10) as usize])
         }
-        Node::I64(i) => Severity::from_number(i).map_err(|e| e.to_string()),
-        Node::Str(s) => Severity::parse_lenient(s).map_err(|e| e.to_string()),
-        _ => Err("expected a severity number 0 to 6 or a name".to_owned()),
+        Scale::Sdl => Severity::from_number(n).map_err(|e| e.to_string()),
+        Scale::PinoOrSyslog | Scale::Syslog => Severity::from_syslog(n).map_err(|e| e.to_string()),
+    };
+    match v.node() {
+        Node::I64(i) => number(i),
+        Node::Str(s) => match s.trim().parse::<i64>() {
+            Ok(n) => number(n),
+            Err(_) => Severity::from_name(s).ok_or_else(|| {
+                Error::InvalidSeverity {
+                    input: crate::timestamp::truncated(s),
+                }
+                .to_string()
+            }),
+        },
+        _ => Err("expected a severity number or name".to_owned()),
     }
 }
 
@@ -410,10 +543,17 @@ mod tests {
         let e = both(r#"{"time":1,"@timestamp":"2022-11-03T02:52:27Z","message":"m"}"#);
         assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000);
         assert_eq!(e.attrs.get("time"), Some(&AttrValue::Integer(1)));
-        assert!(e.attrs.get("@timestamp").is_none());
+        // The source's time field is never deleted.
+        assert_eq!(
+            e.attrs.get("@timestamp"),
+            Some(&AttrValue::from("2022-11-03T02:52:27Z"))
+        );
         let e = both(r#"{"ts":"1667443947000000000","timestamp":5}"#);
         assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000);
-        assert_eq!(e.attrs.to_json(), r#"{"timestamp":5}"#);
+        assert_eq!(
+            e.attrs.to_json(),
+            r#"{"ts":"1667443947000000000","timestamp":5}"#
+        );
         for t in [
             "1667443947",
             "1667443947000",
@@ -423,7 +563,7 @@ mod tests {
         ] {
             let e = both(&format!(r#"{{"timestamp":{t}}}"#));
             assert_eq!(e.ts.as_nanos(), 1_667_443_947_000_000_000, "{t}");
-            assert!(e.attrs.is_empty());
+            assert_eq!(e.attrs.len(), 1, "the time field is kept");
         }
         assert_eq!(both(r#"{"message":"no time"}"#).ts, NOW);
     }
@@ -435,28 +575,98 @@ mod tests {
         assert_eq!(both(r#"{"level":60}"#).sev, Severity::Fatal);
         assert_eq!(both(r#"{"sev":0,"level":"x"}"#).sev, Severity::Finest);
         assert_eq!(both(r#"{"severity":"CRT"}"#).sev, Severity::Fatal);
-        assert!(serde(r#"{"sev":30}"#, &FromJsonConfig::default()).is_err());
+        let strict = FromJsonConfig {
+            lenient: false,
+            ..FromJsonConfig::default()
+        };
+        assert!(serde(r#"{"sev":30}"#, &strict).is_err());
     }
 
     #[test]
-    fn bad_members_are_errors_or_kept_when_lenient() {
-        let config = FromJsonConfig::default();
-        let err = simd(r#"{"time":"12:30:01"}"#, &config).expect_err("not a time");
-        assert!(err.to_string().contains("`time`"), "{err}");
-        let err = simd(r#"{"level":"verbose"}"#, &config).expect_err("not a level");
-        assert!(err.to_string().contains("`level`"), "{err}");
-        let lenient = FromJsonConfig {
-            lenient: true,
-            ..FromJsonConfig::default()
+    fn levels_real_logs_carry() {
+        for (line, sev) in [
+            (r#"{"level":"verbose"}"#, Severity::Finer),
+            (r#"{"Level":"Warning"}"#, Severity::Warning),
+            (r#"{"LEVEL":"FATAL"}"#, Severity::Fatal),
+            (r#"{"level":"TRACE"}"#, Severity::Finer),
+            (r#"{"severity":"informational"}"#, Severity::Info),
+            (r#"{"severity":"emerg"}"#, Severity::Fatal),
+            (r#"{"levelname":"CRITICAL"}"#, Severity::Fatal),
+            // Syslog numbers, in numbers or strings: 3 err, 4 warning, 7 debug.
+            (r#"{"severity":3}"#, Severity::Error),
+            (r#"{"level":4}"#, Severity::Warning),
+            (r#"{"level":"7"}"#, Severity::Fine),
+            (r#"{"PRIORITY":"6"}"#, Severity::Info),
+            (r#"{"PRIORITY":"2"}"#, Severity::Fatal),
+            // `sev` is SDL's own scale.
+            (r#"{"sev":3}"#, Severity::Info),
+            (r#"{"Sev":"5"}"#, Severity::Error),
+        ] {
+            assert_eq!(both(line).sev, sev, "{line}");
+        }
+    }
+
+    #[test]
+    fn times_real_logs_carry() {
+        let want = 1_667_443_947_000_000_000;
+        for line in [
+            r#"{"time":"2022-11-03T02:52:27"}"#,
+            r#"{"Timestamp":"2022-11-03 04:52:27+0200"}"#,
+            r#"{"TIME":"2022-11-03 02:52:27,000"}"#,
+            r#"{"@Timestamp":"2022-11-03T02:52:27Z"}"#,
+            r#"{"__REALTIME_TIMESTAMP":"1667443947000000","PRIORITY":"6","MESSAGE":"m"}"#,
+            r#"{"_SOURCE_REALTIME_TIMESTAMP":"1667443947000000","__REALTIME_TIMESTAMP":"1"}"#,
+        ] {
+            assert_eq!(both(line).ts.as_nanos(), want, "{line}");
+        }
+        // A time written as a decimal string keeps every digit.
+        assert_eq!(
+            both(r#"{"ts":"1667443947.123456789"}"#).ts.as_nanos(),
+            want + 123_456_789
+        );
+    }
+
+    #[test]
+    fn unreadable_members_keep_the_event_and_are_counted() {
+        let mut reader = EventReader::new(FromJsonConfig::default());
+        let mut read = |line: &str| {
+            let mut buf = line.as_bytes().to_vec();
+            reader.read(&mut buf, NOW).expect("still an event")
         };
-        let e = simd(r#"{"time":"12:30:01","level":"verbose"}"#, &lenient).expect("lenient");
+        let e = read(r#"{"time":"12:30:01","level":"loud","message":"m"}"#);
         assert_eq!((e.ts, e.sev), (NOW, Severity::Info));
         assert_eq!(
             e.attrs.to_json(),
-            r#"{"time":"12:30:01","level":"verbose"}"#
+            r#"{"time":"12:30:01","level":"loud","message":"m"}"#,
+            "the raw values are kept"
         );
+        read(r#"{"time":"2022-11-03T02:52:27Z","level":99}"#);
+        read(r#"{"time":"2022-11-03T02:52:27Z","level":"info"}"#);
+        assert_eq!(
+            reader.unreadable(),
+            Unreadable {
+                events: 2,
+                times: 1,
+                levels: 2
+            }
+        );
+        let mut total = Unreadable::default();
+        total += reader.unreadable();
+        assert_eq!(total.events, 2);
+    }
+
+    #[test]
+    fn bad_members_are_errors_when_strict() {
+        let config = FromJsonConfig {
+            lenient: false,
+            ..FromJsonConfig::default()
+        };
+        let err = simd(r#"{"time":"12:30:01"}"#, &config).expect_err("not a time");
+        assert!(err.to_string().contains("`time`"), "{err}");
+        let err = simd(r#"{"level":"loud"}"#, &config).expect_err("not a level");
+        assert!(err.to_string().contains("`level`"), "{err}");
         assert!(simd("[1]", &config).is_err());
-        assert!(simd("{", &config).is_err());
+        assert!(simd("{", &FromJsonConfig::default()).is_err());
     }
 
     #[test]

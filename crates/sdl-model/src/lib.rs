@@ -2,8 +2,10 @@
 //! built within the 6 MB limit, with no I/O.
 //!
 //! Key items:
-//! - [`Event`] with [`Timestamp`] (nanoseconds, written as a string), [`Severity`] (0-6,
-//!   parsed from numbers and every name of the seed's table), thread, log and [`Attrs`]
+//! - [`Event`] with [`Timestamp`] (nanoseconds, written as a string; read from RFC 3339,
+//!   the ISO 8601 forms logs carry and epoch numbers), [`Severity`] (0-6,
+//!   parsed from numbers, syslog levels and the names of the seed's table and of
+//!   [`EXTRA_NAMES`] in any case), thread, log and [`Attrs`]
 //!   of [`AttrValue`]s (numbers stay numbers; nested JSON is flattened as the seed says);
 //!   [`Event::from_json_object`] / [`Event::from_json_slice`] turn an NDJSON object into
 //!   an event, and a [`Converter`] turns any framed record (a text line or a JSON
@@ -97,15 +99,16 @@ mod timestamp;
 
 pub use attrs::{AttrValue, Attrs, Flatten};
 pub use builder::{
-    Config, Dedupe, MAX_BODY_BYTES, Oversize, ReadyRequest, RequestBuilder, SessionHeader, Stats,
-    Timestamps,
+    Config, Dedupe, MAX_BODY_BYTES, ORIGINAL_TS, Oversize, ReadyRequest, RequestBuilder,
+    SessionHeader, Stats, Timestamps,
 };
 pub use convert::{Converter, RecordFormat};
 pub use error::{Error, ParseError};
 pub use event::{
-    Event, EventReader, FromJsonConfig, Log, SEVERITY_KEYS, Session, SessionInfo, TIME_KEYS, Thread,
+    Event, EventReader, FromJsonConfig, Log, SEVERITY_KEYS, Session, SessionInfo, TIME_KEYS,
+    Thread, Unreadable,
 };
 pub use request::{AddEventsRequest, Token, parse_request, parse_request_serde_json};
 pub use response::{AddEventsResponse, Status, parse_response, status_matches};
-pub use severity::{SEED_NAMES, Severity};
+pub use severity::{EXTRA_NAMES, SEED_NAMES, SYSLOG_LEVELS, Severity};
 pub use timestamp::Timestamp;

@@ -78,7 +78,60 @@ pub const SEED_NAMES: &[(&str, Severity)] = &[
     ("CRT", Severity::Fatal),
 ];
 
+/// The level names logferry reads, besides the seed's, matched in any ASCII case: the
+/// long and short forms of syslog's names, and common loggers' spellings.
+///
+/// | level | names (any case) |
+/// |---|---|
+/// | 0 finest | every seed name of the level, `silly` (winston) |
+/// | 1 finer | every seed name, `verbose` (Serilog, Android, winston), `vrb` |
+/// | 2 fine | every seed name, `config` (java.util.logging) |
+/// | 3 info | every seed name, `information`, `informational` (syslog's long form) |
+/// | 4 warning | every seed name |
+/// | 5 error | every seed name, `severe` (java.util.logging), `eror` |
+/// | 6 fatal | every seed name (syslog's `emerg`, `alert`, `crit` included), `dpanic` (zap), `ftl` |
+///
+/// With the seed's table read in any case, that covers syslog's `emerg alert crit err
+/// warning notice info debug` and their long forms (`emergency`, `critical`, `error`,
+/// `informational`), and logger names such as `WARN`, `Warning`, `FATAL`, `TRACE`.
+pub const EXTRA_NAMES: &[(&str, Severity)] = &[
+    ("silly", Severity::Finest),
+    ("verbose", Severity::Finer),
+    ("vrb", Severity::Finer),
+    ("config", Severity::Fine),
+    ("information", Severity::Info),
+    ("informational", Severity::Info),
+    ("severe", Severity::Error),
+    ("eror", Severity::Error),
+    ("dpanic", Severity::Fatal),
+    ("ftl", Severity::Fatal),
+];
+
+/// Syslog's numeric severities (RFC 5424 section 6.2.1, also journald's `PRIORITY`) on the
+/// SDL scale, by the names the seed gives: 0 emerg, 1 alert, 2 crit → 6 (fatal); 3 err → 5;
+/// 4 warning → 4; 5 notice, 6 info → 3; 7 debug → 2.
+pub const SYSLOG_LEVELS: [Severity; 8] = [
+    Severity::Fatal,
+    Severity::Fatal,
+    Severity::Fatal,
+    Severity::Error,
+    Severity::Warning,
+    Severity::Info,
+    Severity::Info,
+    Severity::Fine,
+];
+
 impl Severity {
+    /// A syslog numeric severity, 0 to 7 ([`SYSLOG_LEVELS`]).
+    pub fn from_syslog(n: i64) -> Result<Severity, Error> {
+        usize::try_from(n)
+            .ok()
+            .and_then(|i| SYSLOG_LEVELS.get(i).copied())
+            .ok_or(Error::InvalidSeverity {
+                input: n.to_string(),
+            })
+    }
+
     /// All levels, 0 to 6.
     pub const ALL: [Severity; 7] = [
         Severity::Finest,
@@ -131,8 +184,9 @@ impl Severity {
     ///
     /// 1. a name from the seed's table, exactly as written there (`"info"`, `"DBG"`, `"f"`);
     /// 2. a single digit `0`..`6` (`"3"`), since producers often quote numbers;
-    /// 3. leniency: any name of the table in another ASCII case (`"INFO"`, `"Warning"`,
-    ///    `"Err"`), as users expect from common loggers. No two levels share a name
+    /// 3. leniency: any name of the table, or of [`EXTRA_NAMES`], in any ASCII case
+    ///    (`"INFO"`, `"Warning"`, `"Err"`, `"verbose"`, `"Informational"`), surrounding
+    ///    spaces ignored, as users expect from common loggers. No two levels share a name
     ///    case-insensitively, so this is unambiguous.
     pub fn parse_lenient(s: &str) -> Result<Severity, Error> {
         if let Some(sev) = Severity::from_seed_name(s) {
@@ -141,13 +195,20 @@ impl Severity {
         if let [d @ b'0'..=b'6'] = s.as_bytes() {
             return Ok(Severity::ALL[usize::from(d - b'0')]);
         }
+        Severity::from_name(s).ok_or_else(|| Error::InvalidSeverity {
+            input: crate::timestamp::truncated(s),
+        })
+    }
+
+    /// A name of the seed's table or of [`EXTRA_NAMES`], in any ASCII case, surrounding
+    /// spaces ignored. Numbers are not names.
+    pub fn from_name(s: &str) -> Option<Severity> {
+        let s = s.trim();
         SEED_NAMES
             .iter()
+            .chain(EXTRA_NAMES)
             .find(|(name, _)| name.eq_ignore_ascii_case(s))
             .map(|(_, sev)| *sev)
-            .ok_or_else(|| Error::InvalidSeverity {
-                input: crate::timestamp::truncated(s),
-            })
     }
 }
 
@@ -268,7 +329,27 @@ mod tests {
         assert_eq!("Warning".parse::<Severity>().ok(), Some(Severity::Warning));
         assert_eq!("trc".parse::<Severity>().ok(), Some(Severity::Finer));
         assert!(Severity::from_seed_name("INFO").is_none());
-        for bad in ["", "7", "verbose", "infos", " info", "\"alert"] {
+        for (name, sev) in [
+            ("verbose", Severity::Finer),
+            ("Informational", Severity::Info),
+            (" info", Severity::Info),
+            ("SEVERE", Severity::Error),
+            ("Warning", Severity::Warning),
+            ("FATAL", Severity::Fatal),
+            ("TRACE", Severity::Finer),
+            ("emerg", Severity::Fatal),
+            ("Critical", Severity::Fatal),
+            ("Notice", Severity::Info),
+            ("dpanic", Severity::Fatal),
+        ] {
+            assert_eq!(name.parse::<Severity>().ok(), Some(sev), "{name}");
+        }
+        let syslog: Vec<u8> = (0..8)
+            .map(|n| Severity::from_syslog(n).expect("0-7").as_u8())
+            .collect();
+        assert_eq!(syslog, [6, 6, 6, 5, 4, 3, 3, 2]);
+        assert!(Severity::from_syslog(8).is_err());
+        for bad in ["", "7", "infos", "\"alert", "warn ing"] {
             assert!(bad.parse::<Severity>().is_err(), "{bad:?}");
         }
     }

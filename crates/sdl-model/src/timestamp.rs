@@ -91,6 +91,43 @@ impl Timestamp {
             })
     }
 
+    /// Like [`Timestamp::from_epoch_auto`] for a decimal written as text (`"1667443947.123456789"`),
+    /// read exactly: the unit comes from the integer part's magnitude, and fraction digits
+    /// past nanoseconds are dropped. A string without `.` is an integer.
+    pub fn from_epoch_decimal(s: &str) -> Result<Timestamp, Error> {
+        let bad = |reason| Error::InvalidTimestamp {
+            input: truncated(s),
+            reason,
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty() && frac.is_empty()
+            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return Err(bad("expected decimal digits with at most one `.`"));
+        }
+        let whole = if int.is_empty() {
+            0
+        } else {
+            int.parse::<u64>()
+                .map_err(|_| bad("epoch number past the year 2554"))?
+        };
+        let base = Timestamp::from_epoch_auto(whole)?.as_nanos();
+        // Nanoseconds per unit, so the fraction digits that count: 9, 6, 3 or none.
+        let scale = base.checked_div(whole).unwrap_or(NANOS_PER_SEC);
+        let mut nanos = 0u64;
+        let mut unit = scale;
+        for d in frac.bytes() {
+            if unit < 10 {
+                break;
+            }
+            unit /= 10;
+            nanos += u64::from(d - b'0') * unit;
+        }
+        base.checked_add(nanos)
+            .map(Timestamp)
+            .ok_or_else(|| bad("epoch number past the year 2554"))
+    }
+
     /// Like [`Timestamp::from_epoch_auto`] for a fractional number (`1667443947.25` is a
     /// quarter second past a whole second). Negative, non-finite and too-large values are
     /// errors. Precision is that of the `f64`: about 0.25 µs for seconds in this century.
@@ -130,9 +167,29 @@ impl Timestamp {
     /// dropped), and a leap second `:60`, read as `:59.999999999`. Times before 1970 are
     /// errors, since `ts` is unsigned.
     pub fn parse_rfc3339(s: &str) -> Result<Timestamp, Error> {
-        rfc3339(s.as_bytes()).ok_or_else(|| Error::InvalidTimestamp {
+        rfc3339(s.as_bytes(), false).ok_or_else(|| Error::InvalidTimestamp {
             input: truncated(s),
             reason: "expected an RFC 3339 date-time at or after 1970",
+        })
+    }
+
+    /// Parses the date-times real logs carry: RFC 3339 ([`Timestamp::parse_rfc3339`]) and
+    /// these relaxations of it (ISO 8601 forms that loggers write):
+    ///
+    /// | form | example |
+    /// |---|---|
+    /// | no zone: read as **UTC** (the one assumption; a log written in local time without an offset can't be told apart) | `2022-11-03T02:52:27.5` |
+    /// | an offset without a colon, or hours only | `…27+0200`, `…27-05` |
+    /// | a comma before the fraction (ISO 8601, log4j, Python's `asctime`) | `2022-11-03 02:52:27,500` |
+    /// | a space (or `t`) instead of `T` | `2022-11-03 02:52:27Z` |
+    /// | a space before the zone, or the zone spelled `UTC`/`GMT` | `2022-11-03 02:52:27 +0000`, `…27 UTC` |
+    ///
+    /// Epoch numbers are read by [`Timestamp::from_epoch_auto`]. Times before 1970 are
+    /// errors.
+    pub fn parse_lenient(s: &str) -> Result<Timestamp, Error> {
+        rfc3339(s.trim().as_bytes(), true).ok_or_else(|| Error::InvalidTimestamp {
+            input: truncated(s),
+            reason: "expected an ISO 8601 / RFC 3339 date-time at or after 1970",
         })
     }
 }
@@ -217,9 +274,14 @@ fn days_in_month(y: u64, m: u64) -> u64 {
     }
 }
 
-fn rfc3339(b: &[u8]) -> Option<Timestamp> {
+fn rfc3339(b: &[u8], lenient: bool) -> Option<Timestamp> {
     // YYYY-MM-DDTHH:MM:SS is 19 bytes.
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+    if b.len() < if lenient { 19 } else { 20 }
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     if !matches!(b[10], b'T' | b't' | b' ') {
@@ -242,7 +304,9 @@ fn rfc3339(b: &[u8]) -> Option<Timestamp> {
     }
     let mut rest = &b[19..];
     let mut nanos = 0u64;
-    if let [b'.', tail @ ..] = rest {
+    if let [b'.', tail @ ..] | [b',', tail @ ..] = rest
+        && (lenient || rest[0] == b'.')
+    {
         let n = tail.iter().take_while(|c| c.is_ascii_digit()).count();
         if n == 0 {
             return None;
@@ -261,8 +325,21 @@ fn rfc3339(b: &[u8]) -> Option<Timestamp> {
         second = 59;
         nanos = 999_999_999;
     }
+    if lenient && let [b' ', tail @ ..] = rest {
+        rest = tail;
+    }
     let offset_secs: i64 = match rest {
         [b'Z' | b'z'] => 0,
+        [] | [b'U', b'T', b'C'] | [b'G', b'M', b'T'] if lenient => 0,
+        [sign @ (b'+' | b'-'), h1, h2, rest @ ..] if lenient && matches!(rest.len(), 0 | 2) => {
+            let h = digits(&[*h1, *h2])?;
+            let m = if rest.is_empty() { 0 } else { digits(rest)? };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let off = (h * 3600 + m * 60) as i64;
+            if *sign == b'+' { off } else { -off }
+        }
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
             let h = digits(&[*h1, *h2])?;
             let m = digits(&[*m1, *m2])?;
@@ -339,6 +416,44 @@ mod tests {
     }
 
     #[test]
+    fn lenient_forms_real_logs_carry() {
+        let want = 1_667_443_947_000_000_000;
+        let half = want + 500_000_000;
+        for (text, nanos) in [
+            ("2022-11-03T02:52:27", want), // no zone: UTC
+            ("2022-11-03 02:52:27", want),
+            ("2022-11-03T02:52:27.5", half),
+            ("2022-11-03 02:52:27,500", half), // log4j / Python asctime
+            ("2022-11-03T04:52:27+0200", want),
+            ("2022-11-03T04:52:27+02", want),
+            ("2022-11-02T21:52:27-0500", want),
+            ("2022-11-03 04:52:27,5+02:00", half),
+            ("2022-11-03 02:52:27 +0000", want),
+            ("2022-11-03 02:52:27 UTC", want),
+            ("2022-11-03T02:52:27Z", want),
+            (" 2022-11-03T02:52:27Z ", want),
+        ] {
+            assert_eq!(
+                Timestamp::parse_lenient(text).map(Timestamp::as_nanos).ok(),
+                Some(nanos),
+                "{text}"
+            );
+        }
+        for bad in [
+            "2022-11-03",
+            "2022-11-03T02:52",
+            "2022-11-03T02:52:27,",
+            "2022-11-03T02:52:27+2",
+            "2022-11-03T02:52:27+02:0",
+            "2022-11-03T02:52:27 PST",
+            "12:30:01",
+            "1969-12-31 23:59:59",
+        ] {
+            assert!(Timestamp::parse_lenient(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn epoch_magnitudes() {
         let want = 1_667_443_947_000_000_000;
         for v in [
@@ -378,6 +493,24 @@ mod tests {
         assert!(Timestamp::from_epoch_auto_f64(-1.0).is_err());
         assert!(Timestamp::from_epoch_auto_f64(f64::NAN).is_err());
         assert!(Timestamp::from_epoch_auto_f64(1e30).is_err());
+    }
+
+    #[test]
+    fn epoch_decimals_are_exact() {
+        let d = |s: &str| {
+            Timestamp::from_epoch_decimal(s)
+                .map(Timestamp::as_nanos)
+                .ok()
+        };
+        assert_eq!(d("1667443947.123456789"), Some(1_667_443_947_123_456_789));
+        assert_eq!(d("1667443947.1234567891"), Some(1_667_443_947_123_456_789));
+        assert_eq!(d("1667443947123.456789"), Some(1_667_443_947_123_456_789));
+        assert_eq!(d("1667443947123456.789"), Some(1_667_443_947_123_456_789));
+        assert_eq!(d("1667443947"), Some(1_667_443_947_000_000_000));
+        assert_eq!(d("1667443947."), Some(1_667_443_947_000_000_000));
+        for bad in ["", ".", "1.2.3", "-1.5", "1e9"] {
+            assert!(d(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

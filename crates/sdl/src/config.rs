@@ -107,9 +107,12 @@ pub struct SdlConfig {
     pub sessions: Sessions,
     /// Per-session pace. Default [`Pacing::PerSession`] at [`RECOMMENDED_SESSION_RATE`].
     pub pacing: Pacing,
-    /// The largest request body, uncompressed. Default 1,000,000 bytes: moderate bodies
-    /// keep a paced session sending every 0.4 s rather than every 2.4 s, and memory low.
-    /// At most 6,000,000 (seed: "The request body must be 6MB or less").
+    /// The size request bodies aim for, uncompressed: a batch is cut before it would pass
+    /// it. Default 1,000,000 bytes: moderate bodies keep a paced session sending every
+    /// 0.4 s rather than every 2.4 s, and memory low. At most 6,000,000 (seed: "The request
+    /// body must be 6MB or less"). It is not a limit on events: one event too large for it
+    /// goes whole in a request of its own of up to 6,000,000 bytes, the seed's only limit;
+    /// only an event larger than that is truncated or rejected ([`SdlConfig::oversize`]).
     pub max_body_bytes: usize,
     /// The longest an event waits for its batch to fill. Default 2 s (seed: "group them
     /// into batches and send a batch every few seconds").
@@ -129,7 +132,8 @@ pub struct SdlConfig {
     /// Time allowed for one attempt (send and response). Default: the client's
     /// `request_timeout`.
     pub request_timeout: Option<Duration>,
-    /// What to do with one event too large for any request. Default [`Oversize::Truncate`].
+    /// What to do with one event too large for any request (over 6,000,000 bytes alone).
+    /// Default [`Oversize::Truncate`].
     pub oversize: Oversize,
     /// How event times are written. Default [`Timestamps::StrictlyIncreasing`].
     pub timestamps: Timestamps,

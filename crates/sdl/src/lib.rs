@@ -29,6 +29,11 @@
 //!
 //! Bodies come from `logferry-sdl-model`'s `RequestBuilder`: exact sizes, times strictly
 //! increasing per session, constant attributes of a source's events moved into `logs`.
+//! Each event keeps its own time (up to 1 ns tie-breaks among equal times): every input
+//! ([`Record::source`]) has sessions of its own, within [`SdlConfig::sessions`]'s maximum.
+//! Only when no session is left for an input can an event older than its session's last
+//! be moved after it; it then keeps its own time in the attribute `logferry_original_ts`
+//! and is counted in [`Stats::events_ts_moved`].
 //! The [`sender`] module describes the tasks; [`pacer`](SdlConfig::pacing) the pacing.
 //!
 //! This crate sits at the transport stage (`source → framing → sdl-model → compress →
@@ -48,10 +53,9 @@
 //! | the same, two converting threads, times as given | 112 MB/s, peak RSS 96 MB |
 //!
 //! Turning NDJSON lines into events is the ceiling of the last two rows (about 120 MB/s
-//! on one core). With strictly increasing times, feeding one session events from two
-//! sources whose times are far apart (two converting threads each 512 lines apart) cut
-//! the rate to 45 MB/s: the builder raises every late event past the session's last time,
-//! and each such event pushes the run of raised times along.
+//! on one core). (Before sources had sessions of their own, feeding one session events
+//! from two sources whose times were far apart cut the rate to 45 MB/s: the builder raised
+//! every late event past the session's last time.)
 //!
 //! # Example
 //!

@@ -15,6 +15,11 @@ pub struct Stats {
     pub events_failed: u64,
     /// Events whose `message` was truncated to fit a request.
     pub events_truncated: u64,
+    /// Events written later than their own time by more than a tie-break, because no
+    /// session of their own was left and they were older than their session's last event
+    /// (see `SdlSender`'s routing rule); each keeps its own time in the attribute
+    /// [`ORIGINAL_TS`](logferry_sdl_model::ORIGINAL_TS). Counted when its request is cut.
+    pub events_ts_moved: u64,
     /// Requests confirmed (halves of a split request count one each).
     pub requests: u64,
     /// HTTP attempts, first tries and retries.
@@ -66,6 +71,7 @@ pub(crate) struct Counters {
     pub(crate) events_delivered: AtomicU64,
     pub(crate) events_failed: AtomicU64,
     pub(crate) events_truncated: AtomicU64,
+    pub(crate) events_ts_moved: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) attempts: AtomicU64,
     pub(crate) retries: AtomicU64,
@@ -130,6 +136,7 @@ impl Counters {
             events_delivered: g(&self.events_delivered),
             events_failed: g(&self.events_failed),
             events_truncated: g(&self.events_truncated),
+            events_ts_moved: g(&self.events_ts_moved),
             requests: g(&self.requests),
             attempts: g(&self.attempts),
             retries: g(&self.retries),

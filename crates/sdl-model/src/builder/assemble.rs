@@ -49,6 +49,8 @@ pub(super) struct Batch {
     pub(super) deduped_groups: usize,
     /// Events of this batch truncated to fit.
     pub(super) truncated: usize,
+    /// Events of this batch older than `floor` (moved past it).
+    pub(super) moved: usize,
 }
 
 /// Where a candidate's serialized pieces are, and its size.
@@ -76,6 +78,7 @@ impl Batch {
             saving: 0,
             deduped_groups: 0,
             truncated: 0,
+            moved: 0,
         }
     }
 
@@ -163,12 +166,14 @@ impl Batch {
         (start, self.pair_ends[pairs_at + i])
     }
 
-    /// Pushes the serialized candidate if the body stays within the limit.
+    /// Pushes the serialized candidate if the body stays within the limit (`alone`: the
+    /// larger limit of a request holding this one event).
     pub(super) fn try_push(
         &mut self,
         event: Event,
         source: Option<&str>,
         s: &Serialized,
+        alone: Option<usize>,
     ) -> Result<(), Box<Event>> {
         let seq = self.slots.len();
         let source = source.filter(|_| event.log.is_none() && self.env.dedupe == Dedupe::PerSource);
@@ -195,7 +200,11 @@ impl Batch {
             self.slots.len() + 1,
             deduped,
         );
-        if total > self.env.limit {
+        let limit = match alone {
+            Some(alone) if self.slots.is_empty() => alone.max(self.env.limit),
+            _ => self.env.limit,
+        };
+        if total > limit {
             // Boxed: this happens once per request, and keeps the `Ok` path small.
             return Err(Box::new(event));
         }
@@ -364,6 +373,7 @@ impl Batch {
         if let Some(stats) = stats {
             stats.requests += 1;
             stats.ts_adjusted += adjusted as u64;
+            stats.ts_moved += self.moved as u64;
             stats.body_bytes += body.len() as u64;
             stats.inline_bytes += inline_len as u64;
         }
@@ -375,6 +385,7 @@ impl Batch {
             env: self.env,
             inline_len,
             truncated: self.truncated,
+            moved: self.moved,
         }
     }
 }

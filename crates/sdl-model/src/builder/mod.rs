@@ -26,16 +26,27 @@
 //!
 //! # Timestamps
 //!
-//! With [`Timestamps::StrictlyIncreasing`] (the default), the events of a request are
-//! written in timestamp order (ties in arrival order) and each `ts` is raised to one
-//! nanosecond past the previous event's when it is not already later, the previous event
-//! of the first one being the last event of the session's previous request. The seed
-//! suggests it: "you can ensure chronological order by incrementing the value by 1 for each
-//! event in the session, or by ordering the events in a batch". So `ts` is strictly
-//! increasing across the whole session and the order of events survives ingestion, at the
-//! cost of moving an event that is older than the session's previous request to just after
-//! it, and of spreading equal times 1 ns apart. Times saturate at `u64::MAX` (the year
-//! 2554), where strictness can't hold.
+//! The seed: "For non-nanosecond timestamps, for example an ISO-8601 Unix epoch, you can
+//! ensure chronological order by incrementing the value by 1 for each event in the
+//! session, or by ordering the events in a batch." With [`Timestamps::StrictlyIncreasing`]
+//! (the default) the builder does both, and moves no event further than a tie-break:
+//!
+//! - **ordering the events in a batch**: the events of a request are written in timestamp
+//!   order (ties in arrival order), whatever order they arrived in;
+//! - **incrementing the value by 1**: an event whose time equals the one before it (in
+//!   the request, or the last event of the session's previous request) is written 1 ns
+//!   after it, so a run of equal times becomes 1 ns steps (a tie-break).
+//!
+//! So `ts` is strictly increasing across the whole session and each event keeps its own
+//! time up to the tie-break. The one case where that cannot hold is an event **older than
+//! the session's previous request** ([`RequestBuilder::floor`]): it can't be written at its
+//! own time in this session. A transport avoids that by giving inputs with independent
+//! clocks their own sessions (`logferry-sdl` routes each event to a session whose floor is
+//! not above its time). When it still happens, the event is written just after the floor,
+//! its own time is kept in the attribute [`ORIGINAL_TS`] (nanoseconds, as a string of
+//! digits), and it is counted in [`Stats::ts_moved`] and [`ReadyRequest::ts_moved`]. The
+//! source's own time field, if the event came from JSON, stays among its attributes too.
+//! Times saturate at `u64::MAX` (the year 2554), where strictness can't hold.
 //!
 //! The adjustment is computed as events arrive, which is what keeps the accounting exact
 //! when it changes a time's digit count: the pending times are kept sorted, in a `Vec`
@@ -75,7 +86,7 @@ mod split;
 mod truncate;
 
 use crate::json::decimal_len;
-use crate::{Error, Event, Log, Session, SessionInfo, Thread};
+use crate::{Error, Event, Log, Session, SessionInfo, Thread, Timestamp};
 use assemble::Batch;
 use envelope::Envelope;
 use std::sync::Arc;
@@ -86,6 +97,11 @@ pub use ready::ReadyRequest;
 /// The seed: "The request body must be 6MB or less." Read as 6,000,000 bytes, the
 /// smaller reading.
 pub const MAX_BODY_BYTES: usize = 6_000_000;
+
+/// The attribute that keeps the own time (nanoseconds, a string of digits) of an event
+/// the builder had to write later than that time by more than a tie-break: one older than
+/// its session's previous request (see the module docs). Counted in [`Stats::ts_moved`].
+pub const ORIGINAL_TS: &str = "logferry_original_ts";
 
 /// What to do with one event that can't fit a request even alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,8 +120,10 @@ pub enum Oversize {
 /// How event times are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Timestamps {
-    /// Sort by time within a request and bump ties and regressions by 1 ns, so `ts` is
-    /// strictly increasing across the session (see the module docs). The default.
+    /// Sort by time within a request and write equal times 1 ns apart, so `ts` is strictly
+    /// increasing across the session; an event older than the session's previous request
+    /// is written after it, its own time kept in [`ORIGINAL_TS`] (see the module docs).
+    /// The default.
     #[default]
     StrictlyIncreasing,
     /// Write each time as given, events in arrival order.
@@ -204,8 +222,13 @@ pub struct Stats {
     pub truncated: u64,
     /// Events rejected as too large.
     pub rejected: u64,
-    /// Events of finished requests whose `ts` was raised to keep times strictly increasing.
+    /// Events of finished requests whose `ts` was raised to keep times strictly increasing
+    /// (tie-breaks included).
     pub ts_adjusted: u64,
+    /// Events of finished requests written later than their own time by more than a
+    /// tie-break, because they were older than their session's previous request; each
+    /// keeps its own time in the attribute [`ORIGINAL_TS`].
+    pub ts_moved: u64,
     /// Bytes of the finished bodies.
     pub body_bytes: u64,
     /// What the finished bodies would have weighed without the `logs` dedupe.
@@ -233,6 +256,8 @@ pub struct RequestBuilder {
     config: Config,
     batch: Batch,
     stats: Stats,
+    /// The largest body of a request holding one event (at least the limit).
+    alone_limit: usize,
 }
 
 impl RequestBuilder {
@@ -245,11 +270,22 @@ impl RequestBuilder {
             config.timestamps == Timestamps::StrictlyIncreasing,
         );
         Ok(RequestBuilder {
+            alone_limit: env.limit,
             env,
             config,
             batch,
             stats: Stats::default(),
         })
+    }
+
+    /// Lets one event too large for a request of [`Config::max_body_bytes`] go in a
+    /// request of its own of up to `limit` bytes (capped at [`MAX_BODY_BYTES`], the
+    /// seed's "The request body must be 6MB or less"), before the [`Oversize`] policy
+    /// applies. So `max_body_bytes` is the size batches aim for, and only the seed's limit
+    /// truncates or rejects an event. Default: `max_body_bytes` (no exception).
+    pub fn with_alone_limit(mut self, limit: usize) -> RequestBuilder {
+        self.alone_limit = limit.clamp(self.env.limit, MAX_BODY_BYTES.max(self.env.limit));
+        self
     }
 
     /// Adds an event that belongs to no particular source (it is never deduped).
@@ -284,6 +320,24 @@ impl RequestBuilder {
         Some(batch.finish(Some(&mut self.stats)))
     }
 
+    /// Drops the pending request unsent, as if its events had never been pushed (the
+    /// session's [`floor`](RequestBuilder::floor) is unchanged): its events in arrival
+    /// order with the times they were pushed with (a message cut to fit stays cut), and
+    /// how many of them were truncated.
+    pub fn take_pending(&mut self) -> (Vec<Event>, usize) {
+        let floor = self.batch.floor;
+        let ordered = self.batch.order.is_some();
+        let batch = std::mem::replace(
+            &mut self.batch,
+            Batch::new(self.env.clone(), floor, ordered),
+        );
+        let truncated = batch.truncated;
+        (
+            batch.slots.into_iter().map(|s| s.event).collect(),
+            truncated,
+        )
+    }
+
     /// The exact length the pending request's body would have if finished now (0 when
     /// there is no pending event).
     pub fn pending_len(&self) -> usize {
@@ -315,6 +369,31 @@ impl RequestBuilder {
         self.env.limit
     }
 
+    /// With [`Timestamps::StrictlyIncreasing`], the written time of the last event of the
+    /// session's previous requests: a pushed event at or after it keeps its own time (up
+    /// to a 1 ns tie-break); one before it is moved after it (see the module docs).
+    /// `None` before the first request, and with [`Timestamps::AsGiven`].
+    pub fn floor(&self) -> Option<Timestamp> {
+        self.batch.floor.map(Timestamp::from_nanos)
+    }
+
+    /// With [`Timestamps::StrictlyIncreasing`], the latest written time of the session so
+    /// far, the pending request included: what [`RequestBuilder::floor`] becomes once the
+    /// pending request is finished.
+    pub fn latest(&self) -> Option<Timestamp> {
+        self.batch.next_floor().map(Timestamp::from_nanos)
+    }
+
+    /// Marks `event` as moved when it is older than the pending request's floor: its own
+    /// time goes into [`ORIGINAL_TS`] (unless the attribute is there already). Returns
+    /// (moved, whether the attribute was added).
+    fn mark_if_moved(&self, event: &mut Event) -> (bool, bool) {
+        let t = event.ts.as_nanos();
+        let moved = self.batch.order.is_some() && self.batch.floor.is_some_and(|f| t < f);
+        let added = moved && event.attrs.insert(ORIGINAL_TS, t.to_string()).is_none();
+        (moved, added)
+    }
+
     fn push_inner(
         &mut self,
         mut event: Event,
@@ -325,15 +404,24 @@ impl RequestBuilder {
         {
             return Err(Error::UnknownLog { id: id.clone() });
         }
+        let (mut moved, marked) = self.mark_if_moved(&mut event);
         let mut s = self.batch.serialize(&event);
         // Would the event fit alone, in the request after this one?
         let floor = self.batch.next_floor();
         let t = event.ts.as_nanos();
         let u_alone = floor.map_or(t, |f| t.max(f.saturating_add(1)));
-        let alone_fixed = self.batch.total(0, decimal_len(u_alone), 1, 0);
+        // There it may be older than the floor and carry its own time as an attribute.
+        let mark = if !moved && floor.is_some_and(|f| t < f) {
+            ORIGINAL_TS.len() + decimal_len(t) + 6
+        } else {
+            0
+        };
+        let alone_fixed = self.batch.total(0, decimal_len(u_alone), 1, 0) + mark;
         let alone = |size: usize| alone_fixed + size;
         let mut truncated = false;
-        if alone(s.size) > self.env.limit {
+        let limit = self.alone_limit;
+        let big = alone(s.size) > self.env.limit;
+        if alone(s.size) > limit {
             let size = alone(s.size);
             self.batch.unserialize(&s);
             let mut cut = match self.config.oversize {
@@ -341,9 +429,9 @@ impl RequestBuilder {
                 Oversize::Reject => None,
             };
             let fits = cut.as_mut().is_some_and(|cut| {
-                truncate_message(cut, size - self.env.limit) && {
+                truncate_message(cut, size - limit) && {
                     s = self.batch.serialize(cut);
-                    let fits = alone(s.size) <= self.env.limit;
+                    let fits = alone(s.size) <= limit;
                     if !fits {
                         self.batch.unserialize(&s);
                     }
@@ -354,10 +442,14 @@ impl RequestBuilder {
                 Some(cut) if fits => event = cut,
                 _ => {
                     // The caller gets the event back as it was given.
+                    if marked {
+                        event.attrs.remove(ORIGINAL_TS);
+                    }
                     self.stats.rejected += 1;
                     return Err(Error::EventTooLarge {
-                        size,
-                        limit: self.env.limit,
+                        // Without the room kept for a mark it may never carry.
+                        size: size - mark,
+                        limit,
                         event: Box::new(event),
                     });
                 }
@@ -365,21 +457,28 @@ impl RequestBuilder {
             truncated = true;
             self.stats.truncated += 1;
         }
-        let ready = match self.batch.try_push(event, source, &s) {
+        let alone_limit = big.then_some(limit);
+        let ready = match self.batch.try_push(event, source, &s, alone_limit) {
             Ok(()) => None,
-            Err(event) => {
+            Err(mut event) => {
                 self.batch.unserialize(&s);
                 let ready = self
                     .finish()
                     .expect("an event that fits alone only fails to fit a non-empty request");
+                moved = self.mark_if_moved(&mut event).0;
                 let s = self.batch.serialize(&event);
-                if self.batch.try_push(*event, source, &s).is_err() {
+                if self
+                    .batch
+                    .try_push(*event, source, &s, alone_limit)
+                    .is_err()
+                {
                     unreachable!("the event was checked to fit a request alone");
                 }
                 Some(ready)
             }
         };
         self.batch.truncated += usize::from(truncated);
+        self.batch.moved += usize::from(moved);
         self.stats.events += 1;
         Ok(ready)
     }

@@ -16,6 +16,7 @@ pub struct ReadyRequest {
     pub(super) env: Arc<Envelope>,
     pub(super) inline_len: usize,
     pub(super) truncated: usize,
+    pub(super) moved: usize,
 }
 
 impl ReadyRequest {
@@ -49,6 +50,13 @@ impl ReadyRequest {
     /// How many events of this request had their `message` truncated to fit.
     pub fn truncated(&self) -> usize {
         self.truncated
+    }
+
+    /// How many events of this request were written later than their own time by more
+    /// than a tie-break (older than the session's previous request); each keeps its own
+    /// time in the attribute [`ORIGINAL_TS`](super::ORIGINAL_TS).
+    pub fn ts_moved(&self) -> usize {
+        self.moved
     }
 
     /// The estimated `bytesCharged` for this request (see [`crate::charge`]'s rules): each

@@ -34,7 +34,7 @@ impl ReadyRequest {
             for (event, group) in events.by_ref().zip(group_of.by_ref()).take(count) {
                 let source = group.map(|g| &*sources[g as usize]);
                 let s = batch.serialize(&event);
-                if batch.try_push(event, source, &s).is_err() {
+                if batch.try_push(event, source, &s, None).is_err() {
                     unreachable!("a batch without a limit takes every event");
                 }
             }

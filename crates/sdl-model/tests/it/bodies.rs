@@ -3,8 +3,9 @@
 
 use crate::{build, check_round_trip};
 use logferry_sdl_model::{
-    Attrs, Config, Dedupe, Event, Log, Oversize, RequestBuilder, Session, SessionHeader,
-    SessionInfo, Severity, Thread, Timestamp, Timestamps, parse_request, parse_response,
+    AttrValue, Attrs, Config, Dedupe, Event, Log, ORIGINAL_TS, Oversize, RequestBuilder, Session,
+    SessionHeader, SessionInfo, Severity, Thread, Timestamp, Timestamps, parse_request,
+    parse_response,
 };
 
 const T0: u64 = 1_667_443_947_000_000_000;
@@ -120,6 +121,13 @@ fn times_sorted_and_bumped_across_requests() {
     }
     let second = builder.finish().expect("pending");
     assert_eq!(builder.stats().ts_adjusted, 4);
+    // b0 is older than the first request's last event: moved past it, its own time kept.
+    assert_eq!((builder.stats().ts_moved, second.ts_moved()), (1, 1));
+    assert_eq!(
+        second.events()[0].attrs.get(ORIGINAL_TS),
+        Some(&AttrValue::from((T0 + 3).to_string()))
+    );
+    assert_eq!(first.ts_moved(), 0);
     let ts: Vec<u64> = first
         .events()
         .iter()
@@ -328,7 +336,7 @@ fn error_messages() {
             .to_string(),
     );
     lines.push(Timestamp::from_digits("12a").expect_err("bad").to_string());
-    lines.push("verbose".parse::<Severity>().expect_err("bad").to_string());
+    lines.push("loud".parse::<Severity>().expect_err("bad").to_string());
     for body in [
         r#"{"session":"s","events":[{"ts":"1","attrs":{}},{"ts":"2","sev":9,"attrs":{}}]}"#,
         r#"{"session":"s","events":[{"ts":1667443947000000000,"attrs":{}}]}"#,
@@ -346,4 +354,34 @@ fn error_messages() {
         lines.push(parse_response(body.as_bytes()).expect_err(body).to_string());
     }
     snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn an_event_larger_than_the_batch_size_goes_alone_up_to_the_alone_limit() {
+    let config = Config {
+        max_body_bytes: 2_000,
+        ..Config::default()
+    };
+    let mut builder = RequestBuilder::new(header(), config)
+        .expect("valid")
+        .with_alone_limit(10_000);
+    let small = Event::message(Timestamp::from_nanos(T0), "small");
+    assert!(builder.push(small).expect("fits").is_none());
+    let big = Event::message(Timestamp::from_nanos(T0 + 1), "x".repeat(5_000));
+    let first = builder
+        .push(big)
+        .expect("goes alone")
+        .expect("the small one first");
+    assert_eq!(first.event_count(), 1);
+    let alone = builder.finish().expect("pending");
+    assert_eq!(alone.event_count(), 1);
+    assert!(alone.body().len() > 5_000 && alone.body().len() <= 10_000);
+    assert_eq!((alone.truncated(), builder.stats().truncated), (0, 0));
+    check_round_trip(&alone);
+    // Past the alone limit, the oversize policy applies (here: truncate to it).
+    let huge = Event::message(Timestamp::from_nanos(T0 + 2), "z".repeat(20_000));
+    assert!(builder.push(huge).expect("truncated").is_none());
+    let cut = builder.finish().expect("pending");
+    assert_eq!(cut.truncated(), 1);
+    assert!(cut.body().len() <= 10_000 && cut.body().len() > 9_000);
 }

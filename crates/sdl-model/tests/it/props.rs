@@ -5,8 +5,8 @@
 
 use crate::{build, check_round_trip};
 use logferry_sdl_model::{
-    AttrValue, Attrs, Config, Dedupe, Event, Log, Oversize, SEED_NAMES, Session, SessionHeader,
-    SessionInfo, Severity, Thread, Timestamp, Timestamps,
+    AttrValue, Attrs, Config, Dedupe, Event, Log, ORIGINAL_TS, Oversize, SEED_NAMES, Session,
+    SessionHeader, SessionInfo, Severity, Thread, Timestamp, Timestamps,
 };
 use proptest::prelude::*;
 
@@ -148,6 +148,16 @@ proptest! {
         let mut prev: Option<u64> = None;
         for r in &out.requests {
             check_round_trip(r);
+            // An event moved beyond a tie-break keeps its own time, and is counted.
+            let mut moved = 0;
+            for e in r.events() {
+                if let Some(original) = e.attrs.get(ORIGINAL_TS) {
+                    prop_assert!(ordered);
+                    prop_assert_eq!(original, &AttrValue::from(events[seq(e)].1.ts.as_nanos().to_string()));
+                    moved += 1;
+                }
+            }
+            prop_assert_eq!(moved, r.ts_moved());
             for e in r.events() {
                 let (_, orig) = &events[seq(e)];
                 prop_assert_eq!(e.sev, orig.sev);

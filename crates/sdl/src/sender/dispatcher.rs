@@ -23,8 +23,8 @@ use bytes::Bytes;
 use logferry_compress::Level;
 use logferry_retry::{Budget, Decision, FastRng, Finish, GaveUp, Outcome, Policy, Verdict};
 use logferry_sdl_model::{
-    self as model, AddEventsResponse, ReadyRequest, RequestBuilder, Session, SessionHeader,
-    Timestamp, Timestamps,
+    self as model, AddEventsResponse, Event, ORIGINAL_TS, ReadyRequest, RequestBuilder, Session,
+    SessionHeader, Timestamp, Timestamps,
 };
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -85,7 +85,25 @@ struct Meta {
     source: Option<Arc<str>>,
     /// The time as given (the builder may raise it to keep times increasing).
     ts: Timestamp,
+    /// Whether the event came with an [`ORIGINAL_TS`] attribute of its own (otherwise one
+    /// there was added by the builder, and is taken off before the event goes back).
+    own_mark: bool,
 }
+
+impl Meta {
+    /// `event` as it was given: its own time, without the builder's mark.
+    fn restore(&self, event: &mut Event) {
+        event.ts = self.ts;
+        if !self.own_mark {
+            event.attrs.remove(ORIGINAL_TS);
+        }
+    }
+}
+
+/// An ordered stream of events: the source of [`Record::source`] (`None` for records
+/// without one). Inputs with independent clocks are separate streams, and a stream's
+/// events go to sessions of its own (see [`Dispatcher::route`]).
+type Stream = Option<Arc<str>>;
 
 /// A request and its events' metadata, in body order.
 type Part = (ReadyRequest, Vec<Meta>);
@@ -140,13 +158,23 @@ struct Slot {
     counters: Arc<SessionCounters>,
     /// The batch this session is sending; `None`: idle.
     job: Option<Job>,
+    /// The metadata of the events in the builder's pending request (the batch being
+    /// filled, only while idle), in arrival order.
+    open: Vec<Meta>,
+    /// When the open batch's first event came.
+    first_at: Instant,
+    /// The stream that claimed this session; `None`: unclaimed (fresh).
+    stream: Option<Stream>,
+    /// Claimed by a second stream because no session was left for it.
+    shared: bool,
 }
 
-/// The batch being filled, for an idle session.
-struct Current {
-    session: usize,
-    metas: Vec<Meta>,
-    first_at: Instant,
+impl Slot {
+    /// Whether an event at `t` keeps its own time here (up to a tie-break): the session
+    /// has sent nothing later.
+    fn keeps_time(&self, t: Timestamp) -> bool {
+        self.builder.floor().is_none_or(|floor| floor <= t)
+    }
 }
 
 /// How a request (or half) ended, once the retry policy is done with it.
@@ -176,8 +204,8 @@ pub(super) struct Dispatcher {
     new_session_id: Box<dyn FnMut() -> String + Send>,
     counters: Arc<Counters>,
     slots: Vec<Slot>,
+    /// The idle sessions (no job), longest idle first.
     idle: VecDeque<usize>,
-    current: Option<Current>,
     pending: VecDeque<Record>,
     next_batch: u64,
     next_ticket: Ticket,
@@ -210,14 +238,15 @@ fn body_order(mut metas: Vec<Meta>, timestamps: Timestamps) -> Vec<Meta> {
     metas
 }
 
-/// The records of a request: its events with their original times, sources and tokens.
+/// The records of a request: its events as given (their own times, no builder mark),
+/// sources and tokens.
 fn records_of(request: ReadyRequest, metas: Vec<Meta>) -> Vec<Record> {
     request
         .into_events()
         .into_iter()
         .zip(metas)
         .map(|(mut event, meta)| {
-            event.ts = meta.ts;
+            meta.restore(&mut event);
             Record {
                 event,
                 source: meta.source,
@@ -265,7 +294,6 @@ impl Dispatcher {
             counters,
             slots: Vec::new(),
             idle: VecDeque::new(),
-            current: None,
             pending: VecDeque::new(),
             next_batch: 0,
             next_ticket: 0,
@@ -297,13 +325,13 @@ impl Dispatcher {
         self.actions.pop_front()
     }
 
-    /// Whether the dispatcher takes records now: a batch is open for an idle session and
-    /// nothing waits before it. While false, the intake queue fills (backpressure).
+    /// Whether the dispatcher takes records now: a session is idle and nothing waits
+    /// before them. While false, the intake queue fills (backpressure).
     pub(super) fn wants_records(&self) -> bool {
         !self.finished
             && !self.stopping
             && self.intake_open
-            && self.current.is_some()
+            && !self.idle.is_empty()
             && self.pending.is_empty()
     }
 
@@ -314,10 +342,11 @@ impl Dispatcher {
             return None;
         }
         let linger = self
-            .current
-            .as_ref()
-            .filter(|c| !c.metas.is_empty())
-            .map(|c| c.first_at + self.linger);
+            .slots
+            .iter()
+            .filter(|s| !s.open.is_empty())
+            .map(|s| s.first_at + self.linger)
+            .min();
         let sessions = self
             .slots
             .iter()
@@ -355,7 +384,7 @@ impl Dispatcher {
             });
             return;
         }
-        self.hand_off(false, now);
+        self.hand_off_all(now);
         self.flushes.push((self.next_batch, flush));
         self.check_flushes();
         self.drain_pending(now);
@@ -447,12 +476,11 @@ impl Dispatcher {
             self.timed_out = true;
             self.stop_all();
         }
-        if self
-            .current
-            .as_ref()
-            .is_some_and(|c| !c.metas.is_empty() && c.first_at + self.linger <= now)
-        {
-            self.hand_off(false, now);
+        for session in 0..self.slots.len() {
+            let slot = &self.slots[session];
+            if !slot.open.is_empty() && slot.first_at + self.linger <= now {
+                self.hand_off(session, false, now);
+            }
         }
         for session in 0..self.slots.len() {
             let Some(job) = self.slots[session].job.as_mut() else {
@@ -483,12 +511,13 @@ impl Dispatcher {
         if !self.stopping {
             self.drain_pending(now);
             if !self.intake_open {
-                self.hand_off(false, now);
+                self.hand_off_all(now);
                 self.drain_pending(now);
+                self.hand_off_all(now);
             }
         }
         let busy = self.slots.iter().any(|s| s.job.is_some());
-        let batch_empty = self.current.as_ref().is_none_or(|c| c.metas.is_empty());
+        let batch_empty = self.slots.iter().all(|s| s.open.is_empty());
         if !self.intake_open && self.pending.is_empty() && batch_empty && !busy {
             self.finish();
         }
@@ -515,10 +544,14 @@ impl Dispatcher {
         let id = (self.new_session_id)();
         let mut header = self.header.clone();
         header.session = Session::new(id.clone()).expect("a UUID is a valid session id");
-        let builder =
-            RequestBuilder::new(header, self.model_config.clone()).map_err(|e| Error::Config {
+        // `max_body_bytes` is what batches aim for; one larger event still goes whole, in
+        // a request of its own, up to the seed's only limit: "The request body must be
+        // 6MB or less".
+        let builder = RequestBuilder::new(header, self.model_config.clone())
+            .map_err(|e| Error::Config {
                 reason: format!("session header: {e}"),
-            })?;
+            })?
+            .with_alone_limit(model::MAX_BODY_BYTES);
         let pacer = match self.pacing {
             Pacing::PerSession { bytes_per_sec } => Pacer::new(
                 Some(bytes_per_sec),
@@ -534,43 +567,144 @@ impl Dispatcher {
             pacer,
             counters: self.counters.add_session(id),
             job: None,
+            open: Vec::new(),
+            first_at: now,
+            stream: None,
+            shared: false,
         });
         self.idle.push_back(index);
         self.last_scale = now;
         Ok(())
     }
 
-    /// Makes sure a batch is being filled, for an idle session. False if none is idle.
-    fn ensure_current(&mut self, now: Instant) -> bool {
-        if self.current.is_none() {
-            let Some(session) = self.idle.pop_front() else {
-                return false;
-            };
-            self.current = Some(Current {
-                session,
-                metas: Vec::new(),
-                first_at: now,
-            });
+    /// The session that takes an event at `t` of `stream` now, claiming or adding one when its stream needs
+    /// it; `None`: it waits (no session that suits it is idle).
+    ///
+    /// The seed: "you can ensure chronological order by incrementing the value by 1 for
+    /// each event in the session, or by ordering the events in a batch". The builder
+    /// orders each request and breaks ties by 1 ns, so an event keeps its own time unless
+    /// its session already sent a later one. Inputs with independent clocks (two hosts'
+    /// files, 20 minutes apart) would break that if they shared a session, so each stream
+    /// ([`Record::source`]) gets sessions of its own, within [`SdlConfig::sessions`]'s
+    /// maximum (the seed's limit is "50K sessions per five minute period"; one per stream
+    /// is far below it). In order:
+    ///
+    /// 1. an idle session of the stream where the event keeps its time (one with a batch
+    ///    being filled first);
+    /// 2. an idle session no stream has claimed yet;
+    /// 3. a new session, when none of the stream's sessions keeps the event's time (a new
+    ///    stream, or an event older than what its sessions sent) and the maximum allows;
+    /// 4. with no session left: wait for a busy session where the event keeps its time
+    ///    if there is one; else an idle session of the stream, or (a stream without a
+    ///    session) an idle session whose last time is the latest not after the event's,
+    ///    or failing that the one with the earliest. There the builder moves the event
+    ///    just after the session's last time, keeps its own time in [`ORIGINAL_TS`] and
+    ///    counts it ([`Stats::events_ts_moved`](crate::Stats::events_ts_moved)).
+    ///
+    /// With [`Timestamps::AsGiven`] times are never moved, so only the stream's own
+    /// sessions come first, then any idle one.
+    fn route(&mut self, t: Timestamp, stream: &Stream, now: Instant) -> Option<usize> {
+        let as_given = self.timestamps == Timestamps::AsGiven;
+        let keeps = |slot: &Slot| as_given || slot.keeps_time(t);
+        let ours = |slot: &Slot| slot.stream.as_ref() == Some(stream);
+        // 1.
+        let mine = self
+            .idle
+            .iter()
+            .copied()
+            .filter(|&i| ours(&self.slots[i]) && keeps(&self.slots[i]));
+        if let Some(i) = mine
+            .clone()
+            .find(|&i| !self.slots[i].open.is_empty())
+            .or_else(|| mine.clone().next())
+        {
+            return Some(i);
         }
-        true
+        // 2.
+        if let Some(i) = self
+            .idle
+            .iter()
+            .copied()
+            .find(|&i| self.slots[i].stream.is_none())
+        {
+            self.claim(i, stream, false);
+            return Some(i);
+        }
+        // 3.
+        let any_keeps = self.slots.iter().any(|slot| ours(slot) && keeps(slot));
+        if !any_keeps && self.slots.len() < self.max_sessions {
+            match self.add_session(now) {
+                Ok(()) => {
+                    let i = self.slots.len() - 1;
+                    tracing::debug!(
+                        session = i,
+                        source = stream.as_deref().unwrap_or("-"),
+                        "sdl: a session for a stream of its own"
+                    );
+                    self.claim(i, stream, false);
+                    return Some(i);
+                }
+                Err(e) => tracing::warn!(error = %e, "sdl: cannot add a session"),
+            }
+        }
+        // 4.
+        let has_own = self.slots.iter().any(ours);
+        let busy_keeps = |slot: &Slot| slot.job.is_some() && keeps(slot);
+        if self
+            .slots
+            .iter()
+            .any(|slot| busy_keeps(slot) && (ours(slot) || !has_own))
+        {
+            return None;
+        }
+        if has_own {
+            return self.idle.iter().copied().find(|&i| ours(&self.slots[i]));
+        }
+        let floor = |i: usize| self.slots[i].builder.floor();
+        let best = self
+            .idle
+            .iter()
+            .copied()
+            .filter(|&i| keeps(&self.slots[i]))
+            .max_by_key(|&i| floor(i))
+            .or_else(|| self.idle.iter().copied().min_by_key(|&i| floor(i)))?;
+        self.claim(best, stream, true);
+        Some(best)
+    }
+
+    /// Gives session `i` to `stream` (`shared`: in addition to the stream that has it).
+    fn claim(&mut self, i: usize, stream: &Stream, shared: bool) {
+        let slot = &mut self.slots[i];
+        if shared {
+            if !slot.shared {
+                tracing::warn!(
+                    session = i,
+                    source = stream.as_deref().unwrap_or("-"),
+                    "sdl: no session left for another input; it shares one, and its events \
+                     older than the session's last one are moved (their own time kept in {ORIGINAL_TS})"
+                );
+            }
+            slot.shared = true;
+        } else {
+            slot.stream = Some(stream.clone());
+        }
     }
 
     fn drain_pending(&mut self, now: Instant) {
         if self.stopping {
             return;
         }
-        while let Some(record) = self.pending.pop_front() {
-            if !self.ensure_current(now) {
-                self.pending.push_front(record);
+        while let Some(record) = self.pending.front() {
+            let (t, stream) = (record.event.ts, record.source.clone());
+            let Some(session) = self.route(t, &stream, now) else {
                 break;
-            }
-            self.push(record, now);
+            };
+            let record = self.pending.pop_front().expect("the front was just seen");
+            self.push(session, record, now);
         }
-        // Keep a batch open for what arrives next.
-        self.ensure_current(now);
     }
 
-    fn push(&mut self, record: Record, now: Instant) {
+    fn push(&mut self, session: usize, record: Record, now: Instant) {
         let Record { event, source, ack } = record;
         if let Some(id) = &event.log
             && !self.log_ids.contains(id)
@@ -585,45 +719,37 @@ impl Dispatcher {
             ack,
             source,
             ts: event.ts,
+            own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
         };
-        let cur = self
-            .current
-            .as_mut()
-            .expect("push is called with a batch open");
-        let slot = &mut self.slots[cur.session];
+        let slot = &mut self.slots[session];
         let pushed = match &meta.source {
             Some(s) => slot.builder.push_from(s, event),
             None => slot.builder.push(event),
         };
         match pushed {
             Ok(None) => {
-                if cur.metas.is_empty() {
-                    cur.first_at = now;
+                if slot.open.is_empty() {
+                    slot.first_at = now;
                 }
-                cur.metas.push(meta);
+                slot.open.push(meta);
                 // Close the batch when an average event would no longer fit, so an event
                 // rarely has to move to another batch.
                 let b = &slot.builder;
                 let average = b.pending_len() / b.pending_events().max(1);
                 if b.pending_len() + 2 * average > b.limit() {
-                    self.hand_off(true, now);
+                    self.hand_off(session, true, now);
                 }
             }
             Ok(Some(ready)) => {
-                let session = cur.session;
-                let metas = std::mem::take(&mut cur.metas);
+                let metas = std::mem::take(&mut slot.open);
                 // The event that did not fit started the builder's next request: take it
-                // back, so it goes to whichever session is idle next.
-                let left = slot
-                    .builder
-                    .finish()
-                    .expect("the event that did not fit starts the next request");
-                self.current = None;
+                // back, so it goes to whichever session suits it next.
+                let (mut left, truncated) = slot.builder.take_pending();
                 self.dispatch(session, ready, metas, true, now);
                 // Cut to fit there, it is not cut again: count it now or never.
-                add(&self.counters.events_truncated, left.truncated() as u64);
-                if let Some(mut event) = left.into_events().pop() {
-                    event.ts = meta.ts;
+                add(&self.counters.events_truncated, truncated as u64);
+                if let Some(mut event) = left.pop() {
+                    meta.restore(&mut event);
                     self.pending.push_front(Record {
                         event,
                         source: meta.source,
@@ -659,16 +785,25 @@ impl Dispatcher {
             })));
     }
 
-    /// Ends the batch being filled, if it has events, and hands it to its session.
-    fn hand_off(&mut self, full: bool, now: Instant) {
-        let Some(cur) = self.current.take_if(|c| !c.metas.is_empty()) else {
+    /// Ends `session`'s open batch, if it has events, and sends it.
+    fn hand_off(&mut self, session: usize, full: bool, now: Instant) {
+        let slot = &mut self.slots[session];
+        if slot.open.is_empty() {
             return;
-        };
-        let ready = self.slots[cur.session]
+        }
+        let metas = std::mem::take(&mut slot.open);
+        let ready = slot
             .builder
             .finish()
             .expect("a batch with events has a pending request");
-        self.dispatch(cur.session, ready, cur.metas, full, now);
+        self.dispatch(session, ready, metas, full, now);
+    }
+
+    /// Ends every open batch.
+    fn hand_off_all(&mut self, now: Instant) {
+        for session in 0..self.slots.len() {
+            self.hand_off(session, false, now);
+        }
     }
 
     fn dispatch(
@@ -686,8 +821,10 @@ impl Dispatcher {
             "metadata follows the builder's body order"
         );
         add(&self.counters.events_truncated, ready.truncated() as u64);
+        add(&self.counters.events_ts_moved, ready.ts_moved() as u64);
         let batch = self.next_batch;
         self.next_batch += 1;
+        self.idle.retain(|&i| i != session);
         let slot = &mut self.slots[session];
         slot.counters.busy.store(true, Ordering::Relaxed);
         slot.job = Some(Job {
@@ -695,8 +832,11 @@ impl Dispatcher {
             parts: VecDeque::from([(ready, metas)]),
             stage: placeholder(),
         });
+        let stream = self.slots[session].stream.clone();
         self.start_part(session, now);
-        if full && self.idle.is_empty() {
+        // Another session for a stream that fills batches faster than its sessions send.
+        let free = |slot: &Slot| slot.stream.is_none() || slot.stream == stream;
+        if full && !self.idle.iter().any(|&i| free(&self.slots[i])) {
             self.maybe_scale(now);
         }
     }
@@ -985,11 +1125,12 @@ impl Dispatcher {
         self.actions.push_back(Action::CloseIntake);
         let error = self.stopped.clone().unwrap_or(Error::Closed);
         self.unsent.extend(self.pending.drain(..));
-        if let Some(cur) = self.current.take()
-            && let Some(ready) = self.slots[cur.session].builder.finish()
-        {
-            let metas = body_order(cur.metas, self.timestamps);
-            self.unsent.extend(records_of(ready, metas));
+        for slot in &mut self.slots {
+            let metas = std::mem::take(&mut slot.open);
+            if let Some(ready) = slot.builder.finish() {
+                let metas = body_order(metas, self.timestamps);
+                self.unsent.extend(records_of(ready, metas));
+            }
         }
         for (_, flush) in std::mem::take(&mut self.flushes) {
             self.actions.push_back(Action::FlushDone {
@@ -1174,6 +1315,184 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    /// Record `i` of `source` at `base + i` ms, token `tag + i`.
+    fn sourced(source: &str, base: u64, i: u64, tag: u64) -> Record {
+        let event = Event::message(
+            Timestamp::from_nanos(base + i * 1_000_000),
+            format!("{source} event {i} with a little text to give it some weight"),
+        );
+        Record::new(event).from_source(source).with_ack(tag + i)
+    }
+
+    /// Drives `d` until everything is delivered (answering each attempt with success, the
+    /// lingering batches cut by a tick), returning the events of every request body per
+    /// session, in the order sent.
+    fn deliver_all(d: &mut Dispatcher, mut now: Instant) -> Vec<Vec<Event>> {
+        let mut per_session: Vec<Vec<Event>> = Vec::new();
+        d.flush(1, now);
+        loop {
+            let actions = drain(d);
+            let sent = sends(&actions);
+            if sent.is_empty() {
+                if d.wake_at().is_none() {
+                    break;
+                }
+                now = d.wake_at().expect("a wait");
+                d.tick(now);
+                continue;
+            }
+            for s in sent {
+                let parsed = model::parse_request(&mut s.body.to_vec()).expect("a valid body");
+                if per_session.len() <= s.session {
+                    per_session.resize(s.session + 1, Vec::new());
+                }
+                per_session[s.session].extend(parsed.events);
+                d.answered(s.ticket, success(), now, wall());
+            }
+        }
+        per_session
+    }
+
+    #[test]
+    fn inputs_with_independent_clocks_get_sessions_of_their_own_and_keep_their_times() {
+        let t0 = Instant::now();
+        let twenty_minutes = 20 * 60 * 1_000_000_000;
+        let mut d = machine(
+            &config(|c| c.sessions = Sessions::Auto { min: 1, max: 8 }),
+            t0,
+        );
+        // Host a's file, then host b's, whose clock is 20 minutes behind; then both at
+        // once.
+        d.records(
+            (0..30)
+                .map(|i| sourced("a", T0 + twenty_minutes, i, 0))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            t0,
+        );
+        d.records(
+            (0..30)
+                .map(|i| sourced("b", T0, i, 1_000))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            t0,
+        );
+        let mixed: Vec<Record> = (30..60)
+            .flat_map(|i| {
+                [
+                    sourced("a", T0 + twenty_minutes, i, 0),
+                    sourced("b", T0, i, 1_000),
+                ]
+            })
+            .collect();
+        let per_session = deliver_all(&mut d, t0);
+        d.records(mixed.into_iter(), t0);
+        let more = deliver_all(&mut d, t0);
+        let mut sessions_of = std::collections::BTreeMap::<String, BTreeSet<usize>>::new();
+        let mut count = 0;
+        for (session, events) in per_session
+            .iter()
+            .enumerate()
+            .chain(more.iter().enumerate())
+        {
+            for e in events {
+                let message = e
+                    .attrs
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .expect("a message");
+                let (source, rest) = message.split_once(" event ").expect("tagged");
+                let i: u64 = rest
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("an index");
+                let base = if source == "a" {
+                    T0 + twenty_minutes
+                } else {
+                    T0
+                };
+                assert_eq!(
+                    e.ts.as_nanos(),
+                    base + i * 1_000_000,
+                    "{message}: its own time"
+                );
+                assert!(e.attrs.get(ORIGINAL_TS).is_none());
+                sessions_of
+                    .entry(source.to_owned())
+                    .or_default()
+                    .insert(session);
+                count += 1;
+            }
+        }
+        assert_eq!(count, 120);
+        for (session, events) in per_session.iter().enumerate() {
+            let mut all = events.clone();
+            all.extend(more.get(session).cloned().unwrap_or_default());
+            assert!(
+                all.windows(2).all(|w| w[0].ts < w[1].ts),
+                "session {session}: times strictly increasing"
+            );
+        }
+        let (a, b) = (&sessions_of["a"], &sessions_of["b"]);
+        assert!(a.is_disjoint(b), "a in {a:?}, b in {b:?}");
+        assert_eq!(d.counters.snapshot().events_ts_moved, 0);
+    }
+
+    #[test]
+    fn with_no_session_left_an_older_event_is_moved_its_own_time_kept_and_counted() {
+        let t0 = Instant::now();
+        let mut d = machine(&config(|c| c.sessions = Sessions::Fixed(1)), t0);
+        d.records(
+            (0..3)
+                .map(|i| sourced("a", T0 + 60_000_000_000, i, 0))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            t0,
+        );
+        let first = deliver_all(&mut d, t0);
+        d.records(
+            (0..2)
+                .map(|i| sourced("b", T0, i, 10))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            t0,
+        );
+        let second = deliver_all(&mut d, t0);
+        let last_a = first[0].last().expect("a's events").ts;
+        let b = &second[0];
+        assert_eq!(b.len(), 2);
+        for (i, e) in b.iter().enumerate() {
+            assert!(e.ts > last_a, "after the session's last time");
+            assert_eq!(
+                e.attrs.get(ORIGINAL_TS),
+                Some(&model::AttrValue::from(
+                    (T0 + i as u64 * 1_000_000).to_string()
+                )),
+                "its own time kept"
+            );
+        }
+        assert_eq!(d.counters.snapshot().events_ts_moved, 2);
+    }
+
+    #[test]
+    fn a_time_older_than_its_sessions_last_opens_a_session_rather_than_moving() {
+        let t0 = Instant::now();
+        let mut d = machine(
+            &config(|c| c.sessions = Sessions::Auto { min: 1, max: 2 }),
+            t0,
+        );
+        d.records(records(10..13), t0);
+        let first = deliver_all(&mut d, t0);
+        assert_eq!(first.len(), 1);
+        // A late record of the same input: session 0 already sent later times.
+        d.records(records(0..1), t0);
+        let second = deliver_all(&mut d, t0);
+        assert_eq!(second.len(), 2, "a second session");
+        assert_eq!(second[1][0].ts.as_nanos(), T0, "its own time");
+        assert_eq!(d.counters.snapshot().events_ts_moved, 0);
     }
 
     #[test]

@@ -12,10 +12,13 @@
 //! ```
 //!
 //! - The **dispatcher** owns every session's `RequestBuilder` (the model's: exact body
-//!   sizes, strictly increasing times per session, `logs` dedupe), its pacer and the state
-//!   of its one request. It fills the builder of one *idle* session at a time and starts
-//!   that session's request; it takes records only while some session is idle, which is
-//!   the backpressure. It decides every wait (linger, pacing, backoff, the retry budget)
+//!   sizes, each request ordered by time with 1 ns tie-breaks, `logs` dedupe), its pacer
+//!   and the state of its one request. It fills the builders of *idle* sessions and starts
+//!   a session's request when its batch is cut; it takes records only while some session
+//!   is idle, which is the backpressure. Each input ([`Record::source`](crate::Record))
+//!   is an ordered stream with sessions of its own, so inputs with independent clocks
+//!   never make a session move an event away from its own time (the routing rule is on
+//!   `Dispatcher::route`). It decides every wait (linger, pacing, backoff, the retry budget)
 //!   on the time it is given, and says what to do as actions: it never does I/O.
 //! - A session has at most one request at a time (seed: "Only one request can be
 //!   in-flight at a time for a session"): the request is gzipped once, each attempt is
@@ -27,8 +30,8 @@
 //!   attempt over `logferry-http` and classifies the answer.
 //! - A batch ends when it is full (the next event would not fit, or the average event
 //!   would not), when its first event has waited [`SdlConfig::linger`](crate::SdlConfig::linger),
-//!   on [`SdlSender::flush`], or at shutdown. An event that did not fit is moved to the
-//!   next idle session's batch, never left behind a busy session.
+//!   on [`SdlSender::flush`], or at shutdown. An event that did not fit goes back to be
+//!   routed again, never left behind a busy session.
 
 mod dispatcher;
 mod driver;

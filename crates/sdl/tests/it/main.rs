@@ -3,6 +3,7 @@
 
 mod bodies;
 mod charge;
+mod clocks;
 mod delivery;
 mod secrets;
 mod stop;

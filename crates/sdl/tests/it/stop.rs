@@ -106,10 +106,11 @@ async fn an_event_too_large_fails_alone() {
     c.max_body_bytes = 2_000;
     c.oversize = Oversize::Reject;
     let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
+    // Past the seed's 6 MB: no request can hold it (a smaller one goes alone).
     let big = Event::new(
         Timestamp::from_nanos(1),
         Attrs::new()
-            .with("message", "x".repeat(5_000))
+            .with("message", "x".repeat(6_000_000))
             .with("id", 99),
     );
     sender
@@ -147,6 +148,52 @@ async fn an_event_too_large_fails_alone() {
     assert_eq!(failed.len(), 1);
     assert_eq!((failed[0].ack, &failed[0].event), (Some(99), &big));
     assert_eq!(sender.stats().events_failed, 1);
+    emu.shutdown().await;
+}
+
+/// The seed's only limit is the 6 MB body: with the default options, events between
+/// `max_body_bytes` and 6 MB are sent whole, alone in their request, not truncated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_between_the_batch_size_and_6_mb_go_whole() {
+    let emu = emulator().await;
+    let mut c = config(&emu);
+    c.pacing = logferry_sdl::Pacing::Off;
+    let defaults = logferry_sdl::SdlConfig::new(c.url.clone(), c.key.clone());
+    assert_eq!(c.max_body_bytes, defaults.max_body_bytes);
+    assert_eq!(c.oversize, defaults.oversize);
+    let sender = SdlSender::start(client(&emu), c).expect("starts");
+    let sizes = [1_500_000usize, 5_900_000];
+    sender
+        .send_record(Record::new(event(1)).with_ack(1))
+        .await
+        .expect("queued");
+    for (i, n) in sizes.iter().enumerate() {
+        let big = Event::new(
+            Timestamp::from_nanos(crate::support::T0 + 10 + i as u64),
+            Attrs::new()
+                .with("message", "y".repeat(*n))
+                .with("id", 100 + i as i64),
+        );
+        sender.send_record(Record::new(big)).await.expect("queued");
+    }
+    sender.flush().await.expect("flushed");
+    let report = sender.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.stats.events_truncated, 0);
+    assert_eq!(report.stats.events_delivered, 3);
+    let records = emu.records();
+    for (i, n) in sizes.iter().enumerate() {
+        let r = records
+            .iter()
+            .find(|r| {
+                r.sdl
+                    .as_ref()
+                    .and_then(|s| s.attrs.get("id"))
+                    .and_then(|v| v.as_u64())
+                    == Some(100 + i as u64)
+            })
+            .expect("stored");
+        assert_eq!(r.text.len(), *n, "sent whole");
+    }
     emu.shutdown().await;
 }
 
