@@ -6,14 +6,21 @@
 //! With a checkpoint store, a file uploaded successfully gets a checkpoint at its end
 //! (with its head fingerprint); a later run skips a file whose checkpoint still matches
 //! and whose size has not changed. A file that changed since (it grew, or was replaced)
-//! is uploaded again whole: the API takes whole files.
+//! is uploaded again whole: the API takes whole files (the contract: "PUT the log file",
+//! one object per presigned URL, no append). A file that grew is logged at INFO, with
+//! the bytes it sends a second time.
+//!
+//! A file the uploader refuses as not text (gzip, not UTF-8: `logferry_taegis_upload::
+//! TextCheck`) is reported [`Event::Invalid`] at its first bad byte, like a record the
+//! framer refuses, and [`Event::InputFailed`]; every other failure is
+//! [`Event::Undelivered`].
 
 use crate::run::{Event, Flow, Ledger};
 use crate::sink::{Control, Lost, SinkStats};
 use futures_util::StreamExt;
 use logferry_framing::{FrameStats, Position};
 use logferry_source::{Checkpoints, Input, Resume, Source, SourceConfig};
-use logferry_taegis_upload::Uploader;
+use logferry_taegis_upload::{Error as UploadError, NotText, Uploader};
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,14 +55,31 @@ impl Control for Upload {
     }
 }
 
-/// Some(size) when `path` was uploaded whole by an earlier run and is unchanged since.
-fn already_uploaded(store: &Checkpoints, path: &Path) -> Option<u64> {
+/// What an earlier run's checkpoint says about `path`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Earlier {
+    /// No upload recorded, or the file was replaced or rewritten since.
+    None,
+    /// Uploaded whole and unchanged since: `size` bytes.
+    Unchanged(u64),
+    /// Uploaded whole when it was `uploaded` bytes long; it has grown to `now`.
+    Grew { uploaded: u64, now: u64 },
+}
+
+/// What `store` remembers of `path`'s last upload.
+fn earlier_upload(store: &Checkpoints, path: &Path) -> Earlier {
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let input = Input::File(path.to_path_buf());
-    let source = Source::open(&input, &SourceConfig::default(), Some(store)).ok()?;
+    let Ok(source) = Source::open(&input, &SourceConfig::default(), Some(store)) else {
+        return Earlier::None;
+    };
     match source.resume() {
-        Resume::Continued(at) if at.offset == size && size > 0 => Some(size),
-        _ => None,
+        Resume::Continued(at) if at.offset == size && size > 0 => Earlier::Unchanged(size),
+        Resume::Continued(at) if at.offset > 0 && at.offset < size => Earlier::Grew {
+            uploaded: at.offset,
+            now: size,
+        },
+        _ => Earlier::None,
     }
 }
 
@@ -89,15 +113,23 @@ pub async fn run(
     };
     let mut pending = Vec::with_capacity(files.len());
     for path in files {
-        match checkpoints
+        let earlier = checkpoints
             .as_deref()
-            .and_then(|s| already_uploaded(s, &path))
-        {
-            Some(bytes) => emit(Event::Skipped {
+            .map_or(Earlier::None, |s| earlier_upload(s, &path));
+        match earlier {
+            Earlier::Unchanged(bytes) => emit(Event::Skipped {
                 name: &path.display().to_string(),
                 bytes,
             }),
-            None => pending.push(path),
+            Earlier::Grew { uploaded, now } => {
+                // The API takes whole files: the part uploaded before goes again.
+                tracing::info!(
+                    "{}: grew from {uploaded} to {now} bytes since it was uploaded: uploading it again whole ({uploaded} bytes a second time)",
+                    path.display()
+                );
+                pending.push(path);
+            }
+            Earlier::None => pending.push(path),
         }
     }
     let mut reports = std::pin::pin!(upload.0.upload_many(pending));
@@ -123,6 +155,30 @@ pub async fn run(
                         line: 0,
                     },
                     stats: FrameStats::default(),
+                });
+            }
+            Err(UploadError::NotText { problem, .. }) => {
+                // Refused before anything was sent, like a record the framer refuses.
+                let reason = problem.to_string();
+                tracing::error!("{name}: {reason}");
+                let position = match problem {
+                    NotText::InvalidUtf8 { line, offset } => Position {
+                        offset: *offset,
+                        line: *line,
+                    },
+                    _ => Position { offset: 0, line: 1 },
+                };
+                emit(Event::Invalid(&Lost {
+                    source: Some(Cow::Borrowed(&name)),
+                    position: Some(position),
+                    reason: Cow::Borrowed(&reason),
+                    records: 1,
+                    body: Cow::Borrowed(b""),
+                    truncated: false,
+                }));
+                emit(Event::InputFailed {
+                    name: &name,
+                    reason: &reason,
                 });
             }
             Err(e) => {
