@@ -122,31 +122,30 @@ pub(crate) enum OversizeArg {
     Reject,
 }
 
-/// `--max-record-bytes` when not given.
-pub(crate) const DEFAULT_MAX_RECORD_BYTES: usize = 500_000;
-
 /// Framing options common to every subcommand that reads records.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FramingArgs {
     /// What to do with a record that is not valid UTF-8 (the APIs require UTF-8).
     #[arg(long, value_enum, default_value = "reject")]
     pub(crate) invalid_utf8: Utf8Arg,
-    /// Largest record in bytes (HTTP Ingest recommends at most about 500 KB).
-    #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
-    pub(crate) max_record_bytes: usize,
+    /// Largest record in bytes [default: 500000 for HTTP Ingest, which recommends at
+    /// most about 500 KB; 5900000 for SDL, whose only limit is the 6 MB request].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_record_bytes: Option<usize>,
     /// What to do with a longer text record.
     #[arg(long, value_enum, default_value = "split")]
     pub(crate) oversize: OversizeArg,
 }
 
 impl FramingArgs {
-    pub(crate) fn config(&self) -> FramingConfig {
+    /// The framing policies; `--max-record-bytes` defaults to the sink's `default_max`.
+    pub(crate) fn config(&self, default_max: usize) -> FramingConfig {
         FramingConfig {
             utf8: match self.invalid_utf8 {
                 Utf8Arg::Reject => Utf8Policy::Reject,
                 Utf8Arg::Replace => Utf8Policy::Replace,
             },
-            max_record_bytes: self.max_record_bytes,
+            max_record_bytes: self.max_record_bytes.unwrap_or(default_max),
             oversize: match self.oversize {
                 OversizeArg::Split => OversizePolicy::Split,
                 OversizeArg::Truncate => OversizePolicy::Truncate,

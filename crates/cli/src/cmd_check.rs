@@ -1,10 +1,14 @@
 //! `logferry check`: validate input offline against a backend's rules and list every
-//! problem with file, line and byte offset.
+//! problem with file, line and byte offset. It runs what the sender runs (see `check.rs`),
+//! so a file it passes is a file the sender accepts, record for record.
 
 use crate::args::{FormatArg, FramingArgs};
-use crate::exit::{Exit, usage};
+use crate::check;
+use crate::exit::Exit;
 use clap::{Args, ValueEnum};
-use logferry::framing::{Format, Framer, OversizePolicy};
+use logferry::framing::Format;
+use logferry::pipeline::{HttpIngestSink, SdlSink};
+use logferry::sdl_model::{Converter, RecordFormat};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -12,13 +16,15 @@ use std::path::PathBuf;
 pub(crate) enum BackendArg {
     /// Taegis HTTP Ingest: UTF-8 records of at most about 500 KB, valid JSON objects.
     HttpIngest,
-    /// Taegis File Upload: a non-empty UTF-8 text file.
+    /// Taegis File Upload: a non-empty UTF-8 text file (not gzip).
     FileUpload,
-    /// SentinelOne SDL: UTF-8 records, each small enough for a 6 MB request.
+    /// SentinelOne SDL: UTF-8 records that convert to events (JSON: a readable time and
+    /// severity).
     Sdl,
 }
 
-/// Check files offline against a backend's rules; exit 0 if clean, 1 if problems.
+/// Check files offline against a backend's rules (the same rules the sender applies);
+/// exit 0 if clean, 1 if problems.
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
     /// Files to check; none, or `-`, reads standard input.
@@ -30,59 +36,46 @@ pub(crate) struct CheckArgs {
     /// Input format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: FormatArg,
+    /// file-upload: accept gzip-compressed and non-UTF-8 files, as `file-upload
+    /// --allow-binary` does.
+    #[arg(long)]
+    pub(crate) allow_binary: bool,
     #[command(flatten)]
     pub(crate) framing: FramingArgs,
 }
 
 /// Checks every input; problems go to `out`, one per line.
 pub(crate) fn run(args: &CheckArgs, out: &mut impl Write) -> anyhow::Result<Exit> {
-    let mut config = args.framing.config();
-    // Every oversized record is a problem to report, whatever the sender would do.
-    config.oversize = OversizePolicy::Reject;
-    if args.backend == BackendArg::Sdl
-        && args.framing.max_record_bytes == crate::args::DEFAULT_MAX_RECORD_BYTES
-    {
-        // SDL has no record limit of its own, only the 6 MB request body.
-        config.max_record_bytes = 5_900_000;
-    }
-    config.max_rejected_bytes = 0;
     let format: Format = args.format.into();
+    // The senders' own framing: their flags only decide it (`HttpIngestSink::front` and
+    // `SdlSink::front` change batching, never framing).
+    let front = match args.backend {
+        BackendArg::Sdl => SdlSink::front(format),
+        BackendArg::HttpIngest | BackendArg::FileUpload => HttpIngestSink::front(format, 100_000),
+    };
+    let mut config = args.framing.config(front.framing.max_record_bytes);
+    // Only the verdict is needed, not the refused bytes.
+    config.max_rejected_bytes = 0;
+    let sdl = logferry::pipeline::SdlJob::new(format, None);
     let inputs = crate::inputs::open_inputs(&args.files, None)?;
     let (mut problems, mut records, mut files_with_problems) = (0u64, 0u64, 0usize);
     let total = inputs.len();
-    for mut input in inputs {
-        let name = input.name().clone();
-        let mut framing = config.clone();
-        framing.source_name = Some(name.clone());
-        let mut framer = Framer::new(format, framing);
-        let mut bytes = 0u64;
-        let before = problems;
-        let mut report =
-            |r: Result<logferry::framing::Record<'_>, logferry::framing::FrameError>| match r {
-                Ok(_) => records += 1,
-                Err(e) => {
-                    problems += 1;
-                    let _ = writeln!(out, "{e}");
-                }
+    for input in inputs {
+        let counts = if args.backend == BackendArg::FileUpload {
+            check::whole_file(input, args.allow_binary, out)?
+        } else {
+            // The SDL sender's record -> event conversion, the one `Converter`.
+            let kind = match format {
+                Format::Json => RecordFormat::Json,
+                Format::Text => RecordFormat::Text,
             };
-        loop {
-            match input.read_chunk() {
-                Ok(None) => break,
-                Ok(Some(chunk)) => {
-                    bytes += chunk.len() as u64;
-                    framer.push(chunk, &mut report);
-                }
-                Err(e) => usage!("{}", crate::exit::chain(&e)),
-            }
-        }
-        framer.finish(&mut report);
-        if args.backend == BackendArg::FileUpload && bytes == 0 {
-            problems += 1;
-            writeln!(out, "{name}: the file is empty (File Upload needs content)")?;
-        }
-        if problems > before {
-            files_with_problems += 1;
-        }
+            let converter = (args.backend == BackendArg::Sdl)
+                .then(|| Converter::new(kind, sdl.parser.clone(), sdl.from_json.clone()));
+            check::records(input, format, &config, converter, out)?
+        };
+        records += counts.records;
+        problems += counts.problems;
+        files_with_problems += usize::from(counts.problems > 0);
     }
     if problems == 0 {
         writeln!(

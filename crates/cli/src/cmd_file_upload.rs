@@ -34,9 +34,18 @@ pub(crate) struct FileUploadArgs {
     /// The sensor identifier the logs are filed under.
     #[arg(long, default_value = "toaster.localhost")]
     pub(crate) sensor_id: String,
-    /// The `service` parameter, when your tenant expects it (some reject it).
+    /// The `service` parameter of the presign request (the API's own example sends
+    /// `Syslog`).
+    #[arg(long, value_name = "NAME", default_value = logferry::taegis_upload::DEFAULT_SERVICE)]
+    pub(crate) service: String,
+    /// Send no `service` parameter (for a tenant that refuses it).
+    #[arg(long, conflicts_with = "service")]
+    pub(crate) no_service: bool,
+    /// Upload gzip-compressed or non-UTF-8 files as they are (refused by default: the API
+    /// ingests text log files, and `logferry check --backend file-upload` applies the
+    /// same rule).
     #[arg(long)]
-    pub(crate) service: Option<String>,
+    pub(crate) allow_binary: bool,
     /// Files uploaded at once.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
@@ -69,7 +78,8 @@ pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow
     };
     let config = Config {
         sensor_id: args.sensor_id.clone(),
-        service: args.service.clone(),
+        service: (!args.no_service).then(|| args.service.clone()),
+        allow_binary: args.allow_binary,
         concurrency: usize::from(args.concurrency),
         retry: args.sender.retry_config(),
         ..Config::default()

@@ -75,7 +75,7 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     config.concurrency = usize::from(args.concurrency);
     config.retry = args.sender.retry_config();
     let mut front = HttpIngestSink::front(args.format.into(), args.batch_bytes);
-    front.framing = args.framing.config();
+    front.framing = args.framing.config(front.framing.max_record_bytes);
     let sink = HttpIngestSink::new(Ingest::new(endpoint.client, config)?, &front.batching);
     let job = args.sender.job(sink, &target, &args.files, front)?;
     crate::driver::ship(job, progress).await

@@ -73,7 +73,7 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     let format = args.format.into();
     let sink = SdlSink::new(sender, reports, SdlJob::new(format, args.parser.clone()));
     let mut front = SdlSink::front(format);
-    front.framing = args.framing.config();
+    front.framing = args.framing.config(front.framing.max_record_bytes);
     let job = args.sender.job(sink, &target, &args.files, front)?;
     crate::driver::ship(job, progress).await
 }

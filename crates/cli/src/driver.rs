@@ -273,6 +273,10 @@ impl<'a> Recorder<'a> {
             );
             summary.events_truncated = Some(stats.events_truncated);
         }
+        summary.events_unreadable =
+            (stats.events_unreadable > 0).then_some(stats.events_unreadable);
+        summary.events_time_moved =
+            (stats.events_time_moved > 0).then_some(stats.events_time_moved);
         summary.close(
             opened,
             ledger.replayed_entries,

@@ -2,6 +2,7 @@
 //! SentinelOne SDL, with a crash-safe spool, and check or emulate those APIs locally.
 
 mod args;
+mod check;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_file_upload;

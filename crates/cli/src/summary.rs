@@ -34,6 +34,15 @@ pub(crate) struct Summary {
     /// when there were any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) events_truncated: Option<u64>,
+    /// SDL, when any: events sent although their time or level could not be read (read
+    /// time or `sev` 3; the raw value is kept among their attributes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) events_unreadable: Option<u64>,
+    /// SDL, when any: events moved from their own time to keep their session's times
+    /// increasing (more independent inputs than sessions); their own time is kept in the
+    /// `logferry_original_ts` attribute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) events_time_moved: Option<u64>,
     /// Where undeliverable records went.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) dead_letter: Option<DeadLetterSummary>,
@@ -187,6 +196,16 @@ impl Summary {
         if let Some(n) = self.events_truncated {
             out.push_str(&format!(
                 "  truncated {n} events: message cut to fit a request (raise --max-body-bytes)\n"
+            ));
+        }
+        if let Some(n) = self.events_unreadable {
+            out.push_str(&format!(
+                "  unreadable {n} events: time or level not understood, sent with the read time or sev 3 (raw value kept)\n"
+            ));
+        }
+        if let Some(n) = self.events_time_moved {
+            out.push_str(&format!(
+                "  moved     {n} events from their own time (kept in logferry_original_ts)\n"
             ));
         }
         if let Some(spool) = &self.spool {

@@ -6,14 +6,21 @@
 //! With a checkpoint store, a file uploaded successfully gets a checkpoint at its end
 //! (with its head fingerprint); a later run skips a file whose checkpoint still matches
 //! and whose size has not changed. A file that changed since (it grew, or was replaced)
-//! is uploaded again whole: the API takes whole files.
+//! is uploaded again whole: the API takes whole files (the contract: "PUT the log file",
+//! one object per presigned URL, no append). A file that grew is logged at INFO, with
+//! the bytes it sends a second time.
+//!
+//! A file the uploader refuses as not text (gzip, not UTF-8: `logferry_taegis_upload::
+//! TextCheck`) is reported [`Event::Invalid`] at its first bad byte, like a record the
+//! framer refuses, and [`Event::InputFailed`]; every other failure is
+//! [`Event::Undelivered`].
 
 use crate::run::{Event, Flow, Ledger};
 use crate::sink::{Control, Lost, SinkStats};
 use futures_util::StreamExt;
 use logferry_framing::{FrameStats, Position};
-use logferry_source::Checkpoints;
-use logferry_taegis_upload::Uploader;
+use logferry_source::{Checkpoints, EarlierUpload};
+use logferry_taegis_upload::{Error as UploadError, NotText, Uploader};
 use std::borrow::Cow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,12 +71,23 @@ pub async fn run(
     };
     let mut pending = Vec::with_capacity(files.len());
     for path in files {
-        match checkpoints.as_deref().and_then(|s| s.uploaded(&path)) {
-            Some(bytes) => emit(Event::Skipped {
+        let earlier = checkpoints
+            .as_deref()
+            .map_or(EarlierUpload::None, |s| s.uploaded(&path));
+        match earlier {
+            EarlierUpload::Unchanged(bytes) => emit(Event::Skipped {
                 name: &path.display().to_string(),
                 bytes,
             }),
-            None => pending.push(path),
+            EarlierUpload::Grew { uploaded, now } => {
+                // The API takes whole files: the part uploaded before goes again.
+                tracing::info!(
+                    "{}: grew from {uploaded} to {now} bytes since it was uploaded: uploading it again whole ({uploaded} bytes a second time)",
+                    path.display()
+                );
+                pending.push(path);
+            }
+            EarlierUpload::None => pending.push(path),
         }
     }
     let mut reports = std::pin::pin!(upload.0.upload_many(pending));
@@ -95,6 +113,30 @@ pub async fn run(
                         line: 0,
                     },
                     stats: FrameStats::default(),
+                });
+            }
+            Err(UploadError::NotText { problem, .. }) => {
+                // Refused before anything was sent, like a record the framer refuses.
+                let reason = problem.to_string();
+                tracing::error!("{name}: {reason}");
+                let position = match problem {
+                    NotText::InvalidUtf8 { line, offset } => Position {
+                        offset: *offset,
+                        line: *line,
+                    },
+                    _ => Position { offset: 0, line: 1 },
+                };
+                emit(Event::Invalid(&Lost {
+                    source: Some(Cow::Borrowed(&name)),
+                    position: Some(position),
+                    reason: Cow::Borrowed(&reason),
+                    records: 1,
+                    body: Cow::Borrowed(b""),
+                    truncated: false,
+                }));
+                emit(Event::InputFailed {
+                    name: &name,
+                    reason: &reason,
                 });
             }
             Err(e) => {

@@ -23,11 +23,17 @@ pub struct HttpIngestSink {
 }
 
 impl HttpIngestSink {
-    /// How `format` input is cut for this sink: batches aimed at `wire_bytes` per request
-    /// body as sent, with room for the raw batch behind a compressed body of that size
-    /// (logs compress 3-6x at level 1), and never below 1 MB raw.
+    /// The largest record by default: the contract's "Recommended maximum individual log
+    /// record size: ≈ 500 KB".
+    pub const MAX_RECORD_BYTES: usize = 500_000;
+
+    /// How `format` input is cut for this sink: records of at most
+    /// [`MAX_RECORD_BYTES`](Self::MAX_RECORD_BYTES); batches aimed at `wire_bytes` per
+    /// request body as sent, with room for the raw batch behind a compressed body of that
+    /// size (logs compress 3-6x at level 1), and never below 1 MB raw.
     pub fn front(format: Format, wire_bytes: usize) -> FrontConfig {
         let mut front = FrontConfig::new(format);
+        front.framing.max_record_bytes = Self::MAX_RECORD_BYTES;
         front.batching.target_bytes = wire_bytes.max(1);
         front.batching.max_bytes = wire_bytes.max(1).saturating_mul(8).max(1_000_000);
         front

@@ -237,7 +237,11 @@ pub async fn run<Src: Source, S: Sink>(
             bytes: meta.bytes,
         });
         if let Some(name) = &meta.name {
-            inputs.borrow_mut().insert(name.clone(), (meta.end, false));
+            let mut inputs = inputs.borrow_mut();
+            let (position, ended) = inputs.entry(name.clone()).or_insert((meta.end, false));
+            if !*ended {
+                *position = meta.end;
+            }
         }
     };
     let items = crate::receiver_stream(source.start(front));

@@ -10,12 +10,12 @@ use crate::source::FrontConfig;
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
 use logferry_framing::{Batch, Format};
-use logferry_sdl::{Record, Reports, SdlSender, StoredBatch};
+use logferry_sdl::{Converted, Record, Reports, SdlSender, StoredBatch};
 use logferry_sdl_model::{FromJsonConfig, Timestamp};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,14 +53,23 @@ pub struct SdlSink {
     job: Arc<SdlJob>,
     aborted: AtomicBool,
     charged_seen: AtomicBool,
+    /// Events sent although their time or level could not be read.
+    unreadable: AtomicU64,
 }
 
 impl SdlSink {
-    /// How `format` input is cut for this sink: spool units and conversion work come in
-    /// ~256 KB batches (at most 1 MB); the sender makes its own requests of up to its
-    /// `max_body_bytes` from the events.
+    /// The largest record by default: SDL's only limit is the request body ("The
+    /// request body must be 6MB or less"), less room for the envelope; an event larger
+    /// than a batch goes in a request of its own.
+    pub const MAX_RECORD_BYTES: usize = 5_900_000;
+
+    /// How `format` input is cut for this sink: records of at most
+    /// [`MAX_RECORD_BYTES`](Self::MAX_RECORD_BYTES); spool units and conversion work come
+    /// in ~256 KB batches (at most 1 MB, or one larger record); the sender makes its own
+    /// requests of up to its `max_body_bytes` from the events.
     pub fn front(format: Format) -> FrontConfig {
         let mut front = FrontConfig::new(format);
+        front.framing.max_record_bytes = Self::MAX_RECORD_BYTES;
         front.batching.target_bytes = 256_000;
         front.batching.max_bytes = 1_000_000;
         front
@@ -74,6 +83,7 @@ impl SdlSink {
             job: Arc::new(job),
             aborted: AtomicBool::new(false),
             charged_seen: AtomicBool::new(false),
+            unreadable: AtomicU64::new(0),
         }
     }
 }
@@ -194,9 +204,15 @@ impl Sink for SdlSink {
                 let Some((id, source, done)) = next else {
                     break;
                 };
-                let Some((records, invalid)) = done else {
+                let Some(Converted {
+                    records,
+                    invalid,
+                    unreadable,
+                }) = done
+                else {
                     continue;
                 };
+                self.unreadable.fetch_add(unreadable.events, Relaxed);
                 for logferry_sdl::InvalidRecord {
                     position,
                     reason,
@@ -301,6 +317,8 @@ impl Control for SdlSink {
             retries: s.retries,
             bytes_charged: self.charged_seen.load(Relaxed).then_some(s.bytes_charged),
             events_truncated: s.events_truncated,
+            events_unreadable: self.unreadable.load(Relaxed),
+            events_time_moved: s.events_ts_moved,
         }
     }
 }

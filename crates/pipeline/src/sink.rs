@@ -91,6 +91,12 @@ pub struct SinkStats {
     pub bytes_charged: Option<u64>,
     /// SDL: events whose `message` was cut to fit a request.
     pub events_truncated: u64,
+    /// SDL: events sent although their time or level could not be read (read time or
+    /// `sev` 3, the raw value kept among their attributes).
+    pub events_unreadable: u64,
+    /// SDL: events moved from their own time to keep a session's times increasing
+    /// (their own time kept in an attribute).
+    pub events_time_moved: u64,
 }
 
 /// Records that will not be delivered as they are, with what is known of where they

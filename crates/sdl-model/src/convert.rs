@@ -64,6 +64,14 @@ impl Converter {
         }
     }
 
+    /// Events converted so far whose time or level could not be read (sent anyway, the
+    /// raw value kept among their attributes); always zero for text.
+    pub fn unreadable(&self) -> crate::Unreadable {
+        self.reader
+            .as_ref()
+            .map_or_else(crate::Unreadable::default, EventReader::unreadable)
+    }
+
     /// The event of `record` (without its `\n`), read at `read_at` from the source named
     /// `source`, when known.
     pub fn convert(

@@ -112,5 +112,5 @@ pub use logferry_sdl_model::Event;
 pub use report::{Delivery, Failure, Record, Report, Reports, ShutdownReport};
 pub use sender::SdlSender;
 pub use stats::{SessionStats, Stats};
-pub use stored::{InvalidRecord, StoredBatch};
+pub use stored::{Converted, InvalidRecord, StoredBatch};
 pub use upload::{UploadLogs, UploadLogsConfig, UploadReport};

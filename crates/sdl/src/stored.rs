@@ -70,7 +70,7 @@ impl StoredBatch {
         parser: Option<&str>,
         from_json: &FromJsonConfig,
         entry: Option<u64>,
-    ) -> (Vec<Record>, Vec<InvalidRecord>) {
+    ) -> Converted {
         let format = match self.format {
             Format::Text => RecordFormat::Text,
             Format::Json => RecordFormat::Json,
@@ -99,8 +99,24 @@ impl StoredBatch {
                 }),
             }
         }
-        (records, invalid)
+        Converted {
+            records,
+            invalid,
+            unreadable: converter.unreadable(),
+        }
     }
+}
+
+/// A stored batch as SDL events ([`StoredBatch::records`]).
+#[derive(Debug)]
+pub struct Converted {
+    /// Every record that is an event, as a sender's record.
+    pub records: Vec<Record>,
+    /// The records that are not events.
+    pub invalid: Vec<InvalidRecord>,
+    /// Events sent although their time or level could not be read (the raw value is
+    /// kept among their attributes).
+    pub unreadable: logferry_sdl_model::Unreadable,
 }
 
 impl Entry for StoredBatch {
@@ -215,7 +231,9 @@ mod tests {
     #[test]
     fn text_records_become_messages_with_logfile_parser_source_and_ack() {
         let entry = stored(Format::Text, b"first line\nsecond\n");
-        let (records, invalid) = entry.records(Some("app"), &FromJsonConfig::default(), Some(42));
+        let Converted {
+            records, invalid, ..
+        } = entry.records(Some("app"), &FromJsonConfig::default(), Some(42));
         assert!(invalid.is_empty());
         let got: Vec<_> = records
             .iter()
@@ -254,7 +272,9 @@ mod tests {
             Format::Json,
             b"{\"ts\":\"2022-11-03T02:52:27Z\",\"sev\":\"warn\",\"m\":1}\n{\"sev\":\"loud\"}\n{\"m\":2}\n",
         );
-        let (records, invalid) = entry.records(None, &FromJsonConfig::default(), None);
+        let Converted {
+            records, invalid, ..
+        } = entry.records(None, &FromJsonConfig::default(), None);
         let got: Vec<_> = records
             .iter()
             .map(|r| {
@@ -308,7 +328,9 @@ mod tests {
                 source_end: 17,
             }
         );
-        let (records, invalid) = entry.records(None, &FromJsonConfig::default(), Some(7));
+        let Converted {
+            records, invalid, ..
+        } = entry.records(None, &FromJsonConfig::default(), Some(7));
         assert_eq!(records.len(), 1);
         assert_eq!(
             invalid,

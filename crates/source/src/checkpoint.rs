@@ -11,6 +11,22 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+/// What an earlier run's checkpoint says about a file uploaded whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlierUpload {
+    /// No upload recorded, or the file was replaced, rewritten or truncated since.
+    None,
+    /// Uploaded whole and unchanged since: this many bytes.
+    Unchanged(u64),
+    /// Uploaded whole when it was `uploaded` bytes long; it has grown to `now`.
+    Grew {
+        /// Its size when uploaded.
+        uploaded: u64,
+        /// Its size now.
+        now: u64,
+    },
+}
+
 /// How many bytes at the start of a file its [`Fingerprint`] covers, at most.
 pub const HEAD_BYTES: usize = 4096;
 
@@ -311,21 +327,29 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// Some(size) when `path` was uploaded whole by an earlier run and is unchanged since:
-    /// its checkpoint ([`record_upload`](Checkpoints::record_upload)) still matches (the
-    /// same head, as [`Source::open`] decides) and sits at the file's end, and the file is
-    /// not empty. A file that grew, or was truncated or replaced, is not.
-    pub fn uploaded(&self, path: &Path) -> Option<u64> {
+    /// What an earlier run's upload of `path` says now: its checkpoint
+    /// ([`record_upload`](Checkpoints::record_upload)) still matches (the same head, as
+    /// [`Source::open`] decides) and sits at the file's end of a non-empty file
+    /// (`Unchanged`), or before it (`Grew`); anything else (no upload, truncated,
+    /// replaced) is `None`.
+    pub fn uploaded(&self, path: &Path) -> EarlierUpload {
         let size = fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let source = Source::open(
+        let Ok(source) = Source::open(
             &Input::File(path.to_path_buf()),
             &SourceConfig::default(),
             Some(self),
-        )
-        .ok()?;
+        ) else {
+            return EarlierUpload::None;
+        };
         match source.resume() {
-            Resume::Continued(at) if at.offset == size && size > 0 => Some(size),
-            _ => None,
+            Resume::Continued(at) if at.offset == size && size > 0 => {
+                EarlierUpload::Unchanged(size)
+            }
+            Resume::Continued(at) if at.offset > 0 && at.offset < size => EarlierUpload::Grew {
+                uploaded: at.offset,
+                now: size,
+            },
+            _ => EarlierUpload::None,
         }
     }
 
@@ -417,12 +441,12 @@ mod tests {
         let store = Checkpoints::open(dir.path(), CheckpointConfig { fsync: false }).unwrap();
         let file = dir.path().join("app.log");
         fs::write(&file, "one\ntwo\n").unwrap();
-        assert_eq!(store.uploaded(&file), None, "never uploaded");
+        assert_eq!(store.uploaded(&file), EarlierUpload::None, "never uploaded");
         store.record_upload(&file, 8).unwrap();
-        assert_eq!(store.uploaded(&file), Some(8));
+        assert_eq!(store.uploaded(&file), EarlierUpload::Unchanged(8));
         // A second store sees it too (the checkpoint is on disk).
         let reopened = Checkpoints::open(dir.path(), CheckpointConfig { fsync: false }).unwrap();
-        assert_eq!(reopened.uploaded(&file), Some(8));
+        assert_eq!(reopened.uploaded(&file), EarlierUpload::Unchanged(8));
 
         // Appended: uploaded again whole.
         fs::OpenOptions::new()
@@ -430,22 +454,31 @@ mod tests {
             .open(&file)
             .and_then(|mut f| f.write_all(b"three\n"))
             .unwrap();
-        assert_eq!(store.uploaded(&file), None);
+        assert_eq!(
+            store.uploaded(&file),
+            EarlierUpload::Grew {
+                uploaded: 8,
+                now: 14
+            }
+        );
         store.record_upload(&file, 14).unwrap();
-        assert_eq!(store.uploaded(&file), Some(14));
+        assert_eq!(store.uploaded(&file), EarlierUpload::Unchanged(14));
 
         // Replaced by another file of the same length at the same path.
         let other = dir.path().join("other.log");
         fs::write(&other, "ONE\nTWO\nTHREE\n").unwrap();
         fs::rename(&other, &file).unwrap();
-        assert_eq!(store.uploaded(&file), None);
+        assert_eq!(store.uploaded(&file), EarlierUpload::None);
 
         // An empty file is never "already uploaded"; a missing one is an error to record.
         let empty = dir.path().join("empty.log");
         fs::write(&empty, "").unwrap();
         store.record_upload(&empty, 0).unwrap();
-        assert_eq!(store.uploaded(&empty), None);
-        assert!(store.uploaded(&dir.path().join("missing.log")).is_none());
+        assert_eq!(store.uploaded(&empty), EarlierUpload::None);
+        assert_eq!(
+            store.uploaded(&dir.path().join("missing.log")),
+            EarlierUpload::None
+        );
         assert!(matches!(
             store.record_upload(&dir.path().join("missing.log"), 1),
             Err(Error::Open { .. })

@@ -67,7 +67,8 @@ mod input;
 mod reader;
 
 pub use checkpoint::{
-    CHECKPOINT_DIR, Checkpoint, CheckpointConfig, Checkpoints, FileId, Fingerprint, HEAD_BYTES,
+    CHECKPOINT_DIR, Checkpoint, CheckpointConfig, Checkpoints, EarlierUpload, FileId, Fingerprint,
+    HEAD_BYTES,
 };
 pub use error::Error;
 pub use input::{Input, expand};

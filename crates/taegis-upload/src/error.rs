@@ -57,6 +57,15 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// The file is not a text log file (gzip-compressed, or not UTF-8), and
+    /// [`Config::allow_binary`](crate::Config) is off. Refused before presigning.
+    #[error("{}: {problem}", path.display())]
+    NotText {
+        /// The file.
+        path: PathBuf,
+        /// What makes it binary.
+        problem: crate::NotText,
+    },
     /// The file is larger than one S3 `PUT` takes.
     #[error(
         "{} is {size} bytes, more than the {limit} bytes a single S3 PUT takes",

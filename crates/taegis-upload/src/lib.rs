@@ -32,7 +32,12 @@
 //! - **`file_name`** is the path's last component, not the path the seed's script sends:
 //!   the local directory layout is not the server's business.
 //! - **`sensor_id`** is always sent (default `toaster.localhost`, what the seed says the
-//!   server assumes); **`service`** only when configured.
+//!   server assumes); **`service`** is `Syslog` by default, as in the seed's only working
+//!   example, and can be changed or left out.
+//! - **Binary files** (gzip-compressed, or not UTF-8) are refused before presigning
+//!   ([`Error::NotText`]) unless [`Config::allow_binary`]: the contract takes "properly
+//!   formatted log files" and normalizes them line by line. [`TextCheck`] is the rule,
+//!   shared with `logferry check --backend file-upload`.
 //! - A file that **changes size** during an upload fails with [`Error::FileChanged`];
 //!   the body checks one byte past the signed length before its last chunk leaves, so no
 //!   complete (and wrong) object is stored. A rewrite that keeps the size is not detected.
@@ -84,6 +89,7 @@
 //! ```
 
 mod body;
+mod content;
 mod error;
 pub mod fuzzing;
 mod presign;
@@ -92,8 +98,9 @@ mod s3;
 mod token;
 mod upload;
 
+pub use content::{NotText, TextCheck};
 pub use error::{Error, ParseError};
-pub use presign::{DEFAULT_SENSOR_ID, PRESIGN_PATH, parse_presign_response};
+pub use presign::{DEFAULT_SENSOR_ID, DEFAULT_SERVICE, PRESIGN_PATH, parse_presign_response};
 pub use region::Region;
 pub use s3::S3Error;
 pub use token::{

@@ -9,8 +9,11 @@
 //! | `content_length` | Integer | "The size in bytes of the file you are attempting to upload" |
 //! | `sensor_id` | String | "Optional. Your desired sensor identifier. If omitted, the value defaults to toaster.localhost" |
 //!
-//! The seed's script also appends `&service=Syslog`; it is not in the parameter table,
-//! and some tenants refuse it, so it is sent only when configured. The script sends the
+//! The seed's script also appends `&service=Syslog` (`s3url = endpoint +
+//! "/s3-signer/v2/signed-s3url?file_name=" + filename + "&content_length=" +
+//! str(content_length) + "&service=Syslog"`). It is not in the parameter table, but it is
+//! the only working example, so it is sent by default ([`DEFAULT_SERVICE`]); a caller
+//! can name another service or leave it out. The script sends the
 //! access token as `Authorization: Bearer` and reads the reply's `location`
 //! (`url = res['location']`).
 
@@ -24,6 +27,9 @@ pub const PRESIGN_PATH: &str = "/s3-signer/v2/signed-s3url";
 /// What the seed says `sensor_id` defaults to: "If omitted, the value defaults to
 /// toaster.localhost".
 pub const DEFAULT_SENSOR_ID: &str = "toaster.localhost";
+
+/// The `service` the seed's only working example sends: `"&service=Syslog"`.
+pub const DEFAULT_SERVICE: &str = "Syslog";
 
 /// The presign URL for one file: `{endpoint}/s3-signer/v2/signed-s3url?file_name=…&
 /// content_length=…&sensor_id=…[&service=…]`, every value percent-encoded.

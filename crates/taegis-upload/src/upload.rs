@@ -1,7 +1,10 @@
 //! The uploader: presign, `PUT`, retry, presign again; many files at once.
 
 use crate::body::{FailureSlot, FileBody, OnRead};
-use crate::presign::{DEFAULT_SENSOR_ID, parse_presign_response, presign_url, server_message};
+use crate::content::TextCheck;
+use crate::presign::{
+    DEFAULT_SENSOR_ID, DEFAULT_SERVICE, parse_presign_response, presign_url, server_message,
+};
 use crate::s3::S3Error;
 use crate::token::{AccessToken, Credentials, TokenConfig, TokenProvider};
 use crate::{Error, Region};
@@ -29,10 +32,17 @@ pub struct Config {
     /// `sensor_id` sent with every presign request. Default: `toaster.localhost`, what the
     /// seed says the server assumes when it is omitted. Must not be empty.
     pub sensor_id: String,
-    /// `service` sent with every presign request when set (the seed's script sends
-    /// `service=Syslog`; it is not in the parameter table, and some tenants refuse it).
-    /// Default: none (not sent).
+    /// `service` sent with every presign request when set. Default: `Syslog`, what the
+    /// contract's only working example sends (`"&service=Syslog"` in its
+    /// `upload_file(endpoint, token, filename, sensorid = "toaster.localhost", service =
+    /// "Syslog")`); `None` leaves the parameter out (it is not in the seed's parameter
+    /// table, for a tenant that refuses it).
     pub service: Option<String>,
+    /// Upload files that are not text (gzip-compressed, or not valid UTF-8) as they are.
+    /// Default: false: such a file is refused before presigning
+    /// ([`Error::NotText`], the rule of [`TextCheck`](crate::TextCheck)), since the
+    /// contract takes "properly formatted log files" and normalizes their lines.
+    pub allow_binary: bool,
     /// Files uploaded at once. Default: 2. At least 1.
     pub concurrency: usize,
     /// Presigned URLs tried per file: when S3 refuses a URL as expired or not matching
@@ -65,7 +75,8 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             sensor_id: DEFAULT_SENSOR_ID.to_owned(),
-            service: None,
+            service: Some(DEFAULT_SERVICE.to_owned()),
+            allow_binary: false,
             concurrency: 2,
             max_presigns: 3,
             read_chunk: 256 * 1024,
@@ -227,6 +238,31 @@ fn bump(counter: &AtomicU64, by: u64) {
     counter.fetch_add(by, Ordering::Relaxed);
 }
 
+/// Reads `path` through [`TextCheck`]: the file is refused before presigning when it is
+/// gzip-compressed or not UTF-8. (A file that changes afterwards is caught by the size
+/// check of the upload itself.)
+async fn text_check(path: &Path) -> Result<(), Error> {
+    use tokio::io::AsyncReadExt as _;
+    let io_error = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+    let mut check = TextCheck::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let not_text = |problem| Error::NotText {
+        path: path.to_path_buf(),
+        problem,
+    };
+    loop {
+        let n = file.read(&mut buf).await.map_err(io_error)?;
+        if n == 0 {
+            return check.finish().map_err(not_text);
+        }
+        check.push(&buf[..n]).map_err(not_text)?;
+    }
+}
+
 /// Uploads files to Taegis XDR File Upload: access token → presigned URL → `PUT`.
 ///
 /// From `taegis-file-upload-api.txt`, the process: "1. Generate an Access Token 2.
@@ -234,7 +270,8 @@ fn bump(counter: &AtomicU64, by: u64) {
 ///
 /// 1. The file is examined: it must be a regular, non-empty file of at most
 ///    [`MAX_PUT_BYTES`]. An empty file is refused here: the contract does not say what an
-///    empty upload means, and it holds no logs.
+///    empty upload means, and it holds no logs. Unless [`Config::allow_binary`], it is
+///    read once through [`TextCheck`] and refused if gzip-compressed or not UTF-8.
 /// 2. A token comes from the shared [`TokenProvider`]; the presign request names the file
 ///    (its last path component), its size, the sensor and optionally the service. It is
 ///    classified by [`classify::presign`]: a 401 refreshes the token once; 408, 429, 5xx
@@ -511,6 +548,9 @@ impl Uploader {
                 size: len,
                 limit: MAX_PUT_BYTES,
             });
+        }
+        if !self.config.allow_binary {
+            text_check(path).await?;
         }
         self.notify(Progress::Started { path, bytes: len });
         let shared_path: Arc<Path> = path.into();

@@ -127,3 +127,176 @@ fn usage_errors_exit_2() {
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     }
 }
+
+/// The seed's only working example sends `service=Syslog`: so does logferry, unless told
+/// otherwise.
+#[tokio::test(flavor = "multi_thread")]
+async fn service_is_syslog_unless_told_otherwise() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a.log", "b.log", "c.log"] {
+        std::fs::write(dir.path().join(name), format!("{name}\n")).unwrap();
+    }
+    for args in [
+        &["a.log"][..],
+        &["b.log", "--service", "Windows"],
+        &["c.log", "--no-service"],
+    ] {
+        let out = upload(&emu, dir.path())
+            .env("ACCESS_TOKEN", emu.taegis_access_token())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+    }
+    let mut seen: Vec<(String, Option<String>)> = emu
+        .uploads()
+        .into_iter()
+        .map(|u| (u.file_name, u.service))
+        .collect();
+    seen.sort();
+    let expected = [
+        ("a.log", Some("Syslog")),
+        ("b.log", Some("Windows")),
+        ("c.log", None),
+    ];
+    assert_eq!(
+        seen,
+        expected.map(|(n, s)| (n.to_owned(), s.map(str::to_owned)))
+    );
+    let both = upload(&emu, dir.path())
+        .env("ACCESS_TOKEN", emu.taegis_access_token())
+        .args(["a.log", "--service", "Windows", "--no-service"])
+        .output()
+        .unwrap();
+    assert_eq!(both.status.code(), Some(2), "{}", stderr(&both));
+    emu.shutdown().await;
+}
+
+/// Gzip and non-UTF-8 files are refused before anything is sent, by the same rule
+/// `check --backend file-upload` applies, unless `--allow-binary`.
+#[tokio::test(flavor = "multi_thread")]
+async fn binary_files_are_refused_as_check_says_unless_allowed() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let gzip = [0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 0x4b, 0x04, 0];
+    std::fs::write(dir.path().join("logs.gz"), gzip).unwrap();
+    std::fs::write(dir.path().join("latin1.log"), b"ok\ncaf\xe9\n").unwrap();
+    std::fs::write(dir.path().join("good.log"), "caf\u{e9}\n").unwrap();
+    let files = ["logs.gz", "latin1.log", "good.log"];
+
+    let out = upload(&emu, dir.path())
+        .env("ACCESS_TOKEN", emu.taegis_access_token())
+        .args(files)
+        .args(["--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let summary = summary(dir.path(), "s.json");
+    assert_eq!(summary["records"]["invalid"], 2, "{summary}");
+    assert_eq!(summary["records"]["delivered"], 1, "{summary}");
+    let errors = stderr(&out);
+    let gzip_reason = "gzip-compressed, not a text log file (decompress it first, or pass --allow-binary to upload it as it is)";
+    let utf8_reason = "line 2, byte 6: invalid UTF-8, not a text log file (pass --allow-binary to upload it as it is)";
+    assert!(
+        errors.contains(&format!("logs.gz: {gzip_reason}")),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(&format!("latin1.log: {utf8_reason}")),
+        "{errors}"
+    );
+    let uploaded: Vec<String> = emu.uploads().into_iter().map(|u| u.file_name).collect();
+    assert_eq!(uploaded, ["good.log"]);
+
+    let check = logferry()
+        .args(["check", "--backend", "file-upload"])
+        .args(files)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        stdout(&check),
+        format!(
+            "logs.gz: {gzip_reason}\nlatin1.log: {utf8_reason}\n2 problem(s) in 2 of 3 input(s) (1 good records)\n"
+        )
+    );
+
+    let allowed = upload(&emu, dir.path())
+        .env("ACCESS_TOKEN", emu.taegis_access_token())
+        .args(["logs.gz", "latin1.log", "--allow-binary"])
+        .output()
+        .unwrap();
+    assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    let check = logferry()
+        .args(["check", "--backend", "file-upload", "--allow-binary"])
+        .args(files)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    let mut uploaded: Vec<(String, u64)> = emu
+        .uploads()
+        .into_iter()
+        .map(|u| (u.file_name, u.bytes))
+        .collect();
+    uploaded.sort();
+    let expected = [("good.log", 6), ("latin1.log", 8), ("logs.gz", 13)];
+    assert_eq!(uploaded, expected.map(|(n, b)| (n.to_owned(), b)));
+    emu.shutdown().await;
+}
+
+/// A file that grew since its upload goes again whole (the API takes whole files), and
+/// the log says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_grew_is_uploaded_again_whole_and_the_log_says_so() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.log");
+    std::fs::write(&path, numbered(10)).unwrap();
+    let first_size = std::fs::metadata(&path).unwrap().len();
+    let run = |summary: &str| {
+        upload(&emu, dir.path())
+            .env("ACCESS_TOKEN", emu.taegis_access_token())
+            .args(["-v", "a.log", "--spool", "spool", "--summary-json", summary])
+            .output()
+            .unwrap()
+    };
+    let first = run("1.json");
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let mut grown = numbered(10);
+    grown.push_str("one more line\n");
+    std::fs::write(&path, &grown).unwrap();
+    let second = run("2.json");
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let size = grown.len() as u64;
+    let log = stderr(&second);
+    assert!(
+        log.contains(&format!(
+            "a.log: grew from {first_size} to {size} bytes since it was uploaded: uploading it again whole ({first_size} bytes a second time)"
+        )),
+        "{log}"
+    );
+    let s = summary(dir.path(), "2.json");
+    assert_eq!(s["records"]["delivered"], 1, "{s}");
+    assert!(s["records"].get("skipped").is_none(), "not skipped: {s}");
+    let uploads: Vec<(String, u64, u64)> = emu
+        .uploads()
+        .into_iter()
+        .map(|u| (u.file_name, u.bytes, u.lines))
+        .collect();
+    assert_eq!(
+        uploads,
+        [
+            ("a.log".to_owned(), first_size, 10),
+            ("a.log".to_owned(), size, 11)
+        ]
+    );
+    // Unchanged since: skipped.
+    let third = run("3.json");
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert_eq!(summary(dir.path(), "3.json")["records"]["skipped"], 1);
+    assert_eq!(emu.uploads().len(), 2);
+    emu.shutdown().await;
+}

@@ -195,10 +195,15 @@ async fn sdl_events_are_delivered_and_a_record_that_is_no_event_is_reported() {
     );
     config.pacing = logferry_sdl::Pacing::Off;
     let (sender, reports) = SdlSender::start_with_reports(client(), config).unwrap();
+    // Strict: a time no parser understands makes the record no event (the default,
+    // lenient, sends it with the read time instead).
     let job = SdlJob {
         format: Format::Json,
         parser: None,
-        from_json: Default::default(),
+        from_json: logferry_sdl_model::FromJsonConfig {
+            lenient: false,
+            ..Default::default()
+        },
         shutdown_deadline: Duration::from_secs(10),
     };
     let sink = SdlSink::new(sender, reports, job);

@@ -40,7 +40,8 @@ async fn several_files_are_stored_intact() {
     assert!(
         uploads
             .iter()
-            .all(|u| u.sensor_id == "toaster.localhost" && u.service.is_none())
+            .all(|u| u.sensor_id == "toaster.localhost" && u.service.as_deref() == Some("Syslog")),
+        "the seed's example sends service=Syslog, and so does the default"
     );
     let lines: Vec<(String, u64)> = {
         let mut l: Vec<_> = uploads
@@ -107,6 +108,84 @@ async fn sensor_service_and_odd_file_names_reach_the_presign_request() {
             (names[1], "fw-01/dmz & co", Some("Syslog"))
         ]
     );
+}
+
+#[tokio::test]
+async fn service_can_be_renamed_or_left_out() {
+    let emu = support::start(Emulator::builder()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_files(dir.path(), &[("a.log", b"x\n"), ("b.log", b"y\n")]);
+    for (path, service) in paths.iter().zip([Some("Windows"), None]) {
+        let config = Config {
+            service: service.map(str::to_owned),
+            ..config()
+        };
+        let report = uploader(&emu, static_token(&emu), config)
+            .upload(path)
+            .await;
+        assert!(report.is_delivered(), "{:?}", report.result);
+    }
+    let mut uploads = emu.uploads();
+    uploads.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    let seen: Vec<Option<&str>> = uploads.iter().map(|u| u.service.as_deref()).collect();
+    assert_eq!(seen, [Some("Windows"), None]);
+}
+
+/// Gzip and other binary files are refused before presigning (the contract takes "properly
+/// formatted log files"), unless `allow_binary`.
+#[tokio::test]
+async fn binary_files_are_refused_unless_allowed() {
+    let emu = support::start(Emulator::builder()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut big_then_bad = vec![b'a'; 300_000];
+    big_then_bad[299_000] = b'\n';
+    big_then_bad.extend_from_slice(b"\xc3(\n");
+    let paths = write_files(
+        dir.path(),
+        &[
+            ("logs.gz", &[0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]),
+            ("latin1.log", b"ok\ncaf\xe9\n"),
+            ("late.log", &big_then_bad),
+        ],
+    );
+    let up = uploader(&emu, static_token(&emu), config());
+    let messages: Vec<String> = up
+        .upload_all(paths.clone())
+        .await
+        .iter()
+        .map(|r| r.result.as_ref().unwrap_err().to_string())
+        .collect();
+    let shown: Vec<String> = messages
+        .iter()
+        .map(|m| m.rsplit_once('/').map_or(m.clone(), |(_, n)| n.to_owned()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "logs.gz: gzip-compressed, not a text log file (decompress it first, or pass --allow-binary to upload it as it is)",
+            "latin1.log: line 2, byte 6: invalid UTF-8, not a text log file (pass --allow-binary to upload it as it is)",
+            "late.log: line 2, byte 300000: invalid UTF-8, not a text log file (pass --allow-binary to upload it as it is)",
+        ]
+    );
+    assert_eq!(up.stats().presign_requests, 0, "refused before presigning");
+    assert!(emu.uploads().is_empty());
+
+    let config = Config {
+        allow_binary: true,
+        ..config()
+    };
+    let up = uploader(&emu, static_token(&emu), config);
+    for report in up.upload_all(paths).await {
+        assert!(report.is_delivered(), "{:?}", report.result);
+    }
+    let mut uploads: Vec<(String, u64)> = emu
+        .uploads()
+        .into_iter()
+        .map(|u| (u.file_name, u.bytes))
+        .collect();
+    uploads.sort();
+    let expected = [("late.log", 300_003), ("latin1.log", 8), ("logs.gz", 13)];
+    assert_eq!(uploads, expected.map(|(n, b)| (n.to_owned(), b)));
 }
 
 #[tokio::test]
