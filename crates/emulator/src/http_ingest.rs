@@ -4,7 +4,11 @@
 //!
 //! Rules, each from `taegis-http-ingest-api.txt`, checked in this order:
 //!
-//! 1. **Authentication.** "The integration key serves as the bearer token. Clients SHOULD
+//! 1. **The integration.** "The path uniquely identifies the integration": a path with no
+//!    integration id, or one naming no integration this emulator has, gets **404** (the
+//!    seed names no status for it; RFC 9110's "did not find a current representation for
+//!    the target resource"), whatever the credential.
+//! 2. **Authentication.** "The integration key serves as the bearer token. Clients SHOULD
 //!    use the Bearer scheme [...] Clients designed to interoperate with the Splunk HTTP
 //!    Event Collector (HEC) MAY alternately present the credential using the Splunk
 //!    scheme [...] Clients MUST NOT rely on any other authentication scheme."
@@ -12,16 +16,16 @@
 //!    ("The Authorization header was missing or its credential was not recognized").
 //!    A revoked key: **403** ("The credential was recognized but is no longer authorized
 //!    (for example, the integration has been deleted)").
-//! 2. **Size.** "Maximum request body size | 100 MB | Hard ceiling. Requests exceeding
+//! 3. **Size.** "Maximum request body size | 100 MB | Hard ceiling. Requests exceeding
 //!    this size are rejected with 413 Payload Too Large." Checked on the wire and again
 //!    on the decoded body (a gzip body cannot smuggle more).
-//! 3. **Content-Type.** "The following request Content-Type values are supported:
+//! 4. **Content-Type.** "The following request Content-Type values are supported:
 //!    text/plain [...] application/json". Anything else or none: **400**. A `charset`
 //!    parameter other than UTF-8 is refused too ("Request bodies MUST be UTF-8 encoded").
-//! 4. **Content-Encoding.** "Request bodies MAY be sent uncompressed or compressed with
+//! 5. **Content-Encoding.** "Request bodies MAY be sent uncompressed or compressed with
 //!    gzip [...] Other content encodings are not supported." Another encoding, or gzip
 //!    that does not decode: **400**.
-//! 5. **Body.** "The request was malformed, empty, or otherwise unparseable": an empty
+//! 6. **Body.** "The request was malformed, empty, or otherwise unparseable": an empty
 //!    body, a body that is not UTF-8, and for JSON a body that is neither one JSON object
 //!    nor one JSON object per line: **400**, and nothing of it is stored.
 //!
@@ -67,6 +71,11 @@ impl State {
     /// Revokes an integration key (then 403); false when it is not a current key.
     pub(crate) fn revoke(&self, key: &str) -> bool {
         self.keys.revoke(key)
+    }
+
+    /// Whether an integration with this id exists (deleted ones too: their keys get 403).
+    fn exists(&self, integration: &str) -> bool {
+        self.keys.any(|owner| owner == integration)
     }
 
     fn check(&self, integration: &str, key: &str) -> Check {
@@ -328,15 +337,27 @@ fn too_large(limit: u64, what: &str) -> Resp {
     reply::taegis_error(413, format!("{what} exceeds the {limit}-byte limit"))
 }
 
-/// Checks the key against the integration in the path.
+/// Checks that the path names an integration (else 404), then the key against it.
 #[allow(
     clippy::result_large_err,
     reason = "the error is the reply itself, built once per request"
 )]
 fn authenticate(state: &State, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
     let Some(integration) = integration(path) else {
-        return Err(reply::taegis_error(401, "no integration id in the path"));
+        return Err(reply::taegis_error(
+            404,
+            "no integration id in the path (expected /http-endpoint/v1/<integration-id>)",
+        ));
     };
+    if !state.exists(integration) {
+        return Err(reply::taegis_error(
+            404,
+            format!(
+                "no integration `{}` at this URL",
+                truncate(integration, 100)
+            ),
+        ));
+    }
     let Some(key) = credential(headers, &["Bearer", "Splunk"]) else {
         let message = if headers.contains_key(header::AUTHORIZATION) {
             "unsupported authorization scheme: use Bearer <integration key> (or Splunk <key>)"

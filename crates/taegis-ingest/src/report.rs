@@ -12,6 +12,17 @@ pub enum StopReason {
         /// The full explanation with the operator action, from the retry policy.
         message: String,
     },
+    /// The endpoint answered 404 Not Found or 410 Gone: the integration path is mistyped
+    /// or the integration was deleted. Every request to that URL would fail alike, so the
+    /// sender stops and what it did not send stays for a run with the corrected URL.
+    /// HTTP Ingest: "The path uniquely identifies the integration"; "Operators SHOULD
+    /// retrieve the exact URL from the XDR UI rather than constructing it manually."
+    WrongUrl {
+        /// The URL to check (shown without its query string; never the key).
+        url: String,
+        /// The full explanation with the operator action, naming the URL.
+        message: String,
+    },
     /// [`Ingest::stop`](crate::Ingest::stop) was called (shutdown).
     Requested,
 }
@@ -19,7 +30,9 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StopReason::Unauthorized { message } => f.write_str(message),
+            StopReason::Unauthorized { message } | StopReason::WrongUrl { message, .. } => {
+                f.write_str(message)
+            }
             StopReason::Requested => f.write_str("the sender was stopped"),
         }
     }

@@ -122,7 +122,7 @@ impl Ingest {
         });
     }
 
-    /// Why the sender stopped, if it did (a 401/403, or [`Ingest::stop`]).
+    /// Why the sender stopped, if it did (a 401/403, a 404/410, or [`Ingest::stop`]).
     pub fn stopped(&self) -> Option<StopReason> {
         self.inner.stop.borrow().clone()
     }
@@ -351,17 +351,23 @@ impl Ingest {
                 if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
                     message.push_str(&format!(" (server said: {body})"));
                 }
-                if classify::credentials_refused(&reason) {
-                    let reason = StopReason::Unauthorized { message };
-                    tracing::error!(
-                        "stopping the HTTP Ingest sender for {}: {reason}",
-                        inner.config.url
+                let reason = if classify::credentials_refused(&reason) {
+                    StopReason::Unauthorized { message }
+                } else if classify::url_refused(&reason) {
+                    let url = inner.config.url.to_string();
+                    let message = format!(
+                        "{message}; check the integration URL {url}: the path may be mistyped, or the integration deleted"
                     );
-                    self.stop_with(reason.clone());
-                    PartEnd::Stopped(reason)
+                    StopReason::WrongUrl { url, message }
                 } else {
-                    PartEnd::Rejected(message)
-                }
+                    return (PartEnd::Rejected(message), attempts);
+                };
+                tracing::error!(
+                    "stopping the HTTP Ingest sender for {}: {reason}",
+                    inner.config.url
+                );
+                self.stop_with(reason.clone());
+                PartEnd::Stopped(reason)
             }
             // The HTTP Ingest table has no re-authentication row; a key is either valid
             // or refused.

@@ -3,7 +3,7 @@
 
 use crate::*;
 use logferry_emulator::{Endpoint, FaultSet, FaultStatus, LimitOverrides};
-use logferry_taegis_ingest::{ContentType, DeliveryStatus, NotDelivered, StopReason};
+use logferry_taegis_ingest::{ContentType, DeliveryStatus, EncodedBatch, NotDelivered, StopReason};
 
 #[tokio::test]
 async fn faults_and_resets_lose_nothing_and_corrupt_nothing() {
@@ -113,6 +113,58 @@ async fn unknown_key_stops_the_sender_at_once() {
     let sent = emu.stats().status_count(Endpoint::HttpIngest, 401);
     assert!(sent <= 4, "{sent} requests after a 401");
     assert_eq!(ingest.stats().retries, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn mistyped_integration_path_stops_the_sender_with_404_naming_the_url() {
+    let emu = emulator(Faults::none()).await;
+    let typo = emu.http_ingest_url_for("emulator-defualt");
+    let ingest = sender(&emu, |c| c.url = typo.parse().unwrap());
+    let deliveries = ship(&ingest, batches(&lines(500, 10), 500)).await;
+    let Some(StopReason::WrongUrl { url, message }) = ingest.stopped() else {
+        panic!("the sender must stop: {:?}", ingest.stopped());
+    };
+    assert_eq!(url, typo);
+    assert!(message.contains("404"), "{message}");
+    assert!(
+        message.contains(&typo),
+        "the message names the URL: {message}"
+    );
+    assert!(
+        !message.contains(emu.http_ingest_key()),
+        "never the key: {message}"
+    );
+    // Nothing refused into the dead-letter file: every batch comes back whole, to be
+    // sent again (from the spool) once the URL is corrected.
+    assert_eq!(ingest.stats().records_rejected, 0);
+    assert!(deliveries.iter().all(|d| matches!(
+        &d.status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(StopReason::WrongUrl { .. }))
+    ) && d.undelivered.as_ref().map(EncodedBatch::records)
+        == Some(d.records)));
+    // At most one request per in-flight slot reached the server, none retried.
+    let sent = emu.stats().status_count(Endpoint::HttpIngest, 404);
+    assert!(sent <= 4, "{sent} requests after a 404");
+    assert_eq!(ingest.stats().retries, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn gone_410_stops_the_sender_like_a_wrong_url() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(1_000, FaultStatus::Code(410)),
+    ))
+    .await;
+    let ingest = sender(&emu, |c| c.concurrency = 1);
+    let deliveries = ship(&ingest, batches(&lines(100, 10), 300)).await;
+    let reason = ingest.stopped().expect("stopped");
+    assert!(matches!(reason, StopReason::WrongUrl { .. }), "{reason:?}");
+    assert!(reason.to_string().contains("410"), "{reason}");
+    assert_eq!(emu.stats().status_count(Endpoint::HttpIngest, 410), 1);
+    assert!(deliveries.iter().all(|d| !d.is_done()));
+    assert_eq!(ingest.stats().records_rejected, 0);
     emu.shutdown().await;
 }
 
