@@ -341,14 +341,26 @@ pub fn presign(status: StatusCode, headers: &HeaderMap) -> Verdict {
     }
 }
 
-/// A request that got no response. Every kind retries: the connection may come back
+/// A request that got no response.
+///
+/// Every kind but an untrusted certificate retries: the connection may come back
 /// (refused, reset, timeout) and delivery is at least once, so a request that may or may
-/// not have arrived is sent again. A TLS failure retries too (an interception proxy or a
-/// certificate rotation can be transient); the retry budget and stop conditions bound it.
+/// not have arrived is sent again. A TLS failure that is not about the certificate (a
+/// handshake cut short, an alert) retries too; the retry budget and stop conditions bound
+/// it.
+///
+/// [`TransportFailure::Certificate`] is [`Verdict::Stop`]: a certificate the client does
+/// not trust (wrong or missing CA, expired, wrong host name) is refused identically on
+/// every attempt, and the HTTP Ingest contract makes TLS the only transport ("All
+/// requests MUST be made over HTTPS"), so retrying it would only hide, for as long as the
+/// stop conditions allow, a setting an operator must fix.
 pub fn transport(failure: &TransportFailure) -> Verdict {
-    Verdict::Retry {
-        not_before: None,
-        cause: RetryCause::Transport(*failure),
+    match failure {
+        TransportFailure::Certificate => Verdict::Stop,
+        _ => Verdict::Retry {
+            not_before: None,
+            cause: RetryCause::Transport(*failure),
+        },
     }
 }
 

@@ -23,6 +23,15 @@ pub enum StopReason {
         /// The full explanation with the operator action, naming the URL.
         message: String,
     },
+    /// The server's TLS certificate is not trusted (signed by a CA the client does not
+    /// trust, expired, not valid for the URL's host name): every request would fail
+    /// alike, so the sender stops at once rather than retrying a setting an operator must
+    /// fix ("All requests MUST be made over HTTPS").
+    UntrustedCertificate {
+        /// What was wrong with the certificate and what to check (the CA file, the host
+        /// name).
+        message: String,
+    },
     /// [`Ingest::stop`](crate::Ingest::stop) was called (shutdown).
     Requested,
 }
@@ -30,9 +39,9 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StopReason::Unauthorized { message } | StopReason::WrongUrl { message, .. } => {
-                f.write_str(message)
-            }
+            StopReason::Unauthorized { message }
+            | StopReason::WrongUrl { message, .. }
+            | StopReason::UntrustedCertificate { message } => f.write_str(message),
             StopReason::Requested => f.write_str("the sender was stopped"),
         }
     }

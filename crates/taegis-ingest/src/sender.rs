@@ -348,7 +348,7 @@ impl Ingest {
             Finish::Split => PartEnd::Split,
             Finish::GaveUp(GaveUp::Fatal(reason)) => {
                 let mut message = reason.to_string();
-                if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
+                if let Some(body) = report.value.as_ref().ok().and_then(|r| excerpt(r.body())) {
                     message.push_str(&format!(" (server said: {body})"));
                 }
                 let reason = if classify::credentials_refused(&reason) {
@@ -374,6 +374,18 @@ impl Ingest {
             Finish::Reauthenticate => {
                 PartEnd::GaveUp("unexpected re-authentication verdict".into())
             }
+            Finish::GaveUp(GaveUp::Stopped) => match report.value {
+                Err(e) if e.is_certificate() => {
+                    let reason = StopReason::UntrustedCertificate {
+                        message: e.to_string(),
+                    };
+                    tracing::error!("stopping the HTTP Ingest sender: {reason}");
+                    self.stop_with(reason.clone());
+                    PartEnd::Stopped(reason)
+                }
+                Err(e) => PartEnd::GaveUp(format!("the request could not be made: {e}")),
+                Ok(_) => PartEnd::GaveUp(format!("stopped; last: {}", report.last_verdict)),
+            },
             Finish::GaveUp(other) => PartEnd::GaveUp(format!(
                 "{other:?} after {attempts} attempts; last: {}",
                 report.last_verdict
@@ -383,7 +395,14 @@ impl Ingest {
     }
 
     /// One HTTP request, classified.
-    async fn attempt(&self, part: &EncodedBatch) -> Outcome<Option<Response<Bytes>>> {
+    ///
+    /// A transport failure that will be retried (connection refused or reset, a timeout)
+    /// is a warning with its cause, so an unreachable endpoint is visible at the default
+    /// verbosity while the sender keeps trying.
+    async fn attempt(
+        &self,
+        part: &EncodedBatch,
+    ) -> Outcome<Result<Response<Bytes>, logferry_http::Error>> {
         let inner = &*self.inner;
         let mut request = inner
             .client
@@ -395,11 +414,21 @@ impl Ingest {
         }
         let classify = |response: Response<Bytes>| {
             let verdict = classify::http_ingest(response.status(), response.headers());
-            Outcome::new(verdict, Some(response))
+            Outcome::new(verdict, Ok(response))
+        };
+        let failed = |e: logferry_http::Error| {
+            if e.is_retryable() {
+                tracing::warn!(
+                    batch = %part.label(),
+                    "HTTP Ingest request failed, will retry: {}",
+                    chain(&e)
+                );
+            }
+            Err(e)
         };
         inner
             .client
-            .exchange(request, full(part.body().clone()), None, classify, |_| None)
+            .exchange(request, full(part.body().clone()), None, classify, failed)
             .await
     }
 
@@ -448,4 +477,20 @@ fn excerpt(body: &[u8]) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// An error and its causes on one line (`a: b: c`), skipping a cause already in the text
+/// before it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
 }

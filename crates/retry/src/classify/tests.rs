@@ -355,7 +355,12 @@ fn token_endpoint_table() {
 }
 
 #[test]
-fn every_transport_failure_retries() {
+fn an_untrusted_certificate_stops_at_once() {
+    assert_eq!(transport(&TransportFailure::Certificate), Verdict::Stop);
+}
+
+#[test]
+fn every_other_transport_failure_retries() {
     for failure in [
         TransportFailure::ConnectRefused,
         TransportFailure::Reset,

@@ -399,3 +399,105 @@ async fn a_stop_condition_gives_up_and_reports() {
     assert!(received_sorted(&emu).is_empty());
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_untrusted_certificate_stops_at_once_saying_what_to_check() {
+    let emu = emulator(Faults::none()).await;
+    let mut config = IngestConfig::new(
+        emu.http_ingest_url().parse().unwrap(),
+        Secret::new(emu.http_ingest_key()),
+    );
+    config.retry = fast_retry();
+    // The webpki roots only: the emulator's generated CA is not among them.
+    let untrusting = Client::new(ClientConfig::default()).unwrap();
+    let ingest = Ingest::new(untrusting, config).unwrap();
+    // Without the stop rule this retries for as long as the policy allows (forever by
+    // default): the timeout fails the test.
+    let deliveries = tokio::time::timeout(
+        Duration::from_secs(5),
+        ship(&ingest, batches(&lines(200, 10), 500)),
+    )
+    .await
+    .expect("stops at once, not after retries");
+    let Some(StopReason::UntrustedCertificate { message }) = ingest.stopped() else {
+        panic!("the sender must stop: {:?}", ingest.stopped());
+    };
+    assert!(message.contains("certificate"), "{message}");
+    assert!(message.contains("UnknownIssuer"), "{message}");
+    assert!(message.contains("--ca-file"), "what to check: {message}");
+    assert_eq!(ingest.stats().retries, 0);
+    assert!(deliveries.iter().all(|d| matches!(
+        &d.status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(
+            StopReason::UntrustedCertificate { .. }
+        ))
+    )));
+    assert!(emu.records().is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_keeps_retrying_with_a_warning_naming_the_cause() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+    let captured = Captured::default();
+    // The default verbosity: warnings and errors only.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = IngestConfig::new(
+        format!("http://127.0.0.1:{port}/http-endpoint/v1/x")
+            .parse()
+            .unwrap(),
+        Secret::new("key"),
+    );
+    config.retry = fast_retry();
+    config.retry.stop.max_attempts = Some(3);
+    let ingest = Ingest::new(Client::new(ClientConfig::default()).unwrap(), config).unwrap();
+    let deliveries = ship(&ingest, batches(&lines(3, 1), 1_000)).await;
+    assert!(matches!(
+        &deliveries[0].status,
+        DeliveryStatus::NotDelivered(NotDelivered::GaveUp(_))
+    ));
+    assert_eq!(
+        deliveries[0].requests, 3,
+        "retried until the stop condition"
+    );
+    assert!(
+        ingest.stopped().is_none(),
+        "a refused connection does not stop"
+    );
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings >= 3, "one warning per failed attempt:\n{log}");
+    assert!(log.contains("will retry"), "{log}");
+    assert!(
+        log.to_lowercase().contains("connection refused"),
+        "the cause: {log}"
+    );
+}
