@@ -148,4 +148,10 @@ pub struct IngestStats {
     pub raw_bytes: u64,
     /// Bytes on the wire for accepted requests.
     pub wire_bytes: u64,
+    /// Answers that asked the sender to slow down (429, 503, timeouts); each cut the
+    /// adaptive concurrency limit.
+    pub throttled: u64,
+    /// The current limit on batches in flight: the configured concurrency, or with
+    /// adaptive concurrency where it stands now (1 to the configured concurrency).
+    pub concurrency_limit: u64,
 }

@@ -501,3 +501,114 @@ async fn a_refused_connection_keeps_retrying_with_a_warning_naming_the_cause() {
         "the cause: {log}"
     );
 }
+
+/// HTTP Ingest 429: "SHOULD be retried with backoff and reduced concurrency or batch
+/// size". Against a server that refuses a third concurrent request, an adaptive sender
+/// is refused far less often than one that keeps 8 in flight, and both deliver it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_backs_off_under_429() {
+    let input = lines(1_200, 40);
+    let mut shares = Vec::new();
+    for adaptive in [false, true] {
+        let emu = Emulator::builder()
+            .http_ingest_max_in_flight(2)
+            .faults(Faults::none().with_endpoint(
+                Endpoint::HttpIngest,
+                FaultSet::latency(Duration::from_millis(20)),
+            ))
+            .start()
+            .await
+            .unwrap();
+        let ingest = sender(&emu, |c| {
+            c.concurrency = 8;
+            c.adaptive_concurrency = adaptive;
+            c.budget.min_retries_per_sec = 10_000;
+        });
+        let deliveries = ship(&ingest, batches(&input, 1_000)).await;
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Delivered)
+        );
+        assert_eq!(received_sorted(&emu), sorted(&input), "every record, once");
+        let stats = emu.stats();
+        let refused = stats.status_count(Endpoint::HttpIngest, 429);
+        let total = stats.endpoints[&Endpoint::HttpIngest].requests;
+        let share = refused as f64 / total as f64;
+        let sent = ingest.stats();
+        eprintln!(
+            "adaptive={adaptive}: {refused} of {total} requests refused with 429 ({:.0}%), \
+             limit now {}, {} slow-down signals",
+            share * 100.0,
+            sent.concurrency_limit,
+            sent.throttled
+        );
+        assert_eq!(sent.throttled, refused);
+        if adaptive {
+            assert!(sent.concurrency_limit < 8, "{sent:?}");
+        } else {
+            assert_eq!(sent.concurrency_limit, 8);
+        }
+        shares.push(share);
+        emu.shutdown().await;
+    }
+    let (fixed, adaptive) = (shares[0], shares[1]);
+    assert!(
+        fixed > 0.3,
+        "8 in flight against 2 places must be refused often: {fixed}"
+    );
+    assert!(
+        adaptive < fixed / 2.0,
+        "adaptive {adaptive:.2} must be clearly below fixed {fixed:.2}"
+    );
+}
+
+/// "Clients SHOULD tune senders for steady, evenly distributed traffic and avoid bursts":
+/// with a rate cap under the server's byte rate, nothing is refused; without one, the
+/// same input is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_cap_keeps_under_the_servers_byte_rate() {
+    let input = lines(3_000, 40);
+    let server_rate = 40_000;
+    let mut refused = Vec::new();
+    for cap in [None, std::num::NonZeroU64::new(server_rate / 2)] {
+        let emu = Emulator::builder()
+            .http_ingest_bytes_per_sec(server_rate)
+            .start()
+            .await
+            .unwrap();
+        let ingest = sender(&emu, |c| {
+            c.compression = None;
+            c.rate = cap;
+            c.budget.min_retries_per_sec = 10_000;
+            c.retry.cap = Duration::from_millis(200);
+        });
+        let started = Instant::now();
+        let deliveries = ship(&ingest, batches(&input, 4_000)).await;
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Delivered)
+        );
+        assert_eq!(received_sorted(&emu), sorted(&input));
+        let n = emu.stats().status_count(Endpoint::HttpIngest, 429);
+        eprintln!(
+            "rate cap {cap:?}: {n} requests refused with 429, {:?}",
+            started.elapsed()
+        );
+        if let Some(cap) = cap {
+            let bytes = ingest.stats().wire_bytes as f64;
+            assert!(
+                started.elapsed().as_secs_f64() >= bytes / cap.get() as f64 * 0.8,
+                "paced to the cap"
+            );
+        }
+        refused.push(n);
+        emu.shutdown().await;
+    }
+    assert!(
+        refused[0] > 0,
+        "an uncapped sender bursts past the server's rate"
+    );
+    assert_eq!(refused[1], 0, "a capped sender stays under it");
+}
