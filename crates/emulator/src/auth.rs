@@ -73,6 +73,11 @@ impl<T> Keys<T> {
         known
     }
 
+    /// Whether some live key (revoked or not) has a value `matches` accepts.
+    pub(crate) fn any(&self, matches: impl FnMut(&T) -> bool) -> bool {
+        self.lock().live.values().any(matches)
+    }
+
     /// [`Check::Unknown`] when `key` is not live, else `judge(value, revoked)`.
     pub(crate) fn check(&self, key: &str, judge: impl FnOnce(&T, bool) -> Check) -> Check {
         let inner = self.lock();

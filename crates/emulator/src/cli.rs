@@ -56,6 +56,14 @@ pub struct Args {
     /// HTTP Ingest body limit in bytes, wire and decoded (the 413 threshold).
     #[arg(long, default_value_t = crate::config::HTTP_INGEST_MAX_BODY)]
     pub http_ingest_max_body: u64,
+    /// HTTP Ingest rate protection: 429 to a request arriving while this many are being
+    /// handled.
+    #[arg(long)]
+    pub http_ingest_max_in_flight: Option<usize>,
+    /// HTTP Ingest rate protection: 429 to a request that would take the wire bytes
+    /// accepted in the current second past this.
+    #[arg(long)]
+    pub http_ingest_bytes_per_sec: Option<u64>,
     /// SDL body limit in bytes (the 6 MB threshold).
     #[arg(long, default_value_t = crate::config::SDL_MAX_BODY)]
     pub sdl_max_body: u64,
@@ -167,6 +175,8 @@ impl Args {
             records_file: self.records.clone(),
             memory_records: self.memory_records,
             http_ingest_max_body: self.http_ingest_max_body,
+            http_ingest_max_in_flight: self.http_ingest_max_in_flight,
+            http_ingest_bytes_per_sec: self.http_ingest_bytes_per_sec,
             sdl_max_body: self.sdl_max_body,
             sdl_session_rate: self.sdl_session_rate,
             token_ttl: Duration::from_secs(self.token_ttl),

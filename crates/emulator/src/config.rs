@@ -43,6 +43,13 @@ pub struct Config {
     pub memory_records: usize,
     /// HTTP Ingest body limit, wire and decoded. Default [`HTTP_INGEST_MAX_BODY`].
     pub http_ingest_max_body: u64,
+    /// HTTP Ingest rate protection: requests arriving while this many are already being
+    /// handled get **429** ("Rate-limited requests are signalled with 429 Too Many
+    /// Requests"). Default: none.
+    pub http_ingest_max_in_flight: Option<usize>,
+    /// HTTP Ingest rate protection: a request whose wire bytes would take the bytes
+    /// accepted in the current one-second window past this gets **429**. Default: none.
+    pub http_ingest_bytes_per_sec: Option<u64>,
     /// SDL body limit, wire and decoded. Default [`SDL_MAX_BODY`].
     pub sdl_max_body: u64,
     /// SDL per-session ceiling in decoded bytes per second, over a sliding 1 s window.
@@ -78,6 +85,8 @@ impl Default for Config {
             records_file: None,
             memory_records: 1_000_000,
             http_ingest_max_body: HTTP_INGEST_MAX_BODY,
+            http_ingest_max_in_flight: None,
+            http_ingest_bytes_per_sec: None,
             sdl_max_body: SDL_MAX_BODY,
             sdl_session_rate: SDL_SESSION_RATE,
             sdl_sessions_per_5_min: SDL_SESSIONS_PER_5_MIN,

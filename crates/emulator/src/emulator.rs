@@ -69,6 +69,20 @@ impl EmulatorBuilder {
         self
     }
 
+    /// HTTP Ingest answers 429 to a request arriving while `n` are already being handled
+    /// (see [`Config::http_ingest_max_in_flight`]).
+    pub fn http_ingest_max_in_flight(mut self, n: usize) -> Self {
+        self.config.http_ingest_max_in_flight = Some(n);
+        self
+    }
+
+    /// HTTP Ingest answers 429 to a request that would take the wire bytes accepted in
+    /// the current second past `bytes_per_sec` (see [`Config::http_ingest_bytes_per_sec`]).
+    pub fn http_ingest_bytes_per_sec(mut self, bytes_per_sec: u64) -> Self {
+        self.config.http_ingest_bytes_per_sec = Some(bytes_per_sec);
+        self
+    }
+
     /// SDL body limit (default 6 MB).
     pub fn sdl_max_body(mut self, bytes: u64) -> Self {
         self.config.sdl_max_body = bytes;

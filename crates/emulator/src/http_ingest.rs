@@ -4,7 +4,11 @@
 //!
 //! Rules, each from `taegis-http-ingest-api.txt`, checked in this order:
 //!
-//! 1. **Authentication.** "The integration key serves as the bearer token. Clients SHOULD
+//! 1. **The integration.** "The path uniquely identifies the integration": a path with no
+//!    integration id, or one naming no integration this emulator has, gets **404** (the
+//!    seed names no status for it; RFC 9110's "did not find a current representation for
+//!    the target resource"), whatever the credential.
+//! 2. **Authentication.** "The integration key serves as the bearer token. Clients SHOULD
 //!    use the Bearer scheme [...] Clients designed to interoperate with the Splunk HTTP
 //!    Event Collector (HEC) MAY alternately present the credential using the Splunk
 //!    scheme [...] Clients MUST NOT rely on any other authentication scheme."
@@ -12,16 +16,16 @@
 //!    ("The Authorization header was missing or its credential was not recognized").
 //!    A revoked key: **403** ("The credential was recognized but is no longer authorized
 //!    (for example, the integration has been deleted)").
-//! 2. **Size.** "Maximum request body size | 100 MB | Hard ceiling. Requests exceeding
+//! 3. **Size.** "Maximum request body size | 100 MB | Hard ceiling. Requests exceeding
 //!    this size are rejected with 413 Payload Too Large." Checked on the wire and again
 //!    on the decoded body (a gzip body cannot smuggle more).
-//! 3. **Content-Type.** "The following request Content-Type values are supported:
+//! 4. **Content-Type.** "The following request Content-Type values are supported:
 //!    text/plain [...] application/json". Anything else or none: **400**. A `charset`
 //!    parameter other than UTF-8 is refused too ("Request bodies MUST be UTF-8 encoded").
-//! 4. **Content-Encoding.** "Request bodies MAY be sent uncompressed or compressed with
+//! 5. **Content-Encoding.** "Request bodies MAY be sent uncompressed or compressed with
 //!    gzip [...] Other content encodings are not supported." Another encoding, or gzip
 //!    that does not decode: **400**.
-//! 5. **Body.** "The request was malformed, empty, or otherwise unparseable": an empty
+//! 6. **Body.** "The request was malformed, empty, or otherwise unparseable": an empty
 //!    body, a body that is not UTF-8, and for JSON a body that is neither one JSON object
 //!    nor one JSON object per line: **400**, and nothing of it is stored.
 //!
@@ -33,6 +37,13 @@
 //! lines that is counted as [`ViolationKind::PrettyPrintedJson`]); otherwise every line
 //! must be a JSON object ("one JSON object per newline-delimited line"); an empty line is
 //! not one.
+//!
+//! Rate protection, off by default ([`Config::http_ingest_max_in_flight`](crate::Config::http_ingest_max_in_flight),
+//! [`Config::http_ingest_bytes_per_sec`](crate::Config::http_ingest_bytes_per_sec)): "The
+//! platform applies rate protections [...] Rate-limited requests are signalled with 429
+//! Too Many Requests." A request arriving while the maximum are being handled, or whose
+//! wire bytes would take the current one-second window past the byte rate, gets **429**
+//! (no `Retry-After`: the seed names none), and nothing of it is stored.
 //!
 //! A good request gets **200** with an empty body (the seed defines no body) and an
 //! `x-emulator-records` header with the number of records stored.
@@ -47,12 +58,35 @@ use http::{Request, header};
 use hyper::body::Incoming;
 use logferry_compress::{Encoding, decode};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-/// HTTP Ingest's state: the integrations' keys.
+/// HTTP Ingest's state: the integrations' keys, and the rate protection's counters.
 #[derive(Debug, Default)]
 pub(crate) struct State {
     /// Key → the integration id it belongs to.
     keys: Keys<String>,
+    /// Requests being handled now.
+    in_flight: AtomicUsize,
+    /// (start of the current one-second window, wire bytes accepted in it).
+    window: Mutex<Option<(Instant, u64)>>,
+}
+
+/// Holds one place among the requests being handled.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The seed: "The platform applies rate protections to ensure stability for all tenants.
+/// [...] Rate-limited requests are signalled with 429 Too Many Requests."
+/// No `Retry-After`: the seed names none, and senders are left to their own backoff.
+fn rate_limited(message: String) -> Resp {
+    reply::taegis_error(429, message)
 }
 
 impl State {
@@ -67,6 +101,57 @@ impl State {
     /// Revokes an integration key (then 403); false when it is not a current key.
     pub(crate) fn revoke(&self, key: &str) -> bool {
         self.keys.revoke(key)
+    }
+
+    /// Takes a place among the requests being handled; `Err` (a 429) when `max` are.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the reply itself, built once per request"
+    )]
+    fn enter(&self, max: Option<usize>) -> Result<InFlight<'_>, Resp> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let guard = InFlight(&self.in_flight);
+        match max {
+            Some(max) if now > max => Err(rate_limited(format!(
+                "rate limited: more than {max} requests in flight"
+            ))),
+            _ => Ok(guard),
+        }
+    }
+
+    /// Counts `bytes` in the current one-second window, or refuses them (a 429) when they
+    /// would take it past `limit`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the error is the reply itself, built once per request"
+    )]
+    fn admit_bytes(&self, limit: Option<u64>, bytes: u64) -> Result<(), Resp> {
+        let Some(limit) = limit else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let (start, used) = match *window {
+            Some((start, used)) if now.duration_since(start) < Duration::from_secs(1) => {
+                (start, used)
+            }
+            _ => (now, 0),
+        };
+        // A request larger than the whole limit is admitted in an empty window, or it
+        // could never pass.
+        if used > 0 && used + bytes > limit {
+            *window = Some((start, used));
+            return Err(rate_limited(format!(
+                "rate limited: more than {limit} bytes per second"
+            )));
+        }
+        *window = Some((start, used + bytes));
+        Ok(())
+    }
+
+    /// Whether an integration with this id exists (deleted ones too: their keys get 403).
+    fn exists(&self, integration: &str) -> bool {
+        self.keys.any(|owner| owner == integration)
     }
 
     fn check(&self, integration: &str, key: &str) -> Check {
@@ -223,12 +308,27 @@ pub(crate) async fn handle(ctx: &mut Ctx<'_>, state: &State, req: Request<Incomi
         .limits()
         .http_ingest_max_body
         .unwrap_or(ctx.common.config.http_ingest_max_body);
+    let config = &ctx.common.config;
+    let (max_in_flight, bytes_per_sec) = (
+        config.http_ingest_max_in_flight,
+        config.http_ingest_bytes_per_sec,
+    );
+    let _in_flight = match state.enter(max_in_flight) {
+        Ok(guard) => guard,
+        Err(resp) => {
+            ctx.drain(body).await?;
+            return Ok(resp);
+        }
+    };
     if ctx.common.config.count_only {
         let auth = authenticate(state, parts.uri.path(), &parts.headers);
         ctx.drain(body).await?;
         return Ok(auth.err().unwrap_or_else(|| reply::empty(200)));
     }
     let body = ctx.read_body(body, limit).await?;
+    if let Err(resp) = state.admit_bytes(bytes_per_sec, ctx.outcome.wire_bytes) {
+        return Ok(resp);
+    }
     if let Some(injected) = ctx.fault().await {
         return ctx.injected(injected, taegis_fault);
     }
@@ -328,15 +428,27 @@ fn too_large(limit: u64, what: &str) -> Resp {
     reply::taegis_error(413, format!("{what} exceeds the {limit}-byte limit"))
 }
 
-/// Checks the key against the integration in the path.
+/// Checks that the path names an integration (else 404), then the key against it.
 #[allow(
     clippy::result_large_err,
     reason = "the error is the reply itself, built once per request"
 )]
 fn authenticate(state: &State, path: &str, headers: &http::HeaderMap) -> Result<String, Resp> {
     let Some(integration) = integration(path) else {
-        return Err(reply::taegis_error(401, "no integration id in the path"));
+        return Err(reply::taegis_error(
+            404,
+            "no integration id in the path (expected /http-endpoint/v1/<integration-id>)",
+        ));
     };
+    if !state.exists(integration) {
+        return Err(reply::taegis_error(
+            404,
+            format!(
+                "no integration `{}` at this URL",
+                truncate(integration, 100)
+            ),
+        ));
+    }
     let Some(key) = credential(headers, &["Bearer", "Splunk"]) else {
         let message = if headers.contains_key(header::AUTHORIZATION) {
             "unsupported authorization scheme: use Bearer <integration key> (or Splunk <key>)"

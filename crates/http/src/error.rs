@@ -19,8 +19,11 @@ pub enum FailureKind {
     Connect,
     /// The connect or request timeout expired.
     Timeout,
-    /// TLS failed (handshake, certificate, alert).
+    /// TLS failed (handshake, alert), not because of the server's certificate.
     Tls,
+    /// The server's certificate is not trusted (unknown CA, expired, wrong host name):
+    /// fix the CA file or the URL, then restart. No retry fixes it.
+    Certificate,
     /// The connection broke mid-request (reset, closed, incomplete response).
     Reset,
     /// Anything else the HTTP stack reported.
@@ -69,9 +72,18 @@ impl Error {
     }
 
     /// True when sending again may succeed: connect, timeout, TLS, reset and other
-    /// transport failures (not configuration or URL errors).
+    /// transport failures (not configuration or URL errors, nor an untrusted
+    /// certificate).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self.kind, FailureKind::Config | FailureKind::InvalidUrl)
+        !matches!(
+            self.kind,
+            FailureKind::Config | FailureKind::InvalidUrl | FailureKind::Certificate
+        )
+    }
+
+    /// True when the server's TLS certificate is not trusted.
+    pub fn is_certificate(&self) -> bool {
+        self.kind == FailureKind::Certificate
     }
 
     /// True when a timeout expired.
@@ -103,14 +115,15 @@ impl Error {
             FailureKind::Connect => T::ConnectRefused,
             FailureKind::Timeout => T::Timeout,
             FailureKind::Tls => T::Tls,
+            FailureKind::Certificate => T::Certificate,
             FailureKind::Reset => T::Reset,
             FailureKind::Config | FailureKind::InvalidUrl | FailureKind::Other => T::Other,
         }
     }
 
     /// What the retry policy does after this failure: [`classify::transport`] (retry) for a
-    /// transport failure, [`Verdict::Stop`] for a configuration or URL error, which no
-    /// retry fixes.
+    /// transport failure, [`Verdict::Stop`] for an untrusted certificate (by the same
+    /// table) and for a configuration or URL error, which no retry fixes.
     ///
     /// [`classify::transport`]: logferry_retry::classify::transport
     pub fn verdict(&self) -> Verdict {
@@ -124,8 +137,66 @@ impl Error {
     /// Classifies an error from the HTTP stack by walking its source chain.
     pub(crate) fn from_transport(context: &str, err: BoxError) -> Self {
         let kind = classify(err.as_ref());
-        Self::new(kind, context.to_owned(), Some(err))
+        let message = match certificate_error(err.as_ref()) {
+            Some(cert) if kind == FailureKind::Certificate => {
+                format!("{context}: {}", untrusted(cert))
+            }
+            _ => context.to_owned(),
+        };
+        Self::new(kind, message, Some(err))
     }
+}
+
+/// The rustls certificate error in a chain, if any.
+fn certificate_error<'e>(err: &'e (dyn StdError + 'static)) -> Option<&'e rustls::Error> {
+    let mut current: Option<&'e (dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(r) = e.downcast_ref::<rustls::Error>()
+            && is_certificate(r)
+        {
+            return Some(r);
+        }
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &'e (dyn StdError + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+/// Whether rustls refused the server's certificate (as opposed to the handshake).
+fn is_certificate(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+    )
+}
+
+/// What was wrong with the server's certificate, and what to check.
+fn untrusted(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let check = match e {
+        rustls::Error::InvalidCertificate(
+            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension,
+        ) => {
+            "it is not signed by a CA this client trusts: give the CA that signed the server's \
+             certificate with --ca-file (or check the file given), or check that no proxy \
+             intercepts TLS"
+        }
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => {
+            "it is outside its validity dates: check the server's certificate and this machine's clock"
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "it is not valid for the URL's host name: check the host name in the URL",
+        _ => "check the CA file (--ca-file) and the host name in the URL",
+    };
+    format!("the server's TLS certificate is not trusted ({e}); {check}")
 }
 
 fn classify(err: &(dyn StdError + 'static)) -> FailureKind {
@@ -156,8 +227,12 @@ fn classify(err: &(dyn StdError + 'static)) -> FailureKind {
 
 /// The kind one error in the chain decides on its own, if any.
 fn classify_one(e: &(dyn StdError + 'static)) -> Option<FailureKind> {
-    if e.is::<rustls::Error>() {
-        return Some(FailureKind::Tls);
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        return Some(if is_certificate(r) {
+            FailureKind::Certificate
+        } else {
+            FailureKind::Tls
+        });
     }
     if let Some(io) = e.downcast_ref::<std::io::Error>() {
         use std::io::ErrorKind::*;
@@ -193,6 +268,8 @@ impl fmt::Display for Error {
             FailureKind::Connect => Some("connection failed"),
             FailureKind::Timeout => Some("timed out"),
             FailureKind::Tls => Some("TLS error"),
+            // The message already says what was wrong with the certificate.
+            FailureKind::Certificate => None,
             FailureKind::Reset => Some("connection broken"),
             _ => None,
         };

@@ -35,6 +35,7 @@ use http::{HeaderMap, StatusCode};
 /// | 429 | [`Retry`](Verdict::Retry) | "The request was rate-limited by platform protections." / "SHOULD be retried with backoff and reduced concurrency or batch size." |
 /// | 500, 502, 503, 504 | [`Retry`](Verdict::Retry) | "A transient service-side error occurred." / "SHOULD be retried with backoff." |
 /// | 404 | [`Fatal`](Verdict::Fatal) | not in the table; 4xx class. "Operators SHOULD retrieve the exact URL from the XDR UI rather than constructing it manually." |
+/// | 410 | [`Fatal`](Verdict::Fatal) | not in the table; 4xx class: the integration path is gone ("Integrations may be deleted at any time from the XDR UI"). |
 /// | other | by class | "treat unrecognized response codes per the broader class semantics defined in RFC 9110 (for example, an unrecognized 5xx status SHOULD be treated as retryable)" |
 ///
 /// Every retry honours a valid `Retry-After` header as a floor on the next delay.
@@ -65,6 +66,12 @@ pub fn http_ingest(status: StatusCode, headers: &HeaderMap) -> Verdict {
             status,
             "no integration answers at this URL",
             "retrieve the exact URL from the XDR UI rather than constructing it manually",
+        ),
+        410 => fatal(
+            C,
+            status,
+            "the integration at this URL is gone (deleted)",
+            "retrieve the exact URL from the XDR UI; if the integration was deleted, create a new one and use its URL and key",
         ),
         413 => Verdict::Split,
         408 | 429 | 500 | 502 | 503 | 504 => retry(status, headers),
@@ -334,14 +341,26 @@ pub fn presign(status: StatusCode, headers: &HeaderMap) -> Verdict {
     }
 }
 
-/// A request that got no response. Every kind retries: the connection may come back
+/// A request that got no response.
+///
+/// Every kind but an untrusted certificate retries: the connection may come back
 /// (refused, reset, timeout) and delivery is at least once, so a request that may or may
-/// not have arrived is sent again. A TLS failure retries too (an interception proxy or a
-/// certificate rotation can be transient); the retry budget and stop conditions bound it.
+/// not have arrived is sent again. A TLS failure that is not about the certificate (a
+/// handshake cut short, an alert) retries too; the retry budget and stop conditions bound
+/// it.
+///
+/// [`TransportFailure::Certificate`] is [`Verdict::Stop`]: a certificate the client does
+/// not trust (wrong or missing CA, expired, wrong host name) is refused identically on
+/// every attempt, and the HTTP Ingest contract makes TLS the only transport ("All
+/// requests MUST be made over HTTPS"), so retrying it would only hide, for as long as the
+/// stop conditions allow, a setting an operator must fix.
 pub fn transport(failure: &TransportFailure) -> Verdict {
-    Verdict::Retry {
-        not_before: None,
-        cause: RetryCause::Transport(*failure),
+    match failure {
+        TransportFailure::Certificate => Verdict::Stop,
+        _ => Verdict::Retry {
+            not_before: None,
+            cause: RetryCause::Transport(*failure),
+        },
     }
 }
 
@@ -367,6 +386,30 @@ pub fn transport(failure: &TransportFailure) -> Verdict {
 /// ```
 pub fn credentials_refused(reason: &FatalReason) -> bool {
     refuses_credentials(reason.status(), reason.server_status())
+}
+
+/// Whether a fatal verdict means the URL itself names nothing (404 Not Found, 410 Gone),
+/// so that no request to it can succeed until an operator corrects it: a sender stops on
+/// it as on a refused credential ([`credentials_refused`]), and keeps what it did not send
+/// for the corrected run.
+///
+/// HTTP Ingest: "The path uniquely identifies the integration"; "Operators SHOULD retrieve
+/// the exact URL from the XDR UI rather than constructing it manually"; "Integrations may
+/// be deleted at any time from the XDR UI". A mistyped or deleted integration path is the
+/// same for every request of the sender: retrying each batch, or refusing each one as a
+/// bad request, would drain the whole input into the dead-letter file.
+///
+/// ```
+/// use http::{HeaderMap, StatusCode};
+/// use logferry_retry::{classify, Verdict};
+/// let Verdict::Fatal { reason } = classify::http_ingest(StatusCode::NOT_FOUND, &HeaderMap::new()) else {
+///     unreachable!("404 is fatal")
+/// };
+/// assert!(classify::url_refused(&reason));
+/// assert!(!classify::credentials_refused(&reason));
+/// ```
+pub fn url_refused(reason: &FatalReason) -> bool {
+    matches!(reason.status().as_u16(), 404 | 410)
 }
 
 /// [`credentials_refused`] on a status and a body's status string.

@@ -38,9 +38,11 @@ pub enum Verdict {
     /// unusable request), an accepted answer could not be used, or the sender is
     /// stopping. The attempt's value says which; the caller does not send this again.
     ///
-    /// Backends return it from their attempt; the [`classify`](crate::classify) tables
-    /// never do (a refused credential is [`Verdict::Fatal`], recognised by
-    /// [`classify::credentials_refused`](crate::classify::credentials_refused)).
+    /// Backends return it from their attempt; of the [`classify`](crate::classify)
+    /// functions only [`classify::transport`](crate::classify::transport) does, for an
+    /// untrusted certificate (no response, so no status for [`Verdict::Fatal`]); a refused
+    /// credential is [`Verdict::Fatal`], recognised by
+    /// [`classify::credentials_refused`](crate::classify::credentials_refused).
     Stop,
 }
 
@@ -131,8 +133,9 @@ impl fmt::Display for RetryCause {
 
 /// How a request failed before any response arrived.
 ///
-/// Every kind is retried ([`classify::transport`](crate::classify::transport)): the
-/// request may or may not have reached the server, and delivery is at least once.
+/// Every kind but [`TransportFailure::Certificate`] is retried
+/// ([`classify::transport`](crate::classify::transport)): the request may or may not have
+/// reached the server, and delivery is at least once. An untrusted certificate stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TransportFailure {
@@ -142,8 +145,13 @@ pub enum TransportFailure {
     Reset,
     /// Connecting, sending or waiting for the response took too long.
     Timeout,
-    /// The TLS handshake failed or a TLS alert arrived.
+    /// The TLS handshake failed or a TLS alert arrived (not about the server's
+    /// certificate).
     Tls,
+    /// The server's TLS certificate is not trusted: signed by a CA the client does not
+    /// trust (a wrong or missing CA file), expired or not yet valid, not valid for the
+    /// URL's host name. No retry fixes it; an operator must.
+    Certificate,
     /// Any other I/O or protocol failure (DNS, malformed response, ...).
     Other,
 }
@@ -155,6 +163,7 @@ impl fmt::Display for TransportFailure {
             TransportFailure::Reset => "connection reset",
             TransportFailure::Timeout => "timed out",
             TransportFailure::Tls => "tls failure",
+            TransportFailure::Certificate => "untrusted tls certificate",
             TransportFailure::Other => "transport failure",
         })
     }

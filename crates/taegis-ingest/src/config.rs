@@ -85,8 +85,21 @@ pub struct IngestConfig {
     /// gzip level, or `None` for identity bodies. Default: level 1 ("Request bodies MAY
     /// be sent uncompressed or compressed with gzip").
     pub compression: Option<Level>,
-    /// Requests in flight at once. Default: 4.
+    /// Requests in flight at once, at most. Default: 4. With
+    /// [`adaptive_concurrency`](IngestConfig::adaptive_concurrency) the sender starts here
+    /// and moves between 1 and this.
     pub concurrency: usize,
+    /// Adapt the number of batches in flight to the endpoint (AIMD): halve it on a 429,
+    /// a 503 or a timeout, grow it by one after as many deliveries in a row as the
+    /// current limit, between 1 and [`concurrency`](IngestConfig::concurrency). HTTP
+    /// Ingest: 429 "SHOULD be retried with backoff and reduced concurrency or batch
+    /// size". Default: true; false keeps `concurrency` fixed.
+    pub adaptive_concurrency: bool,
+    /// A ceiling on the bytes put on the wire per second (request bodies, retries
+    /// included), paced request by request so traffic is even. HTTP Ingest: "Clients
+    /// SHOULD tune senders for steady, evenly distributed traffic and avoid bursts that
+    /// compress many minutes of data into a few seconds." Default: none.
+    pub rate: Option<std::num::NonZeroU64>,
     /// Backoff and stop conditions. Default: [`RetryConfig::default`] (1 s base, 2 min
     /// cap, Retry-After honoured up to 10 min, never give up).
     pub retry: RetryConfig,
@@ -105,6 +118,8 @@ impl IngestConfig {
             content_type: ContentType::default(),
             compression: Some(Level::FAST),
             concurrency: 4,
+            adaptive_concurrency: true,
+            rate: None,
             retry: RetryConfig::default(),
             budget: BudgetConfig::default(),
         }
@@ -120,6 +135,8 @@ impl fmt::Debug for IngestConfig {
             .field("content_type", &self.content_type)
             .field("compression", &self.compression)
             .field("concurrency", &self.concurrency)
+            .field("adaptive_concurrency", &self.adaptive_concurrency)
+            .field("rate", &self.rate)
             .field("retry", &self.retry)
             .field("budget", &self.budget)
             .finish()

@@ -20,8 +20,10 @@
 //! | 200 | delivered: the batch's records are acknowledged |
 //! | 400 | "MUST NOT retry without changes": the part is handed back as [`Rejected`] with its source range, the sender goes on |
 //! | 401, 403 | "MUST NOT retry": the whole sender stops at once ([`StopReason::Unauthorized`]) with what to check |
+//! | 404, 410 | the integration path is mistyped or deleted ("Operators SHOULD retrieve the exact URL from the XDR UI"): the whole sender stops at once ([`StopReason::WrongUrl`]) naming the URL to check; nothing is refused into the dead-letter file |
 //! | 413 | "MUST NOT retry. Split the payload into smaller requests": split in half at record boundaries and resend, recursively; a single record still too large is [`Rejected`] |
-//! | 408, 429, 5xx, transport failures | retried with full-jitter exponential backoff, `Retry-After` honoured, under a shared retry budget |
+//! | 408, 429, 5xx, transport failures | retried with full-jitter exponential backoff, `Retry-After` honoured, under a shared retry budget; a connection refused or reset is logged as a warning with its cause |
+//! | untrusted TLS certificate | "All requests MUST be made over HTTPS": the whole sender stops at once ([`StopReason::UntrustedCertificate`]) saying what was wrong and what to check (the CA file, the host name) |
 //! | anything else | by its class (RFC 9110), as the versioning section asks |
 //!
 //! "The HTTP Ingest API provides at-least-once delivery semantics": a batch is reported

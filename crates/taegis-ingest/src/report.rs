@@ -12,6 +12,26 @@ pub enum StopReason {
         /// The full explanation with the operator action, from the retry policy.
         message: String,
     },
+    /// The endpoint answered 404 Not Found or 410 Gone: the integration path is mistyped
+    /// or the integration was deleted. Every request to that URL would fail alike, so the
+    /// sender stops and what it did not send stays for a run with the corrected URL.
+    /// HTTP Ingest: "The path uniquely identifies the integration"; "Operators SHOULD
+    /// retrieve the exact URL from the XDR UI rather than constructing it manually."
+    WrongUrl {
+        /// The URL to check (shown without its query string; never the key).
+        url: String,
+        /// The full explanation with the operator action, naming the URL.
+        message: String,
+    },
+    /// The server's TLS certificate is not trusted (signed by a CA the client does not
+    /// trust, expired, not valid for the URL's host name): every request would fail
+    /// alike, so the sender stops at once rather than retrying a setting an operator must
+    /// fix ("All requests MUST be made over HTTPS").
+    UntrustedCertificate {
+        /// What was wrong with the certificate and what to check (the CA file, the host
+        /// name).
+        message: String,
+    },
     /// [`Ingest::stop`](crate::Ingest::stop) was called (shutdown).
     Requested,
 }
@@ -19,7 +39,9 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StopReason::Unauthorized { message } => f.write_str(message),
+            StopReason::Unauthorized { message }
+            | StopReason::WrongUrl { message, .. }
+            | StopReason::UntrustedCertificate { message } => f.write_str(message),
             StopReason::Requested => f.write_str("the sender was stopped"),
         }
     }
@@ -126,4 +148,10 @@ pub struct IngestStats {
     pub raw_bytes: u64,
     /// Bytes on the wire for accepted requests.
     pub wire_bytes: u64,
+    /// Answers that asked the sender to slow down (429, 503, timeouts); each cut the
+    /// adaptive concurrency limit.
+    pub throttled: u64,
+    /// The current limit on batches in flight: the configured concurrency, or with
+    /// adaptive concurrency where it stands now (1 to the configured concurrency).
+    pub concurrency_limit: u64,
 }

@@ -10,10 +10,17 @@ use http::Response;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use logferry_compress::Encoding;
 use logferry_http::{Client, authorization, full};
-use logferry_retry::{FastRng, Finish, GaveUp, Outcome, Retrier, TokioClock, classify};
+use logferry_retry::{
+    FastRng, Finish, GaveUp, Outcome, Retrier, RetryCause, TokioClock, TransportFailure, Verdict,
+    classify,
+};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use tokio::sync::watch;
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Relaxed, SeqCst},
+};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
 
 /// An HTTP Ingest sender for one integration. Cheap to clone; clones share the retry
 /// budget, the stop signal and the statistics.
@@ -34,6 +41,161 @@ struct Inner {
     /// Set by [`Ingest::close`]: no new attempt, requests on the wire finish.
     closing: watch::Sender<bool>,
     counters: Counters,
+    limit: Limit,
+    pacer: Option<Pacer>,
+}
+
+/// The adaptive limit on requests in flight (AIMD, as TCP congestion control): halved on
+/// a sign of overload, one more after as many deliveries in a row as the limit (about
+/// one more per round trip of the whole window). It bounds both the batches
+/// [`Ingest::ship`] takes and the attempts on the wire (retries of batches taken before
+/// a cut wait for a place). Atomics on the hot path; a [`Notify`] only when a request
+/// waits for a place.
+struct Limit {
+    current: AtomicUsize,
+    max: usize,
+    adaptive: bool,
+    /// Deliveries since the last change.
+    successes: AtomicUsize,
+    /// Attempts on the wire (adaptive only).
+    active: AtomicUsize,
+    /// Attempts waiting for a place.
+    waiting: AtomicUsize,
+    wake: Notify,
+}
+
+/// A place among the attempts on the wire; freed on drop.
+struct Place<'a>(Option<&'a Limit>);
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if let Some(limit) = self.0 {
+            limit.active.fetch_sub(1, SeqCst);
+            limit.wake_waiters();
+        }
+    }
+}
+
+impl Limit {
+    fn new(max: usize, adaptive: bool) -> Limit {
+        Limit {
+            current: AtomicUsize::new(max),
+            max,
+            adaptive,
+            successes: AtomicUsize::new(0),
+            active: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            wake: Notify::new(),
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.current.load(Relaxed)
+    }
+
+    fn wake_waiters(&self) {
+        if self.waiting.load(SeqCst) > 0 {
+            self.wake.notify_waiters();
+        }
+    }
+
+    /// Waits for a place on the wire under the current limit.
+    async fn place(&self) -> Place<'_> {
+        if !self.adaptive {
+            // `ship` takes at most `concurrency` batches, each with one attempt at a time.
+            return Place(None);
+        }
+        loop {
+            let active = self.active.load(SeqCst);
+            if active < self.get() {
+                if self
+                    .active
+                    .compare_exchange(active, active + 1, SeqCst, SeqCst)
+                    .is_ok()
+                {
+                    return Place(Some(self));
+                }
+                continue;
+            }
+            let notified = self.wake.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            self.waiting.fetch_add(1, SeqCst);
+            if self.active.load(SeqCst) >= self.get() {
+                notified.await;
+            }
+            self.waiting.fetch_sub(1, SeqCst);
+        }
+    }
+
+    fn delivered(&self) {
+        if !self.adaptive {
+            return;
+        }
+        let current = self.get();
+        if current >= self.max {
+            return;
+        }
+        if self.successes.fetch_add(1, Relaxed) + 1 >= current {
+            self.successes.store(0, Relaxed);
+            let _ = self
+                .current
+                .fetch_update(Relaxed, Relaxed, |l| (l < self.max).then_some(l + 1));
+            self.wake_waiters();
+        }
+    }
+
+    fn overloaded(&self) {
+        if !self.adaptive {
+            return;
+        }
+        self.successes.store(0, Relaxed);
+        let _ = self
+            .current
+            .fetch_update(Relaxed, Relaxed, |l| (l > 1).then_some(l / 2));
+    }
+}
+
+/// Paces requests to a byte rate: each reserves its body's time on a shared schedule
+/// (the generic cell rate algorithm, no burst allowance) and waits for its turn.
+struct Pacer {
+    origin: Instant,
+    /// Nanoseconds since `origin` at which the schedule is free.
+    free_at: AtomicU64,
+    bytes_per_sec: u64,
+}
+
+impl Pacer {
+    /// How long a request of `bytes` waits before it may go on the wire.
+    fn reserve(&self, bytes: usize) -> Duration {
+        let now = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let cost = u64::try_from(
+            u128::from(bytes as u64) * 1_000_000_000 / u128::from(self.bytes_per_sec),
+        )
+        .unwrap_or(u64::MAX);
+        let previous = self
+            .free_at
+            .fetch_update(Relaxed, Relaxed, |free| {
+                Some(free.max(now).saturating_add(cost))
+            })
+            .unwrap_or(now);
+        Duration::from_nanos(previous.max(now) - now)
+    }
+}
+
+/// Whether a verdict says the endpoint is overloaded: 429 ("SHOULD be retried with
+/// backoff and reduced concurrency or batch size"), 503, or a timeout.
+fn overload(verdict: &Verdict) -> bool {
+    match verdict {
+        Verdict::Retry { cause, .. } => match cause {
+            RetryCause::Status(s) | RetryCause::Reported { status: s, .. } => {
+                matches!(s.as_u16(), 429 | 503)
+            }
+            RetryCause::Transport(TransportFailure::Timeout) => true,
+            _ => false,
+        },
+        _ => false,
+    }
 }
 
 #[derive(Default)]
@@ -47,6 +209,7 @@ struct Counters {
     splits: AtomicU64,
     raw_bytes: AtomicU64,
     wire_bytes: AtomicU64,
+    throttled: AtomicU64,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -78,8 +241,16 @@ impl Ingest {
         let auth = authorization(config.auth.as_str(), &config.key)?;
         let retrier = Retrier::from_config(&config.retry, config.budget)
             .map_err(|e| Error::Config(format!("retry: {e}")))?;
+        let limit = Limit::new(config.concurrency, config.adaptive_concurrency);
+        let pacer = config.rate.map(|rate| Pacer {
+            origin: Instant::now(),
+            free_at: AtomicU64::new(0),
+            bytes_per_sec: rate.get(),
+        });
         Ok(Ingest {
             inner: Arc::new(Inner {
+                limit,
+                pacer,
                 client,
                 config,
                 auth,
@@ -122,7 +293,7 @@ impl Ingest {
         });
     }
 
-    /// Why the sender stopped, if it did (a 401/403, or [`Ingest::stop`]).
+    /// Why the sender stopped, if it did (a 401/403, a 404/410, or [`Ingest::stop`]).
     pub fn stopped(&self) -> Option<StopReason> {
         self.inner.stop.borrow().clone()
     }
@@ -140,6 +311,8 @@ impl Ingest {
             splits: c.splits.load(Relaxed),
             raw_bytes: c.raw_bytes.load(Relaxed),
             wire_bytes: c.wire_bytes.load(Relaxed),
+            throttled: c.throttled.load(Relaxed),
+            concurrency_limit: self.inner.limit.get() as u64,
         }
     }
 
@@ -306,6 +479,13 @@ impl Ingest {
                 inner.counters.requests.fetch_add(1, Relaxed);
                 let in_flight = &in_flight;
                 async move {
+                    let _place = inner.limit.place().await;
+                    if let Some(pacer) = &inner.pacer {
+                        let wait = pacer.reserve(part.body().len());
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
                     in_flight.send_replace(true);
                     let outcome = self.attempt(part).await;
                     in_flight.send_replace(false);
@@ -315,6 +495,12 @@ impl Ingest {
             |info| {
                 if info.attempt > 1 {
                     inner.counters.retries.fetch_add(1, Relaxed);
+                }
+                if *info.verdict == Verdict::Delivered {
+                    inner.limit.delivered();
+                } else if overload(info.verdict) {
+                    inner.counters.throttled.fetch_add(1, Relaxed);
+                    inner.limit.overloaded();
                 }
                 if let Some(delay) = info.next_delay {
                     tracing::info!(batch = %part.label(), attempt = info.attempt, verdict = %info.verdict, ?delay, "HTTP Ingest request will be retried");
@@ -348,26 +534,44 @@ impl Ingest {
             Finish::Split => PartEnd::Split,
             Finish::GaveUp(GaveUp::Fatal(reason)) => {
                 let mut message = reason.to_string();
-                if let Some(body) = report.value.as_ref().and_then(|r| excerpt(r.body())) {
+                if let Some(body) = report.value.as_ref().ok().and_then(|r| excerpt(r.body())) {
                     message.push_str(&format!(" (server said: {body})"));
                 }
-                if classify::credentials_refused(&reason) {
-                    let reason = StopReason::Unauthorized { message };
-                    tracing::error!(
-                        "stopping the HTTP Ingest sender for {}: {reason}",
-                        inner.config.url
+                let reason = if classify::credentials_refused(&reason) {
+                    StopReason::Unauthorized { message }
+                } else if classify::url_refused(&reason) {
+                    let url = inner.config.url.to_string();
+                    let message = format!(
+                        "{message}; check the integration URL {url}: the path may be mistyped, or the integration deleted"
                     );
-                    self.stop_with(reason.clone());
-                    PartEnd::Stopped(reason)
+                    StopReason::WrongUrl { url, message }
                 } else {
-                    PartEnd::Rejected(message)
-                }
+                    return (PartEnd::Rejected(message), attempts);
+                };
+                tracing::error!(
+                    "stopping the HTTP Ingest sender for {}: {reason}",
+                    inner.config.url
+                );
+                self.stop_with(reason.clone());
+                PartEnd::Stopped(reason)
             }
             // The HTTP Ingest table has no re-authentication row; a key is either valid
             // or refused.
             Finish::Reauthenticate => {
                 PartEnd::GaveUp("unexpected re-authentication verdict".into())
             }
+            Finish::GaveUp(GaveUp::Stopped) => match report.value {
+                Err(e) if e.is_certificate() => {
+                    let reason = StopReason::UntrustedCertificate {
+                        message: e.to_string(),
+                    };
+                    tracing::error!("stopping the HTTP Ingest sender: {reason}");
+                    self.stop_with(reason.clone());
+                    PartEnd::Stopped(reason)
+                }
+                Err(e) => PartEnd::GaveUp(format!("the request could not be made: {e}")),
+                Ok(_) => PartEnd::GaveUp(format!("stopped; last: {}", report.last_verdict)),
+            },
             Finish::GaveUp(other) => PartEnd::GaveUp(format!(
                 "{other:?} after {attempts} attempts; last: {}",
                 report.last_verdict
@@ -377,7 +581,14 @@ impl Ingest {
     }
 
     /// One HTTP request, classified.
-    async fn attempt(&self, part: &EncodedBatch) -> Outcome<Option<Response<Bytes>>> {
+    ///
+    /// A transport failure that will be retried (connection refused or reset, a timeout)
+    /// is a warning with its cause, so an unreachable endpoint is visible at the default
+    /// verbosity while the sender keeps trying.
+    async fn attempt(
+        &self,
+        part: &EncodedBatch,
+    ) -> Outcome<Result<Response<Bytes>, logferry_http::Error>> {
         let inner = &*self.inner;
         let mut request = inner
             .client
@@ -389,15 +600,26 @@ impl Ingest {
         }
         let classify = |response: Response<Bytes>| {
             let verdict = classify::http_ingest(response.status(), response.headers());
-            Outcome::new(verdict, Some(response))
+            Outcome::new(verdict, Ok(response))
+        };
+        let failed = |e: logferry_http::Error| {
+            if e.is_retryable() {
+                tracing::warn!(
+                    batch = %part.label(),
+                    "HTTP Ingest request failed, will retry: {}",
+                    chain(&e)
+                );
+            }
+            Err(e)
         };
         inner
             .client
-            .exchange(request, full(part.body().clone()), None, classify, |_| None)
+            .exchange(request, full(part.body().clone()), None, classify, failed)
             .await
     }
 
-    /// Sends batches from `batches` with up to `concurrency` in flight, calling
+    /// Sends batches from `batches` with up to `concurrency` in flight (fewer while the
+    /// adaptive limit is cut, see [`IngestConfig::adaptive_concurrency`]), calling
     /// `on_delivery` as each one ends (in completion order: track acknowledgements with
     /// [`logferry_framing::AckTracker`]). Returns when the stream ends and every batch is
     /// reported, or once the sender stops or is closed and what it took is reported (the
@@ -406,7 +628,6 @@ impl Ingest {
     where
         S: Stream<Item = EncodedBatch>,
     {
-        let limit = self.inner.config.concurrency;
         let mut batches = std::pin::pin!(batches);
         let mut in_flight = FuturesUnordered::new();
         let mut exhausted = false;
@@ -414,7 +635,7 @@ impl Ingest {
         let mut closing = self.inner.closing.subscribe();
         loop {
             let ending = self.inner.stop.borrow().is_some() || *self.inner.closing.borrow();
-            let can_take = !exhausted && !ending && in_flight.len() < limit;
+            let can_take = !exhausted && !ending && in_flight.len() < self.inner.limit.get();
             if !can_take && in_flight.is_empty() {
                 break;
             }
@@ -442,4 +663,20 @@ fn excerpt(body: &[u8]) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// An error and its causes on one line (`a: b: c`), skipping a cause already in the text
+/// before it.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
 }

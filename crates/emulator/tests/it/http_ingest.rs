@@ -87,6 +87,31 @@ async fn http2_is_offered_by_alpn() {
 }
 
 #[tokio::test]
+async fn an_unknown_integration_path_is_404_whatever_the_key() {
+    let (emu, client) = start().await;
+    let typo = emu.http_ingest_url_for("emulator-defualt");
+    for auth in [bearer(emu.http_ingest_key()), bearer("not-a-key")] {
+        let r = client
+            .post(&typo, &[("authorization", &auth), TEXT], "x\n")
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text());
+        assert!(r.text().contains("emulator-defualt"), "{}", r.text());
+    }
+    // A deleted integration's path still exists: its revoked key gets 403, not 404.
+    let key = emu.add_integration("gone");
+    assert!(emu.revoke_key(&key));
+    let r = client
+        .post(
+            &emu.http_ingest_url_for("gone"),
+            &[("authorization", &bearer(&key)), TEXT],
+            "x\n",
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(emu.records().is_empty());
+}
+
+#[tokio::test]
 async fn credentials_401_and_revoked_403() {
     let (emu, client) = start().await;
     let url = emu.http_ingest_url();
@@ -310,7 +335,7 @@ async fn other_methods_and_paths_are_refused() {
             "x\n",
         )
         .await;
-    assert_eq!(r.status, 401);
+    assert_eq!(r.status, 404, "{}", r.text());
     // A malformed HTTP request never reaches a handler.
     let reply = raw(
         &emu,

@@ -355,7 +355,12 @@ fn token_endpoint_table() {
 }
 
 #[test]
-fn every_transport_failure_retries() {
+fn an_untrusted_certificate_stops_at_once() {
+    assert_eq!(transport(&TransportFailure::Certificate), Verdict::Stop);
+}
+
+#[test]
+fn every_other_transport_failure_retries() {
     for failure in [
         TransportFailure::ConnectRefused,
         TransportFailure::Reset,
@@ -454,4 +459,25 @@ fn fatal_reasons_tell_the_operator_what_to_check() {
     ];
     let text: Vec<String> = cases.iter().map(ToString::to_string).collect();
     insta::assert_snapshot!(text.join("\n"));
+}
+
+#[test]
+fn a_url_that_names_nothing_is_its_own_stop_rule() {
+    let h = no_headers();
+    let url = |verdict: Verdict| match verdict {
+        Verdict::Fatal { reason } => url_refused(&reason),
+        other => panic!("not fatal: {other}"),
+    };
+    // "Operators SHOULD retrieve the exact URL from the XDR UI rather than constructing
+    // it manually": a mistyped path (404) or a deleted integration's path (410).
+    assert!(url(http_ingest(status(404), &h)));
+    assert!(url(http_ingest(status(410), &h)));
+    let Verdict::Fatal { reason } = http_ingest(status(410), &h) else {
+        panic!("410 is fatal")
+    };
+    assert!(reason.to_string().contains("gone"), "{reason}");
+    // Refusals of the credential or of the request are not about the URL.
+    for code in [400, 401, 403, 405, 422] {
+        assert!(!url(http_ingest(status(code), &h)), "{code}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::*;
 use logferry_emulator::{Endpoint, FaultSet, FaultStatus, LimitOverrides};
-use logferry_taegis_ingest::{ContentType, DeliveryStatus, NotDelivered, StopReason};
+use logferry_taegis_ingest::{ContentType, DeliveryStatus, EncodedBatch, NotDelivered, StopReason};
 
 #[tokio::test]
 async fn faults_and_resets_lose_nothing_and_corrupt_nothing() {
@@ -113,6 +113,58 @@ async fn unknown_key_stops_the_sender_at_once() {
     let sent = emu.stats().status_count(Endpoint::HttpIngest, 401);
     assert!(sent <= 4, "{sent} requests after a 401");
     assert_eq!(ingest.stats().retries, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn mistyped_integration_path_stops_the_sender_with_404_naming_the_url() {
+    let emu = emulator(Faults::none()).await;
+    let typo = emu.http_ingest_url_for("emulator-defualt");
+    let ingest = sender(&emu, |c| c.url = typo.parse().unwrap());
+    let deliveries = ship(&ingest, batches(&lines(500, 10), 500)).await;
+    let Some(StopReason::WrongUrl { url, message }) = ingest.stopped() else {
+        panic!("the sender must stop: {:?}", ingest.stopped());
+    };
+    assert_eq!(url, typo);
+    assert!(message.contains("404"), "{message}");
+    assert!(
+        message.contains(&typo),
+        "the message names the URL: {message}"
+    );
+    assert!(
+        !message.contains(emu.http_ingest_key()),
+        "never the key: {message}"
+    );
+    // Nothing refused into the dead-letter file: every batch comes back whole, to be
+    // sent again (from the spool) once the URL is corrected.
+    assert_eq!(ingest.stats().records_rejected, 0);
+    assert!(deliveries.iter().all(|d| matches!(
+        &d.status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(StopReason::WrongUrl { .. }))
+    ) && d.undelivered.as_ref().map(EncodedBatch::records)
+        == Some(d.records)));
+    // At most one request per in-flight slot reached the server, none retried.
+    let sent = emu.stats().status_count(Endpoint::HttpIngest, 404);
+    assert!(sent <= 4, "{sent} requests after a 404");
+    assert_eq!(ingest.stats().retries, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn gone_410_stops_the_sender_like_a_wrong_url() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(1_000, FaultStatus::Code(410)),
+    ))
+    .await;
+    let ingest = sender(&emu, |c| c.concurrency = 1);
+    let deliveries = ship(&ingest, batches(&lines(100, 10), 300)).await;
+    let reason = ingest.stopped().expect("stopped");
+    assert!(matches!(reason, StopReason::WrongUrl { .. }), "{reason:?}");
+    assert!(reason.to_string().contains("410"), "{reason}");
+    assert_eq!(emu.stats().status_count(Endpoint::HttpIngest, 410), 1);
+    assert!(deliveries.iter().all(|d| !d.is_done()));
+    assert_eq!(ingest.stats().records_rejected, 0);
     emu.shutdown().await;
 }
 
@@ -346,4 +398,217 @@ async fn a_stop_condition_gives_up_and_reports() {
     );
     assert!(received_sorted(&emu).is_empty());
     emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_stops_at_once_saying_what_to_check() {
+    let emu = emulator(Faults::none()).await;
+    let mut config = IngestConfig::new(
+        emu.http_ingest_url().parse().unwrap(),
+        Secret::new(emu.http_ingest_key()),
+    );
+    config.retry = fast_retry();
+    // The webpki roots only: the emulator's generated CA is not among them.
+    let untrusting = Client::new(ClientConfig::default()).unwrap();
+    let ingest = Ingest::new(untrusting, config).unwrap();
+    // Without the stop rule this retries for as long as the policy allows (forever by
+    // default): the timeout fails the test.
+    let deliveries = tokio::time::timeout(
+        Duration::from_secs(5),
+        ship(&ingest, batches(&lines(200, 10), 500)),
+    )
+    .await
+    .expect("stops at once, not after retries");
+    let Some(StopReason::UntrustedCertificate { message }) = ingest.stopped() else {
+        panic!("the sender must stop: {:?}", ingest.stopped());
+    };
+    assert!(message.contains("certificate"), "{message}");
+    assert!(message.contains("UnknownIssuer"), "{message}");
+    assert!(message.contains("--ca-file"), "what to check: {message}");
+    assert_eq!(ingest.stats().retries, 0);
+    assert!(deliveries.iter().all(|d| matches!(
+        &d.status,
+        DeliveryStatus::NotDelivered(NotDelivered::Stopped(
+            StopReason::UntrustedCertificate { .. }
+        ))
+    )));
+    assert!(emu.records().is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_keeps_retrying_with_a_warning_naming_the_cause() {
+    use std::sync::{Arc, Mutex};
+    use tracing_subscriber::fmt::MakeWriter;
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+    let captured = Captured::default();
+    // The default verbosity: warnings and errors only.
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut config = IngestConfig::new(
+        format!("http://127.0.0.1:{port}/http-endpoint/v1/x")
+            .parse()
+            .unwrap(),
+        Secret::new("key"),
+    );
+    config.retry = fast_retry();
+    config.retry.stop.max_attempts = Some(3);
+    let ingest = Ingest::new(Client::new(ClientConfig::default()).unwrap(), config).unwrap();
+    let deliveries = ship(&ingest, batches(&lines(3, 1), 1_000)).await;
+    assert!(matches!(
+        &deliveries[0].status,
+        DeliveryStatus::NotDelivered(NotDelivered::GaveUp(_))
+    ));
+    assert_eq!(
+        deliveries[0].requests, 3,
+        "retried until the stop condition"
+    );
+    assert!(
+        ingest.stopped().is_none(),
+        "a refused connection does not stop"
+    );
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let warnings = log.lines().filter(|l| l.contains("WARN")).count();
+    assert!(warnings >= 3, "one warning per failed attempt:\n{log}");
+    assert!(log.contains("will retry"), "{log}");
+    assert!(
+        log.to_lowercase().contains("connection refused"),
+        "the cause: {log}"
+    );
+}
+
+/// HTTP Ingest 429: "SHOULD be retried with backoff and reduced concurrency or batch
+/// size". Against a server that refuses a third concurrent request, an adaptive sender
+/// is refused far less often than one that keeps 8 in flight, and both deliver it all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_concurrency_backs_off_under_429() {
+    let input = lines(1_200, 40);
+    let mut shares = Vec::new();
+    for adaptive in [false, true] {
+        let emu = Emulator::builder()
+            .http_ingest_max_in_flight(2)
+            .faults(Faults::none().with_endpoint(
+                Endpoint::HttpIngest,
+                FaultSet::latency(Duration::from_millis(20)),
+            ))
+            .start()
+            .await
+            .unwrap();
+        let ingest = sender(&emu, |c| {
+            c.concurrency = 8;
+            c.adaptive_concurrency = adaptive;
+            c.budget.min_retries_per_sec = 10_000;
+        });
+        let deliveries = ship(&ingest, batches(&input, 1_000)).await;
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Delivered)
+        );
+        assert_eq!(received_sorted(&emu), sorted(&input), "every record, once");
+        let stats = emu.stats();
+        let refused = stats.status_count(Endpoint::HttpIngest, 429);
+        let total = stats.endpoints[&Endpoint::HttpIngest].requests;
+        let share = refused as f64 / total as f64;
+        let sent = ingest.stats();
+        eprintln!(
+            "adaptive={adaptive}: {refused} of {total} requests refused with 429 ({:.0}%), \
+             limit now {}, {} slow-down signals",
+            share * 100.0,
+            sent.concurrency_limit,
+            sent.throttled
+        );
+        assert_eq!(sent.throttled, refused);
+        if adaptive {
+            assert!(sent.concurrency_limit < 8, "{sent:?}");
+        } else {
+            assert_eq!(sent.concurrency_limit, 8);
+        }
+        shares.push(share);
+        emu.shutdown().await;
+    }
+    let (fixed, adaptive) = (shares[0], shares[1]);
+    assert!(
+        fixed > 0.3,
+        "8 in flight against 2 places must be refused often: {fixed}"
+    );
+    assert!(
+        adaptive < fixed / 2.0,
+        "adaptive {adaptive:.2} must be clearly below fixed {fixed:.2}"
+    );
+}
+
+/// "Clients SHOULD tune senders for steady, evenly distributed traffic and avoid bursts":
+/// with a rate cap under the server's byte rate, nothing is refused; without one, the
+/// same input is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_cap_keeps_under_the_servers_byte_rate() {
+    let input = lines(3_000, 40);
+    let server_rate = 40_000;
+    let mut refused = Vec::new();
+    for cap in [None, std::num::NonZeroU64::new(server_rate / 2)] {
+        let emu = Emulator::builder()
+            .http_ingest_bytes_per_sec(server_rate)
+            .start()
+            .await
+            .unwrap();
+        let ingest = sender(&emu, |c| {
+            c.compression = None;
+            c.rate = cap;
+            c.budget.min_retries_per_sec = 10_000;
+            c.retry.cap = Duration::from_millis(200);
+        });
+        let started = Instant::now();
+        let deliveries = ship(&ingest, batches(&input, 4_000)).await;
+        assert!(
+            deliveries
+                .iter()
+                .all(|d| d.status == DeliveryStatus::Delivered)
+        );
+        assert_eq!(received_sorted(&emu), sorted(&input));
+        let n = emu.stats().status_count(Endpoint::HttpIngest, 429);
+        eprintln!(
+            "rate cap {cap:?}: {n} requests refused with 429, {:?}",
+            started.elapsed()
+        );
+        if let Some(cap) = cap {
+            let bytes = ingest.stats().wire_bytes as f64;
+            assert!(
+                started.elapsed().as_secs_f64() >= bytes / cap.get() as f64 * 0.8,
+                "paced to the cap"
+            );
+        }
+        refused.push(n);
+        emu.shutdown().await;
+    }
+    assert!(
+        refused[0] > 0,
+        "an uncapped sender bursts past the server's rate"
+    );
+    assert_eq!(refused[1], 0, "a capped sender stays under it");
 }
