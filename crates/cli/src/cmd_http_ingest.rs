@@ -41,9 +41,18 @@ pub(crate) struct HttpIngestArgs {
     /// 100 KB). With gzip, batches hold as many records as compress to about this size.
     #[arg(long, default_value_t = 100_000, value_name = "BYTES")]
     pub(crate) batch_bytes: usize,
-    /// Requests in flight.
+    /// Most requests in flight. The number adapts: halved on 429, 503 and timeouts, grown
+    /// back one at a time on success (the contract: "retried with backoff and reduced
+    /// concurrency").
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub(crate) concurrency: u16,
+    /// Keep --concurrency requests in flight whatever the answers.
+    #[arg(long)]
+    pub(crate) fixed_concurrency: bool,
+    /// Most bytes per second on the wire (retries included), to stay under an ingest
+    /// rate; no cap when not given.
+    #[arg(long, value_name = "BYTES/s", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) rate: Option<u64>,
     #[command(flatten)]
     pub(crate) framing: FramingArgs,
     #[command(flatten)]
@@ -73,6 +82,8 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
         CompressionArg::None => None,
     };
     config.concurrency = usize::from(args.concurrency);
+    config.adaptive_concurrency = !args.fixed_concurrency;
+    config.rate = args.rate.and_then(std::num::NonZeroU64::new);
     config.retry = args.sender.retry_config();
     let mut front = HttpIngestSink::front(args.format.into(), args.batch_bytes);
     front.framing = args.framing.config(front.framing.max_record_bytes);

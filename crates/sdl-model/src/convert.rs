@@ -170,7 +170,7 @@ mod tests {
             Ok((
                 1_667_443_947_000_000_000,
                 Severity::Error,
-                r#"{"message":"disk full","disk":"{\"pct\":91}","parser":"json"}"#,
+                r#"{"ts":"2022-11-03T02:52:27Z","message":"disk full","disk":"{\"pct\":91}","parser":"json"}"#,
             )),
         );
         // Without a time of its own the event gets the read time; no logfile for JSON.
@@ -191,11 +191,19 @@ mod tests {
             Err(Error::InvalidJson { .. })
         ));
         assert!(converter.convert(b"[1]", None, READ_AT).is_err());
+        // A severity no table knows: an error only when strict.
+        let strict = FromJsonConfig {
+            lenient: false,
+            ..FromJsonConfig::default()
+        };
+        let mut strict = Converter::new(RecordFormat::Json, None, strict);
+        assert!(strict.convert(br#"{"sev":"loud"}"#, None, READ_AT).is_err());
         assert!(
             converter
                 .convert(br#"{"sev":"loud"}"#, None, READ_AT)
-                .is_err()
+                .is_ok()
         );
+        assert_eq!(converter.unreadable().events, 1);
         // The converter goes on after an error.
         assert!(converter.convert(br#"{"a":1}"#, None, READ_AT).is_ok());
     }

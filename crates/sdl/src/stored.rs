@@ -267,14 +267,19 @@ mod tests {
 
     #[test]
     fn json_records_keep_their_time_and_severity_and_invalid_ones_are_named() {
-        // The second object parses, but is no event: no severity table knows "loud".
+        // The second object parses, but is no event when strict: no severity table knows
+        // "loud" (by default it would be sent with sev 3 and counted).
         let entry = stored(
             Format::Json,
             b"{\"ts\":\"2022-11-03T02:52:27Z\",\"sev\":\"warn\",\"m\":1}\n{\"sev\":\"loud\"}\n{\"m\":2}\n",
         );
+        let strict = FromJsonConfig {
+            lenient: false,
+            ..FromJsonConfig::default()
+        };
         let Converted {
             records, invalid, ..
-        } = entry.records(None, &FromJsonConfig::default(), None);
+        } = entry.records(None, &strict, None);
         let got: Vec<_> = records
             .iter()
             .map(|r| {
@@ -292,7 +297,7 @@ mod tests {
                 (
                     1_667_443_947_000_000_000,
                     Severity::Warning,
-                    r#"{"m":1}"#.to_owned(),
+                    r#"{"ts":"2022-11-03T02:52:27Z","m":1}"#.to_owned(),
                     None
                 ),
                 (
@@ -313,6 +318,11 @@ mod tests {
         );
         assert_eq!(invalid[0].bytes, br#"{"sev":"loud"}"#);
         assert!(!invalid[0].reason.is_empty());
+        // By default the same record is an event, counted as unreadable.
+        let lenient = entry.records(None, &FromJsonConfig::default(), None);
+        assert!(lenient.invalid.is_empty());
+        assert_eq!(lenient.records.len(), 3);
+        assert_eq!(lenient.unreadable.events, 1);
     }
 
     #[test]
