@@ -106,7 +106,7 @@ impl Sink for HttpIngestSink {
         entries: LocalBoxStream<'a, (u64, EncodedBatch)>,
         report: &'a mut dyn FnMut(Report<'_>),
     ) {
-        let batches = entries.map(|(id, batch)| batch.with_tag(id));
+        let batches = entries.map(|(id, batch)| batch.with_entry(id));
         self.ingest
             .ship(batches, |d| {
                 let source = d.range.source_name.as_deref().map(Cow::Borrowed);
@@ -158,7 +158,7 @@ impl Sink for HttpIngestSink {
                     }
                     _ => return,
                 }
-                report(Report::Done(d.tag));
+                report(Report::Done(d.entry));
             })
             .await;
     }
@@ -170,7 +170,7 @@ impl Control for HttpIngestSink {
     }
 
     fn abort(&self) {
-        self.ingest.stop();
+        self.ingest.abort();
     }
 
     fn stopped(&self) -> Option<String> {

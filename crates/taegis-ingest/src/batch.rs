@@ -30,7 +30,7 @@ pub struct EncodedBatch {
     /// Records in the original batch.
     total: u32,
     /// The caller's token, echoed in the batch's [`Delivery`](crate::Delivery).
-    tag: u64,
+    entry: u64,
 }
 
 impl fmt::Debug for EncodedBatch {
@@ -67,7 +67,7 @@ impl EncodedBatch {
             positions: Some(positions),
             first_record: 0,
             total: records,
-            tag: 0,
+            entry: 0,
         }
     }
 
@@ -90,20 +90,20 @@ impl EncodedBatch {
             positions: None,
             first_record: 0,
             total: records,
-            tag: 0,
+            entry: 0,
         }
     }
 
     /// Attaches an opaque token (a spool entry id, say) that comes back in the batch's
-    /// [`Delivery::tag`](crate::Delivery::tag).
-    pub fn with_tag(mut self, tag: u64) -> EncodedBatch {
-        self.tag = tag;
+    /// [`Delivery::entry`](crate::Delivery::entry).
+    pub fn with_entry(mut self, entry: u64) -> EncodedBatch {
+        self.entry = entry;
         self
     }
 
-    /// The caller's token (0 unless set with [`EncodedBatch::with_tag`]).
-    pub fn tag(&self) -> u64 {
-        self.tag
+    /// The caller's spool entry id (0 unless set with [`EncodedBatch::with_entry`]).
+    pub fn entry(&self) -> u64 {
+        self.entry
     }
 
     /// The batch's sequence number in its source.
@@ -201,7 +201,7 @@ impl EncodedBatch {
             positions: self.positions.clone(),
             first_record,
             total: self.total,
-            tag: self.tag,
+            entry: self.entry,
         };
         Ok(Ok((
             part(left_range, left_n, left_len, lb, le, self.first_record),
@@ -292,7 +292,7 @@ async fn encode_body(raw: Vec<u8>, compression: Option<Level>) -> (Bytes, Encodi
     }
 }
 
-/// The batch as a spool entry: everything but the per-record positions and the tag.
+/// The batch as a spool entry: everything but the per-record positions and the entry id.
 /// Layout (integers little-endian):
 ///
 /// ```text
@@ -392,7 +392,7 @@ mod tests {
         let raw = b"first record\nsecond!\n".to_vec();
         let (body, encoding) = encode_body(raw.clone(), Some(Level::FAST)).await;
         let batch =
-            EncodedBatch::from_parts(7, range.clone(), 2, raw.len(), body, encoding).with_tag(99);
+            EncodedBatch::from_parts(7, range.clone(), 2, raw.len(), body, encoding).with_entry(99);
         let stored = batch.encode();
         let back = EncodedBatch::decode(&stored).unwrap();
         assert_eq!(
@@ -404,7 +404,7 @@ mod tests {
             ),
             (7, 2, &range, raw)
         );
-        assert_eq!(back.tag(), 0, "the tag is the caller's, not stored");
+        assert_eq!(back.entry(), 0, "the entry id is the caller's, not stored");
         let error = |bytes: &[u8]| EncodedBatch::decode(bytes).unwrap_err().to_string();
         assert_eq!(
             error(&stored[..3]),

@@ -32,7 +32,7 @@ pub enum StopReason {
         /// name).
         message: String,
     },
-    /// [`Ingest::stop`](crate::Ingest::stop) was called (shutdown).
+    /// [`Ingest::abort`](crate::Ingest::abort) was called (shutdown).
     Requested,
 }
 
@@ -110,8 +110,9 @@ pub struct Delivery {
     pub requests: u32,
     /// Of those, retries.
     pub retries: u32,
-    /// The token set with [`EncodedBatch::with_tag`](crate::EncodedBatch::with_tag).
-    pub tag: u64,
+    /// The spool entry id set with
+    /// [`EncodedBatch::with_entry`](crate::EncodedBatch::with_entry).
+    pub entry: u64,
     /// The whole batch when it was not delivered, so the caller can keep it (spool it,
     /// or write it to a dead-letter file). Parts already accepted are in it too: sending
     /// it again may duplicate them, which at-least-once delivery allows.

@@ -270,7 +270,7 @@ impl Ingest {
     /// Closes the sender gently: no new request is made, while requests already on the
     /// wire get their answer (within the request timeout), so a batch the endpoint is
     /// accepting is not sent again later. Batches not delivered come back
-    /// [`NotDelivered`] with [`StopReason::Requested`]. [`Ingest::stop`] after this
+    /// [`NotDelivered`] with [`StopReason::Requested`]. [`Ingest::abort`] after this
     /// abandons what is still in flight.
     pub fn close(&self) {
         self.inner.closing.send_replace(true);
@@ -278,7 +278,7 @@ impl Ingest {
 
     /// Stops the sender: requests in flight are abandoned (their batches come back
     /// [`NotDelivered`]) and no new request is made.
-    pub fn stop(&self) {
+    pub fn abort(&self) {
         self.stop_with(StopReason::Requested);
     }
 
@@ -293,7 +293,7 @@ impl Ingest {
         });
     }
 
-    /// Why the sender stopped, if it did (a 401/403, a 404/410, or [`Ingest::stop`]).
+    /// Why the sender stopped, if it did (a 401/403, a 404/410, or [`Ingest::abort`]).
     pub fn stopped(&self) -> Option<StopReason> {
         self.inner.stop.borrow().clone()
     }
@@ -332,7 +332,7 @@ impl Ingest {
             status: DeliveryStatus::Delivered,
             requests: 0,
             retries: 0,
-            tag: batch.tag(),
+            entry: batch.entry(),
             undelivered: None,
         };
         // Cheap: the body is reference-counted.

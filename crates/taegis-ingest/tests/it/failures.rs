@@ -217,7 +217,7 @@ async fn a_batch_stopped_after_a_split_hands_back_only_what_was_not_delivered() 
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        ingest.stop();
+        ingest.abort();
     };
     let (deliveries, ()) = tokio::join!(
         ship(&ingest, batches(&input, 100_000)),
@@ -294,7 +294,7 @@ async fn stop_abandons_requests_in_flight() {
     let stopper = ingest.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        stopper.stop();
+        stopper.abort();
     });
     let started = std::time::Instant::now();
     let deliveries = ship(&ingest, batches(&lines(10, 1), 1_000)).await;
