@@ -163,8 +163,9 @@ pub(crate) struct SenderArgs {
     /// first on the next start; files already shipped continue where they stopped.
     #[arg(long, value_name = "DIR")]
     pub(crate) spool: Option<PathBuf>,
-    /// Extra CA certificates (PEM) to trust besides the built-in roots.
-    #[arg(long, value_name = "PATH")]
+    /// Extra CA certificates (PEM) to trust besides the built-in roots (the emulator's:
+    /// `ca_file` in its ready file). A certificate not trusted stops the run at once.
+    #[arg(long, env = "LOGFERRY_CA_FILE", value_name = "PATH")]
     pub(crate) ca_file: Option<PathBuf>,
     /// Write the final summary here as one JSON object (fields in the README).
     #[arg(long, value_name = "PATH")]
@@ -392,5 +393,35 @@ mod tests {
             .unwrap();
         let args = crate::cmd_sdl::SdlArgs::from_arg_matches(&matches).unwrap();
         assert_eq!(args.key.unwrap().expose(), "-9dash-key");
+    }
+}
+
+/// The Taegis region from `--endpoint` (or `TAEGIS_API_ENDPOINT`) or `--region`, one of
+/// the two; a conflict names the environment variable when that is where the endpoint
+/// came from.
+pub(crate) fn region(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+) -> anyhow::Result<logferry::taegis_upload::Region> {
+    let name = match (endpoint, region) {
+        (Some(endpoint), Some(_)) => {
+            let from_env = std::env::var("TAEGIS_API_ENDPOINT").is_ok_and(|v| v == endpoint);
+            if from_env {
+                crate::exit::usage!(
+                    "--region conflicts with TAEGIS_API_ENDPOINT, set in the environment: unset one"
+                )
+            }
+            crate::exit::usage!("--endpoint and --region conflict: pass one")
+        }
+        (Some(name), None) | (None, Some(name)) => name,
+        (None, None) => {
+            crate::exit::usage!(
+                "missing endpoint: pass --endpoint, set TAEGIS_API_ENDPOINT, or use --region"
+            )
+        }
+    };
+    match name.parse() {
+        Ok(r) => Ok(r),
+        Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
     }
 }

@@ -7,7 +7,7 @@ use crate::summary::Summary;
 use clap::Args;
 use logferry::http::{Client, Secret};
 use logferry::pipeline::file_upload::Upload;
-use logferry::taegis_upload::{Config, Credentials, Region, Uploader};
+use logferry::taegis_upload::{Config, Credentials, Uploader};
 use std::path::PathBuf;
 
 /// Upload whole log files to Taegis XDR (File Upload API).
@@ -17,7 +17,7 @@ pub(crate) struct FileUploadArgs {
     #[arg(value_name = "FILE", required = true)]
     pub(crate) files: Vec<PathBuf>,
     /// The Taegis API endpoint (the region's URL, or a custom one).
-    #[arg(long, env = "TAEGIS_API_ENDPOINT", conflicts_with = "region")]
+    #[arg(long, env = "TAEGIS_API_ENDPOINT")]
     pub(crate) endpoint: Option<String>,
     /// A Taegis region: us1, us2, us3 or eu.
     #[arg(long)]
@@ -54,15 +54,7 @@ pub(crate) struct FileUploadArgs {
 }
 
 pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
-    let region: Region = match (&args.endpoint, &args.region) {
-        (Some(name), _) | (None, Some(name)) => match name.parse() {
-            Ok(r) => r,
-            Err(e) => usage!("{}", chain(&e)),
-        },
-        (None, None) => {
-            usage!("missing endpoint: pass --endpoint, set TAEGIS_API_ENDPOINT, or use --region")
-        }
-    };
+    let region = crate::args::region(args.endpoint.as_deref(), args.region.as_deref())?;
     let credentials = match (&args.client_id, &args.client_secret, &args.token) {
         (Some(id), Some(secret), _) => Credentials::client(id.clone(), secret.clone()),
         (Some(_), None, _) => usage!("--client-id needs --client-secret (or TAEGIS_CLIENT_SECRET)"),

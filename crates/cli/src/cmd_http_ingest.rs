@@ -19,7 +19,8 @@ pub(crate) struct HttpIngestArgs {
     /// The integration URL from the XDR UI.
     #[arg(long, env = "HTTP_INGEST_URL")]
     pub(crate) url: String,
-    /// The integration key (prefer the environment variable or --key-file).
+    /// The integration key. Prefer the environment variable or --key-file: a value on
+    /// the command line is visible to other users through `ps`.
     #[arg(long, env = "HTTP_INGEST_KEY", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) key: Option<Secret>,
     /// Read the integration key from this file.

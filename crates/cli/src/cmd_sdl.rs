@@ -19,7 +19,8 @@ pub(crate) struct SdlArgs {
     /// The Singularity Data Lake console URL (events go to <url>/api/addEvents).
     #[arg(long, env = "SDL_URL")]
     pub(crate) url: String,
-    /// A "Log Write Access" key (prefer the environment variable or --key-file).
+    /// A "Log Write Access" key. Prefer the environment variable or --key-file: a value
+    /// on the command line is visible to other users through `ps`.
     #[arg(long, env = "SDL_API_KEY", hide_env_values = true, allow_hyphen_values = true, value_parser = secret)]
     pub(crate) key: Option<Secret>,
     /// Read the key from this file.

@@ -158,15 +158,20 @@ impl Args {
 
     /// The configuration the flags describe.
     pub fn config(&self) -> Result<Config, Error> {
-        let ca_dir = self.ca_dir.clone().or_else(|| {
-            self.ready_file.as_deref().and_then(Path::parent).map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_owned()
-                }
+        let ca_dir = self
+            .ca_dir
+            .clone()
+            .or_else(|| {
+                self.ready_file.as_deref().and_then(Path::parent).map(|p| {
+                    if p.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        p.to_owned()
+                    }
+                })
             })
-        });
+            // Absolute, so the ready file names a CA any sender can open from anywhere.
+            .map(|dir| std::path::absolute(&dir).unwrap_or(dir));
         Ok(Config {
             listen: self.listen,
             tls: !self.plain_http,

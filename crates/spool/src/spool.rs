@@ -253,9 +253,7 @@ impl Inner {
         // next_id), so it is a leftover of a crash: clear it before reusing the name.
         remove_if_exists(&ack_path).map_err(Error::io("delete", &ack_path))?;
         remove_if_exists(&path).map_err(Error::io("delete", &path))?;
-        let file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
+        let file = private(OpenOptions::new().append(true).create_new(true))
             .open(&path)
             .map_err(Error::io("create", &path))?;
         match self.config.fsync {
@@ -564,9 +562,7 @@ impl Spool {
         let file = match &seg.ack {
             Some(file) => file.clone(),
             None => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .create(true)
+                let file = private(OpenOptions::new().append(true).create(true))
                     .open(&ack_path)
                     .map_err(Error::io("open", &ack_path))?;
                 let file = Arc::new(file);
@@ -917,3 +913,11 @@ fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
 
 /// The lock file's name in a spool directory.
 const LOCK_FILE: &str = "spool.lock";
+
+/// Files the spool creates are readable by their owner only: records may carry what
+/// other users of the machine must not read.
+fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
+    options
+}

@@ -126,6 +126,20 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     }
+    // --region against an endpoint from the environment names the variable.
+    let out = logferry()
+        .args(["file-upload", "a.log", "--region", "us1"])
+        .env("TAEGIS_API_ENDPOINT", "https://api.example.com")
+        .env("ACCESS_TOKEN", "t")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("TAEGIS_API_ENDPOINT"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The seed's only working example sends `service=Syslog`: so does logferry, unless told

@@ -61,9 +61,11 @@ impl Running {
 async fn spawn(extra: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready.json");
+    // A relative ready file, as a user types it: every path inside must still be usable
+    // from anywhere.
     let mut child = Command::new(env!("CARGO_BIN_EXE_logferry-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--ready-file"])
-        .arg(&ready)
+        .args(["--listen", "127.0.0.1:0", "--ready-file", "ready.json"])
+        .current_dir(dir.path())
         .args(extra)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -118,6 +120,8 @@ async fn the_ready_file_has_every_key_and_the_process_stops_on_sigterm() {
         );
     }
     assert!(running.info.base_url.starts_with("https://127.0.0.1:"));
+    let ca = running.info.ca_cert.as_ref().expect("TLS by default");
+    assert!(ca.is_absolute(), "{}", ca.display());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

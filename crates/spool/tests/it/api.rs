@@ -224,3 +224,27 @@ fn a_second_open_of_the_same_directory_is_refused_until_the_first_is_dropped() {
     let second = Spool::open(dir.path(), fast()).unwrap();
     assert_eq!(payloads(&second), [b"still appending".to_vec()]);
 }
+
+#[cfg(unix)]
+#[test]
+fn segments_and_acks_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), SpoolConfig::default()).unwrap();
+    let id = spool
+        .append(b"a record someone else must not read\n")
+        .unwrap();
+    spool.append(b"another\n").unwrap();
+    spool.ack(id).unwrap();
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".seg") || name.ends_with(".ack") {
+            seen += 1;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name}");
+        }
+    }
+    assert_eq!(seen, 2, "one segment and its acks");
+}
