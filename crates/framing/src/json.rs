@@ -24,13 +24,16 @@
 //! [`FrameErrorKind::TooLarge`](crate::FrameErrorKind), with its bytes for a dead-letter
 //! file.
 //!
+//! A UTF-8 byte order mark at the very start of a source is skipped (see
+//! [`LineFramer`]), in every shape.
+//!
 //! Checkpoints: for NDJSON, [`JsonFramer::position`] is an exact resume point. A document
 //! resumed in the middle of an array would lose its opening `[`, so callers resume
 //! documents from the start.
 
 use crate::{
     FrameError, FrameErrorKind, FrameStats, FramingConfig, LineFramer, OversizePolicy, Position,
-    Record, RecordFlags, Utf8Policy,
+    Record, RecordFlags, Utf8Policy, lines::BOM,
 };
 use std::borrow::Cow;
 
@@ -146,7 +149,12 @@ impl JsonFramer {
     {
         if self.mode == Mode::Detect {
             self.detect.extend_from_slice(chunk);
-            let Some(mode) = detect(&self.detect, false, self.state.config.max_record_bytes) else {
+            let Some(mode) = detect(
+                &self.detect,
+                false,
+                self.state.config.max_record_bytes,
+                self.start.offset == 0,
+            ) else {
                 return;
             };
             self.enter(mode, &mut sink);
@@ -162,8 +170,13 @@ impl JsonFramer {
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
         if self.mode == Mode::Detect {
-            let mode = detect(&self.detect, true, self.state.config.max_record_bytes)
-                .unwrap_or(Mode::Lines);
+            let mode = detect(
+                &self.detect,
+                true,
+                self.state.config.max_record_bytes,
+                self.start.offset == 0,
+            )
+            .unwrap_or(Mode::Lines);
             self.enter(mode, &mut sink);
         }
         let Self {
@@ -211,8 +224,14 @@ impl JsonFramer {
     }
 }
 
-/// Decides the mode from the first bytes, or `None` if more input is needed.
-fn detect(buf: &[u8], at_end: bool, max: usize) -> Option<Mode> {
+/// Decides the mode from the first bytes, or `None` if more input is needed. At the start
+/// of a source (`at_start`), a byte order mark is skipped (the line framer drops it).
+fn detect(buf: &[u8], at_end: bool, max: usize, at_start: bool) -> Option<Mode> {
+    let buf = match buf.strip_prefix(BOM) {
+        Some(rest) if at_start => rest,
+        _ if at_start && !at_end && BOM.starts_with(buf) => return None,
+        _ => buf,
+    };
     let Some(first) = buf.iter().position(|b| !is_ws(*b)) else {
         return at_end.then_some(Mode::Lines);
     };

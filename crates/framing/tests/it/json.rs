@@ -221,3 +221,36 @@ fn the_rest_of_a_long_line_after_invalid_json_is_reported_never_dropped() {
         "{items:?}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped_in_every_shape() {
+    // NDJSON: the first record starts at byte 3.
+    assert_eq!(
+        json(b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n"),
+        [
+            rec(r#"{"a":1}"#, 3, 1, 8, ""),
+            rec(r#"{"b":2}"#, 11, 2, 8, "")
+        ]
+    );
+    // A pretty-printed document and an array are still recognised as documents.
+    assert_eq!(
+        json(b"\xEF\xBB\xBF{\n  \"a\": 1\n}\n"),
+        [rec(r#"{"a":1}"#, 3, 1, 12, "j")]
+    );
+    assert_eq!(
+        json(b"\xEF\xBB\xBF[{\"a\":1},{\"b\":2}]"),
+        [
+            rec(r#"{"a":1}"#, 4, 1, 7, "j"),
+            rec(r#"{"b":2}"#, 12, 1, 7, "j")
+        ]
+    );
+    // Only at the very start: elsewhere it is data (not JSON).
+    let later = texts(&json(b"{}\n\xEF\xBB\xBF{}\n"));
+    assert_eq!(later[0], "{}");
+    assert!(
+        later[1].starts_with("ERR line 2, byte 3: invalid JSON"),
+        "{later:?}"
+    );
+    // Nothing but a mark: nothing to send.
+    assert_eq!(json(b"\xEF\xBB\xBF"), []);
+}
