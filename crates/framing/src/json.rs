@@ -309,8 +309,14 @@ impl std::fmt::Debug for Validator {
 }
 
 impl Validator {
-    /// Checks that `bytes` is exactly one JSON object.
-    fn check_object(&mut self, bytes: &[u8]) -> Result<(), FrameErrorKind> {
+    /// Checks that `bytes` is exactly one JSON object (RFC 8259: numbers of any size).
+    /// Byte offsets in an error's reason are indices into `bytes` plus `base`.
+    ///
+    /// simd-json decides first (fast); what it refuses is checked again by the strict
+    /// [`syntax`](crate::syntax) checker, which accepts the valid JSON simd-json cannot
+    /// hold (numbers beyond an `f64`: the record's bytes are sent as they are) and
+    /// phrases what is wrong with the rest.
+    fn check_object(&mut self, bytes: &[u8], base: usize) -> Result<(), FrameErrorKind> {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         let buffers = self
@@ -319,9 +325,11 @@ impl Validator {
         match simd_json::to_tape_with_buffers(&mut self.scratch, buffers) {
             Ok(tape) if tape.as_value().is_object() => Ok(()),
             Ok(_) => Err(FrameErrorKind::NotAnObject),
-            Err(e) => Err(FrameErrorKind::InvalidJson {
-                reason: e.to_string(),
-            }),
+            Err(_) => match crate::syntax::check(bytes, base) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(FrameErrorKind::NotAnObject),
+                Err(e) => Err(FrameErrorKind::InvalidJson { reason: e.message }),
+            },
         }
     }
 }
@@ -365,12 +373,14 @@ impl State {
             self.blank += 1;
             return;
         }
-        if let Err(kind) = self.validator.check_object(trimmed.as_bytes()) {
+        let lead =
+            (record.text.len() - record.text.trim_start_matches([' ', '\t', '\r']).len()) as u64;
+        // Offsets in a reason count from the line's start, where the error is reported.
+        let base = usize::try_from(lead).unwrap_or(usize::MAX);
+        if let Err(kind) = self.validator.check_object(trimmed.as_bytes(), base) {
             self.error(record.position, kind, trimmed.as_bytes(), sink);
             return;
         }
-        let lead =
-            (record.text.len() - record.text.trim_start_matches([' ', '\t', '\r']).len()) as u64;
         let text = match record.text {
             Cow::Borrowed(s) => Cow::Borrowed(s.trim_matches([' ', '\t', '\r'])),
             Cow::Owned(s) => Cow::Owned(s.trim_matches([' ', '\t', '\r']).to_owned()),
@@ -518,7 +528,7 @@ impl State {
             );
             return;
         }
-        if let Err(kind) = self.validator.check_object(text.as_bytes()) {
+        if let Err(kind) = self.validator.check_object(text.as_bytes(), 0) {
             self.error(value.start, kind, text.as_bytes(), sink);
             return;
         }
