@@ -45,9 +45,13 @@ pub enum FrameErrorKind {
         /// The configured maximum.
         max: u64,
     },
-    /// The record is not valid JSON.
+    /// The record is not valid JSON (RFC 8259; numbers of any size are valid).
     InvalidJson {
-        /// The parser's description of the problem.
+        /// What was expected where, in plain words ("expected ':' at byte 9, found '1'",
+        /// "unterminated string at byte 27"). Byte offsets count from the error's
+        /// [`position`](FrameError::position) (the line's first byte) for an NDJSON line,
+        /// and within the record's compacted form ([`FrameError::raw`]) for a record of a
+        /// pretty-printed document or array.
         reason: String,
     },
     /// The record is valid JSON but not an object.

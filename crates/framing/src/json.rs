@@ -24,13 +24,16 @@
 //! [`FrameErrorKind::TooLarge`](crate::FrameErrorKind), with its bytes for a dead-letter
 //! file.
 //!
+//! A UTF-8 byte order mark at the very start of a source is skipped (see
+//! [`LineFramer`]), in every shape.
+//!
 //! Checkpoints: for NDJSON, [`JsonFramer::position`] is an exact resume point. A document
 //! resumed in the middle of an array would lose its opening `[`, so callers resume
 //! documents from the start.
 
 use crate::{
     FrameError, FrameErrorKind, FrameStats, FramingConfig, LineFramer, OversizePolicy, Position,
-    Record, RecordFlags, Utf8Policy,
+    Record, RecordFlags, Utf8Policy, lines::BOM,
 };
 use std::borrow::Cow;
 
@@ -146,7 +149,12 @@ impl JsonFramer {
     {
         if self.mode == Mode::Detect {
             self.detect.extend_from_slice(chunk);
-            let Some(mode) = detect(&self.detect, false, self.state.config.max_record_bytes) else {
+            let Some(mode) = detect(
+                &self.detect,
+                false,
+                self.state.config.max_record_bytes,
+                self.start.offset == 0,
+            ) else {
                 return;
             };
             self.enter(mode, &mut sink);
@@ -162,8 +170,13 @@ impl JsonFramer {
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
         if self.mode == Mode::Detect {
-            let mode = detect(&self.detect, true, self.state.config.max_record_bytes)
-                .unwrap_or(Mode::Lines);
+            let mode = detect(
+                &self.detect,
+                true,
+                self.state.config.max_record_bytes,
+                self.start.offset == 0,
+            )
+            .unwrap_or(Mode::Lines);
             self.enter(mode, &mut sink);
         }
         let Self {
@@ -211,8 +224,14 @@ impl JsonFramer {
     }
 }
 
-/// Decides the mode from the first bytes, or `None` if more input is needed.
-fn detect(buf: &[u8], at_end: bool, max: usize) -> Option<Mode> {
+/// Decides the mode from the first bytes, or `None` if more input is needed. At the start
+/// of a source (`at_start`), a byte order mark is skipped (the line framer drops it).
+fn detect(buf: &[u8], at_end: bool, max: usize, at_start: bool) -> Option<Mode> {
+    let buf = match buf.strip_prefix(BOM) {
+        Some(rest) if at_start => rest,
+        _ if at_start && !at_end && BOM.starts_with(buf) => return None,
+        _ => buf,
+    };
     let Some(first) = buf.iter().position(|b| !is_ws(*b)) else {
         return at_end.then_some(Mode::Lines);
     };
@@ -290,8 +309,14 @@ impl std::fmt::Debug for Validator {
 }
 
 impl Validator {
-    /// Checks that `bytes` is exactly one JSON object.
-    fn check_object(&mut self, bytes: &[u8]) -> Result<(), FrameErrorKind> {
+    /// Checks that `bytes` is exactly one JSON object (RFC 8259: numbers of any size).
+    /// Byte offsets in an error's reason are indices into `bytes` plus `base`.
+    ///
+    /// simd-json decides first (fast); what it refuses is checked again by the strict
+    /// [`syntax`](crate::syntax) checker, which accepts the valid JSON simd-json cannot
+    /// hold (numbers beyond an `f64`: the record's bytes are sent as they are) and
+    /// phrases what is wrong with the rest.
+    fn check_object(&mut self, bytes: &[u8], base: usize) -> Result<(), FrameErrorKind> {
         self.scratch.clear();
         self.scratch.extend_from_slice(bytes);
         let buffers = self
@@ -300,9 +325,11 @@ impl Validator {
         match simd_json::to_tape_with_buffers(&mut self.scratch, buffers) {
             Ok(tape) if tape.as_value().is_object() => Ok(()),
             Ok(_) => Err(FrameErrorKind::NotAnObject),
-            Err(e) => Err(FrameErrorKind::InvalidJson {
-                reason: e.to_string(),
-            }),
+            Err(_) => match crate::syntax::check(bytes, base) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(FrameErrorKind::NotAnObject),
+                Err(e) => Err(FrameErrorKind::InvalidJson { reason: e.message }),
+            },
         }
     }
 }
@@ -346,12 +373,14 @@ impl State {
             self.blank += 1;
             return;
         }
-        if let Err(kind) = self.validator.check_object(trimmed.as_bytes()) {
+        let lead =
+            (record.text.len() - record.text.trim_start_matches([' ', '\t', '\r']).len()) as u64;
+        // Offsets in a reason count from the line's start, where the error is reported.
+        let base = usize::try_from(lead).unwrap_or(usize::MAX);
+        if let Err(kind) = self.validator.check_object(trimmed.as_bytes(), base) {
             self.error(record.position, kind, trimmed.as_bytes(), sink);
             return;
         }
-        let lead =
-            (record.text.len() - record.text.trim_start_matches([' ', '\t', '\r']).len()) as u64;
         let text = match record.text {
             Cow::Borrowed(s) => Cow::Borrowed(s.trim_matches([' ', '\t', '\r'])),
             Cow::Owned(s) => Cow::Owned(s.trim_matches([' ', '\t', '\r']).to_owned()),
@@ -499,7 +528,7 @@ impl State {
             );
             return;
         }
-        if let Err(kind) = self.validator.check_object(text.as_bytes()) {
+        if let Err(kind) = self.validator.check_object(text.as_bytes(), 0) {
             self.error(value.start, kind, text.as_bytes(), sink);
             return;
         }

@@ -42,6 +42,7 @@ pub mod fuzzing;
 mod json;
 mod lines;
 mod record;
+mod syntax;
 mod target;
 
 pub use batch::{

@@ -9,6 +9,9 @@
 //! - Bytes after the last `\n` form a final record when the input ends
 //!   ([`LineFramer::finish`]); it is flagged `unterminated`.
 //! - Empty lines are skipped (counted) unless [`FramingConfig::skip_blank`] is off.
+//! - A UTF-8 byte order mark (`EF BB BF`) at the very start of a source (offset 0) is
+//!   skipped: it is part of no record, and the first record starts at offset 3. Anywhere
+//!   else it is data.
 //! - Positions: every record knows its byte offset and 1-based line number in the source,
 //!   however the input was cut into chunks.
 //! - Memory: a line is buffered only while it straddles chunks, and never beyond
@@ -26,6 +29,9 @@ use std::borrow::Cow;
 /// `\r` that may end a CRLF), so with this slack a line is cut exactly as it would be if
 /// it had arrived in one chunk.
 const SLACK: usize = 4;
+
+/// The UTF-8 byte order mark.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// How the line in progress (straddling chunks) is being kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +79,9 @@ pub struct LineFramer {
     ends_cr: bool,
     carry: Vec<u8>,
     stats: FrameStats,
+    /// While a byte order mark may still start the source: how many of its bytes were
+    /// seen (held back, not yet framed). `None` once decided, or when not at offset 0.
+    bom_seen: Option<usize>,
 }
 
 impl LineFramer {
@@ -97,6 +106,7 @@ impl LineFramer {
             ends_cr: false,
             carry: Vec::new(),
             stats: FrameStats::default(),
+            bom_seen: (position.offset == 0).then_some(0),
         }
     }
 
@@ -124,7 +134,46 @@ impl LineFramer {
     }
 
     /// Frames `chunk`, calling `sink` for each record or error completed by it.
-    pub fn push<F>(&mut self, chunk: &[u8], mut sink: F)
+    pub fn push<F>(&mut self, chunk: &[u8], sink: F)
+    where
+        F: for<'r> FnMut(Result<Record<'r>, FrameError>),
+    {
+        let chunk = match self.bom_seen {
+            None => chunk,
+            Some(seen) => {
+                let want = &BOM[seen..];
+                let n = want.len().min(chunk.len());
+                if chunk[..n] == want[..n] {
+                    // Still (part of) the mark: consumed, framed as nothing.
+                    self.offset += n as u64;
+                    self.stats.bytes += n as u64;
+                    self.part_start = self.offset;
+                    if n == want.len() {
+                        self.bom_seen = None;
+                    } else {
+                        self.bom_seen = Some(seen + n);
+                    }
+                    &chunk[n..]
+                } else {
+                    // Not a mark: the bytes held back are data after all.
+                    self.bom_seen = None;
+                    if seen > 0 {
+                        self.offset -= seen as u64;
+                        self.stats.bytes -= seen as u64;
+                        self.part_start = self.offset;
+                        let mut joined = BOM[..seen].to_vec();
+                        joined.extend_from_slice(chunk);
+                        self.push(&joined, sink);
+                        return;
+                    }
+                    chunk
+                }
+            }
+        };
+        self.push_data(chunk, sink);
+    }
+
+    fn push_data<F>(&mut self, chunk: &[u8], mut sink: F)
     where
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
@@ -175,6 +224,13 @@ impl LineFramer {
     where
         F: for<'r> FnMut(Result<Record<'r>, FrameError>),
     {
+        if let Some(seen) = self.bom_seen.take().filter(|&seen| seen > 0) {
+            // The input ended inside what could have been a mark: those bytes are data.
+            self.offset -= seen as u64;
+            self.stats.bytes -= seen as u64;
+            self.part_start = self.offset;
+            self.push_data(&BOM[..seen], &mut sink);
+        }
         if self.pending {
             self.stats.unterminated += 1;
             self.finish_carry(false, &mut sink);

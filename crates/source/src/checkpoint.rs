@@ -30,29 +30,94 @@ pub enum EarlierUpload {
 /// How many bytes at the start of a file its [`Fingerprint`] covers, at most.
 pub const HEAD_BYTES: usize = 4096;
 
-/// Identifies a file's content by its first bytes, so a checkpoint is only reused for the
-/// same file: a hash of the first `head_len` bytes, where `head_len` is the file's length
-/// up to [`HEAD_BYTES`] when the checkpoint was taken.
+/// How many bytes just before a checkpoint's offset its [`Tail`] covers, at most.
+pub const TAIL_BYTES: usize = 4096;
+
+/// Identifies a file's content, so a checkpoint is only reused for the same file with the
+/// same bytes before the checkpoint: a hash of the first `head_len` bytes, where
+/// `head_len` is the file's length up to [`HEAD_BYTES`] when the checkpoint was taken,
+/// and a [`Tail`]: a hash of the bytes just before the checkpoint's offset.
 ///
-/// A file that only grew keeps its fingerprint (its first `head_len` bytes do not
-/// change); a file truncated and rewritten, or replaced by another, almost surely does
-/// not. Two files whose first 4 KiB are identical are indistinguishable by design.
+/// A file that only grew keeps its fingerprint (its first `head_len` bytes and the bytes
+/// before the checkpoint do not change); a file truncated and rewritten, or replaced by
+/// another, almost surely does not, even when the first 4 KiB are the same (a banner or
+/// header block): its tail differs. A rewrite that changes only bytes both after the
+/// head and more than [`TAIL_BYTES`] before the checkpoint goes unnoticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
     /// How many bytes the hash covers.
     pub head_len: u64,
     /// 64-bit FNV-1a of those bytes.
     pub head_hash: u64,
+    /// The bytes just before the checkpoint's offset, when known: `None` for checkpoints
+    /// stored by versions without it (then only the head is compared, as before), for
+    /// templates ([`Fingerprint::of`]), and where a file cannot be read at an offset
+    /// without moving its cursor (non-Unix platforms).
+    pub tail: Option<Tail>,
+}
+
+/// A hash of the `len` bytes that end at a checkpoint's offset (`len` is the offset up to
+/// [`TAIL_BYTES`]): a file rewritten in place behind an unchanged head no longer matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tail {
+    /// How many bytes the hash covers, ending at the checkpoint's offset.
+    pub len: u64,
+    /// 64-bit FNV-1a of those bytes.
+    pub hash: u64,
+}
+
+impl Tail {
+    /// The tail of a checkpoint whose offset is just after `before` (only the last
+    /// [`TAIL_BYTES`] count).
+    pub fn of(before: &[u8]) -> Self {
+        let before = &before[before.len().saturating_sub(TAIL_BYTES)..];
+        Self {
+            len: before.len() as u64,
+            hash: fnv1a(before),
+        }
+    }
+
+    /// Reads the tail of `file` at `offset` (the [`TAIL_BYTES`], or fewer at the start,
+    /// ending at `offset`) without moving the file's cursor. `Ok(None)` where the platform
+    /// cannot read at an offset (non-Unix); an error if the file is shorter than `offset`.
+    pub fn read(file: &File, offset: u64) -> io::Result<Option<Self>> {
+        read_before(file, offset, offset.min(TAIL_BYTES as u64)).map(|b| b.map(|b| Self::of(&b)))
+    }
+
+    /// True when `file`'s `len` bytes ending at `offset` still hash the same. `Ok(true)`
+    /// where the platform cannot read at an offset (non-Unix: as before tails existed).
+    pub fn matches(&self, file: &File, offset: u64) -> io::Result<bool> {
+        if self.len > offset {
+            return Ok(false);
+        }
+        Ok(read_before(file, offset, self.len)?.is_none_or(|b| fnv1a(&b) == self.hash))
+    }
+}
+
+/// The `len` bytes of `file` ending at `offset`, read without moving the cursor.
+#[cfg(unix)]
+fn read_before(file: &File, offset: u64, len: u64) -> io::Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let size = usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut buf = vec![0; size];
+    file.read_exact_at(&mut buf, offset - len)?;
+    Ok(Some(buf))
+}
+
+#[cfg(not(unix))]
+fn read_before(_file: &File, _offset: u64, _len: u64) -> io::Result<Option<Vec<u8>>> {
+    Ok(None)
 }
 
 impl Fingerprint {
     /// The fingerprint of a file whose first bytes are `head` (only the first
-    /// [`HEAD_BYTES`] count).
+    /// [`HEAD_BYTES`] count), without a [`Tail`].
     pub fn of(head: &[u8]) -> Self {
         let head = &head[..head.len().min(HEAD_BYTES)];
         Self {
             head_len: head.len() as u64,
             head_hash: fnv1a(head),
+            tail: None,
         }
     }
 
@@ -120,18 +185,41 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The checkpoint to store once the batch covering `range` is safe: this template
-    /// moved to just after the range.
+    /// moved to just after the range, with the [`Tail`] of the file there (read from the
+    /// file at the template's path, which must still be the file with the template's
+    /// device and inode).
     ///
     /// None when the template's fingerprint (the file's first bytes when it was opened)
     /// covers less than what the checkpoint would skip: a file that was empty or short at
     /// open and grew while read. Such a fingerprint matches too many files (an empty one
     /// matches any), so a file replaced at the same path would be resumed part-way in and
     /// its start never sent; without a checkpoint the next run reads it again instead.
+    /// None too when the tail cannot be read from the same file (it was renamed, removed
+    /// or truncated since it was read): again a resend, never a loss. Where files have no
+    /// device and inode (non-Unix) the checkpoint has no tail.
     pub fn after(&self, range: &SourceRange) -> Option<Checkpoint> {
-        (self.fingerprint.head_len >= range.end.min(HEAD_BYTES as u64)).then(|| Checkpoint {
+        if self.fingerprint.head_len < range.end.min(HEAD_BYTES as u64) {
+            return None;
+        }
+        let tail = match self.file_id {
+            Some(id) => {
+                let file = File::open(&self.path).ok()?;
+                let same = file.metadata().ok().and_then(|m| FileId::of(&m)) == Some(id);
+                if !same {
+                    return None;
+                }
+                Tail::read(&file, range.end).ok()?
+            }
+            None => None,
+        };
+        Some(Checkpoint {
             position: Position {
                 offset: range.end,
                 line: range.last_line + 1,
+            },
+            fingerprint: Fingerprint {
+                tail,
+                ..self.fingerprint
             },
             ..self.clone()
         })
@@ -150,6 +238,12 @@ struct Stored {
     head_len: u64,
     /// Hex, so tools that read JSON numbers as doubles keep every bit.
     head_hash: String,
+    /// Absent in checkpoints stored before tails existed (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail_len: Option<u64>,
+    /// Hex, like `head_hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tail_hash: Option<String>,
 }
 
 impl Stored {
@@ -162,6 +256,8 @@ impl Stored {
             line: c.position.line,
             head_len: c.fingerprint.head_len,
             head_hash: format!("{:016x}", c.fingerprint.head_hash),
+            tail_len: c.fingerprint.tail.map(|t| t.len),
+            tail_hash: c.fingerprint.tail.map(|t| format!("{:016x}", t.hash)),
         }
     }
 
@@ -169,6 +265,14 @@ impl Stored {
         if self.version != 1 || self.line == 0 {
             return None;
         }
+        let tail = match (self.tail_len, self.tail_hash) {
+            (Some(len), Some(hash)) => Some(Tail {
+                len,
+                hash: u64::from_str_radix(&hash, 16).ok()?,
+            }),
+            (None, None) => None,
+            _ => return None,
+        };
         Some(Checkpoint {
             path: PathBuf::from(self.path),
             file_id: self.file_id,
@@ -179,6 +283,7 @@ impl Stored {
             fingerprint: Fingerprint {
                 head_len: self.head_len,
                 head_hash: u64::from_str_radix(&self.head_hash, 16).ok()?,
+                tail,
             },
         })
     }

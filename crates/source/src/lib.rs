@@ -24,15 +24,19 @@
 //! A [`Checkpoint`] holds a regular file's canonical path (its key), device and inode,
 //! the [`Position`] (offset and line) where the next record to ship starts, and a
 //! [`Fingerprint`] of the file's first bytes (a hash of the first min(len, 4 KiB) bytes,
-//! and that length). When a file is opened with a checkpoint store:
+//! and that length) and of the bytes just before the offset (a [`Tail`]: a hash of the
+//! 4 KiB ending there), so a file rewritten in place behind an unchanged header block is
+//! not taken for the same file. When a file is opened with a checkpoint store:
 //!
 //! - a checkpoint is looked up by canonical path, else by device and inode (the file was
 //!   renamed, as by log rotation);
-//! - if the file's head still matches the fingerprint and the file is at least as long
-//!   as the checkpoint's offset, reading starts there ([`Resume::Continued`]): a file
-//!   already shipped is not sent again, and one that grew sends only what is new;
-//! - otherwise (truncated, or replaced by another file) it starts from 0 with a warning
-//!   ([`Resume::Restarted`]).
+//! - if the file's head and tail still match the fingerprint and the file is at least
+//!   as long as the checkpoint's offset, reading starts there ([`Resume::Continued`]): a
+//!   file already shipped is not sent again, and one that grew sends only what is new;
+//! - otherwise (truncated, replaced by another file, or rewritten in place) it starts
+//!   from 0 with a warning naming which ([`Resume::Restarted`] with a
+//!   [`RestartReason`]): a resend, never a loss. Checkpoints stored by versions without
+//!   a tail still load, and compare the head only.
 //!
 //! Stdin, pipes and devices have no checkpoints. The caller stores a checkpoint only once
 //! the records before it are safe (delivered, or durably spooled), so a crash at any
@@ -68,7 +72,7 @@ mod reader;
 
 pub use checkpoint::{
     CHECKPOINT_DIR, Checkpoint, CheckpointConfig, Checkpoints, EarlierUpload, FileId, Fingerprint,
-    HEAD_BYTES,
+    HEAD_BYTES, TAIL_BYTES, Tail,
 };
 pub use error::Error;
 pub use input::{Input, expand};

@@ -1,7 +1,7 @@
 //! An open input: large-chunk reads, the resume decision, and checkpoints of what was
 //! read.
 
-use crate::checkpoint::{Checkpoint, Checkpoints, FileId, Fingerprint, HEAD_BYTES};
+use crate::checkpoint::{Checkpoint, Checkpoints, FileId, Fingerprint, HEAD_BYTES, Tail};
 use crate::{Error, Input};
 use logferry_framing::Position;
 use std::fmt;
@@ -42,6 +42,13 @@ pub enum RestartReason {
     /// The file's first bytes differ from those at the checkpoint: another file now has
     /// this name.
     Replaced,
+    /// The file's first bytes are those at the checkpoint, but the bytes just before the
+    /// checkpoint's offset are not: the file was rewritten in place (or replaced by one
+    /// with the same header block), so the records after its head may all be new.
+    Rewritten {
+        /// The checkpoint's offset.
+        checkpoint: u64,
+    },
 }
 
 impl fmt::Display for RestartReason {
@@ -54,6 +61,11 @@ impl fmt::Display for RestartReason {
             RestartReason::Replaced => {
                 f.write_str("file's first bytes changed since its checkpoint: replaced")
             }
+            RestartReason::Rewritten { checkpoint } => write!(
+                f,
+                "file's bytes before its checkpoint at byte {checkpoint} changed since (its \
+                 first bytes did not): rewritten"
+            ),
         }
     }
 }
@@ -78,6 +90,8 @@ struct FileState {
     file_id: Option<FileId>,
     /// The file's first bytes, up to [`HEAD_BYTES`], as far as known.
     head: Vec<u8>,
+    /// The same open file, read at offsets (never moving the cursor) for checkpoint tails.
+    handle: File,
 }
 
 /// An open input, read in large chunks from its resume position.
@@ -122,9 +136,10 @@ fn read_head(file: &mut File) -> io::Result<Vec<u8>> {
 
 impl Source {
     /// Opens `input`. For a regular file with a checkpoint in `checkpoints` whose
-    /// fingerprint still matches, reading starts at the checkpoint
-    /// ([`Resume::Continued`]); if the file was truncated or replaced since, it starts
-    /// from 0 with a warning ([`Resume::Restarted`]). Stdin, pipes and devices have no
+    /// fingerprint still matches (its head, and the bytes just before the checkpoint's
+    /// offset where the checkpoint has a [`Tail`]), reading starts at the checkpoint
+    /// ([`Resume::Continued`]); if the file was truncated, replaced or rewritten since, it
+    /// starts from 0 with a warning ([`Resume::Restarted`]). Stdin, pipes and devices have no
     /// checkpoints and always start at 0.
     pub fn open(
         input: &Input,
@@ -159,13 +174,24 @@ impl Source {
         let mut resume = Resume::Fresh;
         if let Some(cp) = checkpoints.and_then(|c| c.find(&canonical, file_id)) {
             let len = meta.len();
-            resume = if len < cp.position.offset {
+            let offset = cp.position.offset;
+            let head_differs = !cp.fingerprint.matches(&head);
+            let tail_differs = || match cp.fingerprint.tail {
+                Some(tail) => tail.matches(&file, offset).map(|same| !same),
+                None => Ok(false),
+            };
+            resume = if head_differs && len >= cp.fingerprint.head_len {
+                // Long enough to hold the old head, and it differs: whatever its length.
+                Resume::Restarted(RestartReason::Replaced)
+            } else if len < offset {
                 Resume::Restarted(RestartReason::Truncated {
-                    checkpoint: cp.position.offset,
+                    checkpoint: offset,
                     len,
                 })
-            } else if !cp.fingerprint.matches(&head) {
+            } else if head_differs {
                 Resume::Restarted(RestartReason::Replaced)
+            } else if tail_differs().map_err(read_err)? {
+                Resume::Restarted(RestartReason::Rewritten { checkpoint: offset })
             } else {
                 Resume::Continued(cp.position)
             };
@@ -178,6 +204,7 @@ impl Source {
             _ => Position::START,
         };
         file.seek(SeekFrom::Start(start.offset)).map_err(read_err)?;
+        let handle = file.try_clone().map_err(read_err)?;
         let mut source = Source::from_reader(name, file, config);
         source.offset = start.offset;
         source.start = start;
@@ -186,6 +213,7 @@ impl Source {
             path: canonical,
             file_id,
             head,
+            handle,
         });
         Ok(source)
     }
@@ -262,14 +290,19 @@ impl Source {
 
     /// A checkpoint saying everything before `position` was shipped (a regular file
     /// only): store it with [`Checkpoints::store`] once the records before `position` are
-    /// safe (delivered, or durably spooled).
+    /// safe (delivered, or durably spooled). Its fingerprint has the [`Tail`] of the file
+    /// at `position` (none if the file is now shorter than that, or on non-Unix
+    /// platforms).
     pub fn checkpoint(&self, position: Position) -> Option<Checkpoint> {
         let state = self.file.as_ref()?;
         Some(Checkpoint {
             path: state.path.clone(),
             file_id: state.file_id,
             position,
-            fingerprint: Fingerprint::of(&state.head),
+            fingerprint: Fingerprint {
+                tail: Tail::read(&state.handle, position.offset).ok().flatten(),
+                ..Fingerprint::of(&state.head)
+            },
         })
     }
 }

@@ -221,3 +221,97 @@ fn the_rest_of_a_long_line_after_invalid_json_is_reported_never_dropped() {
         "{items:?}"
     );
 }
+
+#[test]
+fn numbers_of_any_size_frame_as_valid_records_byte_for_byte() {
+    let records = [
+        r#"{"a":1E400}"#,
+        r#"{"b":-1e-400}"#,
+        r#"{"c":18446744073709551616}"#,
+        r#"{"d":123456789012345678901234567890}"#,
+        r#"{"e":[1E400,-0.0E-400,1e+999999999999]}"#,
+    ];
+    let ndjson = records.join("\n");
+    assert_eq!(texts(&json(ndjson.as_bytes())), records);
+    // The same records in an array document: compacted, digits untouched.
+    let array = format!("[\n  {}\n]\n", records.join(",\n  "));
+    assert_eq!(texts(&json(array.as_bytes())), records);
+    // Still invalid: what RFC 8259 does not allow.
+    assert_eq!(
+        texts(&json(b"{\"a\":1E}\n{\"b\":+1}\n{\"c\":.5}\n{\"d\":NaN}\n")),
+        [
+            "ERR line 1, byte 0: invalid JSON: invalid number at byte 5: expected a digit in \
+             the exponent at byte 7, found '}'",
+            "ERR line 2, byte 9: invalid JSON: expected a value at byte 5, found '+'",
+            "ERR line 3, byte 18: invalid JSON: expected a value at byte 5, found '.'",
+            "ERR line 4, byte 27: invalid JSON: expected a value at byte 5, found 'N'",
+        ]
+    );
+}
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped_in_every_shape() {
+    // NDJSON: the first record starts at byte 3.
+    assert_eq!(
+        json(b"\xEF\xBB\xBF{\"a\":1}\n{\"b\":2}\n"),
+        [
+            rec(r#"{"a":1}"#, 3, 1, 8, ""),
+            rec(r#"{"b":2}"#, 11, 2, 8, "")
+        ]
+    );
+    // A pretty-printed document and an array are still recognised as documents.
+    assert_eq!(
+        json(b"\xEF\xBB\xBF{\n  \"a\": 1\n}\n"),
+        [rec(r#"{"a":1}"#, 3, 1, 12, "j")]
+    );
+    assert_eq!(
+        json(b"\xEF\xBB\xBF[{\"a\":1},{\"b\":2}]"),
+        [
+            rec(r#"{"a":1}"#, 4, 1, 7, "j"),
+            rec(r#"{"b":2}"#, 12, 1, 7, "j")
+        ]
+    );
+    // Only at the very start: elsewhere it is data (not JSON).
+    let later = texts(&json(b"{}\n\xEF\xBB\xBF{}\n"));
+    assert_eq!(later[0], "{}");
+    assert!(
+        later[1].starts_with("ERR line 2, byte 3: invalid JSON"),
+        "{later:?}"
+    );
+    // Nothing but a mark: nothing to send.
+    assert_eq!(json(b"\xEF\xBB\xBF"), []);
+}
+
+#[test]
+fn json_errors_say_what_was_expected_where() {
+    let mut input = String::new();
+    for n in 0..300 {
+        input.push_str(&format!("{{\"n\":{n}}}\n"));
+    }
+    input.push_str("{\"msg\":\"a string that never ends}\n");
+    input.push_str("{\"key\" \"value\"}\n");
+    input.push_str("  {\"a\":1,}\n");
+    input.push_str("{\"a\":[1,2}\n");
+    input.push_str("{\"a\":1}}\n");
+    input.push_str("{\"a\":\"\\x\"}\n");
+    input.push_str("{\"a\":tru}\n");
+    input.push_str("{\"a\":{\"b\":1}\n");
+    let items = json(input.as_bytes());
+    let errors: Vec<String> = texts(&items[300..]);
+    assert_eq!(
+        errors,
+        [
+            "ERR line 301, byte 2890: invalid JSON: unterminated string at byte 7",
+            "ERR line 302, byte 2924: invalid JSON: expected ':' at byte 7, found '\"'",
+            "ERR line 303, byte 2940: invalid JSON: expected a string key at byte 9, found '}'",
+            "ERR line 304, byte 2951: invalid JSON: expected ',' or ']' at byte 9, found '}'",
+            "ERR line 305, byte 2962: invalid JSON: unexpected '}' at byte 7 after the end of \
+             the value",
+            "ERR line 306, byte 2971: invalid JSON: invalid escape at byte 6: expected one of \
+             \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX, found \\x",
+            "ERR line 307, byte 2982: invalid JSON: invalid literal at byte 5: expected `true`",
+            "ERR line 308, byte 2992: invalid JSON: unterminated object at byte 0: expected ',' \
+             or '}' at byte 12, found the end of the record",
+        ]
+    );
+}

@@ -269,3 +269,40 @@ fn fuzz_regressions() {
         logferry_framing::fuzzing::json_framer(data);
     }
 }
+
+#[test]
+fn a_byte_order_mark_at_the_start_is_skipped_and_positions_stay_exact() {
+    assert_eq!(
+        text(b"\xEF\xBB\xBFfirst\r\nsecond"),
+        [rec("first", 3, 1, 7, ""), rec("second", 10, 2, 6, "u")]
+    );
+    assert_eq!(text(b"\xEF\xBB\xBF"), []);
+    assert_eq!(text(b"\xEF\xBB\xBF\n"), []);
+    // Part of a mark, or a mark later on, is data.
+    let replace = FramingConfig {
+        utf8: Utf8Policy::Replace,
+        ..FramingConfig::default()
+    };
+    assert_eq!(
+        with(replace.clone(), b"\xEF\xBBx\n"),
+        [rec("\u{FFFD}x", 0, 1, 4, "r")]
+    );
+    assert_eq!(with(replace, b"\xEF\xBB"), [rec("\u{FFFD}", 0, 1, 2, "ur")]);
+    assert_eq!(
+        text(b"a\n\xEF\xBB\xBFb\n"),
+        [rec("a", 0, 1, 2, ""), rec("\u{FEFF}b", 2, 2, 5, "")]
+    );
+    // A framer resumed inside a source does not look for one.
+    let mut framer = LineFramer::resume(
+        FramingConfig::default(),
+        Position {
+            offset: 10,
+            line: 2,
+        },
+    );
+    let mut out = Vec::new();
+    framer.push(b"\xEF\xBB\xBFx\n", |r| {
+        out.push(r.unwrap().text.into_owned());
+    });
+    assert_eq!(out, ["\u{FEFF}x"]);
+}

@@ -38,7 +38,7 @@ fn input_strategy() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
             4 => any::<u8>(),
             3 => proptest::sample::select(b"\n\r{}[]\",: ab\\".to_vec()),
-            1 => proptest::sample::select(vec![0xc3u8, 0xa9, 0xe2, 0x82, 0xac]),
+            1 => proptest::sample::select(vec![0xc3u8, 0xa9, 0xe2, 0x82, 0xac, 0xef, 0xbb, 0xbf]),
         ],
         0..400,
     )
@@ -53,8 +53,11 @@ proptest! {
         cuts in proptest::collection::vec(any::<usize>(), 0..12),
         config in config_strategy(),
         json in any::<bool>(),
+        bom in 0usize..4,
     ) {
         let format = if json { Format::Json } else { Format::Text };
+        // A byte order mark at the start, whole or in part (then it is data).
+        let input = [&b"\xEF\xBB\xBF"[..bom], &input].concat();
         let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (input.len() + 1)).collect();
         cuts.sort_unstable();
         prop_assert_eq!(

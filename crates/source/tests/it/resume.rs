@@ -2,8 +2,10 @@
 //! replacement and rotation are each recognised; the store survives reopening.
 
 use crate::{chain, open, read_all};
+use logferry_framing::SourceRange;
 use logferry_source::{
-    CHECKPOINT_DIR, CheckpointConfig, Checkpoints, Position, RestartReason, Resume, Source,
+    CHECKPOINT_DIR, CheckpointConfig, Checkpoints, HEAD_BYTES, Position, RestartReason, Resume,
+    Source,
 };
 use std::io::Write;
 use std::path::Path;
@@ -202,7 +204,7 @@ fn the_store_is_one_atomic_json_file_per_source_and_survives_damage() {
         })
         .collect::<Vec<_>>()
         .join(",\"file_id\":");
-    insta::assert_snapshot!(shown, @r#"{"version":1,"path":"[TMP]/a.log","file_id":[ID],"offset":2,"line":2,"head_len":2,"head_hash":"089bdc07b544e7b2"}"#);
+    insta::assert_snapshot!(shown, @r#"{"version":1,"path":"[TMP]/a.log","file_id":[ID],"offset":2,"line":2,"head_len":2,"head_hash":"089bdc07b544e7b2","tail_len":2,"tail_hash":"089bdc07b544e7b2"}"#);
 
     // A damaged file and a leftover temporary file from a crash mid-store.
     let b_file = std::fs::read_dir(&dir)
@@ -225,6 +227,134 @@ fn the_store_is_one_atomic_json_file_per_source_and_survives_damage() {
         Resume::Fresh,
         "damaged checkpoint: resend"
     );
+}
+
+/// A 4 KiB header block (a banner), then `records` records of 16 bytes each tagged `tag`.
+fn with_header(tag: &str, records: usize) -> Vec<u8> {
+    let mut bytes = b"# banner".to_vec();
+    bytes.resize(HEAD_BYTES - 1, b'=');
+    bytes.push(b'\n');
+    for i in 0..records {
+        bytes.extend_from_slice(format!("{tag} record {i:04}\n").as_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn a_file_rewritten_in_place_behind_the_same_header_is_read_again_from_zero() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("app.log");
+    std::fs::write(&log, with_header("old", 600)).unwrap();
+    let cps = store(tmp.path());
+    // Half the records were shipped.
+    let mut source = open(&log, Some(&cps));
+    read_all(&mut source);
+    let shipped = Position {
+        offset: HEAD_BYTES as u64 + 300 * 16,
+        line: 302,
+    };
+    cps.store(&source.checkpoint(shipped).unwrap()).unwrap();
+
+    // Growth alone still continues after the checkpoint.
+    append(&log, b"new record 0600\n");
+    assert_eq!(open(&log, Some(&cps)).resume(), Resume::Continued(shipped));
+
+    // Rewritten in place (same inode, same header, same length): new records throughout.
+    let rewritten = with_header("new", 601);
+    assert_eq!(
+        rewritten.len(),
+        std::fs::metadata(&log).unwrap().len() as usize
+    );
+    std::fs::write(&log, &rewritten).unwrap();
+    let mut source = open(&log, Some(&cps));
+    assert_eq!(
+        source.resume(),
+        Resume::Restarted(RestartReason::Rewritten {
+            checkpoint: shipped.offset
+        })
+    );
+    assert_eq!(source.start(), Position::START);
+    assert_eq!(read_all(&mut source).0, rewritten, "nothing skipped");
+    assert_eq!(
+        RestartReason::Rewritten { checkpoint: 8896 }.to_string(),
+        "file's bytes before its checkpoint at byte 8896 changed since (its first bytes did \
+         not): rewritten"
+    );
+}
+
+#[test]
+fn checkpoints_moved_after_a_batch_notice_a_rewrite_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("app.log");
+    std::fs::write(&log, with_header("old", 600)).unwrap();
+    let cps = store(tmp.path());
+    // As the pipeline does: a template at the start, moved after each safe batch.
+    let mut source = open(&log, Some(&cps));
+    let template = source.checkpoint(source.start()).unwrap();
+    read_all(&mut source);
+    let range = SourceRange {
+        source_name: None,
+        start: Position::START,
+        end: HEAD_BYTES as u64 + 300 * 16,
+        last_line: 301,
+    };
+    let checkpoint = template.after(&range).unwrap();
+    assert!(checkpoint.fingerprint.tail.is_some() || cfg!(not(unix)));
+    cps.store(&checkpoint).unwrap();
+    assert_eq!(
+        open(&log, Some(&cps)).resume(),
+        Resume::Continued(checkpoint.position)
+    );
+
+    std::fs::write(&log, with_header("new", 600)).unwrap();
+    let source = open(&log, Some(&cps));
+    if cfg!(unix) {
+        assert!(
+            matches!(
+                source.resume(),
+                Resume::Restarted(RestartReason::Rewritten { .. })
+            ),
+            "{:?}",
+            source.resume()
+        );
+    }
+
+    // A template whose file was renamed away and replaced stores no checkpoint: the next
+    // run reads the new file again rather than trusting bytes it never read.
+    #[cfg(unix)]
+    {
+        std::fs::rename(&log, tmp.path().join("app.log.1")).unwrap();
+        std::fs::write(&log, with_header("new", 600)).unwrap();
+        assert_eq!(template.after(&range), None);
+    }
+}
+
+#[test]
+fn checkpoints_stored_without_a_tail_still_load_and_compare_the_head_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("app.log");
+    std::fs::write(&log, with_header("old", 600)).unwrap();
+    let cps = store(tmp.path());
+    let end = ship_all(&log, &cps);
+    drop(cps);
+    // Rewrite the stored file as an older version wrote it: no tail fields.
+    let dir = tmp.path().join(CHECKPOINT_DIR);
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let object = json.as_object_mut().unwrap();
+    assert!(object.remove("tail_len").is_some() || cfg!(not(unix)));
+    object.remove("tail_hash");
+    std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+
+    let cps = store(tmp.path());
+    assert_eq!(cps.all()[0].fingerprint.tail, None);
+    assert_eq!(open(&log, Some(&cps)).resume(), Resume::Continued(end));
 }
 
 #[test]
