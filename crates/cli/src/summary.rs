@@ -141,7 +141,9 @@ impl Summary {
                 tracing::error!("cannot flush the spool: {e}");
             }
             let stats = o.spool.stats();
-            let lost = stats.corrupt_skipped + stats.dropped_oldest + self.corrupt_entries;
+            // Dropped when full, then delivered from memory all the same: not lost.
+            let dropped = stats.dropped_oldest - stats.dropped_then_delivered;
+            let lost = stats.corrupt_skipped + dropped + self.corrupt_entries;
             if lost > 0 {
                 tracing::error!(
                     "the spool lost {lost} batches (corrupt on disk, unreadable, or dropped when full)"

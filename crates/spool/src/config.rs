@@ -91,6 +91,9 @@ pub struct SpoolStats {
     pub acked: u64,
     /// Undelivered entries deleted by [`WhenFull::DropOldest`] since open.
     pub dropped_oldest: u64,
+    /// Of those, entries acknowledged afterwards: their batch was still in memory and was
+    /// delivered, so only `dropped_oldest - dropped_then_delivered` were lost.
+    pub dropped_then_delivered: u64,
     /// Corrupt regions skipped since open: at open, invalid bytes followed by a valid
     /// entry (each region may have held one entry or several); during replay, an entry
     /// whose bytes no longer match their checksum.

@@ -111,6 +111,10 @@ struct State {
     stats: SpoolStats,
     closed: bool,
     dir_dirty: bool,
+    /// Entries dropped by [`WhenFull::DropOldest`] and not acknowledged since: an ack
+    /// that comes for one (its batch was still in memory, and delivered) means it was
+    /// not lost after all.
+    dropped: std::collections::BTreeSet<u64>,
 }
 
 #[derive(Debug)]
@@ -346,6 +350,7 @@ impl Spool {
                 stats: SpoolStats::default(),
                 closed: false,
                 dir_dirty: false,
+                dropped: std::collections::BTreeSet::new(),
             }),
             space: Condvar::new(),
             stop: Mutex::new(false),
@@ -432,6 +437,9 @@ impl Spool {
                         .first_key_value()
                         .expect("a full spool holds a segment: need <= max_bytes < bytes + need");
                     let (bytes, path) = (seg.size, inner.path(segment_name(oldest)));
+                    let live: Vec<u64> =
+                        seg.slots.iter().filter(|s| !s.done).map(|s| s.id).collect();
+                    state.dropped.extend(live);
                     let dropped = inner.remove_segment(&mut state, oldest);
                     state.stats.dropped_oldest += dropped;
                     tracing::warn!(
@@ -545,6 +553,10 @@ impl Spool {
         let mut state = lock(&inner.state);
         if id.0 >= state.next_id {
             return Err(Error::UnknownEntry { id: id.0 });
+        }
+        if state.dropped.remove(&id.0) {
+            state.stats.dropped_then_delivered += 1;
+            return Ok(());
         }
         let State {
             segments,

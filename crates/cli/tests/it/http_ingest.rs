@@ -491,3 +491,36 @@ async fn an_interrupt_while_stdin_is_idle_ends_the_run_with_everything_accounted
     assert_eq!(received(&emu), ["one", "three", "two"]);
     emu.shutdown().await;
 }
+
+/// Entries dropped from a full spool whose batches were still in memory and delivered are
+/// not lost: the summary says so, and the run is complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_dropped_from_a_full_spool_but_delivered_are_not_counted_lost() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.log"), numbered(20_000)).unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--spool", "spool", "--spool-full", "drop-oldest"])
+        .args([
+            "--spool-max-bytes",
+            "20000",
+            "--batch-bytes",
+            "2000",
+            "--compression",
+            "none",
+        ])
+        .args(["--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    let summary = summary(dir.path(), "s.json");
+    assert!(
+        stderr(&out).contains("spool full: dropped the oldest segment"),
+        "the spool had to drop: {}",
+        stderr(&out)
+    );
+    assert_eq!(summary["records"]["delivered"], 20_000, "{summary}");
+    assert_eq!(summary["spool"]["lost_batches"], 0, "{summary}");
+    assert_eq!(out.status.code(), Some(0), "{summary}");
+    assert_eq!(received(&emu).len(), 20_000);
+    emu.shutdown().await;
+}
