@@ -369,33 +369,6 @@ impl SenderArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(within("forever"), Ok(Within::Forever));
-        assert_eq!(within("90"), Ok(Within::For(Duration::from_secs(90))));
-        assert_eq!(within("15m"), Ok(Within::For(Duration::from_secs(900))));
-        assert!(within("soon").is_err());
-        assert!(within("5d").is_err());
-    }
-
-    /// Generated keys use the URL-safe alphabet and may start with `-`.
-    #[test]
-    fn secrets_may_start_with_a_dash() {
-        use clap::{Args, FromArgMatches};
-        let command =
-            crate::cmd_sdl::SdlArgs::augment_args(clap::Command::new("sdl").no_binary_name(true));
-        let matches = command
-            .try_get_matches_from(["--url", "https://x.example", "--key", "-9dash-key"])
-            .unwrap();
-        let args = crate::cmd_sdl::SdlArgs::from_arg_matches(&matches).unwrap();
-        assert_eq!(args.key.unwrap().expose(), "-9dash-key");
-    }
-}
-
 /// The Taegis region from `--endpoint` (or `TAEGIS_API_ENDPOINT`) or `--region`, one of
 /// the two; a conflict names the environment variable when that is where the endpoint
 /// came from.
@@ -423,5 +396,32 @@ pub(crate) fn region(
     match name.parse() {
         Ok(r) => Ok(r),
         Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(within("forever"), Ok(Within::Forever));
+        assert_eq!(within("90"), Ok(Within::For(Duration::from_secs(90))));
+        assert_eq!(within("15m"), Ok(Within::For(Duration::from_secs(900))));
+        assert!(within("soon").is_err());
+        assert!(within("5d").is_err());
+    }
+
+    /// Generated keys use the URL-safe alphabet and may start with `-`.
+    #[test]
+    fn secrets_may_start_with_a_dash() {
+        use clap::{Args, FromArgMatches};
+        let command =
+            crate::cmd_sdl::SdlArgs::augment_args(clap::Command::new("sdl").no_binary_name(true));
+        let matches = command
+            .try_get_matches_from(["--url", "https://x.example", "--key", "-9dash-key"])
+            .unwrap();
+        let args = crate::cmd_sdl::SdlArgs::from_arg_matches(&matches).unwrap();
+        assert_eq!(args.key.unwrap().expose(), "-9dash-key");
     }
 }
