@@ -13,7 +13,7 @@
 //! and [`answered`](Dispatcher::answered) (I/O done), [`tick`](Dispatcher::tick) (a timer
 //! fired), [`shutdown`](Dispatcher::shutdown) (a deadline).
 
-use super::session::key_refused;
+use super::session::Answer;
 use crate::config::{Pacing, SESSION_RATE_CEILING};
 use crate::pacer::Pacer;
 use crate::report::{Delivery, Failure, Record, Report, ShutdownReport};
@@ -21,7 +21,9 @@ use crate::stats::{Counters, SessionCounters, add};
 use crate::{Error, SdlConfig};
 use bytes::Bytes;
 use logferry_compress::Level;
-use logferry_retry::{Budget, Decision, FastRng, Finish, GaveUp, Outcome, Policy, Verdict};
+use logferry_retry::{
+    Budget, Decision, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, Verdict, classify,
+};
 use logferry_sdl_model::{
     self as model, AddEventsResponse, Event, ORIGINAL_TS, ReadyRequest, RequestBuilder, Session,
     SessionHeader, Timestamp, Timestamps,
@@ -199,7 +201,7 @@ pub(super) struct Dispatcher {
     max_body: usize,
     compression: Option<Level>,
     policy: Policy,
-    budget: Budget,
+    budget: Arc<Budget>,
     rng: FastRng,
     new_session_id: Box<dyn FnMut() -> String + Send>,
     counters: Arc<Counters>,
@@ -271,8 +273,11 @@ impl Dispatcher {
         let config_error = |what: &str, e: &dyn std::fmt::Display| Error::Config {
             reason: format!("{what}: {e}"),
         };
-        let policy = Policy::new(config.retry.clone()).map_err(|e| config_error("retry", &e))?;
-        let budget = Budget::new(config.budget).map_err(|e| config_error("budget", &e))?;
+        // The policy and budget every backend builds; the dispatcher runs them on the
+        // time it is given instead of the retrier's own loop.
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| config_error("retry", &e))?;
+        let (policy, budget) = (retrier.policy().clone(), retrier.budget().clone());
         let (min, max) = config.sessions.bounds();
         let mut dispatcher = Dispatcher {
             header,
@@ -418,7 +423,7 @@ impl Dispatcher {
     pub(super) fn answered(
         &mut self,
         ticket: Ticket,
-        outcome: Outcome<Option<AddEventsResponse>>,
+        outcome: Outcome<Answer>,
         now: Instant,
         wall: SystemTime,
     ) {
@@ -970,7 +975,7 @@ impl Dispatcher {
                 > max
         {
             let finish = Finish::GaveUp(GaveUp::MaxElapsed(max));
-            let sent = sent(finish, &run, verdict, None);
+            let sent = sent(finish, &run, verdict, Ok(None));
             self.settle(session, sent, now);
             return;
         }
@@ -1159,12 +1164,11 @@ fn placeholder() -> Stage {
 }
 
 /// What a finished retry run means for the part: the old `send_request`'s mapping.
-fn sent(
-    finish: Finish,
-    run: &Run,
-    last_verdict: Verdict,
-    response: Option<AddEventsResponse>,
-) -> Sent {
+fn sent(finish: Finish, run: &Run, last_verdict: Verdict, answer: Answer) -> Sent {
+    let (response, failure) = match answer {
+        Ok(response) => (response, None),
+        Err(failure) => (None, Some(failure)),
+    };
     match finish {
         Finish::Delivered => Sent::Delivered {
             attempts: run.attempts,
@@ -1172,9 +1176,15 @@ fn sent(
             response,
         },
         Finish::Split => Sent::Split,
-        Finish::GaveUp(GaveUp::Fatal(reason)) if key_refused(&reason) => {
+        Finish::GaveUp(GaveUp::Fatal(reason)) if classify::credentials_refused(&reason) => {
             Sent::Stop(Error::Stopped { reason })
         }
+        // No reply, and none can come: an untrusted certificate (the only transport
+        // failure classified `Stop`; its message says what to check), or a request that
+        // could not be built.
+        Finish::GaveUp(GaveUp::Stopped) => Sent::Stop(Error::Unreachable {
+            message: failure.unwrap_or_else(|| last_verdict.to_string()),
+        }),
         Finish::GaveUp(GaveUp::Fatal(reason)) => Sent::Failed(Error::Refused { reason }),
         Finish::GaveUp(_) | Finish::Reauthenticate => Sent::Failed(Error::GaveUp {
             attempts: run.attempts,
@@ -1191,7 +1201,7 @@ mod tests {
     use crate::{Pacing, Sessions};
     use http::{HeaderMap, StatusCode};
     use logferry_http::Secret;
-    use logferry_retry::classify;
+    use logferry_retry::{TransportFailure, classify};
     use logferry_sdl_model::{Event, SessionInfo, parse_response};
     use std::collections::BTreeSet;
 
@@ -1296,17 +1306,22 @@ mod tests {
         })
     }
 
-    fn success() -> Outcome<Option<AddEventsResponse>> {
+    fn success() -> Outcome<Answer> {
         let response = parse_response(br#"{"status":"success","bytesCharged":10}"#).ok();
-        Outcome::new(Verdict::Delivered, response)
+        Outcome::new(Verdict::Delivered, Ok(response))
     }
 
-    fn status(code: u16, server_status: Option<&str>) -> Outcome<Option<AddEventsResponse>> {
+    fn status(code: u16, server_status: Option<&str>) -> Outcome<Answer> {
         let code = StatusCode::from_u16(code).expect("a status");
         Outcome::new(
             classify::sdl(code, &HeaderMap::new(), server_status, None),
-            None,
+            Ok(None),
         )
+    }
+
+    /// No reply: `failure`, classified as `logferry-http` does.
+    fn no_reply(failure: TransportFailure, message: &str) -> Outcome<Answer> {
+        Outcome::new(classify::transport(&failure), Err(message.to_owned()))
     }
 
     fn wall() -> SystemTime {
@@ -1838,5 +1853,43 @@ mod tests {
         // A late answer to the cancelled request is ignored.
         d.answered(sent[0].ticket, success(), t0, wall());
         assert!(drain(&mut d).is_empty());
+    }
+
+    #[test]
+    fn an_untrusted_certificate_stops_the_sender_with_its_message() {
+        let t0 = Instant::now();
+        let mut d = machine(&config(|c| c.sessions = Sessions::Fixed(2)), t0);
+        d.records(records(0..60), t0);
+        let sent = sends(&drain(&mut d));
+        assert_eq!(sent.len(), 2);
+        // A connection refused is retried ...
+        let refused = no_reply(TransportFailure::ConnectRefused, "connection refused");
+        d.answered(sent[0].ticket, refused, t0, wall());
+        let actions = drain(&mut d);
+        assert!(actions.iter().all(|a| !matches!(a, Action::Stopped(_))));
+        assert_eq!(d.counters.snapshot().retries, 1);
+        // ... an untrusted certificate stops everything at once, saying why.
+        let message = "POST http://127.0.0.1:9/api/addEvents: the server's TLS certificate is not trusted (invalid peer certificate: UnknownIssuer); give the CA ...";
+        let untrusted = no_reply(TransportFailure::Certificate, message);
+        d.answered(sent[1].ticket, untrusted, t0, wall());
+        let actions = drain(&mut d);
+        let Action::Stopped(Error::Unreachable { message: stopped }) = &actions[0] else {
+            panic!("stopped on the certificate: {actions:?}")
+        };
+        assert_eq!(stopped, message);
+        assert!(matches!(
+            actions[1],
+            Action::Report(Report::Stopped(Error::Unreachable { .. }))
+        ));
+        assert!(matches!(actions[2], Action::CloseIntake));
+        d.close(t0);
+        let report = finished(drain(&mut d)).expect("finished");
+        assert!(matches!(report.stopped, Some(Error::Unreachable { .. })));
+        assert_eq!(
+            report.unsent.len(),
+            60,
+            "nothing given up, everything unsent"
+        );
+        assert_eq!(report.stats.events_failed, 0);
     }
 }

@@ -39,4 +39,4 @@ mod handle;
 mod session;
 
 pub use handle::SdlSender;
-pub(crate) use session::exchange_outcome;
+pub(crate) use session::{classify_reply, no_reply};

@@ -8,6 +8,43 @@ use logferry_sdl_model::{Attrs, Event, Oversize, Timestamp};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_stops_the_sender_at_once_with_the_reason() {
+    let emu = emulator().await;
+    // A client that does not trust the emulator's CA.
+    let untrusting = logferry_http::Client::new(logferry_http::ClientConfig::default())
+        .expect("the client builds");
+    let sender = SdlSender::start(untrusting, config(&emu)).expect("starts");
+    for i in 0..5 {
+        sender
+            .send_record(Record::new(event(i)).with_ack(i))
+            .await
+            .expect("queued before the stop is known");
+    }
+    let err = sender
+        .flush()
+        .await
+        .expect_err("the certificate is refused");
+    let Error::Unreachable { message } = &err else {
+        panic!("stopped on the certificate: {err:?}")
+    };
+    assert!(message.contains("certificate is not trusted"), "{message}");
+    assert!(
+        message.contains("--ca-file"),
+        "says what to check: {message}"
+    );
+    assert!(matches!(sender.stopped(), Some(Error::Unreachable { .. })));
+    let report = sender.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        report.unsent.len(),
+        5,
+        "nothing given up, nothing dead-lettered"
+    );
+    assert_eq!(report.stats.attempts, 1, "no retry");
+    assert_eq!(report.stats.events_failed, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_stops_the_sender_with_a_clear_error() {
     let emu = emulator().await;
     assert!(emu.revoke_key(emu.sdl_api_key()));
