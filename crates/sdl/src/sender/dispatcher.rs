@@ -83,7 +83,7 @@ pub(super) enum Action {
 /// What the dispatcher keeps of an event while it is in a batch.
 #[derive(Debug, Clone)]
 struct Meta {
-    ack: Option<u64>,
+    entry: Option<u64>,
     source: Option<Arc<str>>,
     /// The time as given (the builder may raise it to keep times increasing).
     ts: Timestamp,
@@ -252,7 +252,7 @@ fn records_of(request: ReadyRequest, metas: Vec<Meta>) -> Vec<Record> {
             Record {
                 event,
                 source: meta.source,
-                ack: meta.ack,
+                entry: meta.entry,
             }
         })
         .collect()
@@ -710,18 +710,30 @@ impl Dispatcher {
     }
 
     fn push(&mut self, session: usize, record: Record, now: Instant) {
-        let Record { event, source, ack } = record;
+        let Record {
+            event,
+            source,
+            entry,
+        } = record;
         if let Some(id) = &event.log
             && !self.log_ids.contains(id)
         {
             let error = Error::InvalidEvent {
                 reason: format!("it refers to log id `{id}`, which is not among the declared logs"),
             };
-            self.fail(None, error, vec![Record { event, source, ack }]);
+            self.fail(
+                None,
+                error,
+                vec![Record {
+                    event,
+                    source,
+                    entry,
+                }],
+            );
             return;
         }
         let meta = Meta {
-            ack,
+            entry,
             source,
             ts: event.ts,
             own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
@@ -758,7 +770,7 @@ impl Dispatcher {
                     self.pending.push_front(Record {
                         event,
                         source: meta.source,
-                        ack: meta.ack,
+                        entry: meta.entry,
                     });
                 }
             }
@@ -766,7 +778,7 @@ impl Dispatcher {
                 let record = Record {
                     event: *event,
                     source: meta.source,
-                    ack: meta.ack,
+                    entry: meta.entry,
                 };
                 self.fail(None, Error::EventTooLarge { size, limit }, vec![record]);
             }
@@ -1110,7 +1122,7 @@ impl Dispatcher {
                 session,
                 batch,
                 events: request.event_count(),
-                acks: metas.iter().filter_map(|m| m.ack).collect(),
+                entries: metas.iter().filter_map(|m| m.entry).collect(),
                 attempts,
                 body_bytes: request.body().len(),
                 wire_bytes,
@@ -1244,7 +1256,7 @@ mod tests {
             Timestamp::from_nanos(T0 + i * 1_000),
             format!("event number {i} with a little text to give it some weight"),
         );
-        Record::new(event).with_ack(i)
+        Record::new(event).with_entry(i)
     }
 
     fn records(range: std::ops::Range<u64>) -> std::vec::IntoIter<Record> {
@@ -1293,7 +1305,7 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Report(Report::Delivered(d)) => Some((d.acks.clone(), d.attempts)),
+                Action::Report(Report::Delivered(d)) => Some((d.entries.clone(), d.attempts)),
                 _ => None,
             })
             .collect()
@@ -1338,7 +1350,7 @@ mod tests {
             Timestamp::from_nanos(base + i * 1_000_000),
             format!("{source} event {i} with a little text to give it some weight"),
         );
-        Record::new(event).from_source(source).with_ack(tag + i)
+        Record::new(event).from_source(source).with_entry(tag + i)
     }
 
     /// Drives `d` until everything is delivered (answering each attempt with success, the
@@ -1536,12 +1548,12 @@ mod tests {
         let t0 = Instant::now();
         let mut d = machine(&config(|_| {}), t0);
         d.records(records(0..50), t0);
-        let mut acks = Vec::new();
+        let mut entries = Vec::new();
         let mut now = t0;
         loop {
             let actions = drain(&mut d);
             for (tokens, _) in delivered(&actions) {
-                acks.extend(tokens);
+                entries.extend(tokens);
             }
             let sent = sends(&actions);
             if sent.is_empty() {
@@ -1564,7 +1576,11 @@ mod tests {
             d.answered(sent[0].ticket, success(), now, wall());
         }
         // The rest (less than a full body) lingers.
-        assert!(acks.len() < 50, "{} delivered in full batches", acks.len());
+        assert!(
+            entries.len() < 50,
+            "{} delivered in full batches",
+            entries.len()
+        );
         d.tick(now + Duration::from_secs(2));
         let sent = sends(&drain(&mut d));
         assert_eq!(sent.len(), 1);
@@ -1575,9 +1591,9 @@ mod tests {
             wall(),
         );
         for (tokens, _) in delivered(&drain(&mut d)) {
-            acks.extend(tokens);
+            entries.extend(tokens);
         }
-        assert_eq!(acks, (0..50).collect::<Vec<_>>(), "each once, in order");
+        assert_eq!(entries, (0..50).collect::<Vec<_>>(), "each once, in order");
         let stats = d.counters.snapshot();
         assert_eq!((stats.events_in, stats.events_delivered), (50, 50));
         assert_eq!(stats.attempts, stats.requests);
@@ -1750,7 +1766,7 @@ mod tests {
         assert!(drain(&mut d).is_empty());
         d.answered(sent[0].ticket, success(), t0 + ms(100), wall());
         let actions = drain(&mut d);
-        let mut acks: Vec<u64> = delivered(&actions).into_iter().flat_map(|d| d.0).collect();
+        let mut entries: Vec<u64> = delivered(&actions).into_iter().flat_map(|d| d.0).collect();
         assert_eq!(sends(&actions).len(), 1, "session 0 takes the next batch");
         assert_eq!(d.wake_at(), Some(t0 + Duration::from_secs(1)));
         d.tick(t0 + Duration::from_secs(1));
@@ -1766,15 +1782,15 @@ mod tests {
         let report = finished(actions).expect("finished at the deadline");
         assert!(report.timed_out);
         assert!(report.stopped.is_none());
-        let unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+        let unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
         assert!(!unsent.is_empty());
-        acks.extend(unsent);
+        entries.extend(unsent);
         assert_eq!(
-            acks.iter().copied().collect::<BTreeSet<_>>(),
+            entries.iter().copied().collect::<BTreeSet<_>>(),
             (0..60).collect(),
             "every record delivered or unsent"
         );
-        assert_eq!(acks.len(), 60, "none twice");
+        assert_eq!(entries.len(), 60, "none twice");
         assert!(
             report
                 .unsent
@@ -1843,7 +1859,7 @@ mod tests {
         d.close(t0);
         let report = finished(drain(&mut d)).expect("finished");
         assert!(matches!(report.stopped, Some(Error::Stopped { .. })));
-        let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+        let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
         unsent.sort_unstable();
         assert_eq!(unsent, (0..62).collect::<Vec<_>>());
         assert_eq!(

@@ -9,20 +9,20 @@ use std::time::{Duration, Instant};
 
 /// Reads every report until the sender is gone; returns how often each token was acked.
 async fn collect_acks(mut reports: logferry_sdl::Reports) -> (BTreeMap<u64, usize>, usize) {
-    let mut acks = BTreeMap::new();
+    let mut entries = BTreeMap::new();
     let mut failures = 0;
     while let Some(report) = reports.recv().await {
         match report {
             Report::Delivered(d) => {
-                for a in d.acks {
-                    *acks.entry(a).or_default() += 1;
+                for a in d.entries {
+                    *entries.entry(a).or_default() += 1;
                 }
             }
             Report::Failed(f) => failures += f.records.len(),
             other => panic!("unexpected report {other:?}"),
         }
     }
-    (acks, failures)
+    (entries, failures)
 }
 
 /// Ships 3,000 events with 3 sessions through random 5xx, 429, backoff-in-200, resets and
@@ -57,7 +57,7 @@ async fn ship_under_faults(http2: bool) -> logferry_emulator::Emulator {
         let sender = sender.clone();
         producers.push(tokio::spawn(async move {
             for i in (part..N).step_by(2) {
-                let record = Record::new(event(i)).with_ack(i);
+                let record = Record::new(event(i)).with_entry(i);
                 if i % 10 == 0 {
                     sender.send_many(vec![record]).await.expect("queued");
                 } else {
@@ -72,10 +72,10 @@ async fn ship_under_faults(http2: bool) -> logferry_emulator::Emulator {
     sender.flush().await.expect("flushed");
     let report = sender.shutdown(Duration::from_secs(10)).await;
     assert!(report.unsent.is_empty() && !report.timed_out && report.stopped.is_none());
-    let (acks, failures) = collector.await.expect("collector");
+    let (entries, failures) = collector.await.expect("collector");
     assert_eq!(failures, 0);
-    assert_eq!(acks.len() as u64, N);
-    assert!(acks.values().all(|n| *n == 1), "every token acked once");
+    assert_eq!(entries.len() as u64, N);
+    assert!(entries.values().all(|n| *n == 1), "every token acked once");
 
     let stats = emu.stats();
     assert_eq!(stats.max_concurrent_per_session(), 1);
