@@ -285,3 +285,51 @@ async fn a_retrying_session_does_not_block_the_others() {
     assert!(started.elapsed() >= Duration::from_secs(2));
     emu.shutdown().await;
 }
+
+/// Issue "Correctness round", item 8: a request that timed out may still be held by a
+/// frozen server; its retry must not overlap it on the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_request_is_retried_on_a_new_session_without_overlap() {
+    const N: u64 = 20;
+    // Frozen: every reply comes 1.5 s late, well after the sender's 300 ms timeout.
+    let emu = emulator_with(sdl_faults(FaultSet::latency(Duration::from_millis(1_500)))).await;
+    let mut c = config(&emu);
+    c.request_timeout = Some(Duration::from_millis(300));
+    let sender = SdlSender::start(client(&emu), c).expect("starts");
+    for i in 0..N {
+        sender
+            .send_record(Record::new(event(i)).with_entry(i))
+            .await
+            .expect("queued");
+    }
+    // Once an attempt has timed out, the server thaws (the held request is still held).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sender.stats().retries == 0 {
+        assert!(Instant::now() < deadline, "no attempt timed out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    emu.set_faults(logferry_emulator::Faults::none())
+        .expect("faults cleared");
+    sender.flush().await.expect("flushed");
+    let report = sender.shutdown(Duration::from_secs(10)).await;
+    assert!(report.unsent.is_empty() && report.stopped.is_none());
+    assert_eq!(report.stats.events_delivered, N);
+    let stats = emu.stats();
+    assert_eq!(
+        stats.violation_count(ViolationKind::ConcurrentSessionRequest),
+        0
+    );
+    assert_eq!(stats.max_concurrent_per_session(), 1);
+    let sessions = &report.stats.sessions;
+    assert!(sessions.len() >= 2, "the retry went to a new session");
+    assert_eq!(
+        sessions[0].requests, 0,
+        "the timed-out session delivered nothing"
+    );
+    let stored = stored_ids(&emu.records());
+    assert_eq!(
+        stored.keys().copied().collect::<Vec<_>>(),
+        (0..N).collect::<Vec<_>>()
+    );
+    emu.shutdown().await;
+}
