@@ -1,7 +1,9 @@
 //! Delivery against the emulator: every event exactly once under faults, one request in
 //! flight per session, pacing, session scaling, backoff inside HTTP 200.
 
-use crate::support::{client, config, emulator, emulator_with, event, sdl_faults, stored_ids};
+use crate::support::{
+    Freezer, client, config, emulator, emulator_with, event, sdl_faults, stored_ids,
+};
 use logferry_emulator::{Endpoint, FaultSet, FaultStatus, ViolationKind};
 use logferry_sdl::{Pacing, Record, Report, SdlSender, Sessions};
 use std::collections::BTreeMap;
@@ -287,13 +289,23 @@ async fn a_retrying_session_does_not_block_the_others() {
 }
 
 /// Issue "Correctness round", item 8: a request that timed out may still be held by a
-/// frozen server; its retry must not overlap it on the same session.
+/// frozen server, which reads and answers it once it runs again; its retry must not
+/// overlap it on the same session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_request_is_retried_on_a_new_session_without_overlap() {
     const N: u64 = 20;
-    // Frozen: every reply comes 1.5 s late, well after the sender's 300 ms timeout.
-    let emu = emulator_with(sdl_faults(FaultSet::latency(Duration::from_millis(1_500)))).await;
+    // Each reply takes 200 ms, so requests the frozen server gets at once overlap.
+    let emu = logferry_emulator::Emulator::builder()
+        .plain_http()
+        .faults(sdl_faults(FaultSet::latency(Duration::from_millis(200))))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let freezer = Freezer::frozen(emu.local_addr()).await;
     let mut c = config(&emu);
+    c.url = format!("http://{}", freezer.addr)
+        .parse()
+        .expect("a loopback URL");
     c.request_timeout = Some(Duration::from_millis(300));
     let sender = SdlSender::start(client(&emu), c).expect("starts");
     for i in 0..N {
@@ -302,18 +314,18 @@ async fn a_timed_out_request_is_retried_on_a_new_session_without_overlap() {
             .await
             .expect("queued");
     }
-    // Once an attempt has timed out, the server thaws (the held request is still held).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sender.stats().retries == 0 {
-        assert!(Instant::now() < deadline, "no attempt timed out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    emu.set_faults(logferry_emulator::Faults::none())
-        .expect("faults cleared");
+    // The first attempt times out; its retry is sent while the server is still frozen.
+    let mut held = freezer.held.clone();
+    tokio::time::timeout(Duration::from_secs(10), held.wait_for(|n| *n >= 2))
+        .await
+        .expect("a retry within 10 s")
+        .expect("the proxy runs");
+    freezer.thaw();
     sender.flush().await.expect("flushed");
     let report = sender.shutdown(Duration::from_secs(10)).await;
     assert!(report.unsent.is_empty() && report.stopped.is_none());
     assert_eq!(report.stats.events_delivered, N);
+
     let stats = emu.stats();
     assert_eq!(
         stats.violation_count(ViolationKind::ConcurrentSessionRequest),
@@ -326,6 +338,7 @@ async fn a_timed_out_request_is_retried_on_a_new_session_without_overlap() {
         sessions[0].requests, 0,
         "the timed-out session delivered nothing"
     );
+    // Every event stored (those of the timed-out request twice: at least once).
     let stored = stored_ids(&emu.records());
     assert_eq!(
         stored.keys().copied().collect::<Vec<_>>(),
