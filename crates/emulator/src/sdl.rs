@@ -242,6 +242,11 @@ fn json_value(v: &logferry_sdl_model::AttrValue) -> Value {
         A::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
         A::Bool(b) => Value::Bool(*b),
         A::Null => Value::Null,
+        // A number as written: its nearest value here (the records keep JSON values).
+        A::Number(n) => serde_json::from_str(n).unwrap_or(Value::Null),
+        // The model's enum may grow; a value it adds is not stored.
+        #[allow(unreachable_patterns)]
+        _ => Value::Null,
     }
 }
 

@@ -270,7 +270,7 @@ impl Sink for SdlSink {
                         report(Report::Delivered {
                             records: d.events as u64,
                         });
-                        d.acks.iter().for_each(|a| settle(*a));
+                        d.entries.iter().for_each(|a| settle(*a));
                     }
                     logferry_sdl::Report::Failed(f)
                         if matches!(f.error, logferry_sdl::Error::GaveUp { .. }) =>
@@ -282,7 +282,7 @@ impl Sink for SdlSink {
                     logferry_sdl::Report::Failed(f) => {
                         let reason = crate::chain(&f.error);
                         report(Report::Refused(&lost_events(&f.records, &reason)));
-                        f.records.iter().filter_map(|r| r.ack).for_each(settle);
+                        f.records.iter().filter_map(|r| r.entry).for_each(settle);
                     }
                     logferry_sdl::Report::Stopped(e) => report(Report::Stopped(&crate::chain(e))),
                     _ => {}

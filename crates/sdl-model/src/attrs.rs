@@ -31,6 +31,12 @@ pub enum AttrValue {
     Float(f64),
     /// `true` or `false`.
     Bool(bool),
+    /// A JSON number kept as written, because no other variant holds it exactly: an
+    /// integer beyond 64 bits (`18446744073709551616`), a number beyond `f64`'s range
+    /// (`1E400`), a decimal with more digits than an `f64` keeps
+    /// (`1767225600.123456789`). The text must be a JSON number (RFC 8259, 6); the JSON
+    /// readers make it only from one.
+    Number(String),
     /// `null`.
     Null,
 }
@@ -47,6 +53,7 @@ impl PartialEq for AttrValue {
             }
             (Float(a), Float(b)) => a == b || (!a.is_finite() && !b.is_finite()),
             (Bool(a), Bool(b)) => a == b,
+            (Number(a), Number(b)) => a == b,
             (Null, Null) => true,
             _ => false,
         }
@@ -61,6 +68,7 @@ impl AttrValue {
             AttrValue::Integer(v) => json::write_i64(out, *v),
             AttrValue::Unsigned(v) => json::write_u64(out, *v),
             AttrValue::Float(v) => json::write_f64(out, *v),
+            AttrValue::Number(text) => out.extend_from_slice(text.as_bytes()),
             AttrValue::Bool(true) => out.extend_from_slice(b"true"),
             AttrValue::Bool(false) => out.extend_from_slice(b"false"),
             AttrValue::Null => out.extend_from_slice(b"null"),
@@ -307,6 +315,12 @@ impl serde::Serialize for AttrValue {
             AttrValue::Float(v) if v.is_finite() => serializer.serialize_f64(*v),
             AttrValue::Float(_) | AttrValue::Null => serializer.serialize_unit(),
             AttrValue::Bool(v) => serializer.serialize_bool(*v),
+            // serde has no number-as-text: the nearest f64 (the request body writes the
+            // text itself).
+            AttrValue::Number(text) => match text.parse::<f64>() {
+                Ok(f) if f.is_finite() => serializer.serialize_f64(f),
+                _ => serializer.serialize_str(text),
+            },
         }
     }
 }

@@ -31,7 +31,7 @@ impl AttrValue {
     pub fn charged_value_bytes(&self) -> u64 {
         match self {
             AttrValue::String(s) => s.len() as u64,
-            AttrValue::Integer(_) | AttrValue::Unsigned(_) => 8,
+            AttrValue::Integer(_) | AttrValue::Unsigned(_) | AttrValue::Number(_) => 8,
             AttrValue::Float(f) if f.is_finite() => 8,
             AttrValue::Bool(_) => 1,
             AttrValue::Float(_) | AttrValue::Null => 0,

@@ -92,6 +92,7 @@ mod error;
 mod event;
 pub mod fuzzing;
 mod json;
+mod numbers;
 mod request;
 mod response;
 mod severity;

@@ -26,6 +26,15 @@ pub enum Error {
         /// The server's answer, with what to check.
         reason: FatalReason,
     },
+    /// The sender stopped because no request can reach the server: its TLS certificate is
+    /// not trusted (a wrong or missing CA file, expired, not valid for the URL's host
+    /// name), which no retry fixes. The message names the failure and what to check.
+    /// Events it held are in the [`ShutdownReport`](crate::ShutdownReport).
+    #[error("the sdl sender stopped: {message}")]
+    Unreachable {
+        /// What failed, and what to check.
+        message: String,
+    },
     /// One request was refused as the client's fault (HTTP 400, `error/client/…`); its
     /// events are reported as failed and the sender goes on.
     #[error("request refused: {reason}")]

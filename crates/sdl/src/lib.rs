@@ -8,7 +8,7 @@
 //!   when it is full), then [`SdlSender::flush`], [`SdlSender::stats`],
 //!   [`SdlSender::shutdown`] → [`ShutdownReport`];
 //! - [`SdlSender::start_with_reports`] → [`Reports`]: one [`Report`] per request, with
-//!   the caller's acknowledgement tokens ([`Record::ack`]) and the server's
+//!   the caller's spool entry ids ([`Record::entry`]) and the server's
 //!   `bytesCharged`, or the failed [`Record`]s to dead-letter;
 //! - [`UploadLogs`]: raw text, one event per line, with a `Nonce` per request.
 //!
@@ -78,12 +78,12 @@
 //! let (sender, mut reports) = SdlSender::start_with_reports(client, config)?;
 //! for i in 0..10u64 {
 //!     let event = Event::message(Timestamp::from_nanos(1_767_225_600_000_000_000 + i), format!("event {i}"));
-//!     sender.send_record(Record::new(event).with_ack(i)).await?;
+//!     sender.send_record(Record::new(event).with_entry(i)).await?;
 //! }
 //! sender.flush().await?;
 //! let mut acked = Vec::new();
 //! while let Some(Report::Delivered(d)) = reports.try_recv() {
-//!     acked.extend(d.acks);
+//!     acked.extend(d.entries);
 //! }
 //! acked.sort();
 //! assert_eq!(acked, (0..10).collect::<Vec<_>>());

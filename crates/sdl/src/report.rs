@@ -7,8 +7,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// An event with what the caller needs back when it is settled: the source its constant
-/// attributes may be deduped against, and an opaque acknowledgement token (a spool
-/// position, a file offset) returned in [`Delivery::acks`] or with the failed records.
+/// attributes may be deduped against, and the caller's id of its entry (a spool entry id,
+/// a file offset) returned in [`Delivery::entries`] or with the failed records.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The event.
@@ -16,17 +16,17 @@ pub struct Record {
     /// The source (a file, a container) whose events share constant attributes that the
     /// `logs` dedupe may move into one `logs` entry. Cheap to clone.
     pub source: Option<Arc<str>>,
-    /// The caller's token, returned when the event is settled.
-    pub ack: Option<u64>,
+    /// The caller's entry id (the spool entry), returned when the event is settled.
+    pub entry: Option<u64>,
 }
 
 impl Record {
-    /// A record of `event`, without source or token.
+    /// A record of `event`, without source or entry id.
     pub fn new(event: Event) -> Record {
         Record {
             event,
             source: None,
-            ack: None,
+            entry: None,
         }
     }
 
@@ -36,9 +36,9 @@ impl Record {
         self
     }
 
-    /// Sets the acknowledgement token.
-    pub fn with_ack(mut self, ack: u64) -> Record {
-        self.ack = Some(ack);
+    /// Sets the entry id.
+    pub fn with_entry(mut self, entry: u64) -> Record {
+        self.entry = Some(entry);
         self
     }
 }
@@ -59,8 +59,8 @@ pub struct Delivery {
     pub batch: u64,
     /// Events it carried.
     pub events: usize,
-    /// The tokens of those events that had one, in body order.
-    pub acks: Vec<u64>,
+    /// The entry ids of those events that had one, in body order.
+    pub entries: Vec<u64>,
     /// Attempts it took.
     pub attempts: u32,
     /// Uncompressed body bytes.
@@ -84,7 +84,7 @@ pub struct Failure {
     pub session: Option<usize>,
     /// Why.
     pub error: Error,
-    /// The records, with their original times, sources and tokens.
+    /// The records, with their original times, sources and entry ids.
     pub records: Vec<Record>,
 }
 
@@ -129,7 +129,7 @@ impl Reports {
 pub struct ShutdownReport {
     /// Events accepted but neither delivered nor reported failed: in the queue, in a
     /// batch, or in a request cancelled at the deadline or after a stop. Send them again
-    /// later (they keep their tokens and original times).
+    /// later (they keep their entry ids and original times).
     pub unsent: Vec<Record>,
     /// Why the sender stopped before shutdown, if it did.
     pub stopped: Option<Error>,

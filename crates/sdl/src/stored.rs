@@ -63,7 +63,7 @@ pub struct InvalidRecord {
 impl StoredBatch {
     /// Every record as an SDL [`Record`] (its event made by a
     /// [`Converter`] for the batch's format, with `parser` and `from_json`; the source
-    /// name from the batch; [`Record::with_ack`]`(entry)` when given), and the records
+    /// name from the batch; [`Record::with_entry`]`(entry)` when given), and the records
     /// that are not valid events, in batch order.
     pub fn records(
         &self,
@@ -88,7 +88,7 @@ impl StoredBatch {
                         record = record.from_source(name.clone());
                     }
                     if let Some(entry) = entry {
-                        record = record.with_ack(entry);
+                        record = record.with_entry(entry);
                     }
                     records.push(record);
                 }
@@ -242,7 +242,7 @@ mod tests {
                     r.event.ts,
                     r.event.attrs.to_json(),
                     r.source.as_deref(),
-                    r.ack,
+                    r.entry,
                 )
             })
             .collect();
@@ -287,7 +287,7 @@ mod tests {
                     r.event.ts.as_nanos(),
                     r.event.sev,
                     r.event.attrs.to_json(),
-                    r.ack,
+                    r.entry,
                 )
             })
             .collect();

@@ -17,9 +17,8 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue};
 use logferry_compress::{Level, gzip_blocking};
 use logferry_http::{Client, IngestUrl, Secret, authorization, full};
-use logferry_retry::{Budget, BudgetConfig, FastRng, Finish, GaveUp, Policy, Retrier, TokioClock};
-use logferry_sdl_model::{MAX_BODY_BYTES, status_matches};
-use std::sync::Arc;
+use logferry_retry::{BudgetConfig, FastRng, Finish, GaveUp, Retrier, TokioClock, classify};
+use logferry_sdl_model::MAX_BODY_BYTES;
 use std::time::Duration;
 
 /// Options of an [`UploadLogs`] client. [`UploadLogsConfig::new`] sets the documented
@@ -151,9 +150,8 @@ impl UploadLogs {
                 .map_err(|_| bad(format!("the value of `{name}` is not a valid header value")))?;
             headers.insert(header, value);
         }
-        let policy = Policy::new(config.retry).map_err(|e| bad(format!("retry: {e}")))?;
-        let budget =
-            Budget::new(BudgetConfig::default()).map_err(|e| bad(format!("budget: {e}")))?;
+        let retrier = Retrier::from_config(&config.retry, BudgetConfig::default())
+            .map_err(|e| bad(format!("retry: {e}")))?;
         Ok(UploadLogs {
             request_timeout: config
                 .request_timeout
@@ -161,7 +159,7 @@ impl UploadLogs {
             client,
             url,
             headers,
-            retrier: Retrier::standard(policy, Arc::new(budget)),
+            retrier,
             compression: config.compression,
             max_body: config.max_body_bytes,
         })
@@ -223,14 +221,15 @@ impl UploadLogs {
                                 h.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                             }
                         }
-                        let request = builder
-                            .body(full(wire))
-                            .expect("a checked URL and checked headers make a valid request");
-                        crate::sender::exchange_outcome(
-                            self.client
-                                .send_with_timeout(request, self.request_timeout)
-                                .await,
-                        )
+                        self.client
+                            .exchange(
+                                builder,
+                                full(wire),
+                                Some(self.request_timeout),
+                                crate::sender::classify_reply,
+                                crate::sender::no_reply,
+                            )
+                            .await
                     }
                 },
                 |info| {
@@ -242,7 +241,7 @@ impl UploadLogs {
             .await;
         match report.finish {
             Finish::Delivered => {
-                let response = report.value;
+                let response = report.value.ok().flatten();
                 let warning = response.as_ref().and_then(|r| r.warning());
                 let repeat = warning.is_some_and(|w| w.to_ascii_lowercase().contains("nonce"));
                 Ok(UploadReport {
@@ -258,14 +257,16 @@ impl UploadLogs {
                 size: raw_len as usize,
                 limit: self.max_body,
             }),
-            Finish::GaveUp(GaveUp::Fatal(reason))
-                if matches!(reason.status().as_u16(), 401 | 403)
-                    || reason
-                        .server_status()
-                        .is_some_and(|s| status_matches(s, "error/client/noPermission")) =>
-            {
+            Finish::GaveUp(GaveUp::Fatal(reason)) if classify::credentials_refused(&reason) => {
                 Err(Error::Stopped { reason })
             }
+            // An untrusted certificate: no retry can succeed.
+            Finish::GaveUp(GaveUp::Stopped) => Err(Error::Unreachable {
+                message: report
+                    .value
+                    .err()
+                    .unwrap_or_else(|| report.last_verdict.to_string()),
+            }),
             Finish::GaveUp(GaveUp::Fatal(reason)) => Err(Error::Refused { reason }),
             Finish::GaveUp(_) | Finish::Reauthenticate => Err(Error::GaveUp {
                 attempts: report.attempts,

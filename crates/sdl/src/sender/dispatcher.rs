@@ -13,7 +13,7 @@
 //! and [`answered`](Dispatcher::answered) (I/O done), [`tick`](Dispatcher::tick) (a timer
 //! fired), [`shutdown`](Dispatcher::shutdown) (a deadline).
 
-use super::session::key_refused;
+use super::session::Answer;
 use crate::config::{Pacing, SESSION_RATE_CEILING};
 use crate::pacer::Pacer;
 use crate::report::{Delivery, Failure, Record, Report, ShutdownReport};
@@ -21,7 +21,10 @@ use crate::stats::{Counters, SessionCounters, add};
 use crate::{Error, SdlConfig};
 use bytes::Bytes;
 use logferry_compress::Level;
-use logferry_retry::{Budget, Decision, FastRng, Finish, GaveUp, Outcome, Policy, Verdict};
+use logferry_retry::{
+    Budget, Decision, FastRng, Finish, GaveUp, Outcome, Policy, Retrier, RetryCause,
+    TransportFailure, Verdict, classify,
+};
 use logferry_sdl_model::{
     self as model, AddEventsResponse, Event, ORIGINAL_TS, ReadyRequest, RequestBuilder, Session,
     SessionHeader, Timestamp, Timestamps,
@@ -81,7 +84,7 @@ pub(super) enum Action {
 /// What the dispatcher keeps of an event while it is in a batch.
 #[derive(Debug, Clone)]
 struct Meta {
-    ack: Option<u64>,
+    entry: Option<u64>,
     source: Option<Arc<str>>,
     /// The time as given (the builder may raise it to keep times increasing).
     ts: Timestamp,
@@ -121,8 +124,9 @@ struct Run {
 /// Where a session's current part is.
 #[derive(Debug)]
 enum Stage {
-    /// Being compressed.
-    Compressing { ticket: Ticket },
+    /// Being compressed: for a first attempt (`run` is `None`), or again for a retry on a
+    /// new session (the run goes on).
+    Compressing { ticket: Ticket, run: Option<Run> },
     /// Waiting for the pacer before the next attempt.
     Pacing { run: Run, wake: Instant },
     /// An attempt is under way.
@@ -167,6 +171,9 @@ struct Slot {
     stream: Option<Stream>,
     /// Claimed by a second stream because no session was left for it.
     shared: bool,
+    /// An attempt timed out and the request's run ended: the session is renewed (see
+    /// [`Dispatcher::renew`]) once the request settles.
+    renew: bool,
 }
 
 impl Slot {
@@ -199,7 +206,7 @@ pub(super) struct Dispatcher {
     max_body: usize,
     compression: Option<Level>,
     policy: Policy,
-    budget: Budget,
+    budget: Arc<Budget>,
     rng: FastRng,
     new_session_id: Box<dyn FnMut() -> String + Send>,
     counters: Arc<Counters>,
@@ -250,7 +257,7 @@ fn records_of(request: ReadyRequest, metas: Vec<Meta>) -> Vec<Record> {
             Record {
                 event,
                 source: meta.source,
-                ack: meta.ack,
+                entry: meta.entry,
             }
         })
         .collect()
@@ -271,8 +278,11 @@ impl Dispatcher {
         let config_error = |what: &str, e: &dyn std::fmt::Display| Error::Config {
             reason: format!("{what}: {e}"),
         };
-        let policy = Policy::new(config.retry.clone()).map_err(|e| config_error("retry", &e))?;
-        let budget = Budget::new(config.budget).map_err(|e| config_error("budget", &e))?;
+        // The policy and budget every backend builds; the dispatcher runs them on the
+        // time it is given instead of the retrier's own loop.
+        let retrier = Retrier::from_config(&config.retry, config.budget)
+            .map_err(|e| config_error("retry", &e))?;
+        let (policy, budget) = (retrier.policy().clone(), retrier.budget().clone());
         let (min, max) = config.sessions.bounds();
         let mut dispatcher = Dispatcher {
             header,
@@ -409,7 +419,19 @@ impl Dispatcher {
         let Some(session) = self.awaiting(ticket) else {
             return;
         };
-        self.begin_run(session, wire, true, now);
+        let job = self.slots[session].job.as_mut().expect("a busy session");
+        let Stage::Compressing { run, .. } = std::mem::replace(&mut job.stage, placeholder())
+        else {
+            unreachable!("a compression's ticket is awaited only while compressing")
+        };
+        match run {
+            Some(mut run) => {
+                run.wire = wire;
+                run.gzip = true;
+                self.pace(session, run, now);
+            }
+            None => self.begin_run(session, wire, true, now),
+        }
         self.step(now);
     }
 
@@ -418,7 +440,7 @@ impl Dispatcher {
     pub(super) fn answered(
         &mut self,
         ticket: Ticket,
-        outcome: Outcome<Option<AddEventsResponse>>,
+        outcome: Outcome<Answer>,
         now: Instant,
         wall: SystemTime,
     ) {
@@ -433,6 +455,7 @@ impl Dispatcher {
             unreachable!("an attempt's ticket is awaited only in flight")
         };
         let Outcome { verdict, value } = outcome;
+        let timed_out = is_timeout(&verdict);
         let elapsed = now.saturating_duration_since(run.start);
         let decision = self
             .policy
@@ -453,8 +476,12 @@ impl Dispatcher {
                 };
                 add(&self.counters.retries, 1);
                 add(&self.slots[session].counters.retries, 1);
+                if timed_out {
+                    self.renew(session, now);
+                }
             }
             Decision::Finish(finish) => {
+                self.slots[session].renew = timed_out;
                 let sent = sent(finish, &run, verdict, value);
                 self.settle(session, sent, now);
             }
@@ -540,7 +567,8 @@ impl Dispatcher {
         }));
     }
 
-    fn add_session(&mut self, now: Instant) -> Result<(), Error> {
+    /// A new session id and the builder of its requests.
+    fn new_builder(&mut self) -> Result<(String, RequestBuilder), Error> {
         let id = (self.new_session_id)();
         let mut header = self.header.clone();
         header.session = Session::new(id.clone()).expect("a UUID is a valid session id");
@@ -552,6 +580,11 @@ impl Dispatcher {
                 reason: format!("session header: {e}"),
             })?
             .with_alone_limit(model::MAX_BODY_BYTES);
+        Ok((id, builder))
+    }
+
+    fn add_session(&mut self, now: Instant) -> Result<(), Error> {
+        let (id, builder) = self.new_builder()?;
         let pacer = match self.pacing {
             Pacing::PerSession { bytes_per_sec } => Pacer::new(
                 Some(bytes_per_sec),
@@ -571,6 +604,7 @@ impl Dispatcher {
             first_at: now,
             stream: None,
             shared: false,
+            renew: false,
         });
         self.idle.push_back(index);
         self.last_scale = now;
@@ -705,18 +739,30 @@ impl Dispatcher {
     }
 
     fn push(&mut self, session: usize, record: Record, now: Instant) {
-        let Record { event, source, ack } = record;
+        let Record {
+            event,
+            source,
+            entry,
+        } = record;
         if let Some(id) = &event.log
             && !self.log_ids.contains(id)
         {
             let error = Error::InvalidEvent {
                 reason: format!("it refers to log id `{id}`, which is not among the declared logs"),
             };
-            self.fail(None, error, vec![Record { event, source, ack }]);
+            self.fail(
+                None,
+                error,
+                vec![Record {
+                    event,
+                    source,
+                    entry,
+                }],
+            );
             return;
         }
         let meta = Meta {
-            ack,
+            entry,
             source,
             ts: event.ts,
             own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
@@ -753,7 +799,7 @@ impl Dispatcher {
                     self.pending.push_front(Record {
                         event,
                         source: meta.source,
-                        ack: meta.ack,
+                        entry: meta.entry,
                     });
                 }
             }
@@ -761,7 +807,7 @@ impl Dispatcher {
                 let record = Record {
                     event: *event,
                     source: meta.source,
-                    ack: meta.ack,
+                    entry: meta.entry,
                 };
                 self.fail(None, Error::EventTooLarge { size, limit }, vec![record]);
             }
@@ -882,7 +928,9 @@ impl Dispatcher {
     fn awaiting(&self, ticket: Ticket) -> Option<usize> {
         self.slots.iter().position(|s| {
             s.job.as_ref().is_some_and(|j| match j.stage {
-                Stage::Compressing { ticket: t } | Stage::InFlight { ticket: t, .. } => t == ticket,
+                Stage::Compressing { ticket: t, .. } | Stage::InFlight { ticket: t, .. } => {
+                    t == ticket
+                }
                 Stage::Pacing { .. } | Stage::Backoff { .. } => false,
             })
         })
@@ -902,7 +950,7 @@ impl Dispatcher {
             Some(level) => {
                 let ticket = new_ticket(&mut self.next_ticket);
                 let job = self.slots[session].job.as_mut().expect("a busy session");
-                job.stage = Stage::Compressing { ticket };
+                job.stage = Stage::Compressing { ticket, run: None };
                 self.actions.push_back(Action::Compress {
                     session,
                     ticket,
@@ -959,7 +1007,7 @@ impl Dispatcher {
     /// wait for the budget, or give up when that would pass the policy's `max_elapsed`.
     fn retry(&mut self, session: usize, run: Run, verdict: Verdict, now: Instant) {
         if self.budget.try_withdraw(now) {
-            self.pace(session, run, now);
+            self.resume(session, run, now);
             return;
         }
         let recheck = self.policy.config().budget_recheck;
@@ -970,7 +1018,7 @@ impl Dispatcher {
                 > max
         {
             let finish = Finish::GaveUp(GaveUp::MaxElapsed(max));
-            let sent = sent(finish, &run, verdict, None);
+            let sent = sent(finish, &run, verdict, Ok(None));
             self.settle(session, sent, now);
             return;
         }
@@ -980,6 +1028,162 @@ impl Dispatcher {
             wake: now + recheck,
             verdict,
         };
+    }
+
+    /// Goes on with a run after its backoff: the next attempt, once the body is on hand
+    /// (a run moved to a new session by [`Dispatcher::renew`] has its body built, and
+    /// compressed, again).
+    fn resume(&mut self, session: usize, mut run: Run, now: Instant) {
+        if !run.wire.is_empty() {
+            self.pace(session, run, now);
+            return;
+        }
+        let job = self.slots[session].job.as_mut().expect("a busy session");
+        let body = job
+            .parts
+            .front()
+            .expect("a job has a part")
+            .0
+            .body()
+            .clone();
+        match self.compression {
+            Some(level) => {
+                let ticket = new_ticket(&mut self.next_ticket);
+                job.stage = Stage::Compressing {
+                    ticket,
+                    run: Some(run),
+                };
+                self.actions.push_back(Action::Compress {
+                    session,
+                    ticket,
+                    body,
+                    level,
+                });
+            }
+            None => {
+                run.wire = body;
+                run.gzip = false;
+                self.pace(session, run, now);
+            }
+        }
+    }
+
+    /// After a timed-out attempt, `session` goes on under a new session id, and the old
+    /// id is never used again.
+    ///
+    /// The seed: "Only one request can be in-flight at a time for a session". A request
+    /// that timed out may still be held by the server (a frozen or slow server reads it,
+    /// or answers it, later): a retry on the same session could overlap it. So the slot
+    /// gets a new session (id, builder, counters; its pacer and stream stay), and the
+    /// requests it still has to send (the one that timed out first) are built again for
+    /// it, from the same events: the body carries the new session id, and declares again
+    /// what the old session had declared. Their run goes on (attempts, elapsed time,
+    /// backoff); its body is built and compressed again before the next attempt.
+    fn renew(&mut self, session: usize, now: Instant) {
+        let (id, builder) = match self.new_builder() {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                // The header was valid for every session so far; a new id cannot break it.
+                tracing::error!(error = %e, "sdl: cannot start a new session");
+                return;
+            }
+        };
+        let counters = self.counters.add_session(id);
+        let slot = &mut self.slots[session];
+        tracing::info!(
+            session,
+            old = %slot.counters.session,
+            new = %counters.session,
+            "sdl: a request timed out and the server may still hold it; \
+             its session is not used again, the retry goes to a new session"
+        );
+        slot.counters.busy.store(false, Ordering::Relaxed);
+        counters.busy.store(slot.job.is_some(), Ordering::Relaxed);
+        slot.counters = counters;
+        slot.builder = builder;
+        slot.renew = false;
+        let Some(job) = slot.job.as_mut() else {
+            return;
+        };
+        if let Stage::Backoff { run, .. } = &mut job.stage {
+            run.wire = Bytes::new();
+        }
+        let records: Vec<Record> = std::mem::take(&mut job.parts)
+            .into_iter()
+            .flat_map(|(request, metas)| records_of(request, metas))
+            .collect();
+        let parts = self.rebuild(session, records);
+        let job = self.slots[session].job.as_mut().expect("a busy session");
+        job.parts = parts;
+        if job.parts.is_empty() {
+            // Every event failed to fit again (not expected: each fitted before).
+            self.job_done(session);
+        } else if !matches!(job.stage, Stage::Backoff { .. }) {
+            self.start_part(session, now);
+        }
+    }
+
+    /// `records` (in body order) as requests of `session`'s builder, in order.
+    fn rebuild(&mut self, session: usize, records: Vec<Record>) -> VecDeque<Part> {
+        let mut parts = VecDeque::new();
+        let mut metas = Vec::new();
+        let mut failed = Vec::new();
+        for Record {
+            event,
+            source,
+            entry,
+        } in records
+        {
+            let meta = Meta {
+                entry,
+                source,
+                ts: event.ts,
+                own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
+            };
+            let builder = &mut self.slots[session].builder;
+            let pushed = match &meta.source {
+                Some(s) => builder.push_from(s, event),
+                None => builder.push(event),
+            };
+            match pushed {
+                Ok(None) => metas.push(meta),
+                Ok(Some(ready)) => {
+                    let done = body_order(std::mem::take(&mut metas), self.timestamps);
+                    parts.push_back((ready, done));
+                    metas.push(meta);
+                }
+                Err(model::Error::EventTooLarge { size, limit, event }) => {
+                    let record = Record {
+                        event: *event,
+                        source: meta.source,
+                        entry: meta.entry,
+                    };
+                    failed.push((Error::EventTooLarge { size, limit }, record));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "sdl request builder refused an event");
+                    add(&self.counters.events_failed, 1);
+                }
+            }
+        }
+        if let Some(ready) = self.slots[session].builder.finish() {
+            parts.push_back((ready, body_order(metas, self.timestamps)));
+        }
+        for (error, record) in failed {
+            self.fail(Some(session), error, vec![record]);
+        }
+        parts
+    }
+
+    /// `session`'s job has no part left: it is idle.
+    fn job_done(&mut self, session: usize) {
+        let slot = &mut self.slots[session];
+        slot.job = None;
+        slot.counters.busy.store(false, Ordering::Relaxed);
+        if !self.stopping {
+            self.idle.push_back(session);
+        }
+        self.check_flushes();
     }
 
     /// Acts on how the front part of `session`'s job ended, then goes on with the next.
@@ -1033,17 +1237,17 @@ impl Dispatcher {
                 return;
             }
         }
+        if self.slots[session].renew {
+            // Its last attempt timed out: the rest goes to a new session, and so does
+            // the next batch.
+            self.renew(session, now);
+            if self.slots[session].job.is_none() {
+                return;
+            }
+        }
         let job = self.slots[session].job.as_ref().expect("a busy session");
         if job.parts.is_empty() {
-            self.slots[session].job = None;
-            self.slots[session]
-                .counters
-                .busy
-                .store(false, Ordering::Relaxed);
-            if !self.stopping {
-                self.idle.push_back(session);
-            }
-            self.check_flushes();
+            self.job_done(session);
         } else {
             self.start_part(session, now);
         }
@@ -1105,7 +1309,7 @@ impl Dispatcher {
                 session,
                 batch,
                 events: request.event_count(),
-                acks: metas.iter().filter_map(|m| m.ack).collect(),
+                entries: metas.iter().filter_map(|m| m.entry).collect(),
                 attempts,
                 body_bytes: request.body().len(),
                 wire_bytes,
@@ -1155,16 +1359,30 @@ fn new_ticket(last: &mut Ticket) -> Ticket {
 
 /// A stage that is replaced before anyone looks at it.
 fn placeholder() -> Stage {
-    Stage::Compressing { ticket: 0 }
+    Stage::Compressing {
+        ticket: 0,
+        run: None,
+    }
+}
+
+/// Whether an attempt timed out: it got no answer in time, and the server may still hold
+/// the request.
+fn is_timeout(verdict: &Verdict) -> bool {
+    matches!(
+        verdict,
+        Verdict::Retry {
+            cause: RetryCause::Transport(TransportFailure::Timeout),
+            ..
+        }
+    )
 }
 
 /// What a finished retry run means for the part: the old `send_request`'s mapping.
-fn sent(
-    finish: Finish,
-    run: &Run,
-    last_verdict: Verdict,
-    response: Option<AddEventsResponse>,
-) -> Sent {
+fn sent(finish: Finish, run: &Run, last_verdict: Verdict, answer: Answer) -> Sent {
+    let (response, failure) = match answer {
+        Ok(response) => (response, None),
+        Err(failure) => (None, Some(failure)),
+    };
     match finish {
         Finish::Delivered => Sent::Delivered {
             attempts: run.attempts,
@@ -1172,9 +1390,15 @@ fn sent(
             response,
         },
         Finish::Split => Sent::Split,
-        Finish::GaveUp(GaveUp::Fatal(reason)) if key_refused(&reason) => {
+        Finish::GaveUp(GaveUp::Fatal(reason)) if classify::credentials_refused(&reason) => {
             Sent::Stop(Error::Stopped { reason })
         }
+        // No reply, and none can come: an untrusted certificate (the only transport
+        // failure classified `Stop`; its message says what to check), or a request that
+        // could not be built.
+        Finish::GaveUp(GaveUp::Stopped) => Sent::Stop(Error::Unreachable {
+            message: failure.unwrap_or_else(|| last_verdict.to_string()),
+        }),
         Finish::GaveUp(GaveUp::Fatal(reason)) => Sent::Failed(Error::Refused { reason }),
         Finish::GaveUp(_) | Finish::Reauthenticate => Sent::Failed(Error::GaveUp {
             attempts: run.attempts,
@@ -1191,7 +1415,7 @@ mod tests {
     use crate::{Pacing, Sessions};
     use http::{HeaderMap, StatusCode};
     use logferry_http::Secret;
-    use logferry_retry::classify;
+    use logferry_retry::{TransportFailure, classify};
     use logferry_sdl_model::{Event, SessionInfo, parse_response};
     use std::collections::BTreeSet;
 
@@ -1234,7 +1458,7 @@ mod tests {
             Timestamp::from_nanos(T0 + i * 1_000),
             format!("event number {i} with a little text to give it some weight"),
         );
-        Record::new(event).with_ack(i)
+        Record::new(event).with_entry(i)
     }
 
     fn records(range: std::ops::Range<u64>) -> std::vec::IntoIter<Record> {
@@ -1283,7 +1507,7 @@ mod tests {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::Report(Report::Delivered(d)) => Some((d.acks.clone(), d.attempts)),
+                Action::Report(Report::Delivered(d)) => Some((d.entries.clone(), d.attempts)),
                 _ => None,
             })
             .collect()
@@ -1296,17 +1520,22 @@ mod tests {
         })
     }
 
-    fn success() -> Outcome<Option<AddEventsResponse>> {
+    fn success() -> Outcome<Answer> {
         let response = parse_response(br#"{"status":"success","bytesCharged":10}"#).ok();
-        Outcome::new(Verdict::Delivered, response)
+        Outcome::new(Verdict::Delivered, Ok(response))
     }
 
-    fn status(code: u16, server_status: Option<&str>) -> Outcome<Option<AddEventsResponse>> {
+    fn status(code: u16, server_status: Option<&str>) -> Outcome<Answer> {
         let code = StatusCode::from_u16(code).expect("a status");
         Outcome::new(
             classify::sdl(code, &HeaderMap::new(), server_status, None),
-            None,
+            Ok(None),
         )
+    }
+
+    /// No reply: `failure`, classified as `logferry-http` does.
+    fn no_reply(failure: TransportFailure, message: &str) -> Outcome<Answer> {
+        Outcome::new(classify::transport(&failure), Err(message.to_owned()))
     }
 
     fn wall() -> SystemTime {
@@ -1323,7 +1552,7 @@ mod tests {
             Timestamp::from_nanos(base + i * 1_000_000),
             format!("{source} event {i} with a little text to give it some weight"),
         );
-        Record::new(event).from_source(source).with_ack(tag + i)
+        Record::new(event).from_source(source).with_entry(tag + i)
     }
 
     /// Drives `d` until everything is delivered (answering each attempt with success, the
@@ -1521,12 +1750,12 @@ mod tests {
         let t0 = Instant::now();
         let mut d = machine(&config(|_| {}), t0);
         d.records(records(0..50), t0);
-        let mut acks = Vec::new();
+        let mut entries = Vec::new();
         let mut now = t0;
         loop {
             let actions = drain(&mut d);
             for (tokens, _) in delivered(&actions) {
-                acks.extend(tokens);
+                entries.extend(tokens);
             }
             let sent = sends(&actions);
             if sent.is_empty() {
@@ -1549,7 +1778,11 @@ mod tests {
             d.answered(sent[0].ticket, success(), now, wall());
         }
         // The rest (less than a full body) lingers.
-        assert!(acks.len() < 50, "{} delivered in full batches", acks.len());
+        assert!(
+            entries.len() < 50,
+            "{} delivered in full batches",
+            entries.len()
+        );
         d.tick(now + Duration::from_secs(2));
         let sent = sends(&drain(&mut d));
         assert_eq!(sent.len(), 1);
@@ -1560,9 +1793,9 @@ mod tests {
             wall(),
         );
         for (tokens, _) in delivered(&drain(&mut d)) {
-            acks.extend(tokens);
+            entries.extend(tokens);
         }
-        assert_eq!(acks, (0..50).collect::<Vec<_>>(), "each once, in order");
+        assert_eq!(entries, (0..50).collect::<Vec<_>>(), "each once, in order");
         let stats = d.counters.snapshot();
         assert_eq!((stats.events_in, stats.events_delivered), (50, 50));
         assert_eq!(stats.attempts, stats.requests);
@@ -1735,7 +1968,7 @@ mod tests {
         assert!(drain(&mut d).is_empty());
         d.answered(sent[0].ticket, success(), t0 + ms(100), wall());
         let actions = drain(&mut d);
-        let mut acks: Vec<u64> = delivered(&actions).into_iter().flat_map(|d| d.0).collect();
+        let mut entries: Vec<u64> = delivered(&actions).into_iter().flat_map(|d| d.0).collect();
         assert_eq!(sends(&actions).len(), 1, "session 0 takes the next batch");
         assert_eq!(d.wake_at(), Some(t0 + Duration::from_secs(1)));
         d.tick(t0 + Duration::from_secs(1));
@@ -1751,15 +1984,15 @@ mod tests {
         let report = finished(actions).expect("finished at the deadline");
         assert!(report.timed_out);
         assert!(report.stopped.is_none());
-        let unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+        let unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
         assert!(!unsent.is_empty());
-        acks.extend(unsent);
+        entries.extend(unsent);
         assert_eq!(
-            acks.iter().copied().collect::<BTreeSet<_>>(),
+            entries.iter().copied().collect::<BTreeSet<_>>(),
             (0..60).collect(),
             "every record delivered or unsent"
         );
-        assert_eq!(acks.len(), 60, "none twice");
+        assert_eq!(entries.len(), 60, "none twice");
         assert!(
             report
                 .unsent
@@ -1828,7 +2061,7 @@ mod tests {
         d.close(t0);
         let report = finished(drain(&mut d)).expect("finished");
         assert!(matches!(report.stopped, Some(Error::Stopped { .. })));
-        let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+        let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
         unsent.sort_unstable();
         assert_eq!(unsent, (0..62).collect::<Vec<_>>());
         assert_eq!(
@@ -1838,5 +2071,146 @@ mod tests {
         // A late answer to the cancelled request is ignored.
         d.answered(sent[0].ticket, success(), t0, wall());
         assert!(drain(&mut d).is_empty());
+    }
+
+    #[test]
+    fn an_untrusted_certificate_stops_the_sender_with_its_message() {
+        let t0 = Instant::now();
+        let mut d = machine(&config(|c| c.sessions = Sessions::Fixed(2)), t0);
+        d.records(records(0..60), t0);
+        let sent = sends(&drain(&mut d));
+        assert_eq!(sent.len(), 2);
+        // A connection refused is retried ...
+        let refused = no_reply(TransportFailure::ConnectRefused, "connection refused");
+        d.answered(sent[0].ticket, refused, t0, wall());
+        let actions = drain(&mut d);
+        assert!(actions.iter().all(|a| !matches!(a, Action::Stopped(_))));
+        assert_eq!(d.counters.snapshot().retries, 1);
+        // ... an untrusted certificate stops everything at once, saying why.
+        let message = "POST http://127.0.0.1:9/api/addEvents: the server's TLS certificate is not trusted (invalid peer certificate: UnknownIssuer); give the CA ...";
+        let untrusted = no_reply(TransportFailure::Certificate, message);
+        d.answered(sent[1].ticket, untrusted, t0, wall());
+        let actions = drain(&mut d);
+        let Action::Stopped(Error::Unreachable { message: stopped }) = &actions[0] else {
+            panic!("stopped on the certificate: {actions:?}")
+        };
+        assert_eq!(stopped, message);
+        assert!(matches!(
+            actions[1],
+            Action::Report(Report::Stopped(Error::Unreachable { .. }))
+        ));
+        assert!(matches!(actions[2], Action::CloseIntake));
+        d.close(t0);
+        let report = finished(drain(&mut d)).expect("finished");
+        assert!(matches!(report.stopped, Some(Error::Unreachable { .. })));
+        assert_eq!(
+            report.unsent.len(),
+            60,
+            "nothing given up, everything unsent"
+        );
+        assert_eq!(report.stats.events_failed, 0);
+    }
+
+    fn contains(body: &[u8], text: &str) -> bool {
+        body.windows(text.len()).any(|w| w == text.as_bytes())
+    }
+
+    #[test]
+    fn a_timed_out_request_is_retried_on_a_new_session_and_the_old_one_is_not_used_again() {
+        let t0 = Instant::now();
+        let mut d = machine(&config(|_| {}), t0);
+        d.records(records(0..10), t0);
+        d.flush(1, t0);
+        let first = sends(&drain(&mut d));
+        assert_eq!(first.len(), 1);
+        let old = d.session_id(0).to_owned();
+        assert!(contains(&first[0].body, &old));
+        let timeout = no_reply(TransportFailure::Timeout, "no complete response within 10s");
+        d.answered(first[0].ticket, timeout, t0 + ms(10), wall());
+        assert!(
+            sends(&drain(&mut d)).is_empty(),
+            "the retry waits for its backoff"
+        );
+        let new = d.session_id(0).to_owned();
+        assert_ne!(new, old);
+        // The retry: the same events, under the new session id only.
+        d.tick(t0 + ms(200));
+        let retry = sends(&drain(&mut d));
+        assert_eq!(retry.len(), 1);
+        assert_eq!(retry[0].attempt, 2, "the run goes on");
+        assert!(contains(&retry[0].body, &new));
+        assert!(!contains(&retry[0].body, &old));
+        let renamed = String::from_utf8(first[0].body.to_vec())
+            .expect("JSON")
+            .replace(&old, &new);
+        assert_eq!(retry[0].body, renamed.as_bytes());
+        d.answered(retry[0].ticket, success(), t0 + ms(250), wall());
+        let actions = drain(&mut d);
+        assert_eq!(delivered(&actions), vec![((0..10).collect::<Vec<_>>(), 2)]);
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::FlushDone {
+                flush: 1,
+                result: Ok(())
+            }
+        )));
+        // The next batch goes to the new session too.
+        d.records(records(10..12), t0 + ms(300));
+        d.flush(2, t0 + ms(300));
+        let next = sends(&drain(&mut d));
+        assert!(contains(&next[0].body, &new) && !contains(&next[0].body, &old));
+        let stats = d.counters.snapshot();
+        assert_eq!(stats.sessions.len(), 2);
+        assert_eq!(
+            (
+                stats.sessions[0].session.as_str(),
+                stats.sessions[0].requests
+            ),
+            (old.as_str(), 0)
+        );
+        assert!(!stats.sessions[0].busy);
+        assert_eq!(stats.sessions[1].session, new);
+    }
+
+    #[test]
+    fn a_timed_out_compressed_request_is_compressed_again_for_its_new_session() {
+        let t0 = Instant::now();
+        let mut d = machine(&config(|c| c.compression = Some(Level::default())), t0);
+        d.records(records(0..5), t0);
+        d.flush(1, t0);
+        let Some(Action::Compress { ticket, body, .. }) = drain(&mut d).into_iter().next() else {
+            panic!("compress first")
+        };
+        let old = d.session_id(0).to_owned();
+        assert!(contains(&body, &old));
+        d.compressed(ticket, Bytes::from_static(b"gz1"), t0);
+        let Some(Action::Send { ticket, .. }) = drain(&mut d).into_iter().next() else {
+            panic!("then send")
+        };
+        let timeout = no_reply(TransportFailure::Timeout, "no complete response within 10s");
+        d.answered(ticket, timeout, t0, wall());
+        d.tick(t0 + ms(200));
+        let Some(Action::Compress { ticket, body, .. }) = drain(&mut d).into_iter().next() else {
+            panic!("the new body is compressed again")
+        };
+        let new = d.session_id(0).to_owned();
+        assert!(contains(&body, &new) && !contains(&body, &old));
+        d.compressed(ticket, Bytes::from_static(b"gz2"), t0 + ms(201));
+        let Some(Action::Send {
+            ticket,
+            attempt,
+            body,
+            gzip,
+            ..
+        }) = drain(&mut d).into_iter().next()
+        else {
+            panic!("then sent")
+        };
+        assert_eq!((attempt, &body[..], gzip), (2, &b"gz2"[..], true));
+        d.answered(ticket, success(), t0 + ms(210), wall());
+        assert_eq!(
+            delivered(&drain(&mut d)),
+            vec![((0..5).collect::<Vec<_>>(), 2)]
+        );
     }
 }

@@ -4,13 +4,12 @@
 
 use super::dispatcher::{Action, Dispatcher, FlushId, Ticket};
 use super::handle::{Msg, Shared};
-use super::session::Exchange;
+use super::session::{Answer, Exchange};
 use crate::Error;
 use crate::report::{Report, ShutdownReport};
 use bytes::Bytes;
 use logferry_compress::gzip_blocking;
 use logferry_retry::Outcome;
-use logferry_sdl_model::AddEventsResponse;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -27,7 +26,7 @@ enum Done {
     },
     Answered {
         ticket: Ticket,
-        outcome: Outcome<Option<AddEventsResponse>>,
+        outcome: Outcome<Answer>,
         wall: SystemTime,
     },
 }

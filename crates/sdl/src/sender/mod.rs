@@ -25,6 +25,9 @@
 //!   paced, retried through `logferry-retry`'s policy and budget, split on "too large",
 //!   and reported. While one session waits to retry, the dispatcher keeps filling the
 //!   others: a retrying session never blocks the others.
+//!   An attempt that timed out may still be held by the server (a frozen server reads or
+//!   answers it later): its session is never used again, and the retry goes to a new
+//!   session, its body built again for it (`Dispatcher::renew`).
 //! - The **driver** is the only async part: it feeds the dispatcher the intake queue, the
 //!   finished I/O and a timer, and carries out its actions. **Session I/O** sends one
 //!   attempt over `logferry-http` and classifies the answer.
@@ -39,4 +42,4 @@ mod handle;
 mod session;
 
 pub use handle::SdlSender;
-pub(crate) use session::exchange_outcome;
+pub(crate) use session::{classify_reply, no_reply};

@@ -1,7 +1,9 @@
 //! Delivery against the emulator: every event exactly once under faults, one request in
 //! flight per session, pacing, session scaling, backoff inside HTTP 200.
 
-use crate::support::{client, config, emulator, emulator_with, event, sdl_faults, stored_ids};
+use crate::support::{
+    Freezer, client, config, emulator, emulator_with, event, sdl_faults, stored_ids,
+};
 use logferry_emulator::{Endpoint, FaultSet, FaultStatus, ViolationKind};
 use logferry_sdl::{Pacing, Record, Report, SdlSender, Sessions};
 use std::collections::BTreeMap;
@@ -9,20 +11,20 @@ use std::time::{Duration, Instant};
 
 /// Reads every report until the sender is gone; returns how often each token was acked.
 async fn collect_acks(mut reports: logferry_sdl::Reports) -> (BTreeMap<u64, usize>, usize) {
-    let mut acks = BTreeMap::new();
+    let mut entries = BTreeMap::new();
     let mut failures = 0;
     while let Some(report) = reports.recv().await {
         match report {
             Report::Delivered(d) => {
-                for a in d.acks {
-                    *acks.entry(a).or_default() += 1;
+                for a in d.entries {
+                    *entries.entry(a).or_default() += 1;
                 }
             }
             Report::Failed(f) => failures += f.records.len(),
             other => panic!("unexpected report {other:?}"),
         }
     }
-    (acks, failures)
+    (entries, failures)
 }
 
 /// Ships 3,000 events with 3 sessions through random 5xx, 429, backoff-in-200, resets and
@@ -57,7 +59,7 @@ async fn ship_under_faults(http2: bool) -> logferry_emulator::Emulator {
         let sender = sender.clone();
         producers.push(tokio::spawn(async move {
             for i in (part..N).step_by(2) {
-                let record = Record::new(event(i)).with_ack(i);
+                let record = Record::new(event(i)).with_entry(i);
                 if i % 10 == 0 {
                     sender.send_many(vec![record]).await.expect("queued");
                 } else {
@@ -72,10 +74,10 @@ async fn ship_under_faults(http2: bool) -> logferry_emulator::Emulator {
     sender.flush().await.expect("flushed");
     let report = sender.shutdown(Duration::from_secs(10)).await;
     assert!(report.unsent.is_empty() && !report.timed_out && report.stopped.is_none());
-    let (acks, failures) = collector.await.expect("collector");
+    let (entries, failures) = collector.await.expect("collector");
     assert_eq!(failures, 0);
-    assert_eq!(acks.len() as u64, N);
-    assert!(acks.values().all(|n| *n == 1), "every token acked once");
+    assert_eq!(entries.len() as u64, N);
+    assert!(entries.values().all(|n| *n == 1), "every token acked once");
 
     let stats = emu.stats();
     assert_eq!(stats.max_concurrent_per_session(), 1);
@@ -283,5 +285,64 @@ async fn a_retrying_session_does_not_block_the_others() {
     let last = deliveries.last().expect("deliveries");
     assert_eq!((last.0, last.1), (slow, 2), "{deliveries:?}");
     assert!(started.elapsed() >= Duration::from_secs(2));
+    emu.shutdown().await;
+}
+
+/// Issue "Correctness round", item 8: a request that timed out may still be held by a
+/// frozen server, which reads and answers it once it runs again; its retry must not
+/// overlap it on the same session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_request_is_retried_on_a_new_session_without_overlap() {
+    const N: u64 = 20;
+    // Each reply takes 200 ms, so requests the frozen server gets at once overlap.
+    let emu = logferry_emulator::Emulator::builder()
+        .plain_http()
+        .faults(sdl_faults(FaultSet::latency(Duration::from_millis(200))))
+        .start()
+        .await
+        .expect("the emulator starts");
+    let freezer = Freezer::frozen(emu.local_addr()).await;
+    let mut c = config(&emu);
+    c.url = format!("http://{}", freezer.addr)
+        .parse()
+        .expect("a loopback URL");
+    c.request_timeout = Some(Duration::from_millis(300));
+    let sender = SdlSender::start(client(&emu), c).expect("starts");
+    for i in 0..N {
+        sender
+            .send_record(Record::new(event(i)).with_entry(i))
+            .await
+            .expect("queued");
+    }
+    // The first attempt times out; its retry is sent while the server is still frozen.
+    let mut held = freezer.held.clone();
+    tokio::time::timeout(Duration::from_secs(10), held.wait_for(|n| *n >= 2))
+        .await
+        .expect("a retry within 10 s")
+        .expect("the proxy runs");
+    freezer.thaw();
+    sender.flush().await.expect("flushed");
+    let report = sender.shutdown(Duration::from_secs(10)).await;
+    assert!(report.unsent.is_empty() && report.stopped.is_none());
+    assert_eq!(report.stats.events_delivered, N);
+
+    let stats = emu.stats();
+    assert_eq!(
+        stats.violation_count(ViolationKind::ConcurrentSessionRequest),
+        0
+    );
+    assert_eq!(stats.max_concurrent_per_session(), 1);
+    let sessions = &report.stats.sessions;
+    assert!(sessions.len() >= 2, "the retry went to a new session");
+    assert_eq!(
+        sessions[0].requests, 0,
+        "the timed-out session delivered nothing"
+    );
+    // Every event stored (those of the timed-out request twice: at least once).
+    let stored = stored_ids(&emu.records());
+    assert_eq!(
+        stored.keys().copied().collect::<Vec<_>>(),
+        (0..N).collect::<Vec<_>>()
+    );
     emu.shutdown().await;
 }

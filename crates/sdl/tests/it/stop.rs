@@ -8,6 +8,43 @@ use logferry_sdl_model::{Attrs, Event, Oversize, Timestamp};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_stops_the_sender_at_once_with_the_reason() {
+    let emu = emulator().await;
+    // A client that does not trust the emulator's CA.
+    let untrusting = logferry_http::Client::new(logferry_http::ClientConfig::default())
+        .expect("the client builds");
+    let sender = SdlSender::start(untrusting, config(&emu)).expect("starts");
+    for i in 0..5 {
+        sender
+            .send_record(Record::new(event(i)).with_entry(i))
+            .await
+            .expect("queued before the stop is known");
+    }
+    let err = sender
+        .flush()
+        .await
+        .expect_err("the certificate is refused");
+    let Error::Unreachable { message } = &err else {
+        panic!("stopped on the certificate: {err:?}")
+    };
+    assert!(message.contains("certificate is not trusted"), "{message}");
+    assert!(
+        message.contains("--ca-file"),
+        "says what to check: {message}"
+    );
+    assert!(matches!(sender.stopped(), Some(Error::Unreachable { .. })));
+    let report = sender.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        report.unsent.len(),
+        5,
+        "nothing given up, nothing dead-lettered"
+    );
+    assert_eq!(report.stats.attempts, 1, "no retry");
+    assert_eq!(report.stats.events_failed, 0);
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_stops_the_sender_with_a_clear_error() {
     let emu = emulator().await;
     assert!(emu.revoke_key(emu.sdl_api_key()));
@@ -16,7 +53,7 @@ async fn a_refused_key_stops_the_sender_with_a_clear_error() {
     let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
     for i in 0..5 {
         sender
-            .send_record(Record::new(event(i)).with_ack(i))
+            .send_record(Record::new(event(i)).with_entry(i))
             .await
             .expect("queued before the stop is known");
     }
@@ -27,7 +64,7 @@ async fn a_refused_key_stops_the_sender_with_a_clear_error() {
     assert_eq!(again.to_string(), err.to_string());
     assert!(matches!(sender.stopped(), Some(Error::Stopped { .. })));
     let report = sender.shutdown(Duration::from_secs(5)).await;
-    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
     unsent.sort_unstable();
     assert_eq!(
         unsent,
@@ -36,7 +73,7 @@ async fn a_refused_key_stops_the_sender_with_a_clear_error() {
     );
     assert_eq!(
         report.unsent[0].event.ts,
-        event(report.unsent[0].ack.expect("acked")).ts,
+        event(report.unsent[0].entry.expect("acked")).ts,
         "original times"
     );
     assert!(matches!(report.stopped, Some(Error::Stopped { .. })));
@@ -72,7 +109,7 @@ async fn an_over_limit_request_is_split_and_resent() {
     let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
     for i in 0..700 {
         sender
-            .send_record(Record::new(event(i)).with_ack(i))
+            .send_record(Record::new(event(i)).with_entry(i))
             .await
             .expect("queued");
     }
@@ -83,15 +120,15 @@ async fn an_over_limit_request_is_split_and_resent() {
     let ids = stored_ids(&emu.records());
     assert_eq!(ids.len(), 700);
     assert!(ids.values().all(|n| *n == 1));
-    let mut acks = Vec::new();
+    let mut entries = Vec::new();
     let mut batches = std::collections::BTreeSet::new();
     while let Some(Report::Delivered(d)) = reports.try_recv() {
         assert!(d.body_bytes <= 20_000);
         batches.insert(d.batch);
-        acks.extend(d.acks);
+        entries.extend(d.entries);
     }
-    acks.sort_unstable();
-    assert_eq!(acks, (0..700).collect::<Vec<_>>());
+    entries.sort_unstable();
+    assert_eq!(entries, (0..700).collect::<Vec<_>>());
     assert!(
         batches.len() < stats.requests as usize,
         "halves share their batch"
@@ -114,15 +151,15 @@ async fn an_event_too_large_fails_alone() {
             .with("id", 99),
     );
     sender
-        .send_record(Record::new(event(1)).with_ack(1))
+        .send_record(Record::new(event(1)).with_entry(1))
         .await
         .expect("queued");
     sender
-        .send_record(Record::new(big.clone()).with_ack(99))
+        .send_record(Record::new(big.clone()).with_entry(99))
         .await
         .expect("queued");
     sender
-        .send_record(Record::new(event(2)).with_ack(2))
+        .send_record(Record::new(event(2)).with_entry(2))
         .await
         .expect("queued");
     sender.flush().await.expect("flushed");
@@ -130,7 +167,7 @@ async fn an_event_too_large_fails_alone() {
     let mut delivered = Vec::new();
     while let Some(r) = reports.try_recv() {
         match r {
-            Report::Delivered(d) => delivered.extend(d.acks),
+            Report::Delivered(d) => delivered.extend(d.entries),
             Report::Failed(f) => {
                 assert!(
                     matches!(f.error, Error::EventTooLarge { .. }),
@@ -146,7 +183,7 @@ async fn an_event_too_large_fails_alone() {
     delivered.sort_unstable();
     assert_eq!(delivered, [1, 2]);
     assert_eq!(failed.len(), 1);
-    assert_eq!((failed[0].ack, &failed[0].event), (Some(99), &big));
+    assert_eq!((failed[0].entry, &failed[0].event), (Some(99), &big));
     assert_eq!(sender.stats().events_failed, 1);
     emu.shutdown().await;
 }
@@ -164,7 +201,7 @@ async fn events_between_the_batch_size_and_6_mb_go_whole() {
     let sender = SdlSender::start(client(&emu), c).expect("starts");
     let sizes = [1_500_000usize, 5_900_000];
     sender
-        .send_record(Record::new(event(1)).with_ack(1))
+        .send_record(Record::new(event(1)).with_entry(1))
         .await
         .expect("queued");
     for (i, n) in sizes.iter().enumerate() {
@@ -206,7 +243,7 @@ async fn shutdown_reports_what_the_deadline_cut_off() {
     let sender = SdlSender::start(client(&emu), c).expect("starts");
     for i in 0..100 {
         sender
-            .send_record(Record::new(event(i)).with_ack(i))
+            .send_record(Record::new(event(i)).with_entry(i))
             .await
             .expect("queued");
     }
@@ -217,7 +254,7 @@ async fn shutdown_reports_what_the_deadline_cut_off() {
         "the deadline holds"
     );
     assert!(report.timed_out);
-    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.ack).collect();
+    let mut unsent: Vec<u64> = report.unsent.iter().filter_map(|r| r.entry).collect();
     unsent.sort_unstable();
     assert_eq!(unsent, (0..100).collect::<Vec<_>>());
     assert!(matches!(sender.send(event(1)).await, Err(Error::Closed)));

@@ -175,3 +175,96 @@ impl Capture {
         self.requests.lock().expect("not poisoned").clone()
     }
 }
+
+/// A TCP proxy in front of a plain-HTTP server that can be frozen like a stopped process:
+/// while frozen it accepts connections and reads what clients send, but forwards nothing;
+/// thawed, it forwards each connection's bytes, even of a client that has gone (so the
+/// server sees every request that was sent, as a `SIGSTOP`ped server would), and keeps
+/// the server side open until the server closes it.
+pub(crate) struct Freezer {
+    pub(crate) addr: std::net::SocketAddr,
+    /// Connections that sent bytes while frozen.
+    pub(crate) held: tokio::sync::watch::Receiver<usize>,
+    thaw: tokio::sync::watch::Sender<bool>,
+}
+
+impl Freezer {
+    /// A frozen proxy to `upstream`.
+    pub(crate) async fn frozen(upstream: std::net::SocketAddr) -> Freezer {
+        use tokio::sync::watch;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        let (thaw, thawed) = watch::channel(false);
+        let (held_tx, held) = watch::channel(0usize);
+        let held_tx = Arc::new(held_tx);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(forward(client, upstream, thawed.clone(), held_tx.clone()));
+            }
+        });
+        Freezer { addr, held, thaw }
+    }
+
+    /// Forwards everything held, and from now on.
+    pub(crate) fn thaw(&self) {
+        self.thaw.send_replace(true);
+    }
+}
+
+async fn forward(
+    mut client: tokio::net::TcpStream,
+    upstream: std::net::SocketAddr,
+    mut thawed: tokio::sync::watch::Receiver<bool>,
+    held: Arc<tokio::sync::watch::Sender<usize>>,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut counted = false;
+    let mut client_gone = false;
+    while !*thawed.borrow() {
+        tokio::select! {
+            _ = thawed.changed() => {}
+            n = client.read(&mut chunk), if !client_gone => match n {
+                Ok(0) | Err(_) => client_gone = true,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if !counted {
+                        counted = true;
+                        held.send_modify(|c| *c += 1);
+                    }
+                }
+            },
+        }
+    }
+    let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await else {
+        return;
+    };
+    if up.write_all(&buf).await.is_err() {
+        return;
+    }
+    let (mut cr, mut cw) = client.into_split();
+    let (mut ur, mut uw) = up.into_split();
+    let to_server = async {
+        if !client_gone {
+            let _ = tokio::io::copy(&mut cr, &mut uw).await;
+        }
+        // The server side stays open: the server answers what it was sent.
+        std::future::pending::<()>().await
+    };
+    let to_client = async {
+        let mut b = vec![0u8; 64 * 1024];
+        while let Ok(n) = ur.read(&mut b).await {
+            if n == 0 {
+                break;
+            }
+            // The client may have gone; what the server says is read anyway.
+            let _ = cw.write_all(&b[..n]).await;
+        }
+    };
+    tokio::select! {
+        () = to_server => {}
+        () = to_client => {}
+    }
+}

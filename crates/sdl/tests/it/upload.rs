@@ -112,3 +112,21 @@ async fn retries_keep_the_nonce_and_headers() {
         "a new nonce per request"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_untrusted_certificate_stops_an_upload_without_retrying() {
+    let emu = emulator().await;
+    let mut c = UploadLogsConfig::new(
+        emu.base_url().parse().expect("valid"),
+        Secret::new(emu.sdl_api_key()),
+    );
+    c.server_host = Some("web-7".to_owned());
+    let untrusting = Client::new(ClientConfig::default()).expect("the client builds");
+    let uploader = UploadLogs::new(untrusting, c).expect("valid config");
+    let err = uploader.upload(b"one\n").await.expect_err("untrusted");
+    assert!(
+        matches!(&err, logferry_sdl::Error::Unreachable { message } if message.contains("not trusted")),
+        "{err:?}"
+    );
+    emu.shutdown().await;
+}
