@@ -447,8 +447,10 @@ impl RequestBuilder {
                     }
                     self.stats.rejected += 1;
                     return Err(Error::EventTooLarge {
-                        // Without the room kept for a mark it may never carry.
-                        size: size - mark,
+                        // With the room kept for the mark it would carry in a request
+                        // of its own (its time older than that request's floor): that
+                        // room is why it does not fit, so the size says so.
+                        size,
                         limit,
                         event: Box::new(event),
                     });
