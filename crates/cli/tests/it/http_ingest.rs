@@ -499,6 +499,12 @@ async fn entries_dropped_from_a_full_spool_but_delivered_are_not_counted_lost() 
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.log"), numbered(20_000)).unwrap();
+    // The first answers are 503s: while the sender backs off, reading fills the spool.
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(2, FaultStatus::Code(503)),
+    ))
+    .unwrap();
     let out = ingest(&emu, dir.path())
         .args(["in.log", "--spool", "spool", "--spool-full", "drop-oldest"])
         .args([

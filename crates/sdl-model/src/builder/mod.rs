@@ -447,10 +447,13 @@ impl RequestBuilder {
                     }
                     self.stats.rejected += 1;
                     return Err(Error::EventTooLarge {
-                        // With the room kept for the mark it would carry in a request
-                        // of its own (its time older than that request's floor): that
-                        // room is why it does not fit, so the size says so.
-                        size,
+                        // Without the room kept for a mark it may never carry, unless
+                        // that room is what keeps it out: then the size says so.
+                        size: if size - mark > limit {
+                            size - mark
+                        } else {
+                            size
+                        },
                         limit,
                         event: Box::new(event),
                     });
