@@ -502,18 +502,20 @@ async fn entries_dropped_from_a_full_spool_but_delivered_are_not_counted_lost() 
     // The first answers are 503s: while the sender backs off, reading fills the spool.
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
-        FaultSet::fail_first(2, FaultStatus::Code(503)),
+        FaultSet::fail_first(3, FaultStatus::Code(503)),
     ))
     .unwrap();
     let out = ingest(&emu, dir.path())
         .args(["in.log", "--spool", "spool", "--spool-full", "drop-oldest"])
         .args([
             "--spool-max-bytes",
-            "20000",
+            "8000",
             "--batch-bytes",
             "2000",
             "--compression",
             "none",
+            "--concurrency",
+            "1",
         ])
         .args(["--summary-json", "s.json"])
         .output()
