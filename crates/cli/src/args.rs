@@ -279,7 +279,9 @@ impl SenderArgs {
         let opened = self.open_spool(sink.name(), target)?;
         let checkpoints = opened.as_ref().map(|o| o.checkpoints.clone());
         let inputs = crate::inputs::open_inputs(files, checkpoints.as_deref())?;
+        let total_bytes = crate::inputs::bytes_left(&inputs);
         Ok(crate::driver::Job {
+            total_bytes,
             sink,
             files: logferry::pipeline::Files::new(inputs, checkpoints),
             front,

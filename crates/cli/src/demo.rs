@@ -271,6 +271,7 @@ pub(crate) fn job<S>(
         front,
         opened: None,
         dead_letter: dead_letter.to_path_buf(),
+        total_bytes: None,
     })
 }
 

@@ -24,6 +24,8 @@ pub(crate) struct Job<S> {
     pub(crate) opened: Option<Opened>,
     /// Where undeliverable records go.
     pub(crate) dead_letter: PathBuf,
+    /// What is left to read, when known (for the progress line).
+    pub(crate) total_bytes: Option<u64>,
 }
 
 /// Runs `job` through the pipeline, then sums it up.
@@ -34,7 +36,9 @@ pub(crate) async fn ship<S: Sink>(job: Job<S>, progress: &mut Progress) -> anyho
         front,
         opened,
         dead_letter,
+        total_bytes,
     } = job;
+    progress.set_total_bytes(total_bytes);
     let mut recorder = Recorder::new(&sink, dead_letter, progress);
     let durable = opened.as_ref().map(|o| Durable::new(o.spool.clone()));
     let run = logferry::pipeline::run(files, &sink, front, durable.as_ref(), |e| recorder.event(e));
@@ -151,9 +155,25 @@ impl<'a> Recorder<'a> {
                 self.name_invalid(lost);
             }
             Event::Refused(lost) => lost.iter().try_for_each(|l| self.letter("rejected", l))?,
-            Event::Undelivered { lost, kept: false } => lost
-                .iter()
-                .try_for_each(|l| self.letter("undelivered", l))?,
+            Event::Undelivered { lost, kept } => {
+                // Each undelivered batch says why (its last failure), in the summary.
+                if let Some(first) = lost.first()
+                    && self.summary.failed.len() < 20
+                {
+                    let held = if *kept {
+                        "kept in the spool"
+                    } else {
+                        "in the dead-letter file"
+                    };
+                    self.summary
+                        .failed
+                        .push(format!("{} ({held})", first.reason));
+                }
+                if !kept {
+                    lost.iter()
+                        .try_for_each(|l| self.letter("undelivered", l))?;
+                }
+            }
             Event::ReadError {
                 name,
                 position,

@@ -48,3 +48,15 @@ pub(crate) fn whole_files(files: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         .collect::<Result<_, _>>()
         .or_else(|()| usage!("file-upload needs files: standard input has no size to sign"))
 }
+
+/// What is left to read of `inputs` (from where each resumes), when every one is a file
+/// of known size.
+pub(crate) fn bytes_left(inputs: &[logferry::source::Source]) -> Option<u64> {
+    inputs.iter().try_fold(0u64, |sum, input| {
+        let size = std::fs::metadata(&**input.name())
+            .ok()
+            .filter(|m| m.is_file())?
+            .len();
+        Some(sum + size.saturating_sub(input.start().offset))
+    })
+}

@@ -27,6 +27,9 @@ pub(crate) struct Summary {
     pub(crate) retries: u64,
     /// Batches (or files) that could not be delivered.
     pub(crate) failures: u64,
+    /// Why, for each of them (the last failure of each, the first 20).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) failed: Vec<String>,
     /// SDL only: the server's `bytesCharged`, summed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) bytes_charged: Option<u64>,
@@ -236,6 +239,9 @@ impl Summary {
                 input.offset,
                 input.error.as_deref().unwrap_or_default()
             ));
+        }
+        for why in &self.failed {
+            out.push_str(&format!("  failed    {why}\n"));
         }
         if let Some(stopped) = &self.stopped {
             out.push_str(&format!("  stopped   {stopped}\n"));

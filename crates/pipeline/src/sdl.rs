@@ -94,7 +94,7 @@ fn lost_events<'a>(records: &'a [Record], reason: &'a str) -> Vec<Lost<'a>> {
         .iter()
         .map(|r| Lost {
             source: r.source.as_deref().map(Cow::Borrowed),
-            position: None,
+            position: r.position,
             reason: Cow::Borrowed(reason),
             records: 1,
             body: Cow::Owned(serde_json::to_vec(&r.event).unwrap_or_default()),

@@ -7,14 +7,29 @@
 
 use crate::json;
 
-/// Whether `text` may hold a number that an `f64` changes: a digit followed by `.`, `e`
-/// or `E`, or 19 digits in a row. A cheap test before keeping a copy of a line (false
-/// positives only cost the copy).
+/// Whether `text` may hold a number that an `f64` changes: outside strings, a digit
+/// followed by `.`, `e` or `E`, or 19 digits in a row. A cheap test before keeping a copy
+/// of a line (false positives only cost the copy); digits inside strings (addresses,
+/// times, ids) never count, so ordinary log lines are not copied.
 pub(crate) fn may_need_text(text: &[u8]) -> bool {
     let mut run = 0;
     let mut prev_digit = false;
+    let (mut in_string, mut escaped) = (false, false);
     for &b in text {
-        if b.is_ascii_digit() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if b == b'"' {
+            in_string = true;
+            run = 0;
+            prev_digit = false;
+        } else if b.is_ascii_digit() {
             run += 1;
             if run >= 19 {
                 return true;
@@ -181,6 +196,16 @@ fn container_end(text: &[u8], mut i: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digits_inside_strings_never_ask_for_a_copy() {
+        assert!(!may_need_text(
+            br#"{"ip":"10.0.0.1","ts":"2026-12-01T10:00:00.123Z","id":"12345678901234567890"}"#
+        ));
+        assert!(!may_need_text(br#"{"q":"a \\\" 1.5","n":42}"#));
+        assert!(may_need_text(br#"{"ip":"10.0.0.1","score":0.5}"#));
+        assert!(may_need_text(br#"{"big":18446744073709551616}"#));
+    }
 
     #[test]
     fn numbers_an_f64_would_change_are_kept_as_text() {

@@ -18,6 +18,8 @@ pub struct Record {
     pub source: Option<Arc<str>>,
     /// The caller's entry id (the spool entry), returned when the event is settled.
     pub entry: Option<u64>,
+    /// Where the record starts in its source, when known: for the dead-letter file.
+    pub position: Option<logferry_framing::Position>,
 }
 
 impl Record {
@@ -27,12 +29,19 @@ impl Record {
             event,
             source: None,
             entry: None,
+            position: None,
         }
     }
 
     /// Sets the source.
     pub fn from_source(mut self, source: impl Into<Arc<str>>) -> Record {
         self.source = Some(source.into());
+        self
+    }
+
+    /// Sets where the record starts in its source.
+    pub fn at(mut self, position: logferry_framing::Position) -> Record {
+        self.position = Some(position);
         self
     }
 

@@ -83,7 +83,7 @@ impl StoredBatch {
             let (bytes, position) = self.batch.record(i).expect("i < len");
             match converter.convert(bytes, source.as_deref(), self.read_at) {
                 Ok(event) => {
-                    let mut record = Record::new(event);
+                    let mut record = Record::new(event).at(position);
                     if let Some(name) = &source {
                         record = record.from_source(name.clone());
                     }

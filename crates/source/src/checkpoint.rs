@@ -407,7 +407,12 @@ impl Checkpoints {
             file_name(&checkpoint.path),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        let written = File::create(&tmp).and_then(|mut f| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Readable by the owner only, like the spool beside it.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let written = options.open(&tmp).and_then(|mut f| {
             f.write_all(&json)?;
             if self.config.fsync {
                 f.sync_all()?;
@@ -538,6 +543,24 @@ mod tests {
                 .after(&range(10 << 20))
                 .is_some()
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn checkpoint_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Checkpoints::open(dir.path(), CheckpointConfig { fsync: false }).unwrap();
+        let file = dir.path().join("app.log");
+        fs::write(&file, "one\ntwo\n").unwrap();
+        store.record_upload(&file, 8).unwrap();
+        let stored: Vec<_> = fs::read_dir(dir.path().join(CHECKPOINT_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(stored.len(), 1, "{stored:?}");
+        let mode = fs::metadata(&stored[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -273,6 +273,21 @@ async fn a_key_rejected_at_run_time_exits_1_and_never_prints_the_key() {
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
     assert_eq!(summary["records"]["undelivered"], 100);
     assert!(summary["stopped"].as_str().unwrap().contains("401"));
+    // Every undelivered batch says why.
+    let failed = summary["failed"]
+        .as_array()
+        .expect("the failures are named");
+    assert_eq!(
+        failed.len() as u64,
+        summary["failures"].as_u64().unwrap(),
+        "{summary}"
+    );
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.as_str().unwrap().contains("in.log")),
+        "{summary}"
+    );
     emu.shutdown().await;
 }
 

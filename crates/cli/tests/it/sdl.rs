@@ -117,6 +117,19 @@ async fn a_refused_key_stops_and_never_prints() {
         assert!(!text.contains("sdl-wrong-key-9c2e") && !text.contains(emu.sdl_api_key()));
     }
     assert!(events(&emu).is_empty());
+    // Every undelivered event is in the dead-letter file, with where it came from.
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    let mut lines: Vec<u64> = dead
+        .lines()
+        .map(|l| {
+            let entry: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(entry["source"], "app.log", "{entry}");
+            assert!(entry["offset"].is_u64(), "{entry}");
+            entry["line"].as_u64().unwrap()
+        })
+        .collect();
+    lines.sort_unstable();
+    assert_eq!(lines, (1..=50).collect::<Vec<u64>>());
     emu.shutdown().await;
 }
 

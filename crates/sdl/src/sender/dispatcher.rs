@@ -86,6 +86,7 @@ pub(super) enum Action {
 struct Meta {
     entry: Option<u64>,
     source: Option<Arc<str>>,
+    position: Option<logferry_framing::Position>,
     /// The time as given (the builder may raise it to keep times increasing).
     ts: Timestamp,
     /// Whether the event came with an [`ORIGINAL_TS`] attribute of its own (otherwise one
@@ -258,6 +259,7 @@ fn records_of(request: ReadyRequest, metas: Vec<Meta>) -> Vec<Record> {
                 event,
                 source: meta.source,
                 entry: meta.entry,
+                position: meta.position,
             }
         })
         .collect()
@@ -743,6 +745,7 @@ impl Dispatcher {
             event,
             source,
             entry,
+            position,
         } = record;
         if let Some(id) = &event.log
             && !self.log_ids.contains(id)
@@ -757,6 +760,7 @@ impl Dispatcher {
                     event,
                     source,
                     entry,
+                    position,
                 }],
             );
             return;
@@ -764,6 +768,7 @@ impl Dispatcher {
         let meta = Meta {
             entry,
             source,
+            position,
             ts: event.ts,
             own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
         };
@@ -800,6 +805,7 @@ impl Dispatcher {
                         event,
                         source: meta.source,
                         entry: meta.entry,
+                        position: meta.position,
                     });
                 }
             }
@@ -808,6 +814,7 @@ impl Dispatcher {
                     event: *event,
                     source: meta.source,
                     entry: meta.entry,
+                    position: meta.position,
                 };
                 self.fail(None, Error::EventTooLarge { size, limit }, vec![record]);
             }
@@ -1132,11 +1139,13 @@ impl Dispatcher {
             event,
             source,
             entry,
+            position,
         } in records
         {
             let meta = Meta {
                 entry,
                 source,
+                position,
                 ts: event.ts,
                 own_mark: event.attrs.get(ORIGINAL_TS).is_some(),
             };
@@ -1157,6 +1166,7 @@ impl Dispatcher {
                         event: *event,
                         source: meta.source,
                         entry: meta.entry,
+                        position: meta.position,
                     };
                     failed.push((Error::EventTooLarge { size, limit }, record));
                 }
