@@ -39,6 +39,6 @@ mod secret;
 mod url;
 
 pub use client::{Body, Client, ClientConfig, USER_AGENT_VALUE, authorization, full};
-pub use error::{BoxError, Error, FailureKind};
+pub use error::{BoxError, Error, FailureKind, error_chain};
 pub use secret::Secret;
 pub use url::{IngestUrl, is_loopback};

@@ -71,18 +71,4 @@ pub(crate) fn receiver_stream<T>(
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
 }
 
-/// An error and its causes on one line: `what: because: because` (a cause whose text
-/// the line already ends with is not repeated).
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = cause.source();
-    }
-    out
-}
+pub use logferry_http::error_chain as chain;

@@ -9,6 +9,7 @@ use futures_util::stream::{FuturesUnordered, Stream, StreamExt};
 use http::Response;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use logferry_compress::Encoding;
+use logferry_http::error_chain as chain;
 use logferry_http::{Client, authorization, full};
 use logferry_retry::{
     FastRng, Finish, GaveUp, Outcome, Retrier, RetryCause, TokioClock, TransportFailure, Verdict,
@@ -663,20 +664,4 @@ fn excerpt(body: &[u8]) -> Option<String> {
         .collect();
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_owned())
-}
-
-/// An error and its causes on one line (`a: b: c`), skipping a cause already in the text
-/// before it.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
-    }
-    out
 }

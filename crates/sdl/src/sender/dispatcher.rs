@@ -945,7 +945,13 @@ impl Dispatcher {
 
     /// Starts sending the front part of `session`'s job: compress it once, then attempts.
     fn start_part(&mut self, session: usize, now: Instant) {
-        let job = self.slots[session].job.as_ref().expect("a busy session");
+        self.prepare_body(session, None, now);
+    }
+
+    /// Gets the front part's body ready for `run` (a new run when `None`): compressed
+    /// first when configured, then paced and sent.
+    fn prepare_body(&mut self, session: usize, run: Option<Run>, now: Instant) {
+        let job = self.slots[session].job.as_mut().expect("a busy session");
         let body = job
             .parts
             .front()
@@ -953,11 +959,10 @@ impl Dispatcher {
             .0
             .body()
             .clone();
-        match self.compression {
-            Some(level) => {
+        match (self.compression, run) {
+            (Some(level), run) => {
                 let ticket = new_ticket(&mut self.next_ticket);
-                let job = self.slots[session].job.as_mut().expect("a busy session");
-                job.stage = Stage::Compressing { ticket, run: None };
+                job.stage = Stage::Compressing { ticket, run };
                 self.actions.push_back(Action::Compress {
                     session,
                     ticket,
@@ -965,7 +970,12 @@ impl Dispatcher {
                     level,
                 });
             }
-            None => self.begin_run(session, body, false, now),
+            (None, None) => self.begin_run(session, body, false, now),
+            (None, Some(mut run)) => {
+                run.wire = body;
+                run.gzip = false;
+                self.pace(session, run, now);
+            }
         }
     }
 
@@ -1040,38 +1050,11 @@ impl Dispatcher {
     /// Goes on with a run after its backoff: the next attempt, once the body is on hand
     /// (a run moved to a new session by [`Dispatcher::renew`] has its body built, and
     /// compressed, again).
-    fn resume(&mut self, session: usize, mut run: Run, now: Instant) {
-        if !run.wire.is_empty() {
+    fn resume(&mut self, session: usize, run: Run, now: Instant) {
+        if run.wire.is_empty() {
+            self.prepare_body(session, Some(run), now);
+        } else {
             self.pace(session, run, now);
-            return;
-        }
-        let job = self.slots[session].job.as_mut().expect("a busy session");
-        let body = job
-            .parts
-            .front()
-            .expect("a job has a part")
-            .0
-            .body()
-            .clone();
-        match self.compression {
-            Some(level) => {
-                let ticket = new_ticket(&mut self.next_ticket);
-                job.stage = Stage::Compressing {
-                    ticket,
-                    run: Some(run),
-                };
-                self.actions.push_back(Action::Compress {
-                    session,
-                    ticket,
-                    body,
-                    level,
-                });
-            }
-            None => {
-                run.wire = body;
-                run.gzip = false;
-                self.pace(session, run, now);
-            }
         }
     }
 

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+use logferry_http::error_chain as chain;
 use logferry_http::{Client, IngestUrl, full};
 use logferry_retry::{Outcome, classify};
 use logferry_sdl_model::{AddEventsResponse, parse_response};
@@ -72,19 +73,4 @@ pub(crate) fn no_reply(error: logferry_http::Error) -> Answer {
         tracing::warn!("SDL request failed, will retry: {message}");
     }
     Err(message)
-}
-
-/// An error and its sources, each once.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
-    }
-    out
 }
