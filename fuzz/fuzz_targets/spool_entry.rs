@@ -27,8 +27,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
         _ => {
             if let Some(stored) = entry::<logferry_sdl::StoredBatch>(tag, data) {
-                let (records, invalid) = stored.records(Some("p"), &Default::default(), Some(1));
-                assert_eq!(records.len() + invalid.len(), stored.batch.len());
+                let converted = stored.records(Some("p"), &Default::default(), Some(1));
+                let events = converted.records.len() + converted.invalid.len();
+                assert_eq!(events, stored.batch.len());
             }
         }
     }
