@@ -50,13 +50,14 @@ impl Progress {
         self.bar.clone()
     }
 
+    /// Called for every event of a run: the line is only formatted when it is shown.
     pub(crate) fn update(&mut self, t: Totals) {
-        let message = message(t, self.started.elapsed(), self.total_bytes);
+        let line = || message(t, self.started.elapsed(), self.total_bytes);
         match &self.bar {
-            Some(bar) => bar.set_message(message),
+            Some(bar) => bar.set_message(line()),
             None if self.last_line.elapsed() >= Duration::from_secs(10) => {
+                tracing::info!("progress: {}", line());
                 self.last_line = Instant::now();
-                tracing::info!("progress: {message}");
             }
             None => {}
         }

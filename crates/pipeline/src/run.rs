@@ -181,6 +181,12 @@ pub async fn run<Src: Source, S: Sink>(
     let ledger = RefCell::new(Ledger::default());
     let on_event = RefCell::new(on_event);
     let stopped_seen = std::cell::Cell::new(false);
+    // The run stops the sink for its own reason (the consumer's, a failing spool): the
+    // sink's "stopped" that follows is not news.
+    let halt = || {
+        stopped_seen.set(true);
+        sink.abort();
+    };
     let emit = |event: Event<'_>| {
         if let Event::Stopped(_) = event
             && stopped_seen.replace(true)
@@ -189,9 +195,7 @@ pub async fn run<Src: Source, S: Sink>(
         }
         ledger.borrow_mut().count(&event);
         if (on_event.borrow_mut())(event).is_break() {
-            // Stopped for the consumer's reason: the sink's "stopped" is not news.
-            stopped_seen.set(true);
-            sink.abort();
+            halt();
         }
     };
     // Without a spool: the sources' acknowledgements, run once their entry is done.
@@ -199,8 +203,7 @@ pub async fn run<Src: Source, S: Sink>(
     let next_id = &std::cell::Cell::new(0u64);
     let durability_failed = |e: &str| {
         emit(Event::DurabilityError(e));
-        stopped_seen.set(true);
-        sink.abort();
+        halt();
     };
 
     // 1. What an earlier run left in the spool.

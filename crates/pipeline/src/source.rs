@@ -231,8 +231,9 @@ fn frame_one(
                 });
             Item::Batch { batch, ack }
         });
-        let items: Vec<Item> = acked.chain(out.drain(..)).collect();
-        items.into_iter().all(|item| tx.blocking_send(item).is_ok())
+        acked
+            .chain(out.drain(..))
+            .all(|item| tx.blocking_send(item).is_ok())
     };
     loop {
         let received = match batcher.deadline() {
