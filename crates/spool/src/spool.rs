@@ -904,7 +904,7 @@ impl Replay {
     }
 }
 
-/// Takes the spool directory's lock file, failing at once when another open spool (in
+/// Takes the spool directory's lock file, failing (after a short grace, see below) when another open spool (in
 /// this process or another) holds it.
 fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
     let path = dir.join(LOCK_FILE);
@@ -914,14 +914,30 @@ fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
         .write(true)
         .open(&path)
         .map_err(Error::io("open", &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            dir: dir.to_path_buf(),
-        }),
-        Err(fs::TryLockError::Error(e)) => Err(Error::io("lock", path)(e)),
+    // The kernel releases the lock when the last descriptor of the file closes. That can
+    // lag a close by moments: a sibling thread's fork holds a copy until its exec, and
+    // sandboxed kernels release asynchronously (seen in CI: a drop then an open in one
+    // thread found the directory locked). So a held lock is retried briefly before the
+    // directory is called locked; a real second owner still fails within the grace.
+    let deadline = Instant::now() + LOCK_GRACE;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    dir: dir.to_path_buf(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(Error::io("lock", path)(e)),
+        }
     }
 }
+
+/// How long [`lock_dir`] waits for a lock that may be on its way out.
+const LOCK_GRACE: Duration = Duration::from_millis(500);
 
 /// The lock file's name in a spool directory.
 const LOCK_FILE: &str = "spool.lock";
