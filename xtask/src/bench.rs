@@ -194,7 +194,13 @@ fn run(options: &Options) -> Result<()> {
         ratios,
     ));
 
-    let report = render(&rows, options, syslog_mb);
+    let mut report = render(&rows, options, syslog_mb);
+    if subcommand_exists("run") {
+        let scratch = dir.join(format!("daemon-{}", std::process::id()));
+        let daemon = crate::bench_daemon::rows(&scratch, &syslog);
+        let _ = std::fs::remove_dir_all(&scratch);
+        report.push_str(&crate::bench_daemon::render(&daemon?));
+    }
     println!("\n{report}");
     let written = target_dir().join("bench-report.md");
     std::fs::write(&written, &report)?;
@@ -202,7 +208,7 @@ fn run(options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn mb(bytes: u64) -> f64 {
+pub(crate) fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
@@ -360,12 +366,12 @@ fn subcommand_exists(name: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     target_dir().join("release").join(name)
 }
 
 /// The emulator binary, running until stopped.
-struct Emulator {
+pub(crate) struct Emulator {
     child: Child,
     ready: serde_json::Value,
     stats_path: PathBuf,
@@ -383,6 +389,11 @@ impl Drop for TempDir {
 
 impl Emulator {
     fn start(tls: bool, count_only: bool) -> Result<Emulator> {
+        Self::start_with(tls, count_only, 0)
+    }
+
+    /// An emulator keeping the last `memory_records` records for its admin API.
+    pub(crate) fn start_with(tls: bool, count_only: bool, memory_records: usize) -> Result<Emulator> {
         let dir = PathBuf::from(format!(
             "{}/bench/run-{}-{}",
             target_dir().display(),
@@ -393,11 +404,12 @@ impl Emulator {
         let ready_path = dir.join("ready.json");
         let stats_path = dir.join("stats.json");
         let mut cmd = Command::new(bin("logferry-emulator"));
+        let memory = memory_records.to_string();
         cmd.args([
             "--listen",
             "127.0.0.1:0",
             "--memory-records",
-            "0",
+            &memory,
             "--ready-file",
         ])
         .arg(&ready_path)
@@ -430,7 +442,7 @@ impl Emulator {
         })
     }
 
-    fn str(&self, key: &str) -> String {
+    pub(crate) fn str(&self, key: &str) -> String {
         self.ready[key].as_str().unwrap_or_default().to_owned()
     }
 
@@ -447,7 +459,7 @@ impl Emulator {
     }
 
     /// The emulator's stats now, from its admin API (plain HTTP emulators only).
-    fn live_stats(&self) -> Result<serde_json::Value> {
+    pub(crate) fn live_stats(&self) -> Result<serde_json::Value> {
         let addr = self
             .str("base_url")
             .trim_start_matches("http://")
@@ -581,7 +593,7 @@ fn watch(child: &mut Child) -> Result<(f64, u64)> {
     }
 }
 
-fn clock_ticks() -> f64 {
+pub(crate) fn clock_ticks() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -793,7 +805,7 @@ log {{ source(s_file); destination(d_http); }};
 }
 
 /// CPU seconds and resident KiB of a running process, from /proc.
-fn sample(pid: u32, tick: f64) -> Option<(f64, u64)> {
+pub(crate) fn sample(pid: u32, tick: f64) -> Option<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -16,6 +16,7 @@
 //! The xtask moves to the workspace root first, so it works from any directory.
 
 mod bench;
+mod bench_daemon;
 mod fuzz;
 #[cfg(test)]
 mod tidy;

@@ -43,6 +43,19 @@ pub(crate) fn within(s: &str) -> Result<Within, String> {
     Ok(Within::For(Duration::from_secs(secs)))
 }
 
+/// A short duration: `250ms`, `1s`, `2m`.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("`{s}` is not a duration like 250ms, 1s or 2m");
+    let (digits, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(bad()),
+    }
+}
+
 /// `N` sessions or `auto`.
 pub(crate) fn sessions(s: &str) -> Result<logferry::sdl_transport::Sessions, String> {
     if s == "auto" {
@@ -135,6 +148,10 @@ pub(crate) struct FramingArgs {
     /// What to do with a longer text record.
     #[arg(long, value_enum, default_value = "split")]
     pub(crate) oversize: OversizeArg,
+    /// How long a batch that is not full waits for more records before it is sent
+    /// (250ms, 1s, 2m): the latency of a quiet input.
+    #[arg(long, value_parser = duration, default_value = "1s", value_name = "DURATION")]
+    pub(crate) linger: Duration,
 }
 
 impl FramingArgs {
@@ -217,6 +234,14 @@ pub(crate) struct Opened {
     pub(crate) dir: PathBuf,
     pub(crate) spool: std::sync::Arc<logferry::spool::Spool>,
     pub(crate) checkpoints: std::sync::Arc<logferry::source::Checkpoints>,
+}
+
+/// A sink built from a subcommand's flags, with how its inputs become batches and the
+/// target that names its spool.
+pub(crate) struct Built<S> {
+    pub(crate) sink: S,
+    pub(crate) front: logferry::pipeline::FrontConfig,
+    pub(crate) target: String,
 }
 
 /// What every record-shipping subcommand needs before its sink.
@@ -315,7 +340,12 @@ impl SenderArgs {
         let Some(root) = &self.spool else {
             return Ok(None);
         };
-        let dir = root.join(logferry::spool::dir_name(backend, target));
+        self.open_spool_at(root.join(logferry::spool::dir_name(backend, target)))
+            .map(Some)
+    }
+
+    /// Opens the spool and checkpoints in `dir` with these flags' spool settings.
+    pub(crate) fn open_spool_at(&self, dir: PathBuf) -> anyhow::Result<Opened> {
         let config = logferry::spool::SpoolConfig {
             fsync: match self.fsync {
                 FsyncArg::EveryBatch => logferry::spool::FsyncPolicy::EveryBatch,
@@ -352,11 +382,11 @@ impl SenderArgs {
                 crate::exit::chain(&e)
             ),
         };
-        Ok(Some(Opened {
+        Ok(Opened {
             dir,
             spool: std::sync::Arc::new(spool),
             checkpoints: std::sync::Arc::new(checkpoints),
-        }))
+        })
     }
 
     /// The retry policy.
@@ -412,6 +442,9 @@ mod tests {
         assert_eq!(within("15m"), Ok(Within::For(Duration::from_secs(900))));
         assert!(within("soon").is_err());
         assert!(within("5d").is_err());
+        assert_eq!(duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(duration("1h").is_err());
     }
 
     /// Generated keys use the URL-safe alphabet and may start with `-`.

@@ -54,6 +54,16 @@ pub(crate) struct FileUploadArgs {
 }
 
 pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
+    let files = crate::inputs::whole_files(&args.files)?;
+    let (upload, endpoint) = build(&args)?;
+    let opened = args.sender.open_spool("file-upload", &endpoint)?;
+    let dead_letter = args.sender.dead_letter_path();
+    crate::driver::upload(&upload, files, opened, dead_letter, progress).await
+}
+
+/// The uploader `args` ask for, and its endpoint (shared by the subcommand and
+/// `logferry run`).
+pub(crate) fn build(args: &FileUploadArgs) -> anyhow::Result<(Upload, String)> {
     let region = crate::args::region(args.endpoint.as_deref(), args.region.as_deref())?;
     let credentials = match (&args.client_id, &args.client_secret, &args.token) {
         (Some(id), Some(secret), _) => Credentials::client(id.clone(), secret.clone()),
@@ -63,7 +73,6 @@ pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow
             "missing credentials: pass --token (or ACCESS_TOKEN), or --client-id and --client-secret"
         ),
     };
-    let files = crate::inputs::whole_files(&args.files)?;
     let client = match Client::new(args.sender.client_config()) {
         Ok(c) => c,
         Err(e) => usage!("{}", chain(&e)),
@@ -77,11 +86,8 @@ pub(crate) async fn run(args: FileUploadArgs, progress: &mut Progress) -> anyhow
         ..Config::default()
     };
     let endpoint = region.endpoint().to_string();
-    let upload = match Uploader::new(client, &region, credentials, config) {
-        Ok(u) => Upload(std::sync::Arc::new(u)),
+    match Uploader::new(client, &region, credentials, config) {
+        Ok(u) => Ok((Upload(std::sync::Arc::new(u)), endpoint)),
         Err(e) => usage!("{}", chain(&e)),
-    };
-    let opened = args.sender.open_spool("file-upload", &endpoint)?;
-    let dead_letter = args.sender.dead_letter_path();
-    crate::driver::upload(&upload, files, opened, dead_letter, progress).await
+    }
 }

@@ -1,6 +1,7 @@
 //! `logferry http-ingest`: files or stdin to a Taegis HTTP Ingest integration.
 
 use crate::args::{AuthArg, CompressionArg, FormatArg, FramingArgs, SenderArgs, secret};
+use crate::args::Built;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
@@ -61,6 +62,15 @@ pub(crate) struct HttpIngestArgs {
 }
 
 pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
+    let built = build(&args)?;
+    let job = args
+        .sender
+        .job(built.sink, &built.target, &args.files, built.front)?;
+    crate::driver::ship(job, progress).await
+}
+
+/// The sink and framing `args` ask for (shared by the subcommand and `logferry run`).
+pub(crate) fn build(args: &HttpIngestArgs) -> anyhow::Result<Built<HttpIngestSink>> {
     let (key, key_file) = (args.key.as_ref(), args.key_file.as_ref());
     let what = ("integration key", "HTTP_INGEST_KEY");
     let endpoint = args
@@ -88,7 +98,11 @@ pub(crate) async fn run(args: HttpIngestArgs, progress: &mut Progress) -> anyhow
     config.retry = args.sender.retry_config();
     let mut front = HttpIngestSink::front(args.format.into(), args.batch_bytes);
     front.framing = args.framing.config(front.framing.max_record_bytes);
+    front.batching.linger = args.framing.linger;
     let sink = HttpIngestSink::new(Ingest::new(endpoint.client, config)?, &front.batching);
-    let job = args.sender.job(sink, &target, &args.files, front)?;
-    crate::driver::ship(job, progress).await
+    Ok(Built {
+        sink,
+        front,
+        target,
+    })
 }

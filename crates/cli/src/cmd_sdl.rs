@@ -2,6 +2,7 @@
 
 use crate::args::{FormatArg, FramingArgs, SenderArgs, pace, secret, sessions};
 use crate::exit::{chain, usage};
+use crate::args::Built;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
@@ -53,6 +54,15 @@ pub(crate) struct SdlArgs {
 }
 
 pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
+    let built = build(&args)?;
+    let job = args
+        .sender
+        .job(built.sink, &built.target, &args.files, built.front)?;
+    crate::driver::ship(job, progress).await
+}
+
+/// The sink and framing `args` ask for (shared by the subcommand and `logferry run`).
+pub(crate) fn build(args: &SdlArgs) -> anyhow::Result<Built<SdlSink>> {
     let (key, key_file) = (args.key.as_ref(), args.key_file.as_ref());
     let endpoint = args
         .sender
@@ -75,6 +85,10 @@ pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Resul
     let sink = SdlSink::new(sender, reports, SdlJob::new(format, args.parser.clone()));
     let mut front = SdlSink::front(format);
     front.framing = args.framing.config(front.framing.max_record_bytes);
-    let job = args.sender.job(sink, &target, &args.files, front)?;
-    crate::driver::ship(job, progress).await
+    front.batching.linger = args.framing.linger;
+    Ok(Built {
+        sink,
+        front,
+        target,
+    })
 }

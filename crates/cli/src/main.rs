@@ -7,7 +7,9 @@ mod cmd_check;
 mod cmd_demo;
 mod cmd_file_upload;
 mod cmd_http_ingest;
+mod cmd_run;
 mod cmd_sdl;
+mod daemon;
 mod deadletter;
 mod demo;
 mod driver;
@@ -40,6 +42,11 @@ enum Command {
     FileUpload(cmd_file_upload::FileUploadArgs),
     /// Ship records as events to SentinelOne Singularity Data Lake (addEvents).
     Sdl(cmd_sdl::SdlArgs),
+    /// Run as a service configured by one file: follow files through rotation and ship
+    /// them until SIGTERM (SIGHUP reloads the configuration).
+    Run(cmd_run::RunArgs),
+    /// Check a `logferry run` configuration file without sending anything.
+    Validate(cmd_run::ValidateArgs),
     /// Run the local emulator of all three APIs.
     Emulator(logferry_emulator::cli::Args),
     /// Check files offline against a backend's rules.
@@ -109,6 +116,8 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             Err(e) => Err(anyhow::Error::new(UsageError(format!("{e:#}")))),
         },
         Command::Demo(args) => cmd_demo::run(args).await,
+        Command::Run(args) => cmd_run::run(args).await,
+        Command::Validate(args) => cmd_run::validate(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

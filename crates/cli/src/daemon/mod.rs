@@ -1,0 +1,218 @@
+//! `logferry run`: many routes (a source into a sink) in one process, until SIGTERM or
+//! SIGINT; SIGHUP reloads the configuration.
+//!
+//! Each sink gets a folder under `data_dir`, and each of its inputs a route with its own
+//! spool, checkpoints and dead-letter file in `DATA_DIR/SINK/SOURCE`: a slow sink or a
+//! busy input holds back nobody else beyond its own spool. Routes run on one task set
+//! (the pipeline is single-task by design; compression and network I/O use the runtime's
+//! threads).
+//!
+//! - **SIGTERM / SIGINT**: every route stops reading and finishes or spools what is in
+//!   flight, within `shutdown_timeout`; then what is left is aborted (it stays in the
+//!   spool for the next start). Exit 0.
+//! - **SIGHUP**: the file is read again. An invalid file is refused with the reason and
+//!   the running configuration kept. Routes whose sink and source are unchanged keep
+//!   running untouched; removed or changed ones are closed (as on SIGTERM), added or
+//!   changed ones started. A closed route's spool and checkpoints stay in its folder, so a
+//!   changed route continues where the old one stopped.
+
+mod plan;
+mod route;
+mod systemd;
+mod uploads;
+
+pub(crate) use plan::{RouteSpec, plan};
+use route::Stage;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::exit::Exit;
+
+/// A route the daemon started.
+struct Running {
+    from: (logferry_config::SinkConfig, logferry_config::SourceConfig),
+    stage: watch::Sender<Stage>,
+    task: JoinHandle<()>,
+}
+
+/// Loads and checks `path` the way `run` and `validate` do.
+pub(crate) fn load(path: &Path) -> anyhow::Result<(logferry_config::Config, Vec<RouteSpec>)> {
+    let config = logferry_config::load(path).map_err(usage)?;
+    let routes = plan(&config).map_err(usage)?;
+    for route in &routes {
+        route.check().map_err(|e| {
+            anyhow::Error::new(crate::exit::UsageError(format!(
+                "{}: sink `{}`: {e:#}",
+                config.path.display(),
+                route.from.0.name
+            )))
+        })?;
+    }
+    Ok((config, routes))
+}
+
+fn usage(e: logferry_config::ConfigError) -> anyhow::Error {
+    anyhow::Error::new(crate::exit::UsageError(e.to_string()))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub(crate) async fn run(path: &Path) -> anyhow::Result<Exit> {
+    let (config, routes) = load(path)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        crate::exit::UsageError(format!(
+            "cannot create data_dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let local = tokio::task::LocalSet::new();
+    local.run_until(serve(path, config, routes)).await
+}
+
+async fn serve(
+    path: &Path,
+    mut config: logferry_config::Config,
+    routes: Vec<RouteSpec>,
+) -> anyhow::Result<Exit> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    for spec in routes {
+        start(&mut running, spec);
+    }
+    tracing::info!(
+        routes = running.len(),
+        config = %path.display(),
+        "logferry run: started {}",
+        running.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+    systemd::ready();
+    let mut watchdog = systemd::watchdog();
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                systemd::reloading();
+                match load(path) {
+                    Ok((new, routes)) => {
+                        reload(&mut running, routes).await;
+                        config = new;
+                        tracing::info!("configuration reloaded from {}", path.display());
+                    }
+                    Err(e) => tracing::error!(
+                        "the new configuration is refused, the running one is kept: {e:#}"
+                    ),
+                }
+                systemd::ready();
+            }
+            _ = tick(&mut watchdog) => systemd::alive(),
+        }
+    }
+    systemd::stopping();
+    tracing::warn!(
+        "stopping: finishing what is in flight (up to {:?}); the rest stays in the spool",
+        config.shutdown_timeout
+    );
+    stop(running.into_values().collect(), config.shutdown_timeout).await;
+    Ok(Exit::Success)
+}
+
+/// Starts `spec` as a task on the daemon's task set.
+fn start(running: &mut BTreeMap<String, Running>, spec: RouteSpec) {
+    let (stage, watcher) = watch::channel(Stage::Running);
+    let name = spec.name.clone();
+    let from = spec.from.clone();
+    let task = tokio::task::spawn_local(async move {
+        match route::run(&spec, watcher).await {
+            Ok(summary) => tracing::info!("route {}: {}", spec.name, summary.render()),
+            Err(e) => tracing::error!("route {} failed: {e:#}", spec.name),
+        }
+    });
+    running.insert(name, Running { from, stage, task });
+}
+
+/// Keeps unchanged routes, closes removed or changed ones, starts the new ones.
+async fn reload(running: &mut BTreeMap<String, Running>, routes: Vec<RouteSpec>) {
+    let mut closing = Vec::new();
+    let wanted: BTreeMap<String, &RouteSpec> = routes.iter().map(|r| (r.name.clone(), r)).collect();
+    let names: Vec<String> = running.keys().cloned().collect();
+    for name in names {
+        let keep = wanted.get(&name).is_some_and(|spec| spec.from == running[&name].from);
+        if !keep {
+            let old = running.remove(&name).expect("listed");
+            tracing::info!("route {name}: removed or changed, closing it");
+            closing.push(old);
+        }
+    }
+    // A changed route's folder is the old one's: it must be closed before it reopens.
+    stop(closing, Duration::from_secs(30)).await;
+    for spec in routes {
+        if !running.contains_key(&spec.name) {
+            tracing::info!("route {}: starting", spec.name);
+            start(running, spec);
+        }
+    }
+}
+
+/// Closes `routes`, aborting what has not finished after `deadline`, and waits for all.
+async fn stop(routes: Vec<Running>, deadline: Duration) {
+    for r in &routes {
+        let _ = r.stage.send(Stage::Closing);
+    }
+    let (stages, tasks): (Vec<_>, Vec<_>) = routes.into_iter().map(|r| (r.stage, r.task)).unzip();
+    let mut all = futures_util::future::join_all(tasks);
+    if tokio::time::timeout(deadline, &mut all).await.is_err() {
+        tracing::warn!("shutdown_timeout reached: abandoning what is in flight (it stays in the spool)");
+        for s in &stages {
+            let _ = s.send(Stage::Aborting);
+        }
+        all.await;
+    }
+}
+
+/// Ticks at the watchdog's interval, or never.
+async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The multiline stage a source asks for, if any.
+pub(crate) fn multiline(
+    source: &logferry_config::FileSource,
+    newline_join: bool,
+) -> anyhow::Result<Option<logferry::framing::MultilineConfig>> {
+    let Some(m) = &source.multiline else {
+        return Ok(None);
+    };
+    #[allow(unreachable_patterns)]
+    let rule = match &m.rule {
+        logferry_config::MultilineRule::Start(p) => {
+            logferry::framing::MultilineRule::Start(regex::Regex::new(p)?)
+        }
+        logferry_config::MultilineRule::Continue(p) => {
+            logferry::framing::MultilineRule::Continue(regex::Regex::new(p)?)
+        }
+        _ => anyhow::bail!("unsupported multiline rule"),
+    };
+    let join = m.join.clone().unwrap_or_else(|| {
+        // A line feed ends a record for HTTP Ingest text ("Line-delimited log records,
+        // one log record per newline-terminated line"): merged lines are joined with a
+        // visible `\n` there, with a real one where a message may hold it (SDL, JSON).
+        if newline_join { "\n" } else { "\\n" }.to_owned()
+    });
+    Ok(Some(logferry::framing::MultilineConfig {
+        rule,
+        max_bytes: m.max_bytes,
+        timeout: m.timeout,
+        join,
+    }))
+}

@@ -1,0 +1,246 @@
+//! From a configuration file to the routes `logferry run` starts: every sink's options
+//! are the flags of its one-shot subcommand, parsed by the same definitions, so each
+//! option has the same name, default and checks in both places.
+
+use crate::cmd_file_upload::FileUploadArgs;
+use crate::cmd_http_ingest::HttpIngestArgs;
+use crate::cmd_sdl::SdlArgs;
+use clap::{Args, FromArgMatches};
+use logferry_config::{
+    Config, ConfigError, FileSource, Format, OptionValue, SinkConfig, SinkKind, SinkOption,
+    SourceConfig, SourceKind,
+};
+use std::path::PathBuf;
+
+/// A sink's options, parsed as its subcommand's flags.
+pub(crate) enum SinkArgs {
+    HttpIngest(Box<HttpIngestArgs>),
+    Sdl(Box<SdlArgs>),
+    FileUpload(Box<FileUploadArgs>),
+}
+
+/// One route: records of one source into one sink, with its own spool, checkpoints and
+/// dead-letter file in `dir`, so a slow sink or input holds back nobody else.
+pub(crate) struct RouteSpec {
+    /// `SINK<-SOURCE`, for logs.
+    pub(crate) name: String,
+    /// The sink's parsed options.
+    pub(crate) sink: SinkArgs,
+    /// The source.
+    pub(crate) source: FileSource,
+    /// `DATA_DIR/SINK/SOURCE`.
+    pub(crate) dir: PathBuf,
+    /// What the route was built from: an unchanged pair keeps running on reload.
+    pub(crate) from: (SinkConfig, SourceConfig),
+}
+
+/// Keys of a subcommand that `logferry run` decides itself, and why.
+const DAEMON_KEYS: &[(&str, &str)] = &[
+    ("files", "inputs come from the sink's `inputs`"),
+    ("format", "the format belongs to the source (`format` under [sources.NAME])"),
+    ("spool", "the spool is always on, under `data_dir`"),
+    ("summary_json", "`logferry run` logs a summary per route when it stops"),
+    ("no_progress", "`logferry run` shows no progress bar"),
+];
+
+/// Every route of `config`, each sink's options checked against its subcommand's flags.
+pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
+    let mut routes = Vec::new();
+    for sink in config.sinks.values() {
+        for input in &sink.inputs {
+            let source = &config.sources[input];
+            #[allow(unreachable_patterns)]
+            let file = match &source.kind {
+                SourceKind::File(file) => file.clone(),
+                _ => {
+                    return Err(error(config, sink, None, "this source type cannot feed it yet"));
+                }
+            };
+            let parsed = sink_args(config, sink, file.format)?;
+            routes.push(RouteSpec {
+                name: format!("{}<-{}", sink.name, source.name),
+                sink: parsed,
+                source: file,
+                dir: config.data_dir.join(&sink.name).join(&source.name),
+                from: (sink.clone(), source.clone()),
+            });
+        }
+    }
+    Ok(routes)
+}
+
+/// The sink's options as its subcommand's arguments, with `format` from its source.
+fn sink_args(config: &Config, sink: &SinkConfig, format: Format) -> Result<SinkArgs, ConfigError> {
+    #[allow(unreachable_patterns)]
+    match sink.kind {
+        SinkKind::HttpIngest => {
+            let mut args: HttpIngestArgs = parse(config, sink, "http-ingest")?;
+            args.format = format.into();
+            Ok(SinkArgs::HttpIngest(Box::new(args)))
+        }
+        SinkKind::Sdl => {
+            let mut args: SdlArgs = parse(config, sink, "sdl")?;
+            args.format = format.into();
+            Ok(SinkArgs::Sdl(Box::new(args)))
+        }
+        SinkKind::FileUpload => Ok(SinkArgs::FileUpload(Box::new(parse(
+            config,
+            sink,
+            "file-upload",
+        )?))),
+        _ => Err(error(config, sink, None, "this sink type is not supported yet")),
+    }
+}
+
+impl From<Format> for crate::args::FormatArg {
+    fn from(f: Format) -> Self {
+        #[allow(unreachable_patterns)]
+        match f {
+            Format::Json => crate::args::FormatArg::Json,
+            _ => crate::args::FormatArg::Text,
+        }
+    }
+}
+
+/// Parses `sink`'s options with the flags of subcommand `name` (`A`): key `max_body_bytes`
+/// is `--max-body-bytes`, a list repeats its flag, `true` is a bare flag.
+fn parse<A: Args + FromArgMatches>(
+    config: &Config,
+    sink: &SinkConfig,
+    name: &'static str,
+) -> Result<A, ConfigError> {
+    let command = A::augment_args(clap::Command::new(name).no_binary_name(true))
+        .mut_arg("files", |a| a.required(false));
+    let known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .map(|l| l.replace('-', "_"))
+        .filter(|l| !DAEMON_KEYS.iter().any(|(k, _)| k == l))
+        .collect();
+    let mut argv: Vec<String> = Vec::new();
+    for option in &sink.options {
+        let key = option.key.replace('-', "_");
+        if let Some((_, why)) = DAEMON_KEYS.iter().find(|(k, _)| *k == key) {
+            return Err(error(config, sink, Some(option), &format!("not a sink option: {why}")));
+        }
+        if !known.contains(&key) {
+            let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
+            let hint = logferry_config::did_you_mean(&key, &candidates)
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            let message = format!("unknown option for a {name} sink{hint}");
+            return Err(error(config, sink, Some(option), &message));
+        }
+        let flag = format!("--{}", key.replace('_', "-"));
+        argv.extend(arguments(&flag, &option.value));
+    }
+    let matches = command.try_get_matches_from(&argv).map_err(|e| {
+        // Name the option clap complains about, else the sink itself.
+        let detail = e
+            .get(clap::error::ContextKind::InvalidArg)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let option = sink.options.iter().find(|o| {
+            let flag = format!("--{}", o.key.replace('_', "-"));
+            detail == flag || detail.starts_with(&format!("{flag} ")) || detail.starts_with(&format!("{flag}="))
+        });
+        let message = match (e.kind(), option) {
+            (clap::error::ErrorKind::MissingRequiredArgument, _) => {
+                format!("missing required option: {}", flag_keys(&detail))
+            }
+            // clap's own words, which quote the value: only for values that may be shown.
+            (_, Some(o)) if o.is_showable() => {
+                let text = e.render().to_string();
+                let first = text.lines().next().unwrap_or_default();
+                first.trim_start_matches("error: ").replace(&detail, &format!("`{}`", o.key))
+            }
+            _ => e.kind().as_str().unwrap_or("invalid options").to_owned(),
+        };
+        error(config, sink, option, &message)
+    })?;
+    A::from_arg_matches(&matches).map_err(|e| error(config, sink, None, &e.kind().to_string()))
+}
+
+/// `value` as arguments of `flag`: `true` is the bare flag, `false` nothing (every flag
+/// defaults to off), a list repeats the flag.
+fn arguments(flag: &str, value: &OptionValue) -> Vec<String> {
+    match value {
+        OptionValue::Bool(true) => vec![flag.to_owned()],
+        OptionValue::Bool(false) => Vec::new(),
+        OptionValue::List(items) => items.iter().map(|v| format!("{flag}={v}")).collect(),
+        other => other
+            .as_arg()
+            .map(|v| vec![format!("{flag}={v}")])
+            .unwrap_or_default(),
+    }
+}
+
+/// `--url <URL>` as the config key `url`.
+fn flag_keys(detail: &str) -> String {
+    detail
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("--"))
+        .map(|w| format!("`{}`", w.replace('-', "_")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An error at `option` of `sink` (or at the sink's table).
+fn error(config: &Config, sink: &SinkConfig, option: Option<&SinkOption>, message: &str) -> ConfigError {
+    match option {
+        Some(o) => ConfigError::at(
+            &config.path,
+            o.location,
+            &format!("sinks.{}.{}", sink.name, o.key),
+            message,
+        ),
+        None => ConfigError::at(
+            &config.path,
+            sink.location,
+            &format!("sinks.{}", sink.name),
+            message,
+        ),
+    }
+}
+
+impl RouteSpec {
+    /// What can be checked without sending: the URL, that a key or credentials are
+    /// given (not that they are accepted), the CA file.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        use crate::args::resolve_key;
+        let sender = match &self.sink {
+            SinkArgs::HttpIngest(a) => {
+                url(&a.url)?;
+                resolve_key(a.key.as_ref(), a.key_file.as_ref(), "integration key", "HTTP_INGEST_KEY")?;
+                &a.sender
+            }
+            SinkArgs::Sdl(a) => {
+                url(&a.url)?;
+                resolve_key(a.key.as_ref(), a.key_file.as_ref(), "SDL API key", "SDL_API_KEY")?;
+                &a.sender
+            }
+            SinkArgs::FileUpload(a) => {
+                crate::args::region(a.endpoint.as_deref(), a.region.as_deref())?;
+                if a.token.is_none() && (a.client_id.is_none() || a.client_secret.is_none()) {
+                    anyhow::bail!("missing credentials: set `token`, or `client_id` and `client_secret`");
+                }
+                &a.sender
+            }
+        };
+        logferry::http::Client::new(sender.client_config())
+            .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
+        Ok(())
+    }
+
+    /// Whether merged multiline records may hold a line feed (not in HTTP Ingest text,
+    /// where a line feed ends a record).
+    pub(crate) fn sink_joins_with_newline(&self) -> bool {
+        !matches!(&self.sink, SinkArgs::HttpIngest(a) if a.format == crate::args::FormatArg::Text)
+    }
+}
+
+fn url(url: &str) -> anyhow::Result<()> {
+    logferry::http::IngestUrl::parse(url)
+        .map(drop)
+        .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))
+}

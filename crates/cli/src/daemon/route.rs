@@ -1,0 +1,122 @@
+//! One running route: a followed-files source into one sink, always through a spool in
+//! the route's directory, stopped gracefully (close) or at once (abort) on request.
+
+use super::plan::{RouteSpec, SinkArgs};
+use crate::driver::Recorder;
+use crate::progress::Progress;
+use crate::summary::Summary;
+use logferry::pipeline::{Control, Durable, Follow, FrontConfig, Sink};
+use logferry::source::follow::{FollowConfig, Registry, StartAt};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// What the daemon asks of a running route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Running,
+    /// Read nothing new; finish or spool what is in flight.
+    Closing,
+    /// Stop now: what is in flight stays in the spool.
+    Aborting,
+}
+
+/// Runs `spec` until the sink ends or `stage` says stop; returns its summary.
+pub(crate) async fn run(spec: &RouteSpec, stage: watch::Receiver<Stage>) -> anyhow::Result<Summary> {
+    std::fs::create_dir_all(&spec.dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spec.dir.display()))?;
+    restrict(&spec.dir);
+    match &spec.sink {
+        SinkArgs::HttpIngest(args) => {
+            let built = crate::cmd_http_ingest::build(args)?;
+            records(spec, &args.sender, built.sink, built.front, stage).await
+        }
+        SinkArgs::Sdl(args) => {
+            let built = crate::cmd_sdl::build(args)?;
+            records(spec, &args.sender, built.sink, built.front, stage).await
+        }
+        SinkArgs::FileUpload(args) => super::uploads::run(spec, args, stage).await,
+    }
+}
+
+/// Follows the source's files into `sink` through the route's spool.
+async fn records<S: Sink>(
+    spec: &RouteSpec,
+    sender: &crate::args::SenderArgs,
+    sink: S,
+    mut front: FrontConfig,
+    stage: watch::Receiver<Stage>,
+) -> anyhow::Result<Summary> {
+    let opened = sender.open_spool_at(spec.dir.clone())?;
+    let registry_path = spec.dir.join("files.json");
+    let registry = Registry::open(&registry_path).map_err(|e| {
+        anyhow::anyhow!("cannot open {}: {}", registry_path.display(), crate::exit::chain(&e))
+    })?;
+    let follow = Follow::new(follow_config(spec), Arc::new(registry));
+    front.multiline = super::multiline(&spec.source, spec.sink_joins_with_newline())?;
+    let dead_letter = sender
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| spec.dir.join("dead-letter.jsonl"));
+    let mut progress = Progress::new(false);
+    let mut recorder = Recorder::new(&sink, dead_letter, &mut progress);
+    let durable = Durable::new(opened.spool.clone());
+    let run = logferry::pipeline::run(follow, &sink, front, Some(&durable), |e| recorder.event(e));
+    let ledger = until_stopped(&sink, stage, run).await;
+    recorder.finish(sink.name(), ledger, Some(&opened))
+}
+
+/// Runs `work`, closing or aborting `control` as `stage` asks.
+pub(crate) async fn until_stopped<T>(
+    control: &dyn Control,
+    mut stage: watch::Receiver<Stage>,
+    work: impl Future<Output = T>,
+) -> T {
+    let follow = async {
+        let mut closed = false;
+        loop {
+            match *stage.borrow_and_update() {
+                Stage::Running => {}
+                Stage::Closing if !closed => {
+                    closed = true;
+                    control.close();
+                }
+                Stage::Closing => {}
+                Stage::Aborting => control.abort(),
+            }
+            if stage.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        biased;
+        done = work => done,
+        () = follow => unreachable!("the stage watcher never ends"),
+    }
+}
+
+fn follow_config(spec: &RouteSpec) -> FollowConfig {
+    let source = &spec.source;
+    let mut config = FollowConfig {
+        include: source.include.clone(),
+        exclude: source.exclude.clone(),
+        start_at: match source.start_at {
+            logferry_config::StartAt::End => StartAt::End,
+            _ => StartAt::Beginning,
+        },
+        ..FollowConfig::default()
+    };
+    if let Some(n) = source.max_open_files {
+        config.max_open_files = n;
+    }
+    config
+}
+
+/// Owner-only permissions on a directory that holds records.
+pub(crate) fn restrict(dir: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+}

@@ -1,0 +1,144 @@
+//! A drop folder for Taegis File Upload: each file matched by the source is uploaded
+//! whole once it stopped changing for `settle`, once, then kept, deleted or moved.
+
+use super::plan::RouteSpec;
+use super::route::Stage;
+use crate::cmd_file_upload::FileUploadArgs;
+use crate::driver::Recorder;
+use crate::progress::Progress;
+use crate::summary::Summary;
+use logferry::pipeline::Event;
+use logferry::pipeline::file_upload;
+use logferry_config::AfterUpload;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::watch;
+
+/// How often the folder is scanned.
+const SCAN: Duration = Duration::from_secs(1);
+
+/// Uploads settled files until `stage` says stop; a close lets uploads in progress end.
+pub(crate) async fn run(
+    spec: &RouteSpec,
+    args: &FileUploadArgs,
+    mut stage: watch::Receiver<Stage>,
+) -> anyhow::Result<Summary> {
+    let (upload, _) = crate::cmd_file_upload::build(args)?;
+    let opened = args.sender.open_spool_at(spec.dir.clone())?;
+    let checkpoints = Some(opened.checkpoints.clone());
+    let dead_letter = args
+        .sender
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| spec.dir.join("dead-letter.jsonl"));
+    let mut progress = Progress::new(false);
+    let mut recorder = Recorder::new(&upload, dead_letter, &mut progress);
+    let mut ledger = logferry::pipeline::Ledger::default();
+    // Each candidate's (size, modified) and since when it has not changed.
+    let mut seen: HashMap<PathBuf, ((u64, Option<SystemTime>), Instant)> = HashMap::new();
+    // Files uploaded (or found uploaded) by this process, as they were then: offered
+    // again only once they change.
+    let mut uploaded: HashMap<PathBuf, (u64, Option<SystemTime>)> = HashMap::new();
+    loop {
+        if *stage.borrow_and_update() != Stage::Running {
+            break;
+        }
+        let now = Instant::now();
+        let mut settled = Vec::new();
+        for path in candidates(&spec.source.include, &spec.source.exclude) {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let state = (meta.len(), meta.modified().ok());
+            if uploaded.get(&path) == Some(&state) {
+                continue;
+            }
+            let entry = seen.entry(path.clone()).or_insert((state, now));
+            if entry.0 != state {
+                *entry = (state, now);
+            } else if now.duration_since(entry.1) >= spec.source.settle && meta.len() > 0 {
+                settled.push(path);
+            }
+        }
+        seen.retain(|p, _| p.exists());
+        if !settled.is_empty() {
+            let mut done: Vec<String> = Vec::new();
+            let round = file_upload::run(&upload, settled, checkpoints.clone(), |e| {
+                match &e {
+                    Event::Finished { name, .. } | Event::Skipped { name, .. } => {
+                        done.push((*name).to_owned());
+                    }
+                    _ => {}
+                }
+                recorder.event(e)
+            });
+            let round = super::route::until_stopped(&upload, stage.clone(), round).await;
+            add(&mut ledger, &round);
+            for name in done {
+                let path = PathBuf::from(name);
+                if let Some((state, _)) = seen.remove(&path) {
+                    uploaded.insert(path.clone(), state);
+                }
+                after_upload(&path, &spec.source.after_upload);
+            }
+            uploaded.retain(|p, _| p.exists());
+        }
+        tokio::select! {
+            _ = stage.changed() => {}
+            () = tokio::time::sleep(SCAN) => {}
+        }
+    }
+    recorder.finish("file-upload", ledger, None)
+}
+
+/// Adds one round's counts to the route's.
+fn add(total: &mut logferry::pipeline::Ledger, round: &logferry::pipeline::Ledger) {
+    total.read += round.read;
+    total.delivered += round.delivered;
+    total.rejected += round.rejected;
+    total.invalid += round.invalid;
+    total.failures += round.failures;
+    total.skipped += round.skipped;
+}
+
+/// The files the globs match now, less the excluded ones.
+fn candidates(include: &[String], exclude: &[String]) -> Vec<PathBuf> {
+    let excluded = |p: &Path| {
+        exclude.iter().any(|x| {
+            glob::Pattern::new(x).is_ok_and(|pat| {
+                pat.matches_path(p)
+                    || p.file_name()
+                        .is_some_and(|n| pat.matches(&n.to_string_lossy()))
+            })
+        })
+    };
+    let mut out = Vec::new();
+    for pattern in include {
+        let Ok(paths) = glob::glob(pattern) else {
+            continue;
+        };
+        for path in paths.flatten() {
+            if path.is_file() && !excluded(&path) && !out.contains(&path) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Keeps, deletes or moves an uploaded file, saying so when that fails.
+fn after_upload(path: &Path, action: &AfterUpload) {
+    #[allow(unreachable_patterns)]
+    let result = match action {
+        AfterUpload::Delete => std::fs::remove_file(path),
+        AfterUpload::MoveTo(dir) => {
+            let target = dir.join(path.file_name().unwrap_or_default());
+            std::fs::create_dir_all(dir).and_then(|()| std::fs::rename(path, &target))
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::error!("{}: uploaded, but cannot apply after_upload: {e}", path.display());
+    }
+}

@@ -1,0 +1,489 @@
+//! `logferry run` end to end: a real daemon process following real files that a writer
+//! appends to and rotates, shipping to the emulator, stopped by real signals (SIGTERM,
+//! SIGHUP, `kill -9`). Every line written must arrive; duplicates stay within what was in
+//! flight at a kill.
+
+use crate::*;
+use logferry_emulator::{Emulator, Endpoint};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+/// A daemon process and where its logs go.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `logferry run --config CONFIG` with the emulator's credentials in its
+    /// environment (the config refers to them as `${VAR}`).
+    fn start(emu: &Emulator, config: &Path, extra_env: &[(&str, &str)]) -> Daemon {
+        let dir = config.parent().unwrap();
+        let n = std::fs::read_dir(dir).unwrap().count();
+        let log = dir.join(format!("daemon-{n}.log"));
+        let mut cmd = logferry();
+        cmd.args(["run", "--config"])
+            .arg(config)
+            .env("HTTP_INGEST_URL", emu.http_ingest_url())
+            .env("HTTP_INGEST_KEY", emu.http_ingest_key())
+            .env("SDL_URL", emu.sdl_url())
+            .env("SDL_API_KEY", emu.sdl_api_key())
+            .env("TAEGIS_API_ENDPOINT", emu.taegis_api_endpoint())
+            .env("ACCESS_TOKEN", emu.taegis_access_token())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().expect("logferry run starts"),
+            log,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{name}");
+    }
+
+    /// SIGTERM, then the exit status.
+    fn term(self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.wait()
+    }
+
+    /// The exit status, once the process ended.
+    fn wait(mut self) -> std::process::ExitStatus {
+        let mut status = None;
+        wait_for("the daemon ignored SIGTERM", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.unwrap()
+    }
+
+    /// `kill -9`.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A config with one file source `app` (`include`, plus `source_extra` lines) into one
+/// HTTP Ingest sink `taegis` (plus `sink_extra` lines), data under `dir/data`.
+fn http_config(emu: &Emulator, dir: &Path, include: &str, source_extra: &str, sink_extra: &str) -> PathBuf {
+    let ca = ca_file(emu, dir);
+    let text = format!(
+        r#"data_dir = "{data}"
+shutdown_timeout = "10s"
+
+[sources.app]
+type = "file"
+include = ["{include}"]
+{source_extra}
+
+[sinks.taegis]
+type = "http-ingest"
+inputs = ["app"]
+url = "${{HTTP_INGEST_URL}}"
+key = "${{HTTP_INGEST_KEY}}"
+ca_file = "{ca}"
+linger = "100ms"
+{sink_extra}
+"#,
+        data = dir.join("data").display(),
+        ca = ca.display(),
+    );
+    let path = dir.join("logferry.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// How many times each line reached HTTP Ingest.
+fn counts(emu: &Emulator) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in emu.records() {
+        if r.endpoint == Endpoint::HttpIngest {
+            *counts.entry(r.text).or_default() += 1;
+        }
+    }
+    counts
+}
+
+/// Line `i` of writer `tag`.
+fn line(tag: &str, i: usize) -> String {
+    format!("{tag} line {i:06} with some text after it")
+}
+
+fn append(path: &Path, tag: &str, lines: std::ops::Range<usize>) {
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let text: String = lines.map(|i| line(tag, i) + "\n").collect();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Waits until every line `0..n` of `tag` arrived; returns the largest duplicate count.
+fn all_arrived(emu: &Emulator, tag: &str, n: usize, daemon: &Daemon) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let counts = counts(emu);
+        let missing: Vec<usize> = (0..n).filter(|i| !counts.contains_key(&line(tag, *i))).collect();
+        if missing.is_empty() {
+            return (0..n).map(|i| counts[&line(tag, i)]).max().unwrap_or(0);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {n} lines of {tag} never arrived (first {:?}); daemon log:\n{}",
+            missing.len(),
+            &missing[..missing.len().min(5)],
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// The rotations users run, each done to `log` between two bursts of writes.
+#[derive(Debug, Clone, Copy)]
+enum Rotation {
+    RenameAndCreate,
+    CopyTruncate,
+    Truncate,
+    DeleteWhileOpen,
+    RewriteInPlace,
+    SharedHeader,
+}
+
+impl Rotation {
+    fn rotate(self, log: &Path) {
+        let rotated = log.with_extension("log.1");
+        match self {
+            Rotation::RenameAndCreate | Rotation::SharedHeader => {
+                std::fs::rename(log, &rotated).unwrap();
+                std::fs::write(log, self.header()).unwrap();
+            }
+            Rotation::CopyTruncate => {
+                std::fs::copy(log, &rotated).unwrap();
+                std::fs::OpenOptions::new().write(true).open(log).unwrap().set_len(0).unwrap();
+            }
+            Rotation::Truncate => {
+                std::fs::OpenOptions::new().write(true).open(log).unwrap().set_len(0).unwrap();
+            }
+            Rotation::DeleteWhileOpen => {
+                std::fs::remove_file(log).unwrap();
+            }
+            Rotation::RewriteInPlace => {
+                // Same inode, new content from the start.
+                let mut f = std::fs::OpenOptions::new().write(true).open(log).unwrap();
+                f.set_len(0).unwrap();
+                f.write_all(self.header().as_bytes()).unwrap();
+            }
+        }
+    }
+
+    /// A header block every file of this kind starts with (the same 4 KiB+ for
+    /// `SharedHeader`, so heads alone cannot tell the files apart).
+    fn header(self) -> String {
+        match self {
+            Rotation::SharedHeader | Rotation::RewriteInPlace => {
+                let mut h = String::new();
+                for i in 0..80 {
+                    h.push_str(&format!("# header block line {i:03}: the same in every file\n"));
+                }
+                h
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// Writes, rotates (with a `kill -9` and a restart in the middle when `crash`), writes
+/// again; every line arrives, the header once per file at most... and SIGTERM exits 0.
+async fn rotation(kind: Rotation, crash: bool) {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, kind.header()).unwrap();
+    let config = http_config(&emu, dir.path(), &format!("{}*", log.display()), "", "");
+    let tag = format!("{kind:?}-{crash}");
+    let mut daemon = Daemon::start(&emu, &config, &[]);
+    append(&log, &tag, 0..300);
+    all_arrived(&emu, &tag, 300, &daemon);
+    // Lines written just before the rotation: the daemon may not have read them yet.
+    append(&log, &tag, 300..400);
+    // A truncate or a rewrite destroys lines nobody read, as does deleting a file while
+    // no process holds it open: those lines are read first.
+    let destroys = matches!(kind, Rotation::Truncate | Rotation::RewriteInPlace)
+        || (crash && matches!(kind, Rotation::DeleteWhileOpen));
+    if destroys {
+        all_arrived(&emu, &tag, 400, &daemon);
+    }
+    if crash {
+        daemon.kill();
+        kind.rotate(&log);
+        daemon = Daemon::start(&emu, &config, &[]);
+    } else {
+        kind.rotate(&log);
+    }
+    if matches!(kind, Rotation::DeleteWhileOpen) {
+        std::fs::write(&log, "").unwrap();
+    }
+    append(&log, &tag, 400..700);
+    let worst = all_arrived(&emu, &tag, 700, &daemon);
+    // Copies of a rotated file are found by identity: without a crash nothing is sent
+    // twice; after a kill -9, only what was in flight may be.
+    if !crash {
+        assert_eq!(worst, 1, "{kind:?}: a line was sent twice; log:\n{}", daemon.log());
+    }
+    let status = daemon.term();
+    assert!(status.success(), "{kind:?}: {status:?}");
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_suite_without_and_with_a_kill_9_in_the_middle() {
+    for kind in [
+        Rotation::RenameAndCreate,
+        Rotation::CopyTruncate,
+        Rotation::Truncate,
+        Rotation::DeleteWhileOpen,
+        Rotation::RewriteInPlace,
+        Rotation::SharedHeader,
+    ] {
+        for crash in [false, true] {
+            rotation(kind, crash).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_several_times_while_a_writer_appends_and_rotates_loses_nothing() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let config = http_config(&emu, dir.path(), &format!("{}*", log.display()), "", "");
+    let writer_log = log.clone();
+    let writer = std::thread::spawn(move || {
+        for round in 0..6 {
+            for chunk in 0..10 {
+                let start = round * 1000 + chunk * 100;
+                append(&writer_log, "chaos", start..start + 100);
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            // Rotate by rename, keeping two generations.
+            let one = writer_log.with_extension("log.1");
+            let two = writer_log.with_extension("log.2");
+            if one.exists() {
+                std::fs::rename(&one, &two).unwrap();
+            }
+            std::fs::rename(&writer_log, &one).unwrap();
+            std::fs::write(&writer_log, "").unwrap();
+        }
+    });
+    let mut daemon = Daemon::start(&emu, &config, &[]);
+    for _ in 0..4 {
+        let before = counts(&emu).len();
+        wait_for("nothing new arrived before the kill", || counts(&emu).len() > before);
+        daemon.kill();
+        daemon = Daemon::start(&emu, &config, &[]);
+    }
+    writer.join().unwrap();
+    all_arrived(&emu, "chaos", 6000, &daemon);
+    let total: usize = counts(&emu).values().sum();
+    // Duplicates: at most what each of the 4 kills had in flight or unacknowledged.
+    assert!(total - 6000 <= 4 * 1500, "{} duplicates", total - 6000);
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_adds_and_removes_a_source_and_a_bad_config_keeps_the_old_one() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    let config = http_config(&emu, dir.path(), &a.display().to_string(), "", "");
+    let mut daemon = Daemon::start(&emu, &config, &[]);
+    append(&a, "a", 0..100);
+    all_arrived(&emu, "a", 100, &daemon);
+
+    // A broken file is refused; the running routes go on.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, good.replace("inputs = [\"app\"]", "inputs = [\"nope\"]")).unwrap();
+    daemon.signal("HUP");
+    wait_for("the bad config was not refused", || daemon.log().contains("refused"));
+    append(&a, "a", 100..200);
+    all_arrived(&emu, "a", 200, &daemon);
+
+    // Source `b` replaces `app` as the sink's input.
+    let replaced = good.replace("[sources.app]", "[sources.b]").replace(
+        &format!("include = [\"{}\"]", a.display()),
+        &format!("include = [\"{}\"]", b.display()),
+    );
+    let replaced = replaced.replace("inputs = [\"app\"]", "inputs = [\"b\"]");
+    std::fs::write(&config, &replaced).unwrap();
+    daemon.signal("HUP");
+    wait_for("the reload did not finish", || daemon.log().contains("configuration reloaded"));
+    append(&b, "b", 0..100);
+    all_arrived(&emu, "b", 100, &daemon);
+    // `a` is no longer followed.
+    append(&a, "a", 200..300);
+    append(&b, "b", 100..200);
+    all_arrived(&emu, "b", 200, &daemon);
+    let counts = counts(&emu);
+    assert!(
+        (200..300).all(|i| !counts.contains_key(&line("a", i))),
+        "a removed source was still shipped"
+    );
+    assert!((0..200).all(|i| counts[&line("a", i)] == 1));
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stack_trace_arrives_as_one_record() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let config = http_config(
+        &emu,
+        dir.path(),
+        &log.display().to_string(),
+        r#"multiline = { start = '^\d{4}-', timeout = "200ms" }"#,
+        "",
+    );
+    let daemon = Daemon::start(&emu, &config, &[]);
+    std::fs::write(
+        &log,
+        "2026-12-02 ERROR boom\njava.lang.IllegalStateException: x\n\tat a.B.c(B.java:1)\n\tat a.B.d(B.java:2)\n2026-12-02 INFO fine\n",
+    )
+    .unwrap();
+    wait_for("the trace did not arrive", || counts(&emu).len() >= 2);
+    let counts = counts(&emu);
+    assert!(
+        counts.contains_key(
+            "2026-12-02 ERROR boom\\njava.lang.IllegalStateException: x\\n\tat a.B.c(B.java:1)\\n\tat a.B.d(B.java:2)"
+        ),
+        "{counts:?}"
+    );
+    assert!(counts.contains_key("2026-12-02 INFO fine"), "{counts:?}");
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_drop_folder_uploads_each_file_once_it_settled_then_deletes_it() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let drop = dir.path().join("drop");
+    std::fs::create_dir(&drop).unwrap();
+    let ca = ca_file(&emu, dir.path());
+    let config = dir.path().join("logferry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"data_dir = "{data}"
+[sources.drop]
+type = "file"
+include = ["{drop}/*.log"]
+whole_files = true
+settle = "300ms"
+after_upload = "delete"
+
+[sinks.upload]
+type = "file-upload"
+inputs = ["drop"]
+ca_file = "{ca}"
+"#,
+            data = dir.path().join("data").display(),
+            drop = drop.display(),
+            ca = ca.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&emu, &config, &[]);
+    std::fs::write(drop.join("one.log"), numbered(50)).unwrap();
+    std::fs::write(drop.join("skip.gz"), "not matched").unwrap();
+    wait_for("one.log was not uploaded and deleted", || !drop.join("one.log").exists());
+    let uploads = emu.uploads();
+    assert_eq!(uploads.len(), 1, "{uploads:?}");
+    assert_eq!((uploads[0].file_name.as_str(), uploads[0].lines), ("one.log", 50));
+    assert!(drop.join("skip.gz").exists());
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
+
+#[test]
+fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/logferry.example.toml");
+    let out = logferry()
+        .args(["validate", "--config"])
+        .arg(&example)
+        .env("HTTP_INGEST_URL", "https://ingest.example.com/http-endpoint/v1/x")
+        .env("HTTP_INGEST_KEY", "k")
+        .env("SDL_URL", "https://xdr.us1.sentinelone.net")
+        .env("SDL_API_KEY", "k")
+        .env("ACCESS_TOKEN", "t")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(": ok:"), "{}", stdout(&out));
+
+    let base = "data_dir = \"/tmp/x\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/var/log/app.log\"]\n[sinks.s]\ntype = \"http-ingest\"\ninputs = [\"app\"]\nurl = \"https://ingest.example.com/v1/x\"\nkey = \"secret-value-77\"\n";
+    for (text, want) in [
+        // Line 10: an option the subcommand does not have.
+        (format!("{base}batch_byte = 5\n"), ":10:1: sinks.s.batch_byte: unknown option for a http-ingest sink (did you mean `batch_bytes`?)"),
+        // A value clap refuses, at its line.
+        (format!("{base}compression_level = 12\n"), ":10:"),
+        // A key the daemon decides itself.
+        (format!("{base}spool = \"/x\"\n"), "sinks.s.spool: not a sink option"),
+    ] {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, &text).unwrap();
+        let out = logferry().args(["validate", "--config"]).arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = stderr(&out);
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains(want), "{want} not in {err}");
+        assert!(!err.contains("secret-value-77"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn systemd_hears_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let config = http_config(&emu, dir.path(), &log.display().to_string(), "", "");
+    let daemon = Daemon::start(&emu, &config, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let mut buf = [0u8; 512];
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    daemon.signal("TERM");
+    let n = socket.recv(&mut buf).expect("a notification");
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+    assert!(daemon.wait().success());
+    emu.shutdown().await;
+}
