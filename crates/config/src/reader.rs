@@ -41,7 +41,15 @@ pub(crate) fn read(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config> {
-    let r = Reader { text, path, env };
+    let line_starts = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let r = Reader {
+        text,
+        path,
+        env,
+        line_starts,
+    };
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(e) => {
@@ -57,6 +65,8 @@ struct Reader<'a> {
     text: &'a str,
     path: &'a Path,
     env: &'a dyn Fn(&str) -> Option<String>,
+    /// Byte offset of each line's start, so a location costs a search, not a scan.
+    line_starts: Vec<usize>,
 }
 
 /// `prefix.key`, quoting a key that is not bare.
@@ -127,7 +137,17 @@ struct SourceSeen {
 
 impl Reader<'_> {
     fn loc(&self, span: &Range<usize>) -> Location {
-        Location::of_offset(self.text, span.start)
+        let mut offset = span.start.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.line_starts.partition_point(|&start| start <= offset);
+        let start = self.line_starts[line - 1];
+        Location {
+            line,
+            column: self.text[start..offset].chars().count() + 1,
+            offset,
+        }
     }
 
     fn err(&self, span: Range<usize>, key_path: &str, message: impl Into<String>) -> ConfigError {

@@ -284,3 +284,54 @@ fn multiline_needs_exactly_one_valid_pattern() {
         "t.toml:6:38: sources.auth.multiline.timeout: `soon` is not a duration like \"250ms\", \"90s\", \"15m\", \"2h\" or whole seconds",
     );
 }
+
+#[test]
+fn the_daemon_builds_its_errors_like_ours() {
+    let config = crate::parse(&format!("{BASE}max_recod_bytes = 10\n")).unwrap();
+    let sink = &config.sinks["taegis"];
+    let option = sink.option("max_recod_bytes").unwrap();
+    let flags = ["max_record_bytes", "batch_bytes", "url", "key"];
+    let hint = logferry_config::did_you_mean(&option.key, &flags).unwrap();
+    let e = logferry_config::ConfigError::at(
+        &config.path,
+        option.key_location,
+        format!("sinks.{}.{}", sink.name, option.key),
+        format!("unknown option `{}` (did you mean `{hint}`?)", option.key),
+    );
+    assert_eq!(
+        e.to_string(),
+        "t.toml:11:1: sinks.taegis.max_recod_bytes: unknown option `max_recod_bytes` (did you mean `max_record_bytes`?)"
+    );
+    assert_eq!(
+        (e.key_path(), e.location().unwrap().offset),
+        ("sinks.taegis.max_recod_bytes", BASE.len())
+    );
+    assert_eq!(option.location.to_string(), "11:19");
+}
+
+#[test]
+fn positions_count_characters_and_crlf_lines() {
+    // A two-byte character before the error moves the column by one, the offset by two.
+    let text = edit("\"https://ingest.example\"", "[\"é\", 1]").replace('\n', "\r\n");
+    let e = crate::parse(&text).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "t.toml:10:13: sinks.taegis.url[1]: expected a string, found an integer"
+    );
+    assert_eq!(e.location().unwrap().offset, text.find(", 1]").unwrap() + 2);
+}
+
+#[test]
+fn did_you_mean_ignores_case_and_dashes() {
+    use logferry_config::did_you_mean;
+    assert_eq!(
+        did_you_mean("Max-Record-Bytes", &["max_record_bytes"]).as_deref(),
+        Some("max_record_bytes")
+    );
+    assert_eq!(
+        did_you_mean("concurency", &["concurrency", "compression"]).as_deref(),
+        Some("concurrency")
+    );
+    assert_eq!(did_you_mean("zzz", &["concurrency"]), None);
+    assert_eq!(did_you_mean("x", &[]), None);
+}
