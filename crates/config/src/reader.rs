@@ -170,6 +170,33 @@ impl Reader<'_> {
         Ok(())
     }
 
+    /// `key` is missing from `table` (owned by the key at `owner`): an error at a near miss
+    /// (`typ`, `input`) when there is one, else at the owner.
+    fn missing(
+        &self,
+        table: &DeTable<'_>,
+        owner: Range<usize>,
+        prefix: &str,
+        key: &str,
+        message: String,
+    ) -> ConfigError {
+        for (k, _) in entries(table) {
+            let written = k.get_ref().as_ref();
+            if did_you_mean(written, &[key]).is_some() {
+                return self.err(
+                    k.span(),
+                    &join(prefix, written),
+                    format!("unknown key `{written}` (did you mean `{key}`?)"),
+                );
+            }
+        }
+        self.err(
+            owner,
+            &join(prefix, key),
+            format!("missing required key: {message}"),
+        )
+    }
+
     fn table<'t, 'i>(&self, v: &'t Value<'i>, path: &str) -> Result<&'t DeTable<'i>> {
         match v.get_ref() {
             DeValue::Table(t) => Ok(t),
@@ -458,11 +485,8 @@ impl Reader<'_> {
         let table = self.table(v, path)?;
         let type_path = format!("{path}.type");
         let Some(type_value) = table.get("type") else {
-            return Err(self.err(
-                key.span(),
-                &type_path,
-                format!("missing required key: one of {}", one_of(SourceKind::TYPES)),
-            ));
+            let message = format!("one of {}", one_of(SourceKind::TYPES));
+            return Err(self.missing(table, key.span(), path, "type", message));
         };
         self.choice(type_value, &type_path, &[("file", ())])?;
         let kind = SourceKind::File(self.file_source(key, table, path)?);
@@ -723,11 +747,8 @@ impl Reader<'_> {
         let table = self.table(v, path)?;
         let at = |k: &str| format!("{path}.{k}");
         let Some(type_value) = table.get("type") else {
-            return Err(self.err(
-                key.span(),
-                &at("type"),
-                format!("missing required key: one of {}", one_of(SinkKind::TYPES)),
-            ));
+            let message = format!("one of {}", one_of(SinkKind::TYPES));
+            return Err(self.missing(table, key.span(), path, "type", message));
         };
         let choices: Vec<(&str, SinkKind)> = SinkKind::TYPES
             .iter()
@@ -735,11 +756,8 @@ impl Reader<'_> {
             .collect();
         let kind = self.choice(type_value, &at("type"), &choices)?;
         let Some(inputs_value) = table.get("inputs") else {
-            return Err(self.err(
-                key.span(),
-                &at("inputs"),
-                "missing required key: the sources it takes, like `inputs = [\"auth\"]`",
-            ));
+            let message = "the sources it takes, like `inputs = [\"auth\"]`".to_owned();
+            return Err(self.missing(table, key.span(), path, "inputs", message));
         };
         let substituted = self.substituted_items(inputs_value, &at("inputs"))?;
         let inputs: Vec<String> = substituted.iter().map(|s| s.text.clone()).collect();

@@ -50,6 +50,22 @@ fn unknown_keys_with_and_without_a_suggestion() {
 }
 
 #[test]
+fn a_near_miss_of_a_required_key_is_named() {
+    check(
+        &edit("type = \"file\"", "typ = \"file\""),
+        "t.toml:4:1: sources.auth.typ: unknown key `typ` (did you mean `type`?)",
+    );
+    check(
+        &edit("inputs = [", "input = ["),
+        "t.toml:9:1: sinks.taegis.input: unknown key `input` (did you mean `inputs`?)",
+    );
+    check(
+        &edit("type = \"http-ingest\"", "Type = \"http-ingest\""),
+        "t.toml:8:1: sinks.taegis.Type: unknown key `Type` (did you mean `type`?)",
+    );
+}
+
+#[test]
 fn wrong_types_name_what_is_expected() {
     check(
         &edit("[\"/var/log/auth.log*\"]", "\"/var/log/auth.log*\""),
