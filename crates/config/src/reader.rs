@@ -122,6 +122,20 @@ fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Value<'i>)> 
     all
 }
 
+/// At most 60 characters of `s` for a message, control characters escaped.
+fn short(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .take(60)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if s.chars().nth(60).is_some() {
+        out.push('…');
+    }
+    out
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -141,6 +155,7 @@ impl Reader<'_> {
         while !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
+        // line_starts[0] is 0, so `line` is at least 1.
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let start = self.line_starts[line - 1];
         Location {
@@ -317,12 +332,9 @@ impl Reader<'_> {
                 DeValue::String(raw) => raw.as_ref(),
                 _ => "",
             };
-            format!(
-                "`{}` (after substitution from the environment)",
-                raw.escape_debug()
-            )
+            format!("`{}` (after substitution from the environment)", short(raw))
         } else {
-            format!("`{}`", s.text.escape_debug())
+            format!("`{}`", short(&s.text))
         }
     }
 

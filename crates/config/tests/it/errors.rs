@@ -122,6 +122,17 @@ fn bad_choices_list_the_good_ones() {
         &edit("type = \"file\"", "type = \"file\"\nstart_at = \"start\""),
         "t.toml:5:12: sources.auth.start_at: unknown value `start`: expected `beginning` or `end`",
     );
+    let long = "x".repeat(100);
+    check(
+        &edit(
+            "type = \"file\"",
+            &format!("type = \"file\"\nformat = \"{long}\""),
+        ),
+        &format!(
+            "t.toml:5:10: sources.auth.format: unknown value `{}…`: expected `text` or `json`",
+            &long[..60]
+        ),
+    );
     check(
         &edit("type = \"file\"", "type = \"files\""),
         "t.toml:4:8: sources.auth.type: unknown value `files`: expected `file` (did you mean `file`?)",
