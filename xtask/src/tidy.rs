@@ -14,6 +14,7 @@ const LEAVES: &[&str] = &[
     "logferry-sdl-model",
     "logferry-spool",
     "logferry-source",
+    "logferry-config",
 ];
 
 /// Transports: never depend on each other.

@@ -1,0 +1,441 @@
+//! The typed configuration: what `parse` returns once every check passed.
+//!
+//! Every type is `Clone + PartialEq` (the daemon compares the old and the new configuration
+//! on SIGHUP to keep unchanged routes running) and has a redacting `Debug`: a value that
+//! came from the environment, and a sink option named like a secret, print as `<redacted>`.
+
+use crate::error::Location;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const REDACTED: &str = "<redacted>";
+
+/// Which fields of a struct took (part of) their value from the environment; their `Debug`
+/// shows `<redacted>`. Two configurations with the same values are equal whatever came from
+/// where, so this never makes a route look changed.
+#[derive(Clone, Default)]
+pub(crate) struct EnvMarks(BTreeSet<&'static str>);
+
+impl EnvMarks {
+    pub(crate) fn mark(&mut self, field: &'static str) {
+        self.0.insert(field);
+    }
+
+    fn has(&self, field: &str) -> bool {
+        self.0.contains(field)
+    }
+}
+
+impl PartialEq for EnvMarks {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// `value`'s `Debug`, or `<redacted>` when `secret`.
+struct Shown<'a, T: fmt::Debug>(&'a T, bool);
+
+impl<T: fmt::Debug> fmt::Debug for Shown<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.1 {
+            f.write_str(REDACTED)
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
+/// A whole configuration file.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The file it was read from (as given to [`load`](crate::load) or [`parse`](crate::parse)).
+    pub path: PathBuf,
+    /// `data_dir`: spool, checkpoints and dead letters, one folder per sink.
+    pub data_dir: PathBuf,
+    /// `shutdown_timeout`: how long SIGTERM waits for in-flight data (default 30 s).
+    pub shutdown_timeout: Duration,
+    /// `[api]`, when present.
+    pub api: Option<Api>,
+    /// `[sources.NAME]` by name.
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// `[sinks.NAME]` by name.
+    pub sinks: BTreeMap<String, SinkConfig>,
+    pub(crate) env: EnvMarks,
+}
+
+impl Config {
+    /// The default `shutdown_timeout`.
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// The sinks that `source` feeds, in name order.
+    pub fn sinks_of<'a>(&'a self, source: &'a str) -> impl Iterator<Item = &'a SinkConfig> + 'a {
+        self.sinks
+            .values()
+            .filter(move |s| s.inputs.iter().any(|i| i == source))
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("path", &self.path)
+            .field("data_dir", &Shown(&self.data_dir, self.env.has("data_dir")))
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("api", &self.api)
+            .field("sources", &self.sources)
+            .field("sinks", &self.sinks)
+            .finish()
+    }
+}
+
+/// `[api]`: the observability endpoint.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Api {
+    /// `listen`: the socket address to serve on.
+    pub listen: SocketAddr,
+    pub(crate) env: EnvMarks,
+}
+
+impl fmt::Debug for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Api")
+            .field("listen", &Shown(&self.listen, self.env.has("listen")))
+            .finish()
+    }
+}
+
+/// One `[sources.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SourceConfig {
+    /// Its name (the key in `[sources.NAME]`).
+    pub name: String,
+    /// Where its name is in the file.
+    pub location: Location,
+    /// What it reads, by `type`.
+    pub kind: SourceKind,
+}
+
+/// A source's `type` and its own options.
+///
+/// Adding a type (`syslog`, `http`, `nats`): a variant here with its struct, its name in
+/// `SourceKind::TYPES` and a reader in `reader.rs` (`source_kind`).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SourceKind {
+    /// `type = "file"`: files matched by globs, followed as they grow and rotate.
+    File(FileSource),
+}
+
+impl SourceKind {
+    /// Every accepted `type`.
+    pub const TYPES: &'static [&'static str] = &["file"];
+
+    /// The `type` as written in the file.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceKind::File(_) => "file",
+        }
+    }
+}
+
+/// `type = "file"`.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct FileSource {
+    /// `include`: globs of the files to read (never empty).
+    pub include: Vec<String>,
+    /// `exclude`: globs of files never read, even when `include` matches them.
+    pub exclude: Vec<String>,
+    /// `format` (default text).
+    pub format: Format,
+    /// `start_at`, for files first seen (default beginning).
+    pub start_at: StartAt,
+    /// `multiline`: merging of continuation lines into one record.
+    pub multiline: Option<Multiline>,
+    /// `whole_files`: upload each file whole once it stopped changing (for `file-upload` sinks).
+    pub whole_files: bool,
+    /// `settle`: with `whole_files`, how long a file must be unchanged (default 10 s).
+    pub settle: Duration,
+    /// `after_upload`: with `whole_files`, what becomes of an uploaded file (default keep).
+    pub after_upload: AfterUpload,
+    /// `max_open_files`: the most files held open at once (the daemon's default when `None`).
+    pub max_open_files: Option<usize>,
+    pub(crate) env: EnvMarks,
+}
+
+impl FileSource {
+    /// The default `settle`.
+    pub const DEFAULT_SETTLE: Duration = Duration::from_secs(10);
+}
+
+impl fmt::Debug for FileSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |k| self.env.has(k);
+        f.debug_struct("FileSource")
+            .field("include", &Shown(&self.include, e("include")))
+            .field("exclude", &Shown(&self.exclude, e("exclude")))
+            .field("format", &self.format)
+            .field("start_at", &self.start_at)
+            .field("multiline", &self.multiline)
+            .field("whole_files", &self.whole_files)
+            .field("settle", &self.settle)
+            .field(
+                "after_upload",
+                &Shown(&self.after_upload, e("after_upload")),
+            )
+            .field("max_open_files", &self.max_open_files)
+            .finish()
+    }
+}
+
+/// `format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Format {
+    /// `"text"`: one record per line.
+    #[default]
+    Text,
+    /// `"json"`: one JSON object per record.
+    Json,
+}
+
+/// `start_at`: where reading starts in a file seen for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// `"beginning"`: read what the file already holds.
+    #[default]
+    Beginning,
+    /// `"end"`: only what is appended from now on.
+    End,
+}
+
+/// `multiline = { ... }`.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Multiline {
+    /// `start` or `continue` (exactly one), a regular expression (`regex` crate syntax).
+    pub rule: MultilineRule,
+    /// `max_bytes`: a merged record is cut (flushed) at this size (default 1,000,000).
+    pub max_bytes: usize,
+    /// `timeout`: a pending record is flushed when no line came for this long (default 1 s).
+    pub timeout: Duration,
+    /// `join`: put between merged lines (default: the lines' own line breaks).
+    pub join: Option<String>,
+    pub(crate) env: EnvMarks,
+}
+
+impl Multiline {
+    /// The default `max_bytes`.
+    pub const DEFAULT_MAX_BYTES: usize = 1_000_000;
+    /// The default `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+}
+
+impl fmt::Debug for Multiline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Multiline")
+            .field("rule", &Shown(&self.rule, self.env.has("rule")))
+            .field("max_bytes", &self.max_bytes)
+            .field("timeout", &self.timeout)
+            .field("join", &Shown(&self.join, self.env.has("join")))
+            .finish()
+    }
+}
+
+/// How lines are merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultilineRule {
+    /// `start = 'RE'`: a line matching RE starts a record; other lines continue it.
+    Start(String),
+    /// `continue = 'RE'`: a line matching RE continues the record before it.
+    Continue(String),
+}
+
+impl MultilineRule {
+    /// The regular expression (already checked to compile).
+    pub fn pattern(&self) -> &str {
+        match self {
+            MultilineRule::Start(p) | MultilineRule::Continue(p) => p,
+        }
+    }
+}
+
+/// `after_upload`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AfterUpload {
+    /// `"keep"`: leave the file where it is (a checkpoint remembers it was uploaded).
+    #[default]
+    Keep,
+    /// `"delete"`: delete it.
+    Delete,
+    /// `{ move_to = "/path" }`: move it into this folder.
+    MoveTo(PathBuf),
+}
+
+/// One `[sinks.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SinkConfig {
+    /// Its name (the key in `[sinks.NAME]`).
+    pub name: String,
+    /// Where its name is in the file.
+    pub location: Location,
+    /// Its `type`.
+    pub kind: SinkKind,
+    /// `inputs`: the sources it takes records (or files) from, each the name of a source.
+    pub inputs: Vec<String>,
+    /// Every other key, in file order: the options of the matching one-shot subcommand,
+    /// checked against its flags by the daemon.
+    pub options: Vec<SinkOption>,
+}
+
+impl SinkConfig {
+    /// The option `key` (written with `_` or `-`), if set.
+    pub fn option(&self, key: &str) -> Option<&SinkOption> {
+        let want = key.replace('-', "_");
+        self.options
+            .iter()
+            .find(|o| o.key.replace('-', "_") == want)
+    }
+}
+
+/// A sink's `type`, named like the one-shot subcommand whose options it takes.
+///
+/// Adding a type (`nats`): a variant here, its name in `SinkKind::TYPES` and
+/// `type_name`, and whether it takes whole files in `takes_whole_files`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SinkKind {
+    /// `type = "http-ingest"`: Taegis HTTP Ingest (`logferry http-ingest`).
+    HttpIngest,
+    /// `type = "sdl"`: Singularity Data Lake `addEvents` (`logferry sdl`).
+    Sdl,
+    /// `type = "file-upload"`: Taegis File Upload of whole files (`logferry file-upload`).
+    FileUpload,
+}
+
+impl SinkKind {
+    /// Every accepted `type`.
+    pub const TYPES: &'static [&'static str] = &["http-ingest", "sdl", "file-upload"];
+
+    /// The `type` as written in the file, which is also the subcommand's name.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            SinkKind::HttpIngest => "http-ingest",
+            SinkKind::Sdl => "sdl",
+            SinkKind::FileUpload => "file-upload",
+        }
+    }
+
+    /// Whether its inputs must set `whole_files = true` (and others must not).
+    pub fn takes_whole_files(self) -> bool {
+        matches!(self, SinkKind::FileUpload)
+    }
+
+    pub(crate) fn from_type(name: &str) -> Option<SinkKind> {
+        match name {
+            "http-ingest" => Some(SinkKind::HttpIngest),
+            "sdl" => Some(SinkKind::Sdl),
+            "file-upload" => Some(SinkKind::FileUpload),
+            _ => None,
+        }
+    }
+}
+
+/// A sink key other than `type` and `inputs`, as written (not yet checked against the
+/// subcommand's flags).
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SinkOption {
+    /// The key as written (`max_record_bytes` or `max-record-bytes`).
+    pub key: String,
+    /// The value, after `${VAR}` substitution.
+    pub value: OptionValue,
+    /// Where the value is.
+    pub location: Location,
+    /// Where the key is.
+    pub key_location: Location,
+    /// Whether the value took anything from the environment: never quote it in an error then.
+    pub from_env: bool,
+}
+
+impl SinkOption {
+    /// Whether the key names a secret (`key`, `token`, `password`, `secret`,
+    /// `client_secret`, or ending in `_key` / `_token`, with `-` or `_`); such values are
+    /// redacted in `Debug`.
+    pub fn is_secret(&self) -> bool {
+        is_secret_key(&self.key)
+    }
+
+    /// Whether the value may be shown to a user (in an error, a log, `Debug`).
+    pub fn is_showable(&self) -> bool {
+        !self.from_env && !self.is_secret()
+    }
+}
+
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase().replace('-', "_");
+    matches!(
+        k.as_str(),
+        "key" | "token" | "password" | "secret" | "client_secret"
+    ) || k.ends_with("_key")
+        || k.ends_with("_token")
+}
+
+impl fmt::Debug for SinkOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkOption")
+            .field("key", &self.key)
+            .field("value", &Shown(&self.value, !self.is_showable()))
+            .field("location", &self.location)
+            .finish()
+    }
+}
+
+/// A sink option's value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum OptionValue {
+    /// A string.
+    String(String),
+    /// An integer.
+    Integer(i64),
+    /// A float.
+    Float(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An array of strings.
+    List(Vec<String>),
+}
+
+impl OptionValue {
+    /// The value as one command-line argument (`1_000` as `1000`, `true` as `true`);
+    /// `None` for a list.
+    pub fn as_arg(&self) -> Option<String> {
+        match self {
+            OptionValue::String(s) => Some(s.clone()),
+            OptionValue::Integer(i) => Some(i.to_string()),
+            OptionValue::Float(x) => Some(x.to_string()),
+            OptionValue::Bool(b) => Some(b.to_string()),
+            OptionValue::List(_) => None,
+        }
+    }
+
+    /// What kind of value it is, for messages: `a string`, `an integer`, ...
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OptionValue::String(_) => "a string",
+            OptionValue::Integer(_) => "an integer",
+            OptionValue::Float(_) => "a float",
+            OptionValue::Bool(_) => "a boolean",
+            OptionValue::List(_) => "a list of strings",
+        }
+    }
+}
