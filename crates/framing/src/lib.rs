@@ -13,7 +13,11 @@
 //! - [`Batcher`] and [`Batch`]: request bodies by size, count and linger time, each
 //!   knowing the source range it covers, stored in a spool as an `LFR1` entry
 //!   (`logferry_spool::Entry`); [`AckTracker`] advances a checkpoint only over
-//!   delivered batches.
+//!   delivered batches;
+//! - [`Multiline`]: merges consecutive lines (a stack trace, a traceback) into one record
+//!   by a start or continuation pattern, with a byte cap and a timeout; a merged record
+//!   keeps its first line's position and covers all its lines' source bytes, and a record
+//!   it holds is in no batch yet, so no checkpoint passes it.
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) this crate
 //! is the second and third stage. It does no I/O and reads no clock: callers push the
@@ -41,6 +45,7 @@ mod error;
 pub mod fuzzing;
 mod json;
 mod lines;
+mod multiline;
 mod record;
 mod syntax;
 mod target;
@@ -52,6 +57,7 @@ pub use config::{FrameStats, FramingConfig, OversizePolicy, Utf8Policy};
 pub use error::{FrameError, FrameErrorKind};
 pub use json::JsonFramer;
 pub use lines::LineFramer;
+pub use multiline::{Multiline, MultilineConfig, MultilineRule, MultilineStats};
 pub use record::{Position, Record, RecordFlags};
 pub use target::WireTarget;
 

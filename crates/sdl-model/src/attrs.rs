@@ -344,6 +344,8 @@ pub(crate) enum Node<'a> {
     I64(i64),
     U64(u64),
     F64(f64),
+    /// A number kept as written (only [`crate::numbers::Raw`] makes these).
+    Number(&'a str),
     Str(&'a str),
     Array,
     Object,
@@ -480,6 +482,7 @@ pub(crate) fn flat_value<V: JsonNode>(v: &V) -> AttrValue {
         Node::I64(i) => AttrValue::Integer(i),
         Node::U64(u) => AttrValue::from(u),
         Node::F64(f) => AttrValue::Float(f),
+        Node::Number(t) => AttrValue::Number(t.to_owned()),
         Node::Str(s) => AttrValue::String(s.to_owned()),
         Node::Array | Node::Object => {
             let mut out = Vec::new();
@@ -497,6 +500,7 @@ pub(crate) fn write_compact<V: JsonNode>(v: &V, out: &mut Vec<u8>) {
         Node::I64(i) => json::write_i64(out, i),
         Node::U64(u) => json::write_u64(out, u),
         Node::F64(f) => json::write_f64(out, f),
+        Node::Number(t) => out.extend_from_slice(t.as_bytes()),
         Node::Str(s) => json::write_str(out, s),
         Node::Array => {
             out.push(b'[');

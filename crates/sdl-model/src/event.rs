@@ -211,75 +211,34 @@ fn event_from_slice(
     now: Timestamp,
     config: &FromJsonConfig,
 ) -> Result<(Event, Unread), Error> {
-    // simd-json parses in place and reads numbers as `f64` when they are not 64-bit
-    // integers: keep the text when it may hold a number that would change.
-    let text = crate::numbers::may_need_text(line).then(|| line.to_vec());
-    let value = simd_json::to_borrowed_value_with_buffers(line, buffers).map_err(|e| {
-        Error::InvalidJson {
-            reason: e.to_string(),
-        }
-    })?;
+    // simd-json reads numbers as `i64`, `u64` or `f64`: a line holding a number an `f64`
+    // would change is read keeping it as written (crate::numbers), at any depth.
+    let invalid = |reason: String| Error::InvalidJson { reason };
+    let not_object = || Error::InvalidJson {
+        reason: "expected a JSON object".to_owned(),
+    };
+    let validate = |copy: &mut [u8]| {
+        simd_json::to_borrowed_value_with_buffers(copy, buffers)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(raw) = crate::numbers::numbers_as_written(line, validate) {
+        let raw = raw.map_err(invalid)?;
+        let crate::numbers::Raw::Object(obj) = &raw else {
+            return Err(not_object());
+        };
+        let mut members: Vec<(&str, &crate::numbers::Raw<'_>)> =
+            obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+        return event_from_members(&mut members, now, config);
+    }
+    let value = simd_json::to_borrowed_value_with_buffers(line, buffers)
+        .map_err(|e| invalid(e.to_string()))?;
     let simd_json::BorrowedValue::Object(obj) = &value else {
-        return Err(Error::InvalidJson {
-            reason: "expected a JSON object".to_owned(),
-        });
+        return Err(not_object());
     };
     let mut members: Vec<(&str, &simd_json::BorrowedValue<'_>)> =
         obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-    let (mut event, unread) = event_from_members(&mut members, now, config)?;
-    if let Some(text) = &text {
-        keep_numbers_as_written(&mut event, text, unread.time);
-    }
-    Ok((event, unread))
-}
-
-/// Puts the event's top-level numbers that an `f64` changed back as written
-/// ([`AttrValue::Number`](crate::AttrValue::Number)), and reads its time again from the text when it is a decimal
-/// number of seconds (or another epoch unit) with more digits than an `f64` keeps.
-fn keep_numbers_as_written(event: &mut Event, text: &[u8], time_unread: bool) {
-    let numbers = crate::numbers::top_level_numbers(text);
-    for (name, range) in &numbers {
-        let token = std::str::from_utf8(&text[range.clone()]).unwrap_or_default();
-        if !crate::numbers::needs_text(token) {
-            continue;
-        }
-        if let Some(value) = event.attrs.get_mut(name)
-            && matches!(
-                value,
-                crate::AttrValue::Float(_)
-                    | crate::AttrValue::Integer(_)
-                    | crate::AttrValue::Unsigned(_)
-            )
-        {
-            *value = crate::AttrValue::Number(token.to_owned());
-        }
-    }
-    if time_unread {
-        return;
-    }
-    let names: Vec<(&str, &())> = numbers.iter().map(|(name, _)| (*name, &())).collect();
-    let Some(time) = event_time_member(event, &names) else {
-        return;
-    };
-    let token = &text[numbers[time].1.clone()];
-    if token.contains(&b'.') && token.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
-        let token = std::str::from_utf8(token).unwrap_or_default();
-        if let Ok(ts) = Timestamp::from_epoch_decimal(token) {
-            event.ts = ts;
-        }
-    }
-}
-
-/// Among the top-level number members `names`, the one the time was read from: the
-/// first of [`TIME_KEYS`] the event has (journald's microseconds excluded: integers).
-fn event_time_member(event: &Event, names: &[(&str, &())]) -> Option<usize> {
-    let keys: Vec<&str> = event.attrs.iter().map(|(k, _)| k).collect();
-    let members: Vec<(&str, &())> = keys.iter().map(|k| (*k, &())).collect();
-    let (i, ki) = find_member(&members, &TIME_KEYS)?;
-    if ki >= 4 {
-        return None;
-    }
-    names.iter().position(|(name, _)| *name == members[i].0)
+    event_from_members(&mut members, now, config)
 }
 
 /// How [`Event::from_json_object`] reads an object.
@@ -422,6 +381,13 @@ fn json_time<V: JsonNode>(v: &V, micros: bool) -> Result<Timestamp, String> {
             .and_then(|u| Timestamp::from_epoch_auto(u).map_err(err)),
         Node::U64(u) => Timestamp::from_epoch_auto(u).map_err(err),
         Node::F64(f) => Timestamp::from_epoch_auto_f64(f).map_err(err),
+        // More digits than an `f64` keeps: read from the text, exactly.
+        Node::Number(t) if t.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+            Timestamp::from_epoch_decimal(t).map_err(err)
+        }
+        Node::Number(t) => {
+            Timestamp::from_epoch_auto_f64(t.parse().unwrap_or(f64::NAN)).map_err(err)
+        }
         Node::Str(s) => {
             let t = s.trim();
             if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {

@@ -90,6 +90,14 @@ impl AddEventsRequest {
 /// Parses and validates a request body with simd-json (the fast path for whole requests).
 /// simd-json parses in place: `body` is overwritten.
 pub fn parse_request(body: &mut [u8]) -> Result<AddEventsRequest, ParseError> {
+    let validate = |copy: &mut [u8]| {
+        simd_json::to_borrowed_value(copy)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(raw) = crate::numbers::numbers_as_written(body, validate) {
+        return request_from(&raw.map_err(|reason| ParseError::NotJson { reason })?);
+    }
     let value = simd_json::to_borrowed_value(body).map_err(|e| ParseError::NotJson {
         reason: e.to_string(),
     })?;
@@ -99,6 +107,14 @@ pub fn parse_request(body: &mut [u8]) -> Result<AddEventsRequest, ParseError> {
 /// The same as [`parse_request`] with `serde_json`: the reference implementation, kept for
 /// comparison (benchmarks, differential fuzzing). Slower on large bodies.
 pub fn parse_request_serde_json(body: &[u8]) -> Result<AddEventsRequest, ParseError> {
+    let validate = |copy: &mut [u8]| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(copy)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    if let Some(raw) = crate::numbers::numbers_as_written(body, validate) {
+        return request_from(&raw.map_err(|reason| ParseError::NotJson { reason })?);
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| ParseError::NotJson {
             reason: e.to_string(),

@@ -86,6 +86,7 @@ fn awkward_json() -> Vec<u8> {
         b"\"a string\"",
         b"{\"ts\":-5,\"msg\":\"negative time\"}",
         b"{\"n\":18446744073709551616,\"x\":1E400}",
+        b"{\"a\":{\"b\":18446744073709551616},\"c\":[-0.0000000000000000000001,1E400]}",
     ] {
         input.extend_from_slice(line);
         input.push(b'\n');

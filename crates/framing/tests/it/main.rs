@@ -4,6 +4,7 @@
 mod batching;
 mod json;
 mod lines;
+mod multiline;
 mod props;
 
 use logferry_framing::{Format, Framer, FramingConfig};

@@ -5,7 +5,7 @@ use crate::{build, check_round_trip};
 use logferry_sdl_model::{
     AttrValue, Attrs, Config, Dedupe, Event, Log, ORIGINAL_TS, Oversize, RequestBuilder, Session,
     SessionHeader, SessionInfo, Severity, Thread, Timestamp, Timestamps, parse_request,
-    parse_response,
+    parse_request_serde_json, parse_response,
 };
 
 const T0: u64 = 1_667_443_947_000_000_000;
@@ -417,4 +417,98 @@ fn numbers_go_on_the_wire_as_written() {
     // Valid JSON. (The reference parser, `parse_request`, reads such numbers back as
     // `f64`, so `check_round_trip` does not apply.)
     serde_json::from_str::<serde_json::Value>(body).expect("valid JSON");
+}
+
+/// Issue "Correctness round", item 4, at any depth: a number an `f64` would change
+/// (beyond 64 bits, beyond `f64`'s range, more digits than an `f64` keeps) reaches the
+/// request body with its digits as written, nested or not, flattened either way, and the
+/// model's request parsers (the emulator's) read it back as written.
+#[test]
+fn numbers_at_any_depth_and_beyond_f64_go_on_the_wire_as_written() {
+    use logferry_sdl_model::{Converter, Flatten, FromJsonConfig, RecordFormat};
+    let lines: [&[u8]; 5] = [
+        br#"{"a":{"b":18446744073709551616}}"#,
+        br#"{"x":1E400,"o":{"y":-1E400,"z":[1E400]}}"#,
+        br#"{"tiny":-0.0000000000000000000001,"o":{"tiny":-0.0000000000000000000001}}"#,
+        br#"{"d":123456789012345678901234567890.5,"o":{"d":[123456789012345678901234567890.5]}}"#,
+        br#"{"msg":"plain","o":{"f":19.4,"i":7}}"#,
+    ];
+    let expect_string = [
+        r#""a":"{\"b\":18446744073709551616}""#,
+        r#""x":1E400,"o":"{\"y\":-1E400,\"z\":[1E400]}""#,
+        r#""tiny":-0.0000000000000000000001,"o":"{\"tiny\":-0.0000000000000000000001}""#,
+        r#""d":123456789012345678901234567890.5,"o":"{\"d\":[123456789012345678901234567890.5]}""#,
+        r#""msg":"plain","o":"{\"f\":19.4,\"i\":7}""#,
+    ];
+    let expect_dotted = [
+        r#""a.b":18446744073709551616"#,
+        r#""x":1E400,"o.y":-1E400,"o.z":"[1E400]""#,
+        r#""tiny":-0.0000000000000000000001,"o.tiny":-0.0000000000000000000001"#,
+        r#""d":123456789012345678901234567890.5,"o.d":"[123456789012345678901234567890.5]""#,
+        r#""msg":"plain","o.f":19.4,"o.i":7"#,
+    ];
+    for (flatten, expected) in [
+        (Flatten::JsonString, expect_string),
+        (Flatten::Dotted, expect_dotted),
+    ] {
+        let mut converter = Converter::new(
+            RecordFormat::Json,
+            None,
+            FromJsonConfig {
+                flatten,
+                ..FromJsonConfig::default()
+            },
+        );
+        let mut builder = RequestBuilder::new(header(), Config::default()).expect("valid");
+        for line in lines {
+            let event = converter
+                .convert(line, None, Timestamp::EPOCH)
+                .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(line)));
+            assert!(builder.push(event).expect("fits").is_none());
+        }
+        let request = builder.finish().expect("pending");
+        let body = std::str::from_utf8(request.body()).expect("UTF-8");
+        for kept in expected {
+            assert!(
+                body.contains(&format!("{{{kept}}}")),
+                "{flatten:?}: {kept} in {body}"
+            );
+        }
+        // The emulator's parsers read the body, numbers as written.
+        let fast = parse_request(&mut request.body().to_vec()).expect("simd-json path");
+        let reference = parse_request_serde_json(request.body()).expect("serde_json path");
+        for parsed in [fast, reference] {
+            assert_eq!(parsed.events.len(), lines.len());
+            assert_eq!(
+                parsed.events[1].attrs.get("x"),
+                Some(&AttrValue::Number("1E400".into()))
+            );
+            let tiny = &parsed.events[2].attrs.get("tiny");
+            assert_eq!(
+                *tiny,
+                Some(&AttrValue::Number("-0.0000000000000000000001".into()))
+            );
+        }
+    }
+}
+
+/// A number token is only kept as written when it is one: malformed numbers stay
+/// invalid JSON, with the parser's own error.
+#[test]
+fn malformed_big_numbers_stay_invalid() {
+    let mut reader = logferry_sdl_model::EventReader::new(Default::default());
+    for line in [
+        &br#"{"x":01E400}"#[..],
+        br#"{"x":1E400"#,
+        br#"{"x":1E400,}"#,
+        br#"[1E400]"#,
+        br#"{"x":1E400} {}"#,
+        br#"{"x":--18446744073709551616}"#,
+    ] {
+        assert!(
+            reader.read(&mut line.to_vec(), Timestamp::EPOCH).is_err(),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
 }
