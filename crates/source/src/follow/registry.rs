@@ -405,6 +405,9 @@ impl Registry {
             return;
         }
         let mut state = self.lock();
+        if state.copies.iter().any(|c| c.content == content) {
+            return;
+        }
         state.copies.push(CopyCandidate {
             content,
             position,

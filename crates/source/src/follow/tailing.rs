@@ -5,7 +5,7 @@ use super::identity::{Content, Verdict, files_in, head_of, id_of, verify};
 use super::registry::{FileKey, Registry};
 use super::{Event, FollowConfig, OpenReason, StartAt};
 use crate::{Error, FileId, Fingerprint, HEAD_BYTES, Position, TAIL_BYTES, Tail};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::ops::ControlFlow;
@@ -17,6 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Turns in a row a busy file keeps its descriptor while others wait for one.
 const FAIR_TURNS: u32 = 8;
+
+/// How long a new file that looks like a copy of a followed file waits for its original
+/// to be truncated (copytruncate) before it is read as a new file.
+const COPY_GRACE: Duration = Duration::from_secs(3);
 
 /// The caller's handler of events: `Break` stops the current step.
 pub type Handler<'h> = dyn FnMut(Event<'_>) -> ControlFlow<()> + 'h;
@@ -50,6 +54,8 @@ pub struct Follower {
     files: Vec<Tracked>,
     /// Compressed files seen, not to be opened again.
     skipped: HashSet<FileId>,
+    /// Possible copytruncate copies waiting for their original's truncation.
+    deferred: HashMap<FileId, Instant>,
     rr: usize,
     started: bool,
     next_rescan: Instant,
@@ -108,6 +114,7 @@ impl Follower {
             watch: Watch::new(),
             files: Vec::new(),
             skipped: HashSet::new(),
+            deferred: HashMap::new(),
             rr: 0,
             started: false,
             next_rescan: now,
@@ -145,13 +152,15 @@ impl Follower {
         let now = Instant::now();
         let names = self.watch.seen.names.swap(false, Ordering::Relaxed);
         let data = self.watch.seen.data.swap(false, Ordering::Relaxed);
-        if names || now >= self.next_rescan {
-            self.rescan(false, on)?;
-            self.next_rescan = now + self.config.rescan;
-        }
+        // Growth and truncation first: a copytruncate copy found by the rescan then
+        // meets its truncated original's copy candidate.
         if names || data || now >= self.next_poll {
             self.poll(on)?;
             self.next_poll = now + self.config.poll;
+        }
+        if names || now >= self.next_rescan {
+            self.rescan(false, on)?;
+            self.next_rescan = now + self.config.rescan;
         }
         self.schedule(on)?;
         let read = self.read_round(on)?;
@@ -416,6 +425,20 @@ impl Follower {
                 );
             }
         }
+        // A copy of a file we follow (same head, same bytes up to where we read) may be
+        // a copytruncate copy whose original is about to be truncated: wait a little for
+        // the truncation (then the copy resumes where its original was acknowledged).
+        let copy_of_followed = self
+            .files
+            .iter()
+            .any(|t| t.offset > 0 && verify(&file, size, &t.content).ok() == Some(Verdict::Same));
+        if copy_of_followed {
+            let since = *self.deferred.entry(id).or_insert_with(Instant::now);
+            if since.elapsed() < COPY_GRACE {
+                return ControlFlow::Continue(());
+            }
+        }
+        self.deferred.remove(&id);
         let known = self.registry.knows_path(&path);
         if initial && !known && self.config.start_at == StartAt::End && size > 0 {
             let content = match (
