@@ -13,7 +13,10 @@
 //! `Sink` does). The run keeps the [`Ledger`]: read = delivered + rejected + invalid +
 //! undelivered.
 //!
-//! Sources here: [`Files`] (files, globs, stdin, read once). Sinks here:
+//! Sources here: [`Files`] (files, globs, stdin, read once) and [`Follow`] (log files
+//! followed through rotation for `logferry run`, checkpointed in a
+//! [`Registry`](logferry_source::follow::Registry)). Both frame through one frame loop
+//! (a framer and a batcher per input, with linger deadlines honoured while idle). Sinks here:
 //! [`HttpIngestSink`] (Taegis HTTP Ingest) and [`SdlSink`] (SentinelOne SDL); whole
 //! files go to Taegis File Upload through [`file_upload::run`], whose unit is a file,
 //! not a batch of records.
@@ -47,6 +50,8 @@
 mod durable;
 #[cfg(feature = "file-upload")]
 pub mod file_upload;
+mod follow;
+mod front;
 #[cfg(feature = "http-ingest")]
 mod http_ingest;
 mod run;
@@ -56,6 +61,7 @@ mod sink;
 mod source;
 
 pub use durable::Durable;
+pub use follow::Follow;
 #[cfg(feature = "http-ingest")]
 pub use http_ingest::HttpIngestSink;
 pub use run::{Event, Flow, Ledger, run};

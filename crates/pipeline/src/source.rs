@@ -10,9 +10,9 @@
 //! long enough even if no byte arrives. Items cross a bounded channel to the async side,
 //! so a slow sink slows the reader instead of filling memory.
 
+use crate::front::{Front, Out};
 use logferry_framing::{
-    Batch, BatchConfig, Batcher, Format, FrameError, FrameStats, Framer, FramingConfig, Position,
-    WireTarget,
+    Batch, BatchConfig, Format, FrameError, FrameStats, FramingConfig, Position, WireTarget,
 };
 use logferry_source::Checkpoints;
 use std::sync::Arc;
@@ -199,9 +199,6 @@ fn frame_one(
     let start = input.start();
     // What a checkpoint of this input looks like (regular files, with a store).
     let template = store.and_then(|s| input.checkpoint(start).map(|c| (s.clone(), c)));
-    let mut framing = config.framing.clone();
-    framing.source_name = Some(name.clone());
-    let mut framer = Framer::resume(config.format, framing, start);
     let started = Item::Started {
         name: name.clone(),
         position: start,
@@ -209,77 +206,68 @@ fn frame_one(
     if tx.blocking_send(started).is_err() {
         return false;
     }
-    let mut batcher = Batcher::new(config.batching, Some(name.clone()));
+    let mut front = Front::new(config, name.clone(), start);
     let chunks = spawn_reader(input);
-    let mut batches: Vec<Batch> = Vec::new();
-    let mut out: Vec<Item> = Vec::new();
+    let mut outs: Vec<Out> = Vec::new();
+    let mut last: Option<Item> = None;
     // Batches may resume reading right after them once the framer knows the input is
     // not a JSON document (whose structure a resumed read would not see).
-    let send_all = |batches: &mut Vec<Batch>, out: &mut Vec<Item>, framer: &Framer| {
-        let resumable = framer.is_document() == Some(false);
-        let acked = batches.drain(..).map(|batch| {
-            let ack = template
-                .as_ref()
-                .filter(|_| resumable)
-                .and_then(|(store, template)| {
-                    let checkpoint = template.after(&batch.range())?;
-                    let store = store.clone();
-                    Some(
-                        Box::new(move || store.store(&checkpoint).map_err(|e| e.to_string()))
-                            as Ack,
-                    )
-                });
-            Item::Batch { batch, ack }
+    let send_all = |outs: &mut Vec<Out>, last: &mut Option<Item>, front: &Front| {
+        let resumable = front.resumable();
+        let items = outs.drain(..).map(|out| match out {
+            Out::Batch(batch) => {
+                let ack = template
+                    .as_ref()
+                    .filter(|_| resumable)
+                    .and_then(|(store, template)| {
+                        let checkpoint = template.after(&batch.range())?;
+                        let store = store.clone();
+                        Some(
+                            Box::new(move || store.store(&checkpoint).map_err(|e| e.to_string()))
+                                as Ack,
+                        )
+                    });
+                Item::Batch { batch, ack }
+            }
+            Out::Error(e) => Item::FrameError(e),
         });
-        acked
-            .chain(out.drain(..))
+        items
+            .chain(last.take())
             .all(|item| tx.blocking_send(item).is_ok())
     };
     loop {
-        let received = match batcher.deadline() {
+        let received = match front.deadline() {
             Some(deadline) => {
                 chunks.recv_timeout(deadline.saturating_duration_since(Instant::now()))
             }
             None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         let now = Instant::now();
-        if let Some(target) = &config.wire_target {
-            batcher.set_target_bytes(target.raw_target());
-        }
+        let mut collect = |o| outs.push(o);
         match received {
-            Ok(Chunk::Data(chunk)) => {
-                framer.push(&chunk, |r| match r {
-                    Ok(record) => batcher.push(&record, now, |b| batches.push(b)),
-                    Err(e) => out.push(Item::FrameError(e)),
-                });
-                batcher.poll(now, |b| batches.push(b));
-            }
-            Err(RecvTimeoutError::Timeout) => batcher.poll(now, |b| batches.push(b)),
+            Ok(Chunk::Data(chunk)) => front.push(config, &chunk, now, &mut collect),
+            Err(RecvTimeoutError::Timeout) => front.poll(config, now, &mut collect),
             Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
-                framer.finish(|r| match r {
-                    Ok(record) => batcher.push(&record, now, |b| batches.push(b)),
-                    Err(e) => out.push(Item::FrameError(e)),
-                });
-                batcher.flush(|b| batches.push(b));
-                out.push(Item::Finished {
+                front.finish(now, &mut collect);
+                last = Some(Item::Finished {
                     name,
-                    position: framer.position(),
-                    stats: framer.stats(),
+                    position: front.position(),
+                    stats: front.stats(),
                 });
-                return send_all(&mut batches, &mut out, &framer);
+                return send_all(&mut outs, &mut last, &front);
             }
             Ok(Chunk::Failed(error)) => {
                 // What was read before the failure still goes out.
-                batcher.flush(|b| batches.push(b));
-                out.push(Item::ReadError {
+                front.flush(&mut collect);
+                last = Some(Item::ReadError {
                     name,
-                    position: framer.position(),
+                    position: front.position(),
                     error,
                 });
-                return send_all(&mut batches, &mut out, &framer);
+                return send_all(&mut outs, &mut last, &front);
             }
         }
-        if !send_all(&mut batches, &mut out, &framer) {
+        if !send_all(&mut outs, &mut last, &front) {
             return false;
         }
     }

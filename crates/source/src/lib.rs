@@ -67,6 +67,8 @@
 
 mod checkpoint;
 mod error;
+#[cfg(unix)]
+pub mod follow;
 mod input;
 mod reader;
 

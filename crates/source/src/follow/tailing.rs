@@ -1,0 +1,761 @@
+//! The follower: discovery, rotation, fair reading under a descriptor cap.
+
+use super::discovery::{Globs, Watch, compressed_file};
+use super::identity::{Content, Verdict, files_in, head_of, id_of, verify};
+use super::registry::{FileKey, Registry};
+use super::{Event, FollowConfig, OpenReason, StartAt};
+use crate::{Error, FileId, Fingerprint, HEAD_BYTES, Position, TAIL_BYTES, Tail};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io;
+use std::ops::ControlFlow;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Turns in a row a busy file keeps its descriptor while others wait for one.
+const FAIR_TURNS: u32 = 8;
+
+/// How long a new file that looks like a copy of a followed file waits for its original
+/// to be truncated (copytruncate) before it is read as a new file.
+const COPY_GRACE: Duration = Duration::from_secs(3);
+
+/// The caller's handler of events: `Break` stops the current step.
+pub type Handler<'h> = dyn FnMut(Event<'_>) -> ControlFlow<()> + 'h;
+
+struct Tracked {
+    key: FileKey,
+    /// The path when opened: the read's name.
+    name: Arc<str>,
+    /// Where the file is now, as far as known.
+    path: PathBuf,
+    file: Option<File>,
+    offset: u64,
+    size: u64,
+    content: Content,
+    mtime: Option<SystemTime>,
+    /// Still matched by the globs (else drained and released once idle).
+    wanted: bool,
+    deleted: bool,
+    last_data: Instant,
+    waiting_since: Option<Instant>,
+    turns: u32,
+}
+
+/// Follows the files matched by a [`FollowConfig`]'s globs; see the [module
+/// docs](super). Drive it with [`step`](Follower::step) from one thread.
+pub struct Follower {
+    config: FollowConfig,
+    registry: Arc<Registry>,
+    globs: Globs,
+    watch: Watch,
+    files: Vec<Tracked>,
+    /// Compressed files seen, not to be opened again.
+    skipped: HashSet<FileId>,
+    /// Possible copytruncate copies waiting for their original's truncation.
+    deferred: HashMap<FileId, Instant>,
+    rr: usize,
+    started: bool,
+    next_rescan: Instant,
+    next_poll: Instant,
+    next_flush: Instant,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("include", &self.config.include)
+            .field("files", &self.files.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mtime(meta: &fs::Metadata) -> Option<SystemTime> {
+    meta.modified().ok()
+}
+
+fn read_error(path: &Arc<str>, source: io::Error) -> Error {
+    Error::Read {
+        name: path.clone(),
+        source,
+    }
+}
+
+/// Lines before `offset` (to number the records of a file started at its end).
+fn count_lines(file: &File, offset: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut at, mut lines) = (0u64, 0u64);
+    while at < offset {
+        let want = usize::try_from((offset - at).min(buf.len() as u64)).unwrap_or(buf.len());
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break;
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        at += n as u64;
+    }
+    Ok(lines)
+}
+
+impl Follower {
+    /// A follower of `config`'s globs, keeping its checkpoints in `registry`. Fails on a
+    /// malformed glob. Nothing is read before the first [`step`](Follower::step).
+    pub fn new(config: FollowConfig, registry: Arc<Registry>) -> Result<Follower, Error> {
+        let globs = Globs::new(&config.include, &config.exclude)?;
+        let now = Instant::now();
+        Ok(Follower {
+            buf: vec![0; config.chunk_bytes.max(TAIL_BYTES)],
+            config,
+            registry,
+            globs,
+            watch: Watch::new(),
+            files: Vec::new(),
+            skipped: HashSet::new(),
+            deferred: HashMap::new(),
+            rr: 0,
+            started: false,
+            next_rescan: now,
+            next_poll: now,
+            next_flush: now,
+        })
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Files followed now (open or waiting for a descriptor).
+    pub fn followed(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Descriptors open now.
+    pub fn open_files(&self) -> usize {
+        self.files.iter().filter(|t| t.file.is_some()).count()
+    }
+
+    /// Does one round of work (discovery when due, growth checks, one chunk per open
+    /// file, releases, a registry write when due) and reports it to `on`. When there was
+    /// nothing to read, blocks until `until`, the next internal tick, or a watched
+    /// directory changes. `Break` from `on` stops the round early (and is returned).
+    pub fn step(&mut self, until: Instant, on: &mut Handler<'_>) -> ControlFlow<()> {
+        if !self.started {
+            self.started = true;
+            self.startup(on)?;
+            self.rescan(true, on)?;
+            self.next_rescan = Instant::now() + self.config.rescan;
+        }
+        let now = Instant::now();
+        let names = self.watch.seen.names.swap(false, Ordering::Relaxed);
+        let data = self.watch.seen.data.swap(false, Ordering::Relaxed);
+        // Growth and truncation first: a copytruncate copy found by the rescan then
+        // meets its truncated original's copy candidate.
+        if names || data || now >= self.next_poll {
+            self.poll(on)?;
+            self.next_poll = now + self.config.poll;
+        }
+        if names || now >= self.next_rescan {
+            self.rescan(false, on)?;
+            self.next_rescan = now + self.config.rescan;
+        }
+        self.schedule(on)?;
+        let read = self.read_round(on)?;
+        self.release_idle(on)?;
+        if now >= self.next_flush {
+            self.flush();
+            self.next_flush = now + Duration::from_secs(1);
+        }
+        if !read {
+            let wake = until
+                .min(self.next_rescan)
+                .min(self.next_poll)
+                .min(self.next_flush);
+            let wait = wake.saturating_duration_since(Instant::now());
+            if !wait.is_zero() {
+                let _ = self.watch.wake.recv_timeout(wait);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn flush(&self) {
+        if let Err(e) = self.registry.flush() {
+            tracing::warn!(error = %e, registry = %self.registry.path().display(), "cannot write the followed files' registry");
+        }
+    }
+
+    /// Registry entries whose path now holds another file (or a truncated one) may have
+    /// their file, or its copy, elsewhere in the directory, unmatched by the globs:
+    /// those are drained from the acknowledged position.
+    fn startup(&mut self, on: &mut Handler<'_>) -> ControlFlow<()> {
+        for (id, entry) in self.registry.all() {
+            let at_path = fs::metadata(&entry.path).ok().and_then(|m| {
+                let same = id_of(&m) == Some(id);
+                Some((same, File::open(&entry.path).ok()?, m.len()))
+            });
+            let dir = entry
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            match at_path {
+                Some((true, file, size)) => {
+                    let verdict = verify(&file, size, &entry.content).unwrap_or(Verdict::Different);
+                    if verdict == Verdict::Same {
+                        self.registry.seen(id, &entry.path);
+                        continue;
+                    }
+                    // Truncated or rewritten while we were away: its copy may be here.
+                    self.registry.add_copy(entry.content, entry.position);
+                    for (path, other) in files_in(&dir) {
+                        if other == id || self.globs.wanted(&path) || self.is_tracked(other) {
+                            continue;
+                        }
+                        let Ok(file) = File::open(&path) else {
+                            continue;
+                        };
+                        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                        if verify(&file, size, &entry.content).ok() == Some(Verdict::Same) {
+                            self.registry.take_copy(&entry.content);
+                            self.track(
+                                path,
+                                other,
+                                file,
+                                size,
+                                entry.content,
+                                entry.position,
+                                OpenReason::Resumed,
+                                false,
+                                on,
+                            )?;
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    // Renamed (and perhaps replaced): find it by id in its directory.
+                    for (path, other) in files_in(&dir) {
+                        if other != id || self.globs.wanted(&path) {
+                            continue;
+                        }
+                        let Ok(file) = File::open(&path) else {
+                            continue;
+                        };
+                        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+                        if verify(&file, size, &entry.content).ok() == Some(Verdict::Same)
+                            && entry.position.offset <= size
+                        {
+                            self.track(
+                                path,
+                                id,
+                                file,
+                                size,
+                                entry.content,
+                                entry.position,
+                                OpenReason::Resumed,
+                                false,
+                                on,
+                            )?;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn is_tracked(&self, id: FileId) -> bool {
+        self.files.iter().any(|t| t.key.id == id)
+    }
+
+    /// Starts following `file` at `path` from `position`.
+    #[allow(clippy::too_many_arguments)] // one private call shape, used four times
+    fn track(
+        &mut self,
+        path: PathBuf,
+        id: FileId,
+        file: File,
+        size: u64,
+        content: Content,
+        position: Position,
+        why: OpenReason,
+        wanted: bool,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        let key = self.registry.begin(id, &path, content, position);
+        let name: Arc<str> = path.to_string_lossy().into();
+        let now = Instant::now();
+        let mtime = file.metadata().ok().as_ref().and_then(mtime);
+        let over_cap = self.open_files() >= self.config.max_open_files.max(1);
+        self.files.push(Tracked {
+            key,
+            name: name.clone(),
+            path,
+            file: (!over_cap).then_some(file),
+            offset: position.offset,
+            size,
+            content,
+            mtime,
+            wanted,
+            deleted: false,
+            last_data: now,
+            waiting_since: over_cap.then_some(now),
+            turns: 0,
+        });
+        on(Event::Opened {
+            key,
+            path: name,
+            position,
+            why,
+        })
+    }
+
+    /// Expands the globs: follows new files, notices renamed and deleted ones.
+    fn rescan(&mut self, initial: bool, on: &mut Handler<'_>) -> ControlFlow<()> {
+        self.watch.ensure(&self.globs.watch_dirs());
+        // Where are the files we follow now?
+        for t in &mut self.files {
+            let here = fs::metadata(&t.path).ok().and_then(|m| id_of(&m)) == Some(t.key.id);
+            if here {
+                t.wanted = self.globs.wanted(&t.path);
+                self.registry.seen(t.key.id, &t.path);
+                continue;
+            }
+            if let Some(f) = &t.file
+                && f.metadata().is_ok_and(|m| m.nlink() == 0)
+            {
+                t.deleted = true;
+                t.wanted = false;
+                continue;
+            }
+            let dir = t.path.parent().map(Path::to_path_buf).unwrap_or_default();
+            match files_in(&dir).into_iter().find(|(_, id)| *id == t.key.id) {
+                Some((path, _)) => {
+                    t.wanted = self.globs.wanted(&path);
+                    self.registry.seen(t.key.id, &path);
+                    t.path = path;
+                }
+                None => t.wanted = false,
+            }
+        }
+        for path in self.globs.scan() {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            let Some(id) = id_of(&meta) else { continue };
+            if self.is_tracked(id) || self.skipped.contains(&id) {
+                continue;
+            }
+            self.discover(path, id, initial, on)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A file matched by the globs and not followed yet.
+    fn discover(
+        &mut self,
+        path: PathBuf,
+        id: FileId,
+        initial: bool,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        let Ok(file) = File::open(&path) else {
+            return ControlFlow::Continue(()); // gone, or not readable: tried again later
+        };
+        let size = match file.metadata() {
+            Ok(m) if id_of(&m) == Some(id) => m.len(),
+            _ => return ControlFlow::Continue(()), // replaced in between: next scan
+        };
+        if compressed_file(&file) {
+            tracing::debug!(file = %path.display(), "not following a compressed file");
+            self.skipped.insert(id);
+            return ControlFlow::Continue(());
+        }
+        let empty = Content {
+            head: Fingerprint::of(b""),
+            tail_end: 0,
+            tail: None,
+        };
+        if let Some(entry) = self.registry.get(id) {
+            let verdict = verify(&file, size, &entry.content).unwrap_or(Verdict::Different);
+            if verdict == Verdict::Same && entry.position.offset <= size {
+                return self.track(
+                    path,
+                    id,
+                    file,
+                    size,
+                    entry.content,
+                    entry.position,
+                    OpenReason::Resumed,
+                    true,
+                    on,
+                );
+            }
+            let why = if entry.path == path {
+                self.registry.add_copy(entry.content, entry.position);
+                match verdict {
+                    Verdict::Shorter => OpenReason::Truncated,
+                    _ => OpenReason::Rewritten,
+                }
+            } else {
+                OpenReason::New // the inode was reused by another file
+            };
+            return self.track(path, id, file, size, empty, Position::START, why, true, on);
+        }
+        for copy in self.registry.copies() {
+            if verify(&file, size, &copy.content).ok() == Some(Verdict::Same)
+                && copy.position.offset <= size
+            {
+                self.registry.take_copy(&copy.content);
+                return self.track(
+                    path,
+                    id,
+                    file,
+                    size,
+                    copy.content,
+                    copy.position,
+                    OpenReason::Resumed,
+                    true,
+                    on,
+                );
+            }
+        }
+        // A copy of a file we follow (same head, same bytes up to where we read) may be
+        // a copytruncate copy whose original is about to be truncated: wait a little for
+        // the truncation (then the copy resumes where its original was acknowledged).
+        let copy_of_followed = self
+            .files
+            .iter()
+            .any(|t| t.offset > 0 && verify(&file, size, &t.content).ok() == Some(Verdict::Same));
+        if copy_of_followed {
+            let since = *self.deferred.entry(id).or_insert_with(Instant::now);
+            if since.elapsed() < COPY_GRACE {
+                return ControlFlow::Continue(());
+            }
+        }
+        self.deferred.remove(&id);
+        let known = self.registry.knows_path(&path);
+        if initial && !known && self.config.start_at == StartAt::End && size > 0 {
+            let content = match (
+                head_of(&file, size),
+                Tail::read(&file, size),
+                count_lines(&file, size),
+            ) {
+                (Ok(head), Ok(tail), Ok(lines)) => Some((
+                    Content {
+                        head,
+                        tail_end: size,
+                        tail,
+                    },
+                    lines,
+                )),
+                _ => None,
+            };
+            if let Some((content, lines)) = content {
+                let position = Position {
+                    offset: size,
+                    line: lines + 1,
+                };
+                return self.track(
+                    path,
+                    id,
+                    file,
+                    size,
+                    content,
+                    position,
+                    OpenReason::New,
+                    true,
+                    on,
+                );
+            }
+        }
+        let why = if known {
+            OpenReason::Rotated
+        } else {
+            OpenReason::New
+        };
+        self.track(path, id, file, size, empty, Position::START, why, true, on)
+    }
+
+    /// `fstat`s the open files (growth, truncation, rewrite, deletion) and `stat`s the
+    /// closed ones (growth).
+    fn poll(&mut self, on: &mut Handler<'_>) -> ControlFlow<()> {
+        let now = Instant::now();
+        for i in 0..self.files.len() {
+            let t = &mut self.files[i];
+            let Some(file) = &t.file else {
+                if t.waiting_since.is_none()
+                    && fs::metadata(&t.path)
+                        .is_ok_and(|m| id_of(&m) != Some(t.key.id) || m.len() != t.offset)
+                {
+                    t.waiting_since = Some(now);
+                }
+                continue;
+            };
+            let Ok(meta) = file.metadata() else { continue };
+            if meta.nlink() == 0 {
+                t.deleted = true;
+                t.wanted = false;
+            }
+            let size = meta.len();
+            let m = mtime(&meta);
+            let verdict = if size < t.offset {
+                Verdict::Shorter
+            } else if m != t.mtime && t.offset > 0 {
+                verify(file, size, &t.content).unwrap_or(Verdict::Same)
+            } else {
+                Verdict::Same
+            };
+            t.mtime = m;
+            if size != t.size {
+                t.last_data = now;
+            }
+            t.size = size;
+            match verdict {
+                Verdict::Same => {}
+                Verdict::Shorter => self.restart(i, OpenReason::Truncated, on)?,
+                Verdict::Different => self.restart(i, OpenReason::Rewritten, on)?,
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// The file `i` is read again from 0; its old content may come back as a copy.
+    fn restart(&mut self, i: usize, why: OpenReason, on: &mut Handler<'_>) -> ControlFlow<()> {
+        let t = &mut self.files[i];
+        if let Some(entry) = self.registry.get(t.key.id)
+            && entry.generation == t.key.generation
+        {
+            self.registry.add_copy(entry.content, entry.position);
+        }
+        let content = Content {
+            head: Fingerprint::of(b""),
+            tail_end: 0,
+            tail: None,
+        };
+        let old = t.key;
+        t.key = self
+            .registry
+            .begin(old.id, &t.path, content, Position::START);
+        t.offset = 0;
+        t.content = content;
+        t.last_data = Instant::now();
+        on(Event::Restarted {
+            key: old,
+            new_key: t.key,
+            path: t.name.clone(),
+            why,
+        })
+    }
+
+    /// Opens waiting files under the cap, closing idle or long-served ones for them.
+    fn schedule(&mut self, on: &mut Handler<'_>) -> ControlFlow<()> {
+        let cap = self.config.max_open_files.max(1);
+        let mut waiting: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].file.is_none() && self.files[i].waiting_since.is_some())
+            .collect();
+        if waiting.is_empty() {
+            return ControlFlow::Continue(());
+        }
+        waiting.sort_by_key(|&i| self.files[i].waiting_since);
+        let mut open = self.open_files();
+        let mut to_free = (open + waiting.len()).saturating_sub(cap).min(open);
+        let now = Instant::now();
+        for t in &mut self.files {
+            if to_free == 0 {
+                break;
+            }
+            let closable = t.file.is_some() && t.wanted && !t.deleted;
+            if closable && (t.offset >= t.size || t.turns >= FAIR_TURNS) {
+                let busy = t.offset < t.size;
+                t.file = None;
+                t.turns = 0;
+                t.waiting_since = busy.then_some(now);
+                open -= 1;
+                to_free -= 1;
+            }
+        }
+        let mut gone = Vec::new();
+        for i in waiting {
+            if open >= cap {
+                break;
+            }
+            if self.reopen(i, on)? {
+                open += 1;
+            } else {
+                gone.push(i);
+            }
+        }
+        gone.sort_unstable();
+        for i in gone.into_iter().rev() {
+            let t = self.files.remove(i);
+            self.registry.set_followed(t.key.id, false);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Opens a waiting file again, where it is now. False when it is gone (reported).
+    fn reopen(&mut self, i: usize, on: &mut Handler<'_>) -> ControlFlow<(), bool> {
+        let id = self.files[i].key.id;
+        let path = self.files[i].path.clone();
+        let at_path = File::open(&path)
+            .ok()
+            .filter(|f| f.metadata().ok().and_then(|m| id_of(&m)) == Some(id));
+        let found = at_path.map(|f| (path.clone(), f)).or_else(|| {
+            let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+            let (p, _) = files_in(&dir).into_iter().find(|(_, other)| *other == id)?;
+            File::open(&p).ok().map(|f| (p, f))
+        });
+        let Some((now_at, file)) = found else {
+            let t = &self.files[i];
+            on(Event::ReadError {
+                key: t.key,
+                path: t.name.clone(),
+                offset: t.offset,
+                error: read_error(
+                    &t.name,
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        "the file went away while it waited for a descriptor",
+                    ),
+                ),
+            })?;
+            return ControlFlow::Continue(false);
+        };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let verdict = verify(&file, size, &self.files[i].content).unwrap_or(Verdict::Different);
+        let wanted = self.globs.wanted(&now_at);
+        let t = &mut self.files[i];
+        if now_at != t.path {
+            t.wanted = wanted;
+            t.path = now_at;
+        }
+        t.file = Some(file);
+        t.size = size;
+        t.waiting_since = None;
+        t.turns = 0;
+        match verdict {
+            Verdict::Same => {}
+            Verdict::Shorter => self.restart(i, OpenReason::Truncated, on)?,
+            Verdict::Different => self.restart(i, OpenReason::Rewritten, on)?,
+        }
+        ControlFlow::Continue(true)
+    }
+
+    /// One chunk per open file with unread bytes, round-robin. True if any was read.
+    fn read_round(&mut self, on: &mut Handler<'_>) -> ControlFlow<(), bool> {
+        let n = self.files.len();
+        if n == 0 {
+            return ControlFlow::Continue(false);
+        }
+        let others_wait = self.files.iter().any(|t| t.waiting_since.is_some());
+        let start = self.rr % n;
+        self.rr = self.rr.wrapping_add(1);
+        let mut read_any = false;
+        let mut failed = Vec::new();
+        for k in 0..n {
+            let i = (start + k) % n;
+            let t = &mut self.files[i];
+            let Some(file) = &t.file else { continue };
+            if t.offset >= t.size {
+                continue;
+            }
+            let want = usize::try_from(t.size - t.offset)
+                .unwrap_or(usize::MAX)
+                .min(self.buf.len());
+            let got = match file.read_at(&mut self.buf[..want], t.offset) {
+                Ok(got) => got,
+                Err(error) => {
+                    on(Event::ReadError {
+                        key: t.key,
+                        path: t.name.clone(),
+                        offset: t.offset,
+                        error: read_error(&t.name, error),
+                    })?;
+                    failed.push(i);
+                    continue;
+                }
+            };
+            if got == 0 {
+                t.size = t.offset; // shorter than known: the next poll says why
+                continue;
+            }
+            let at = t.offset;
+            t.offset += got as u64;
+            if got < want {
+                t.size = t.offset;
+            }
+            t.last_data = Instant::now();
+            if others_wait {
+                t.turns += 1;
+            }
+            // The content the registry checks next time: head and tail at our offset.
+            if t.content.head.head_len < HEAD_BYTES as u64
+                && let Ok(head) = head_of(file, t.offset)
+            {
+                t.content.head = head;
+            }
+            let tail = if got >= TAIL_BYTES {
+                Some(Tail::of(&self.buf[..got]))
+            } else {
+                Tail::read(file, t.offset).ok().flatten()
+            };
+            t.content.tail = tail;
+            t.content.tail_end = if tail.is_some() { t.offset } else { 0 };
+            self.registry.note_read(t.key, &t.path, t.content);
+            read_any = true;
+            on(Event::Data {
+                key: t.key,
+                offset: at,
+                bytes: &self.buf[..got],
+            })?;
+        }
+        for i in failed.into_iter().rev() {
+            let t = self.files.remove(i);
+            self.registry.set_followed(t.key.id, false);
+        }
+        ControlFlow::Continue(read_any)
+    }
+
+    /// Releases drained files that are deleted or rotated out of the globs, once idle.
+    fn release_idle(&mut self, on: &mut Handler<'_>) -> ControlFlow<()> {
+        let mut i = 0;
+        while i < self.files.len() {
+            let t = &self.files[i];
+            let done = !t.wanted
+                && t.file.is_some()
+                && t.offset >= t.size
+                && t.last_data.elapsed() >= self.config.release_after;
+            if !done {
+                i += 1;
+                continue;
+            }
+            let t = self.files.remove(i);
+            if t.deleted {
+                self.registry.remove(t.key.id);
+            } else {
+                self.registry.set_followed(t.key.id, false);
+            }
+            on(Event::Released {
+                key: t.key,
+                path: t.name,
+                offset: t.offset,
+            })?;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        for t in &self.files {
+            self.registry.set_followed(t.key.id, false);
+        }
+        self.flush();
+    }
+}
