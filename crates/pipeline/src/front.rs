@@ -2,7 +2,9 @@
 //! batcher for one input, with the batcher's linger deadline.
 
 use crate::FrontConfig;
-use logferry_framing::{Batch, Batcher, FrameError, FrameStats, Framer, Position, Record};
+use logferry_framing::{
+    Batch, Batcher, FrameError, FrameStats, Framer, Multiline, Position, Record,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,17 +16,55 @@ pub(crate) enum Out {
     Error(FrameError),
 }
 
-/// Framer + batcher of one input.
+/// Framer (+ multiline merger) + batcher of one input.
 pub(crate) struct Front {
     framer: Framer,
+    stages: Stages,
+}
+
+/// What comes after the framer: the multiline merger when configured, and the batcher.
+struct Stages {
+    multiline: Option<Multiline>,
     batcher: Batcher,
 }
 
-/// Where framed records go to the batcher: the one place for stages between them.
-fn to_batcher(batcher: &mut Batcher, record: &Record<'_>, now: Instant, out: &mut impl FnMut(Out)) {
-    // multiline: a merger of continuation lines goes here, between the framer's records
-    // and the batcher (it keeps the position of a merged record's first line).
-    batcher.push(record, now, |b| out(Out::Batch(b)));
+impl Stages {
+    /// Where framed records go: the one place for stages between framer and batcher.
+    fn record(&mut self, record: &Record<'_>, now: Instant, out: &mut impl FnMut(Out)) {
+        let batcher = &mut self.batcher;
+        match &mut self.multiline {
+            Some(m) => m.push(record.clone(), now, &mut |merged| {
+                batcher.push(&merged, now, |b| out(Out::Batch(b)))
+            }),
+            None => batcher.push(record, now, |b| out(Out::Batch(b))),
+        }
+    }
+
+    /// Emits what waited long enough: a held multiline record, then a lingering batch.
+    fn poll(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
+        let batcher = &mut self.batcher;
+        if let Some(m) = &mut self.multiline {
+            m.poll(now, &mut |merged| batcher.push(&merged, now, |b| out(Out::Batch(b))));
+        }
+        self.batcher.poll(now, |b| out(Out::Batch(b)));
+    }
+
+    /// Emits everything held.
+    fn flush(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
+        let batcher = &mut self.batcher;
+        if let Some(m) = &mut self.multiline {
+            m.flush(&mut |merged| batcher.push(&merged, now, |b| out(Out::Batch(b))));
+        }
+        self.batcher.flush(|b| out(Out::Batch(b)));
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let held = self.multiline.as_ref().and_then(Multiline::deadline);
+        match (held, self.batcher.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl Front {
@@ -34,7 +74,15 @@ impl Front {
         framing.source_name = Some(name.clone());
         Front {
             framer: Framer::resume(config.format, framing, start),
-            batcher: Batcher::new(config.batching, Some(name)),
+            stages: Stages {
+                // Lines only: a JSON object is one record already.
+                multiline: config
+                    .multiline
+                    .clone()
+                    .filter(|_| config.format == logferry_framing::Format::Text)
+                    .map(Multiline::new),
+                batcher: Batcher::new(config.batching, Some(name)),
+            },
         }
     }
 
@@ -47,40 +95,41 @@ impl Front {
         out: &mut impl FnMut(Out),
     ) {
         self.learn_target(config);
-        let batcher = &mut self.batcher;
+        let stages = &mut self.stages;
         self.framer.push(chunk, |r| match r {
-            Ok(record) => to_batcher(batcher, &record, now, out),
+            Ok(record) => stages.record(&record, now, out),
             Err(e) => out(Out::Error(e)),
         });
-        self.batcher.poll(now, |b| out(Out::Batch(b)));
+        self.stages.poll(now, out);
     }
 
     /// Closes the open batch if it lingered long enough.
     pub(crate) fn poll(&mut self, config: &FrontConfig, now: Instant, out: &mut impl FnMut(Out)) {
         self.learn_target(config);
-        self.batcher.poll(now, |b| out(Out::Batch(b)));
+        self.stages.poll(now, out);
     }
 
     /// When the open batch must close, if one is open.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.batcher.deadline()
+        self.stages.deadline()
     }
 
     /// The input ended: frames what is left (a last line without `\n`) and closes the
     /// open batch.
     pub(crate) fn finish(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
-        let batcher = &mut self.batcher;
+        let stages = &mut self.stages;
         self.framer.finish(|r| match r {
-            Ok(record) => to_batcher(batcher, &record, now, out),
+            Ok(record) => stages.record(&record, now, out),
             Err(e) => out(Out::Error(e)),
         });
-        self.batcher.flush(|b| out(Out::Batch(b)));
+        self.stages.flush(now, out);
     }
 
-    /// The input stopped short (a read error, a restart from 0): closes the open batch;
-    /// an incomplete record is dropped.
+    /// The input stopped short (a read error, a restart from 0): closes the open batch
+    /// (with a held multiline record: its lines were read whole); an incomplete line is
+    /// dropped.
     pub(crate) fn flush(&mut self, out: &mut impl FnMut(Out)) {
-        self.batcher.flush(|b| out(Out::Batch(b)));
+        self.stages.flush(Instant::now(), out);
     }
 
     /// Where the next record will start.
@@ -100,7 +149,7 @@ impl Front {
 
     fn learn_target(&mut self, config: &FrontConfig) {
         if let Some(target) = &config.wire_target {
-            self.batcher.set_target_bytes(target.raw_target());
+            self.stages.batcher.set_target_bytes(target.raw_target());
         }
     }
 }

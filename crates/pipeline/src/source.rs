@@ -49,6 +49,10 @@ pub struct FrontConfig {
     /// [`Sink::wire_target`](crate::Sink::wire_target)); replaces
     /// `batching.target_bytes` from the next chunk on. Default: none.
     pub wire_target: Option<Arc<WireTarget>>,
+    /// Merges consecutive text lines into one record (a stack trace) between the framer
+    /// and the batcher; a held record is in no batch yet, so no checkpoint passes it.
+    /// Default: none.
+    pub multiline: Option<logferry_framing::MultilineConfig>,
 }
 
 impl FrontConfig {
@@ -61,6 +65,7 @@ impl FrontConfig {
             chunk_bytes: 1 << 20,
             queue: 16,
             wire_target: None,
+            multiline: None,
         }
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! Each sink gets a folder under `data_dir`, and each of its inputs a route with its own
 //! spool, checkpoints and dead-letter file in `DATA_DIR/SINK/SOURCE`: a slow sink or a
-//! busy input holds back nobody else beyond its own spool. Routes run on one task set
-//! (the pipeline is single-task by design; compression and network I/O use the runtime's
-//! threads).
+//! busy input holds back nobody else beyond its own spool. Routes are futures polled by
+//! the daemon's own task (the pipeline is single-task by design); compression, the
+//! followers' threads and network I/O use the rest of the runtime.
 //!
 //! - **SIGTERM / SIGINT**: every route stops reading and finishes or spools what is in
 //!   flight, within `shutdown_timeout`; then what is left is aborted (it stays in the
@@ -26,8 +26,10 @@ use route::Stage;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use crate::exit::Exit;
 
@@ -35,8 +37,10 @@ use crate::exit::Exit;
 struct Running {
     from: (logferry_config::SinkConfig, logferry_config::SourceConfig),
     stage: watch::Sender<Stage>,
-    task: JoinHandle<()>,
 }
+
+/// The routes' futures, polled by the daemon's own task; each ends with its name.
+type Tasks = FuturesUnordered<LocalBoxFuture<'static, String>>;
 
 /// Loads and checks `path` the way `run` and `validate` do.
 pub(crate) fn load(path: &Path) -> anyhow::Result<(logferry_config::Config, Vec<RouteSpec>)> {
@@ -67,8 +71,7 @@ pub(crate) async fn run(path: &Path) -> anyhow::Result<Exit> {
             config.data_dir.display()
         ))
     })?;
-    let local = tokio::task::LocalSet::new();
-    local.run_until(serve(path, config, routes)).await
+    serve(path, config, routes).await
 }
 
 async fn serve(
@@ -81,8 +84,9 @@ async fn serve(
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
+    let mut tasks = Tasks::new();
     for spec in routes {
-        start(&mut running, spec);
+        start(&mut running, &mut tasks, spec);
     }
     tracing::info!(
         routes = running.len(),
@@ -100,7 +104,7 @@ async fn serve(
                 systemd::reloading();
                 match load(path) {
                     Ok((new, routes)) => {
-                        reload(&mut running, routes).await;
+                        reload(&mut running, &mut tasks, routes).await;
                         config = new;
                         tracing::info!("configuration reloaded from {}", path.display());
                     }
@@ -110,6 +114,13 @@ async fn serve(
                 }
                 systemd::ready();
             }
+            Some(name) = tasks.next(), if !tasks.is_empty() => {
+                // A route that ended by itself (its sink stopped: a refused key, a wrong
+                // URL) stays stopped until the next reload starts it again; the others
+                // go on.
+                running.remove(&name);
+                tracing::error!("route {name} stopped; SIGHUP starts it again");
+            }
             _ = tick(&mut watchdog) => systemd::alive(),
         }
     }
@@ -118,60 +129,77 @@ async fn serve(
         "stopping: finishing what is in flight (up to {:?}); the rest stays in the spool",
         config.shutdown_timeout
     );
-    stop(running.into_values().collect(), config.shutdown_timeout).await;
+    let all: Vec<String> = running.keys().cloned().collect();
+    stop(&mut running, &mut tasks, &all, config.shutdown_timeout).await;
     Ok(Exit::Success)
 }
 
-/// Starts `spec` as a task on the daemon's task set.
-fn start(running: &mut BTreeMap<String, Running>, spec: RouteSpec) {
+/// Starts `spec` among the daemon's tasks.
+fn start(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, spec: RouteSpec) {
     let (stage, watcher) = watch::channel(Stage::Running);
     let name = spec.name.clone();
     let from = spec.from.clone();
-    let task = tokio::task::spawn_local(async move {
-        match route::run(&spec, watcher).await {
-            Ok(summary) => tracing::info!("route {}: {}", spec.name, summary.render()),
-            Err(e) => tracing::error!("route {} failed: {e:#}", spec.name),
+    tasks.push(
+        async move {
+            match route::run(&spec, watcher).await {
+                Ok(summary) => tracing::info!("route {}: {}", spec.name, summary.render()),
+                Err(e) => tracing::error!("route {} failed: {e:#}", spec.name),
+            }
+            spec.name
         }
-    });
-    running.insert(name, Running { from, stage, task });
+        .boxed_local(),
+    );
+    running.insert(name, Running { from, stage });
 }
 
 /// Keeps unchanged routes, closes removed or changed ones, starts the new ones.
-async fn reload(running: &mut BTreeMap<String, Running>, routes: Vec<RouteSpec>) {
-    let mut closing = Vec::new();
-    let wanted: BTreeMap<String, &RouteSpec> = routes.iter().map(|r| (r.name.clone(), r)).collect();
-    let names: Vec<String> = running.keys().cloned().collect();
-    for name in names {
-        let keep = wanted.get(&name).is_some_and(|spec| spec.from == running[&name].from);
-        if !keep {
-            let old = running.remove(&name).expect("listed");
-            tracing::info!("route {name}: removed or changed, closing it");
-            closing.push(old);
-        }
+async fn reload(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, routes: Vec<RouteSpec>) {
+    let wanted: BTreeMap<&str, &RouteSpec> = routes.iter().map(|r| (r.name.as_str(), r)).collect();
+    let closing: Vec<String> = running
+        .iter()
+        .filter(|(name, r)| wanted.get(name.as_str()).is_none_or(|spec| spec.from != r.from))
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in &closing {
+        tracing::info!("route {name}: removed or changed, closing it");
     }
-    // A changed route's folder is the old one's: it must be closed before it reopens.
-    stop(closing, Duration::from_secs(30)).await;
+    // A changed route reopens the old one's folder: the old one must be gone first.
+    stop(running, tasks, &closing, Duration::from_secs(30)).await;
     for spec in routes {
         if !running.contains_key(&spec.name) {
             tracing::info!("route {}: starting", spec.name);
-            start(running, spec);
+            start(running, tasks, spec);
         }
     }
 }
 
-/// Closes `routes`, aborting what has not finished after `deadline`, and waits for all.
-async fn stop(routes: Vec<Running>, deadline: Duration) {
-    for r in &routes {
+/// Closes the routes `names`, aborting them after `deadline`, and waits until they
+/// ended; the other routes keep running meanwhile.
+async fn stop(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, names: &[String], deadline: Duration) {
+    let mut left: BTreeMap<String, Running> = names
+        .iter()
+        .filter_map(|n| running.remove(n).map(|r| (n.clone(), r)))
+        .collect();
+    for r in left.values() {
         let _ = r.stage.send(Stage::Closing);
     }
-    let (stages, tasks): (Vec<_>, Vec<_>) = routes.into_iter().map(|r| (r.stage, r.task)).unzip();
-    let mut all = futures_util::future::join_all(tasks);
-    if tokio::time::timeout(deadline, &mut all).await.is_err() {
-        tracing::warn!("shutdown_timeout reached: abandoning what is in flight (it stays in the spool)");
-        for s in &stages {
-            let _ = s.send(Stage::Aborting);
+    let timer = tokio::time::sleep(deadline);
+    tokio::pin!(timer);
+    let mut aborted = false;
+    while !left.is_empty() {
+        tokio::select! {
+            Some(name) = tasks.next(), if !tasks.is_empty() => {
+                left.remove(&name);
+            }
+            () = &mut timer, if !aborted => {
+                aborted = true;
+                tracing::warn!("shutdown_timeout reached: abandoning what is in flight (it stays in the spool)");
+                for r in left.values() {
+                    let _ = r.stage.send(Stage::Aborting);
+                }
+            }
+            else => break,
         }
-        all.await;
     }
 }
 

@@ -35,7 +35,7 @@ pub(super) fn alive() {
 pub(super) fn watchdog() -> Option<tokio::time::Interval> {
     let mut usec = 0;
     match sd_notify::watchdog_enabled(false, &mut usec) {
-        Ok(true) if usec > 0 => Some(tokio::time::interval(Duration::from_micros(usec / 2))),
+        true if usec > 0 => Some(tokio::time::interval(Duration::from_micros(usec / 2))),
         _ => None,
     }
 }
