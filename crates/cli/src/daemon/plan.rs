@@ -121,7 +121,7 @@ fn parse<A: Args + FromArgMatches>(
     for option in &sink.options {
         let key = option.key.replace('-', "_");
         if let Some((_, why)) = DAEMON_KEYS.iter().find(|(k, _)| *k == key) {
-            return Err(error(config, sink, Some(option), &format!("not a sink option: {why}")));
+            return Err(key_error(config, sink, option, &format!("not a sink option: {why}")));
         }
         if !known.contains(&key) {
             let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -129,7 +129,7 @@ fn parse<A: Args + FromArgMatches>(
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             let message = format!("unknown option for a {name} sink{hint}");
-            return Err(error(config, sink, Some(option), &message));
+            return Err(key_error(config, sink, option, &message));
         }
         let flag = format!("--{}", key.replace('_', "-"));
         argv.extend(arguments(&flag, &option.value));
@@ -185,7 +185,17 @@ fn flag_keys(detail: &str) -> String {
         .join(", ")
 }
 
-/// An error at `option` of `sink` (or at the sink's table).
+/// An error about `option`'s key itself (unknown, not allowed), at the key.
+fn key_error(config: &Config, sink: &SinkConfig, option: &SinkOption, message: &str) -> ConfigError {
+    ConfigError::at(
+        &config.path,
+        option.key_location,
+        format!("sinks.{}.{}", sink.name, option.key),
+        message,
+    )
+}
+
+/// An error at `option`'s value (or at the sink's table).
 fn error(config: &Config, sink: &SinkConfig, option: Option<&SinkOption>, message: &str) -> ConfigError {
     match option {
         Some(o) => ConfigError::at(

@@ -285,7 +285,7 @@ async fn kill_9_several_times_while_a_writer_appends_and_rotates_loses_nothing()
             for chunk in 0..10 {
                 let start = round * 1000 + chunk * 100;
                 append(&writer_log, "chaos", start..start + 100);
-                std::thread::sleep(Duration::from_millis(15));
+                std::thread::sleep(Duration::from_millis(50));
             }
             // Rotate by rename, keeping two generations.
             let one = writer_log.with_extension("log.1");
@@ -307,8 +307,10 @@ async fn kill_9_several_times_while_a_writer_appends_and_rotates_loses_nothing()
     writer.join().unwrap();
     all_arrived(&emu, "chaos", 6000, &daemon);
     let total: usize = counts(&emu).values().sum();
-    // Duplicates: at most what each of the 4 kills had in flight or unacknowledged.
-    assert!(total - 6000 <= 4 * 1500, "{} duplicates", total - 6000);
+    // Duplicates: at most what each of the 4 kills had in flight, spooled but not yet
+    // delivered, or read since the registry was last written (it is written every
+    // 250 ms): about half a second of the writer's 2,000 lines/s per kill.
+    assert!(total - 6000 <= 4 * 1000, "{} duplicates", total - 6000);
     assert!(daemon.term().success());
     emu.shutdown().await;
 }
@@ -319,7 +321,7 @@ async fn sighup_adds_and_removes_a_source_and_a_bad_config_keeps_the_old_one() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     let config = http_config(&emu, dir.path(), &a.display().to_string(), "", "");
-    let mut daemon = Daemon::start(&emu, &config, &[]);
+    let daemon = Daemon::start(&emu, &config, &[]);
     append(&a, "a", 0..100);
     all_arrived(&emu, "a", 100, &daemon);
 
@@ -432,10 +434,19 @@ ca_file = "{ca}"
 #[test]
 fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
     let dir = tempfile::tempdir().unwrap();
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/logferry.example.toml");
+    // The example as shipped, with its SDL key file here instead of /etc/logferry.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/logferry.example.toml");
+    let key_file = dir.path().join("sdl.key");
+    std::fs::write(&key_file, "sdl-key\n").unwrap();
+    let text = std::fs::read_to_string(shipped).unwrap();
+    assert!(text.contains("/etc/logferry/sdl.key"));
+    let example = dir.path().join("example.toml");
+    std::fs::write(&example, text.replace("/etc/logferry/sdl.key", key_file.to_str().unwrap())).unwrap();
     let out = logferry()
         .args(["validate", "--config"])
         .arg(&example)
+        .env("TAEGIS_CLIENT_ID", "id")
+        .env("TAEGIS_CLIENT_SECRET", "secret")
         .env("HTTP_INGEST_URL", "https://ingest.example.com/http-endpoint/v1/x")
         .env("HTTP_INGEST_KEY", "k")
         .env("SDL_URL", "https://xdr.us1.sentinelone.net")
