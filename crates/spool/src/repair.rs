@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::format::ACK_LEN;
-use crate::spool::{lock_dir, private, sync_dir};
+use crate::spool::{lock_dir, parse_name, private, sync_dir};
 use crate::verify::{CorruptRegion, Verification, scan_dir};
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -79,8 +79,35 @@ pub fn repair_with(
     dir: &Path,
     mut records: impl FnMut(&[u8]) -> Option<u64>,
 ) -> Result<Repair, Error> {
+    repair_inner(dir, &mut records, Durable(true))
+}
+
+/// Whether [`repair`] flushes what it writes (the fuzz harness does without: a flush
+/// per run would slow the fuzzer a hundredfold).
+#[derive(Clone, Copy)]
+pub(crate) struct Durable(pub(crate) bool);
+
+impl Durable {
+    fn file(self, file: &fs::File, path: &Path) -> Result<(), Error> {
+        if self.0 {
+            file.sync_all().map_err(Error::io("sync", path))?;
+        }
+        Ok(())
+    }
+
+    fn dir(self, dir: &Path) -> Result<(), Error> {
+        if self.0 { sync_dir(dir) } else { Ok(()) }
+    }
+}
+
+pub(crate) fn repair_inner(
+    dir: &Path,
+    records: &mut dyn FnMut(&[u8]) -> Option<u64>,
+    durable: Durable,
+) -> Result<Repair, Error> {
     let _lock = lock_dir(dir)?;
-    let found = scan_dir(dir, &mut records)?;
+    remove_leftovers(dir)?;
+    let found = scan_dir(dir, records)?;
     let mut quarantined = Vec::new();
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -109,7 +136,8 @@ pub fn repair_with(
                 .opt("end_id", region.ids.as_ref().map(|r| r.end))
                 .num("acked", region.acked)
                 .num("repaired_at_unix", stamp);
-            let (file, sidecar) = quarantine(dir, &report.path, region.offset, bytes, json)?;
+            let (file, sidecar) =
+                quarantine(dir, &report.path, region.offset, bytes, json, durable)?;
             quarantined.push(Quarantined {
                 from: report.path.clone(),
                 offset: region.offset,
@@ -126,7 +154,7 @@ pub fn repair_with(
         if let Some(torn) = &report.torn_tail {
             kept.extend_from_slice(&data[to_usize(torn.offset)..]);
         }
-        replace(dir, &report.path, &kept)?;
+        replace(dir, &report.path, &kept, durable)?;
     }
     for ack in &found.ack_logs {
         let report = &ack.report;
@@ -152,7 +180,7 @@ pub fn repair_with(
                  sent again",
             )
             .num("repaired_at_unix", stamp);
-        let (file, sidecar) = quarantine(dir, &report.path, first_bad, &bad, json)?;
+        let (file, sidecar) = quarantine(dir, &report.path, first_bad, &bad, json, durable)?;
         quarantined.push(Quarantined {
             from: report.path.clone(),
             offset: first_bad,
@@ -161,7 +189,7 @@ pub fn repair_with(
             file,
             sidecar,
         });
-        replace(dir, &report.path, &kept)?;
+        replace(dir, &report.path, &kept, durable)?;
     }
     Ok(Repair {
         found: found.verification,
@@ -182,6 +210,7 @@ fn quarantine(
     offset: u64,
     bytes: &[u8],
     json: Json,
+    durable: Durable,
 ) -> Result<(PathBuf, PathBuf), Error> {
     let qdir = dir.join(QUARANTINE_DIR);
     if !qdir.is_dir() {
@@ -192,7 +221,7 @@ fn quarantine(
             .recursive(true)
             .create(&qdir)
             .map_err(Error::io("create", &qdir))?;
-        sync_dir(dir)?;
+        durable.dir(dir)?;
     }
     let name = from
         .file_name()
@@ -212,30 +241,50 @@ fn quarantine(
             Err(e) => return Err(Error::io("read", &bin)(e)),
         }
     };
-    write_synced(&bin, bytes)?;
-    write_synced(&sidecar, json.finish().as_bytes())?;
-    sync_dir(&qdir)?;
+    write_synced(&bin, bytes, durable)?;
+    write_synced(&sidecar, json.finish().as_bytes(), durable)?;
+    durable.dir(&qdir)?;
     Ok((bin, sidecar))
 }
 
+/// Deletes the temporary files of a repair interrupted before its rename (copies of
+/// intact data: the file they were to replace is still whole).
+fn remove_leftovers(dir: &Path) -> Result<(), Error> {
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(TMP_SUFFIX)) else {
+            continue;
+        };
+        if parse_name(stem, ".seg").is_some() || parse_name(stem, ".ack").is_some() {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(Error::io("delete", &path))?;
+        }
+    }
+    Ok(())
+}
+
+/// What [`replace`] appends to a file's name for its temporary copy.
+const TMP_SUFFIX: &str = ".repair";
+
 /// Creates or truncates `path` (`0600`), writes `bytes` and flushes them.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+fn write_synced(path: &Path, bytes: &[u8], durable: Durable) -> Result<(), Error> {
     let mut file = private(OpenOptions::new().write(true).create(true).truncate(true))
         .open(path)
         .map_err(Error::io("create", path))?;
     file.write_all(bytes).map_err(Error::io("write", path))?;
-    file.sync_all().map_err(Error::io("sync", path))
+    durable.file(&file, path)
 }
 
 /// Replaces `path` by `bytes` atomically: a flushed temporary file renamed over it, then
 /// the directory flushed.
-fn replace(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+fn replace(dir: &Path, path: &Path, bytes: &[u8], durable: Durable) -> Result<(), Error> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".repair");
+    tmp.push(TMP_SUFFIX);
     let tmp = PathBuf::from(tmp);
-    write_synced(&tmp, bytes)?;
+    write_synced(&tmp, bytes, durable)?;
     fs::rename(&tmp, path).map_err(Error::io("replace", path))?;
-    sync_dir(dir)
+    durable.dir(dir)
 }
 
 /// A flat JSON object, written by hand (the sidecars need nothing more).
