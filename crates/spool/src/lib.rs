@@ -195,7 +195,8 @@
 //!
 //! The index keeps 24 bytes per entry still in a segment file (acknowledged entries
 //! included until their segment is deleted), plus one open ack log per segment that was
-//! acknowledged into. Opening reads one segment file at a time into memory.
+//! acknowledged into. Opening reads one segment file at a time into memory, and so do
+//! [`verify`] and [`repair`].
 
 mod config;
 mod dir;

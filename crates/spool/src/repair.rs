@@ -5,6 +5,7 @@ use crate::Error;
 use crate::format::ACK_LEN;
 use crate::spool::{lock_dir, parse_name, private, sync_dir};
 use crate::verify::{CorruptRegion, Verification, scan_dir};
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -107,15 +108,14 @@ pub(crate) fn repair_inner(
 ) -> Result<Repair, Error> {
     let _lock = lock_dir(dir)?;
     remove_leftovers(dir)?;
-    let found = scan_dir(dir, records)?;
     let mut quarantined = Vec::new();
     let stamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    for (analysis, data) in &found.segments {
+    let found = scan_dir(dir, records, &mut |analysis, data| {
         let report = &analysis.report;
         if report.corrupt.is_empty() {
-            continue;
+            return Ok(());
         }
         for region in &report.corrupt {
             let bytes = &data[to_usize(region.offset)..to_usize(region.offset + region.len)];
@@ -154,17 +154,18 @@ pub(crate) fn repair_inner(
         if let Some(torn) = &report.torn_tail {
             kept.extend_from_slice(&data[to_usize(torn.offset)..]);
         }
-        replace(dir, &report.path, &kept, durable)?;
-    }
+        replace(dir, &report.path, &kept, durable)
+    })?;
     for ack in &found.ack_logs {
         let report = &ack.report;
         let Some(&first_bad) = report.corrupt.first() else {
             continue;
         };
+        let corrupt: HashSet<u64> = report.corrupt.iter().copied().collect();
         let mut bad = Vec::new();
         let mut kept = Vec::with_capacity(ack.data.len());
         for (i, record) in ack.data.chunks(ACK_LEN).enumerate() {
-            if report.corrupt.contains(&((i * ACK_LEN) as u64)) {
+            if corrupt.contains(&((i * ACK_LEN) as u64)) {
                 bad.extend_from_slice(record);
             } else {
                 kept.extend_from_slice(record);

@@ -174,7 +174,7 @@ pub fn verify_with(
     dir: &Path,
     mut records: impl FnMut(&[u8]) -> Option<u64>,
 ) -> Result<Verification, Error> {
-    scan_dir(dir, &mut records).map(|found| found.verification)
+    scan_dir(dir, &mut records, &mut |_, _| Ok(())).map(|found| found.verification)
 }
 
 /// A segment's analysis with what a repair needs: the byte ranges to keep.
@@ -190,11 +190,10 @@ pub(crate) struct AckAnalysis {
     pub(crate) data: Vec<u8>,
 }
 
-/// Everything [`scan_dir`] read.
+/// What [`scan_dir`] keeps: the findings and the ack logs' bytes (12 bytes per
+/// acknowledged entry; segments are handed to the caller one at a time instead).
 pub(crate) struct Found {
     pub(crate) verification: Verification,
-    /// Per segment report, its analysis and the file's bytes.
-    pub(crate) segments: Vec<(SegmentAnalysis, Vec<u8>)>,
     pub(crate) ack_logs: Vec<AckAnalysis>,
 }
 
@@ -224,10 +223,15 @@ fn read_if_exists(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
-/// Reads and analyses every segment and ack log in `dir` (no writes, no lock).
+/// What [`scan_dir`] does with each segment's analysis and bytes.
+pub(crate) type EachSegment<'a> = dyn FnMut(&SegmentAnalysis, &[u8]) -> Result<(), Error> + 'a;
+
+/// Reads and analyses every segment and ack log in `dir` (no writes, no lock), one
+/// segment in memory at a time, handing each with its bytes to `each_segment`.
 pub(crate) fn scan_dir(
     dir: &Path,
     records: &mut dyn FnMut(&[u8]) -> Option<u64>,
+    each_segment: &mut EachSegment<'_>,
 ) -> Result<Found, Error> {
     let (segs, acks) = list(dir)?;
     let firsts: Vec<u64> = segs.into_iter().collect();
@@ -237,7 +241,6 @@ pub(crate) fn scan_dir(
             segments: Vec::new(),
             ack_logs: Vec::new(),
         },
-        segments: Vec::new(),
         ack_logs: Vec::new(),
     };
     for (i, &first) in firsts.iter().enumerate() {
@@ -262,13 +265,9 @@ pub(crate) fn scan_dir(
             continue;
         };
         let analysis = analyze_segment(path, &data, first, upper, &acked, records);
-        found.segments.push((analysis, data));
+        each_segment(&analysis, &data)?;
+        found.verification.segments.push(analysis.report);
     }
-    found.verification.segments = found
-        .segments
-        .iter()
-        .map(|(a, _)| a.report.clone())
-        .collect();
     found.verification.ack_logs = found.ack_logs.iter().map(|a| a.report.clone()).collect();
     Ok(found)
 }

@@ -381,6 +381,36 @@ fn a_wholly_corrupt_segment_is_counted_only_when_one_entry_can_be_in_it() {
 }
 
 #[test]
+fn a_second_repair_keeps_the_first_quarantine_and_clears_an_interrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = spool_with(dir.path(), &FIVE, &[]);
+    let (_, start, _) = entries_in(&std::fs::read(&path).unwrap())[1];
+    flip(&path, start + HEADER, 0x01);
+    let first = repair(dir.path()).unwrap().quarantined[0].clone();
+    // The same offset corrupt again (now entry 2 sits there), and a temporary file left
+    // by a repair that died before its rename.
+    flip(&path, start + HEADER, 0x01);
+    let leftover = dir.path().join("spool-00000000000000000000.seg.repair");
+    std::fs::write(&leftover, b"partial copy").unwrap();
+    let second = repair(dir.path()).unwrap().quarantined[0].clone();
+    assert_eq!(second.offset, first.offset);
+    assert_ne!(second.file, first.file, "a new name, the first kept");
+    assert!(first.file.exists() && first.sidecar.exists());
+    assert!(
+        second
+            .file
+            .to_string_lossy()
+            .ends_with(&format!("-{start}-1.bin"))
+    );
+    assert!(!leftover.exists());
+    let left: Vec<u64> = open_replay(dir.path())
+        .iter()
+        .map(|(id, _)| id.get())
+        .collect();
+    assert_eq!(left, [0, 3, 4]);
+}
+
+#[test]
 fn a_missing_directory_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope");
