@@ -109,7 +109,7 @@ fn entry_at(data: &[u8], pos: usize, ids: &Range<u64>, after: Option<u64>) -> Op
 }
 
 /// Finds the next occurrence of [`MAGIC`] at or after `from`.
-fn next_magic(data: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn next_magic(data: &[u8], from: usize) -> Option<usize> {
     let rest = data.get(from..)?;
     rest.windows(MAGIC.len())
         .position(|w| w == MAGIC)

@@ -10,9 +10,13 @@
 //! open succeeds, every replayed entry exists in the input with valid checksums, ids
 //! increase, the counters agree with what was replayed and with the file's bytes, a
 //! second open finds no torn tail and replays the same, and acknowledging everything
-//! empties the directory.
+//! empties the directory. Before the open it runs [`verify`](crate::verify) (changes
+//! nothing, counts the pending entries the replay returns, finds any corruption the open
+//! finds) and, on a copy, [`repair`](crate::repair) (leaves a healthy spool that
+//! replays the same).
 
 use crate::format::{self, HEADER_LEN};
+use crate::repair::Durable;
 use crate::spool::{ack_name, segment_name};
 use crate::{Entry, FsyncPolicy, Spool, SpoolConfig};
 use std::path::PathBuf;
@@ -51,6 +55,30 @@ fn is_valid_entry_in(segment: &[u8], id: u64, payload: &[u8]) -> bool {
     })
 }
 
+/// The files of `dir` (not recursive) and their bytes.
+fn snapshot(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("scratch dir lists")
+        .map(|e| {
+            let e = e.expect("scratch dir lists");
+            let bytes = std::fs::read(e.path()).expect("scratch files are readable");
+            (e.file_name(), bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `v` with every path cut to its file name (the directory's left out), to compare two
+/// directories' findings.
+fn names_only(mut v: crate::Verification) -> crate::Verification {
+    let name = |p: &mut PathBuf| *p = p.file_name().map(PathBuf::from).unwrap_or_default();
+    v.dir = PathBuf::new();
+    v.segments.iter_mut().for_each(|s| name(&mut s.path));
+    v.ack_logs.iter_mut().for_each(|a| name(&mut a.path));
+    v
+}
+
 type Replayed = Vec<(u64, Vec<u8>)>;
 
 fn replay_all(spool: &Spool) -> Replayed {
@@ -86,9 +114,54 @@ pub fn recover(data: &[u8]) {
         ..SpoolConfig::default()
     };
 
+    let before = snapshot(&dir.0);
+    let found = crate::verify(&dir.0).expect("verify reads any bytes");
+    let _ = found.to_string();
+    assert_eq!(snapshot(&dir.0), before, "verify changed the directory");
+
+    // The same files repaired in a second directory: healthy, and the same replay.
+    let repaired = ScratchDir::new();
+    for (name, bytes) in &before {
+        std::fs::write(repaired.0.join(name), bytes).expect("scratch files are writable");
+    }
+    let repair = crate::repair::repair_inner(&repaired.0, &mut |_| None, Durable(false))
+        .expect("repair handles any bytes");
+    assert_eq!(
+        names_only(repair.found),
+        names_only(found.clone()),
+        "repair found something else than verify"
+    );
+    assert!(
+        crate::verify(&repaired.0)
+            .expect("verify after repair")
+            .is_healthy(),
+        "repair left corruption"
+    );
+
     let spool = Spool::open(&dir.0, config).expect("open recovers from any bytes");
     let stats = spool.stats();
     let replayed = replay_all(&spool);
+    assert_eq!(
+        found.entries_pending(),
+        replayed.len() as u64,
+        "verify's pending entries vs the replay"
+    );
+    if stats.corrupt_skipped > 0 || stats.corrupt_acks > 0 {
+        assert!(
+            !found.is_healthy(),
+            "verify missed corruption the open found"
+        );
+    }
+    {
+        let spool = Spool::open(&repaired.0, config).expect("open after repair");
+        assert_eq!(replay_all(&spool), replayed, "replay after repair differs");
+        assert_eq!(
+            spool.stats().corrupt_skipped,
+            0,
+            "corruption left by repair"
+        );
+        assert_eq!(spool.stats().corrupt_acks, 0, "corrupt acks left by repair");
+    }
     assert_eq!(stats.entries, replayed.len() as u64, "entries counter");
     assert!(
         replayed.windows(2).all(|w| w[0].0 < w[1].0),

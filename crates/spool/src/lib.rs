@@ -11,7 +11,13 @@
 //!   (dropped when full, corrupt regions skipped, torn tails truncated);
 //! - [`Entry`]: the trait of what callers store (a four-byte kind tag, then a body), with
 //!   [`EntryReader`], a bounds-checked reader for implementors, and [`EntryError`];
-//! - [`dir_name`]: the directory of a backend's spool for one target.
+//! - [`dir_name`]: the directory of a backend's spool for one target;
+//! - [`verify`] / [`verify_with`]: a read-only check of a spool directory (a
+//!   [`Verification`]: per segment, entries intact, pending and acknowledged, corrupt
+//!   regions with the entries and records they cost, benign torn tails, corrupt ack
+//!   records), safe beside a running process; [`repair`] / [`repair_with`]: moves what
+//!   is corrupt into the quarantine folder (a [`Repair`] listing each [`Quarantined`]
+//!   file).
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) the spool
 //! sits between encoding and sending: an encoded batch is appended before it is sent, the
@@ -47,6 +53,7 @@
 //! DIR/spool-00000000000000000000.ack   acknowledgements of entries in that segment
 //! DIR/spool-00000000000000000417.seg   the next segment starts at entry 417
 //! DIR/spool.lock                        empty; locked while a spool is open
+//! DIR/quarantine/                       corrupt bytes moved out by `repair` (0700)
 //! ```
 //!
 //! [`Spool::open`] takes an exclusive lock on `spool.lock` (`flock` on Unix) and holds it
@@ -77,8 +84,9 @@
 //! ```
 //!
 //! Invariants:
-//! - **Entries are only ever appended.** The only rewrite of a segment is cutting off a
-//!   torn tail at open, or a partial entry after a failed write.
+//! - **Entries are only ever appended.** The only rewrites of a segment are cutting off
+//!   a torn tail at open, a partial entry after a failed write, and [`repair`] moving
+//!   corrupt regions to the quarantine folder (intact entries keep their bytes and ids).
 //! - **Within a segment, ids strictly increase**, are at least the segment's first id
 //!   and below the next segment's first id; an entry breaking this is treated as corrupt.
 //! - **An id is never acknowledged by accident.** An ack record applies only within its
@@ -102,6 +110,49 @@
 //! file is truncated there, with a warning ([`SpoolStats::torn_tail_dropped`]). Ack logs
 //! are read in whole records; a partial last record is cut off. Nothing in recovery
 //! panics on any input (the `spool_recovery` fuzz target checks it).
+//!
+//! # Verify and repair
+//!
+//! [`verify`] reads a spool directory without opening it: no lock, no write, so it
+//! works on a stopped spool and beside the process that holds it (what it reads is a
+//! snapshot: an append in progress shows as a torn tail). It scans every segment as
+//! [`Spool::open`] does and tells apart:
+//! - a **corrupt region** ([`CorruptRegion`]): bytes failing the checks that are not a
+//!   crash's partial write, between intact entries or at the end of a segment (a
+//!   damaged last entry). Its entries are lost unless they were acknowledged before the
+//!   damage. How many entries it held is counted from the framing where it can be: from
+//!   the headers that still read, or from the ids of the intact entries around it (the
+//!   writer numbers a segment's entries consecutively; after an earlier repair this is
+//!   an upper bound), else "unknown". Records are the caller's business:
+//!   [`verify_with`] hands the payload of every intact pending entry, and of every
+//!   damaged entry whose header still reads, to a callback that counts them;
+//! - a **torn tail** ([`TornTail`]): what an interrupted append leaves at the end (a
+//!   header prefix, a header with its payload cut short, or zeros). Benign: the append
+//!   never completed, and the next open truncates it;
+//! - **corrupt ack records** ([`AckLogReport::corrupt`]): their entries are sent again
+//!   (a duplicate, not a loss), and a partial last record (benign).
+//!
+//! [`Verification::is_healthy`] is false when there is a corrupt region or record; its
+//! `Display` names each file, byte offset and the entries affected.
+//!
+//! [`repair`] takes the spool's lock ([`Error::Locked`] while a process holds it) and
+//! moves every corrupt region and corrupt ack record into the quarantine folder, one
+//! file each, named after the file and byte offset they came from, unchanged, with a
+//! JSON sidecar saying where from and why:
+//!
+//! ```text
+//! DIR/quarantine/spool-00000000000000000000.seg-59.bin    the bytes, 0600
+//! DIR/quarantine/spool-00000000000000000000.seg-59.json   {"from": ..., "offset": 59, "bytes": 47,
+//!                                                          "reason": ..., "entries": 1,
+//!                                                          "first_id": 2, "end_id": 3, ...}
+//! DIR/quarantine/spool-00000000000000000000.ack-0.bin     corrupt ack records, back to back
+//! ```
+//!
+//! The quarantine files are flushed before the file they came from is rewritten without
+//! them (a flushed temporary file renamed over it). Intact entries keep their bytes and
+//! ids, so their acknowledgements still apply: the next open replays every intact
+//! pending entry, and nothing else. Nothing leaves a spool file without first being in
+//! the quarantine folder, which logferry never reads or deletes.
 //!
 //! # Durability and the fsync trade-off
 //!
@@ -144,7 +195,8 @@
 //!
 //! The index keeps 24 bytes per entry still in a segment file (acknowledged entries
 //! included until their segment is deleted), plus one open ack log per segment that was
-//! acknowledged into. Opening reads one segment file at a time into memory.
+//! acknowledged into. Opening reads one segment file at a time into memory, and so do
+//! [`verify`] and [`repair`].
 
 mod config;
 mod dir;
@@ -152,10 +204,16 @@ mod entry;
 mod error;
 mod format;
 pub mod fuzzing;
+mod repair;
 mod spool;
+mod verify;
 
 pub use config::{FsyncPolicy, SpoolConfig, SpoolStats, WhenFull};
 pub use dir::dir_name;
 pub use entry::{Entry, EntryError, EntryReader, KIND_LEN};
 pub use error::Error;
+pub use repair::{Moved, QUARANTINE_DIR, Quarantined, Repair, repair, repair_with};
 pub use spool::{EntryId, Replay, Spool};
+pub use verify::{
+    AckLogReport, CorruptRegion, SegmentReport, TornTail, Verification, verify, verify_with,
+};

@@ -46,7 +46,7 @@ pub(crate) fn ack_name(first: u64) -> String {
 }
 
 /// Parses `spool-<20 digits>.<ext>`.
-fn parse_name(name: &str, ext: &str) -> Option<u64> {
+pub(crate) fn parse_name(name: &str, ext: &str) -> Option<u64> {
     let digits = name.strip_prefix("spool-")?.strip_suffix(ext)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -151,14 +151,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(Error::io("sync", dir))
 }
 
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir(_dir: &Path) -> Result<(), Error> {
     Ok(())
 }
 
@@ -906,7 +906,7 @@ impl Replay {
 
 /// Takes the spool directory's lock file, failing (after a short grace, see below) when another open spool (in
 /// this process or another) holds it.
-fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<fs::File, Error> {
     let path = dir.join(LOCK_FILE);
     let file = fs::OpenOptions::new()
         .create(true)
@@ -944,7 +944,7 @@ const LOCK_FILE: &str = "spool.lock";
 
 /// Files the spool creates are readable by their owner only: records may carry what
 /// other users of the machine must not read.
-fn private(options: &mut OpenOptions) -> &mut OpenOptions {
+pub(crate) fn private(options: &mut OpenOptions) -> &mut OpenOptions {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(options, 0o600);
     options

@@ -6,6 +6,7 @@ mod api;
 mod full;
 mod model;
 mod recovery;
+mod verify;
 
 use logferry_spool::{EntryId, FsyncPolicy, Spool, SpoolConfig};
 use std::path::{Path, PathBuf};
