@@ -66,7 +66,7 @@ async fn json_objects_keep_their_time_and_severity() {
                  {\"ts\":\"1763928000000000000\",\"severity\":\"WRN\",\"msg\":\"slow\"}\n\
                  {\"ts\":\"yesterday\",\"msg\":\"bad time\"}\n";
     let mut cmd = sdl(&emu, dir.path());
-    cmd.args(["--format", "json", "-"]);
+    cmd.args(["--format", "json", "-", "--summary-json", "s.json"]);
     let out = run_with_stdin(cmd, input.as_bytes());
     // A time no parser understands is not a reason to lose the event: it goes with the
     // read time, its raw value kept, and is counted.
@@ -94,6 +94,7 @@ async fn json_objects_keep_their_time_and_severity() {
     assert_eq!(a.sev, Some(5));
     assert_eq!(a.attrs["n"], 3);
     assert!(!dir.path().join("logferry-dead-letter.jsonl").exists());
+    assert_eq!(summary(dir.path(), "s.json")["records"]["delivered"], 3);
     emu.shutdown().await;
 }
 
@@ -108,6 +109,7 @@ async fn a_refused_key_stops_and_never_prints() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    assert_eq!(summary(dir.path(), "s.json")["records"]["undelivered"], 50);
     let summary = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
     assert!(
         summary.contains("noPermission") || summary.contains("401"),
