@@ -563,3 +563,49 @@ async fn entries_dropped_from_a_full_spool_but_delivered_are_not_counted_lost() 
     assert_eq!(received(&emu).len(), 20_000);
     emu.shutdown().await;
 }
+
+/// Issue 13, item 7: invalid and refused records in one run are each counted once, and
+/// the dead-letter file holds what the summary says.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_and_rejected_records_in_one_run_all_add_up() {
+    let emu = emulator().await;
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(u64::MAX, FaultStatus::Code(400)),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.log"),
+        b"good one\nbad \xff here\ngood two\n",
+    )
+    .unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = summary(dir.path(), "s.json");
+    let counts = ["read", "delivered", "rejected", "invalid", "undelivered"]
+        .map(|f| s["records"][f].as_u64().unwrap());
+    assert_eq!(counts, [3, 0, 2, 1, 0], "{s}");
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    let mut kinds: Vec<(String, u64)> = dead
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let total: u64 = kinds.iter().map(|k| k.1).sum();
+    assert_eq!(total, 3, "{kinds:?}");
+    assert!(
+        kinds.iter().all(|(k, _)| k == "invalid" || k == "rejected"),
+        "{kinds:?}"
+    );
+    emu.shutdown().await;
+}
