@@ -204,6 +204,13 @@ impl<'a> Recorder<'a> {
             Event::Skipped { name, bytes } => tracing::info!(
                 "{name} ({bytes} bytes) was uploaded by an earlier run and is unchanged: skipped"
             ),
+            Event::Reuploaded {
+                name,
+                uploaded,
+                now,
+            } => tracing::info!(
+                "{name} grew from {uploaded} to {now} bytes since its last upload: uploaded again whole"
+            ),
             Event::Stopped(why) => self.summary.stopped = Some((*why).to_owned()),
             _ => {}
         }
@@ -279,6 +286,7 @@ impl<'a> Recorder<'a> {
         summary.records.invalid = ledger.invalid;
         summary.records.undelivered = ledger.undelivered();
         summary.records.skipped = ledger.skipped;
+        summary.records.reuploaded = ledger.reuploaded;
         summary.failures += ledger.failures;
         summary.corrupt_entries = ledger.corrupt_entries;
         summary.bytes_raw = stats.bytes_raw;

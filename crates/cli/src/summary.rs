@@ -94,6 +94,10 @@ pub(crate) struct Records {
     /// file-upload only: files already uploaded by an earlier run and unchanged.
     #[serde(skip_serializing_if = "is_zero")]
     pub(crate) skipped: u64,
+    /// file-upload only: files uploaded by an earlier run that had grown since, uploaded
+    /// again whole (also counted in `delivered`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) reuploaded: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -193,6 +197,15 @@ impl Summary {
             self.failures,
             self.elapsed_secs
         ));
+        match self.records.reuploaded {
+            0 => {}
+            1 => out.push_str(
+                "  reuploaded 1 file grew since its last upload and was uploaded again whole\n",
+            ),
+            n => out.push_str(&format!(
+                "  reuploaded {n} files grew since their last upload and were uploaded again whole\n"
+            )),
+        }
         if let Some(charged) = self.bytes_charged {
             out.push_str(&format!(
                 "  charged   {charged} bytes (server's bytesCharged)\n"

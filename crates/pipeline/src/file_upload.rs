@@ -8,7 +8,8 @@
 //! and whose size has not changed. A file that changed since (it grew, or was replaced)
 //! is uploaded again whole: the API takes whole files (the contract: "PUT the log file",
 //! one object per presigned URL, no append). A file that grew is logged at INFO, with
-//! the bytes it sends a second time.
+//! the bytes it sends a second time, and once uploaded again it is reported
+//! [`Event::Reuploaded`] (after its [`Event::Delivered`]).
 //!
 //! A file the uploader refuses as not text (gzip, not UTF-8: `logferry_taegis_upload::
 //! TextCheck`) is reported [`Event::Invalid`] at its first bad byte, like a record the
@@ -22,6 +23,7 @@ use logferry_framing::{FrameStats, Position};
 use logferry_source::{Checkpoints, EarlierUpload};
 use logferry_taegis_upload::{Error as UploadError, NotText, Uploader};
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -70,6 +72,8 @@ pub async fn run(
         }
     };
     let mut pending = Vec::with_capacity(files.len());
+    // Files that grew since their earlier upload: the size then.
+    let mut grew = HashMap::new();
     for path in files {
         let earlier = checkpoints
             .as_deref()
@@ -85,6 +89,7 @@ pub async fn run(
                     "{}: grew from {uploaded} to {now} bytes since it was uploaded: uploading it again whole ({uploaded} bytes a second time)",
                     path.display()
                 );
+                grew.insert(path.clone(), uploaded);
                 pending.push(path);
             }
             EarlierUpload::None => pending.push(path),
@@ -106,6 +111,13 @@ pub async fn run(
                     tracing::warn!("cannot store a checkpoint: {e}");
                 }
                 emit(Event::Delivered { records: 1 });
+                if let Some(uploaded) = grew.remove(&report.path) {
+                    emit(Event::Reuploaded {
+                        name: &name,
+                        uploaded,
+                        now: report.bytes,
+                    });
+                }
                 emit(Event::Finished {
                     name: &name,
                     position: Position {

@@ -77,6 +77,16 @@ pub enum Event<'a> {
         /// Its size.
         bytes: u64,
     },
+    /// An input uploaded whole by an earlier run had grown since, and was uploaded again
+    /// whole (File Upload takes whole files): its first `uploaded` bytes went twice.
+    Reuploaded {
+        /// The input's name.
+        name: &'a str,
+        /// Its size at the earlier upload.
+        uploaded: u64,
+        /// Its size at this upload.
+        now: u64,
+    },
     /// A record that is not valid (the framer's verdict, or the sink's: an SDL event with
     /// a bad time): never sent.
     Invalid(&'a Lost<'a>),
@@ -127,6 +137,9 @@ pub struct Ledger {
     pub failures: u64,
     /// Inputs skipped: shipped whole by an earlier run and unchanged.
     pub skipped: u64,
+    /// Inputs shipped whole by an earlier run that had grown, uploaded again whole
+    /// ([`Event::Reuploaded`]; each is also counted delivered).
+    pub reuploaded: u64,
 }
 
 impl Ledger {
@@ -149,6 +162,7 @@ impl Ledger {
             Event::Refused(lost) => self.rejected += lost.iter().map(|l| l.records).sum::<u64>(),
             Event::Undelivered { .. } => self.failures += 1,
             Event::Skipped { .. } => self.skipped += 1,
+            Event::Reuploaded { .. } => self.reuploaded += 1,
             _ => {}
         }
     }

@@ -88,12 +88,18 @@ async fn kill_9_at_random_moments_loses_nothing() {
         child.wait().unwrap();
     }
     // The last run goes to the end.
-    let last = command().status().unwrap();
+    let last = command()
+        .args(["--summary-json", "final.json"])
+        .status()
+        .unwrap();
     assert_eq!(
         last.code(),
         Some(0),
         "the final run must deliver everything"
     );
+    // What the killed runs left in the spool is replayed, and counted once.
+    let s = crate::summary(dir.path(), "final.json");
+    assert_eq!(s["status"], "delivered", "{s}");
 
     let mut seen: HashMap<String, u64> = HashMap::new();
     for r in emu

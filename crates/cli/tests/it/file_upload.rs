@@ -33,6 +33,7 @@ async fn files_are_uploaded_with_a_token_or_client_credentials_and_not_twice() {
         .output()
         .unwrap();
     assert_eq!(with_token.status.code(), Some(0), "{}", stderr(&with_token));
+    assert_eq!(summary(dir.path(), "1.json")["records"]["delivered"], 1);
     let with_client = upload(&emu, dir.path())
         .env("TAEGIS_CLIENT_ID", emu.taegis_client_id())
         .env("TAEGIS_CLIENT_SECRET", emu.taegis_client_secret())
@@ -159,9 +160,11 @@ async fn service_is_syslog_unless_told_otherwise() {
         let out = upload(&emu, dir.path())
             .env("ACCESS_TOKEN", emu.taegis_access_token())
             .args(args)
+            .args(["--summary-json", "s.json"])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert_eq!(summary(dir.path(), "s.json")["records"]["delivered"], 1);
     }
     let mut seen: Vec<(String, Option<String>)> = emu
         .uploads()
@@ -240,9 +243,14 @@ async fn binary_files_are_refused_as_check_says_unless_allowed() {
     let allowed = upload(&emu, dir.path())
         .env("ACCESS_TOKEN", emu.taegis_access_token())
         .args(["logs.gz", "latin1.log", "--allow-binary"])
+        .args(["--summary-json", "allowed.json"])
         .output()
         .unwrap();
     assert_eq!(allowed.status.code(), Some(0), "{}", stderr(&allowed));
+    assert_eq!(
+        crate::summary(dir.path(), "allowed.json")["records"]["delivered"],
+        2
+    );
     let check = logferry()
         .args(["check", "--backend", "file-upload", "--allow-binary"])
         .args(files)
@@ -262,9 +270,9 @@ async fn binary_files_are_refused_as_check_says_unless_allowed() {
 }
 
 /// A file that grew since its upload goes again whole (the API takes whole files), and
-/// the log says so.
+/// the log and the summary say so (issue 13, item 14).
 #[tokio::test(flavor = "multi_thread")]
-async fn a_file_that_grew_is_uploaded_again_whole_and_the_log_says_so() {
+async fn a_file_that_grew_is_uploaded_again_whole_and_the_summary_says_so() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.log");
@@ -279,6 +287,12 @@ async fn a_file_that_grew_is_uploaded_again_whole_and_the_log_says_so() {
     };
     let first = run("1.json");
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let s = summary(dir.path(), "1.json");
+    assert!(
+        s["records"].get("reuploaded").is_none(),
+        "a first upload: {s}"
+    );
+    assert!(!stderr(&first).contains("reuploaded"), "{}", stderr(&first));
     let mut grown = numbered(10);
     grown.push_str("one more line\n");
     std::fs::write(&path, &grown).unwrap();
@@ -294,7 +308,12 @@ async fn a_file_that_grew_is_uploaded_again_whole_and_the_log_says_so() {
     );
     let s = summary(dir.path(), "2.json");
     assert_eq!(s["records"]["delivered"], 1, "{s}");
+    assert_eq!(s["records"]["reuploaded"], 1, "{s}");
     assert!(s["records"].get("skipped").is_none(), "not skipped: {s}");
+    assert!(
+        log.contains("reuploaded 1 file grew since its last upload and was uploaded again whole"),
+        "the summary on stderr says so: {log}"
+    );
     let uploads: Vec<(String, u64, u64)> = emu
         .uploads()
         .into_iter()
@@ -310,7 +329,9 @@ async fn a_file_that_grew_is_uploaded_again_whole_and_the_log_says_so() {
     // Unchanged since: skipped.
     let third = run("3.json");
     assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
-    assert_eq!(summary(dir.path(), "3.json")["records"]["skipped"], 1);
+    let s = summary(dir.path(), "3.json");
+    assert_eq!(s["records"]["skipped"], 1, "{s}");
+    assert!(s["records"].get("reuploaded").is_none(), "{s}");
     assert_eq!(emu.uploads().len(), 2);
     emu.shutdown().await;
 }

@@ -88,10 +88,11 @@ async fn stdin_json_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let input = "[\n {\"a\": 1},\n {\"b\": \"two\"}\n]\n";
     let mut cmd = ingest(&emu, dir.path());
-    cmd.args(["--format", "json", "-"]);
+    cmd.args(["--format", "json", "-", "--summary-json", "s.json"]);
     let out = run_with_stdin(cmd, input.as_bytes());
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(received(&emu), [r#"{"a":1}"#, r#"{"b":"two"}"#]);
+    assert_eq!(summary(dir.path(), "s.json")["records"]["delivered"], 2);
     emu.shutdown().await;
 }
 
@@ -104,9 +105,13 @@ async fn bad_records_go_to_the_dead_letter_file_and_exit_1() {
         b"good one\nbad \xff here\ngood two\n",
     )
     .unwrap();
-    let out = ingest(&emu, dir.path()).arg("in.log").output().unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(received(&emu), ["good one", "good two"]);
+    assert_eq!(summary(dir.path(), "s.json")["records"]["invalid"], 1);
     let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
     let entry: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
     assert_eq!(entry["kind"], "invalid");
@@ -145,7 +150,11 @@ async fn only_the_first_twenty_invalid_records_are_named_then_counted() {
         .flat_map(|i| [format!("bad {i} ").into_bytes(), vec![0xff, b'\n']].concat())
         .collect();
     std::fs::write(dir.path().join("in.log"), bad).unwrap();
-    let out = ingest(&emu, dir.path()).arg("in.log").output().unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(summary(dir.path(), "s.json")["records"]["invalid"], 25);
     let err = stderr(&out);
     assert_eq!(
         err.matches("(sent to the dead-letter file)").count(),
@@ -231,11 +240,14 @@ async fn a_refused_record_longer_than_what_is_kept_is_marked_truncated() {
             "reject",
             "--max-record-bytes",
             "1000",
+            "--summary-json",
+            "s.json",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(received(&emu), ["end", "small"]);
+    assert_eq!(summary(dir.path(), "s.json")["records"]["invalid"], 1);
     let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
     let entry: serde_json::Value = serde_json::from_str(dead.lines().next().unwrap()).unwrap();
     assert_eq!(entry["line"], 2);
@@ -271,6 +283,7 @@ async fn a_key_rejected_at_run_time_exits_1_and_never_prints_the_key() {
         assert!(!text.contains(emu.http_ingest_key()), "the key leaked");
     }
     let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_counts_add_up(&summary);
     assert_eq!(summary["records"]["undelivered"], 100);
     assert!(summary["stopped"].as_str().unwrap().contains("401"));
     // Every undelivered batch says why.
@@ -411,6 +424,7 @@ async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
     let args = ["-", "--spool", "spool", "--no-progress"];
     let mut first = ingest(&emu, dir.path())
         .args(args)
+        .args(["--summary-json", "1.json"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -443,6 +457,7 @@ async fn a_second_run_on_a_spool_in_use_is_refused_and_the_first_finishes() {
         received(&emu),
         ["first run, line 1", "first run, line 2"].map(String::from)
     );
+    assert_eq!(summary(dir.path(), "1.json")["records"]["delivered"], 2);
     emu.shutdown().await;
 }
 
@@ -459,6 +474,7 @@ async fn a_spool_batch_corrupted_on_disk_makes_the_run_incomplete() {
     let run = |summary: &str| spooled_run(&emu, dir.path(), summary);
     let first = run("1.json");
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert_eq!(summary(dir.path(), "1.json")["records"]["delivered"], 0);
 
     // Flip a byte inside the first entry's payload (after its 24-byte header).
     let spool_dir = std::fs::read_dir(dir.path().join("spool"))
@@ -545,5 +561,51 @@ async fn entries_dropped_from_a_full_spool_but_delivered_are_not_counted_lost() 
     assert_eq!(summary["spool"]["lost_batches"], 0, "{summary}");
     assert_eq!(out.status.code(), Some(0), "{summary}");
     assert_eq!(received(&emu).len(), 20_000);
+    emu.shutdown().await;
+}
+
+/// Issue 13, item 7: invalid and refused records in one run are each counted once, and
+/// the dead-letter file holds what the summary says.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_and_rejected_records_in_one_run_all_add_up() {
+    let emu = emulator().await;
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(u64::MAX, FaultStatus::Code(400)),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.log"),
+        b"good one\nbad \xff here\ngood two\n",
+    )
+    .unwrap();
+    let out = ingest(&emu, dir.path())
+        .args(["in.log", "--summary-json", "s.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s = summary(dir.path(), "s.json");
+    let counts = ["read", "delivered", "rejected", "invalid", "undelivered"]
+        .map(|f| s["records"][f].as_u64().unwrap());
+    assert_eq!(counts, [3, 0, 2, 1, 0], "{s}");
+    let dead = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    let mut kinds: Vec<(String, u64)> = dead
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    kinds.sort();
+    let total: u64 = kinds.iter().map(|k| k.1).sum();
+    assert_eq!(total, 3, "{kinds:?}");
+    assert!(
+        kinds.iter().all(|(k, _)| k == "invalid" || k == "rejected"),
+        "{kinds:?}"
+    );
     emu.shutdown().await;
 }

@@ -78,10 +78,58 @@ pub async fn emulator() -> Emulator {
     Emulator::builder().start().await.expect("emulator starts")
 }
 
-/// The `--summary-json` file `name` a run wrote in `dir`.
+/// The `--summary-json` file `name` a run wrote in `dir`, its counts checked by
+/// [`assert_counts_add_up`]: every test that reads a summary checks them.
 pub fn summary(dir: &Path, name: &str) -> serde_json::Value {
     let bytes = std::fs::read(dir.join(name)).expect("the summary was written");
-    serde_json::from_slice(&bytes).expect("the summary is JSON")
+    let summary = serde_json::from_slice(&bytes).expect("the summary is JSON");
+    assert_counts_add_up(&summary);
+    summary
+}
+
+/// Issue 13, item 7: a summary's counts add up, whatever the backend and however the
+/// run ended. Every record read (framed from the inputs, or replayed from the spool;
+/// file-upload: every file) is exactly one of delivered, rejected, invalid or
+/// undelivered: `read = delivered + rejected + invalid + undelivered`. And this run's
+/// dead-letter count holds its invalid and rejected records, plus its undelivered ones
+/// when no spool keeps them (README: "in the spool, or the dead-letter file without
+/// one").
+pub fn assert_counts_add_up(summary: &serde_json::Value) {
+    let count = |field: &str| {
+        summary["records"][field]
+            .as_u64()
+            .unwrap_or_else(|| panic!("records.{field} is a count: {summary}"))
+    };
+    let (read, delivered, rejected, invalid, undelivered) = (
+        count("read"),
+        count("delivered"),
+        count("rejected"),
+        count("invalid"),
+        count("undelivered"),
+    );
+    assert_eq!(
+        read,
+        delivered + rejected + invalid + undelivered,
+        "read = delivered + rejected + invalid + undelivered: {summary}"
+    );
+    let dead = summary["dead_letter"]["records"].as_u64().unwrap_or(0);
+    let judged = invalid + rejected;
+    if summary.get("spool").is_some() {
+        assert!(
+            (judged..=judged + undelivered).contains(&dead),
+            "dead letters = invalid + rejected (+ undelivered not kept in the spool): {summary}"
+        );
+    } else {
+        assert_eq!(
+            dead,
+            judged + undelivered,
+            "without a spool, dead letters = invalid + rejected + undelivered: {summary}"
+        );
+    }
+    let complete = rejected + invalid + undelivered == 0;
+    if summary["status"] == "delivered" {
+        assert!(complete, "a delivered run lost nothing: {summary}");
+    }
 }
 
 /// Waits up to 20 s for `done`, panicking with `what` if it never is.

@@ -66,7 +66,7 @@ async fn json_objects_keep_their_time_and_severity() {
                  {\"ts\":\"1763928000000000000\",\"severity\":\"WRN\",\"msg\":\"slow\"}\n\
                  {\"ts\":\"yesterday\",\"msg\":\"bad time\"}\n";
     let mut cmd = sdl(&emu, dir.path());
-    cmd.args(["--format", "json", "-"]);
+    cmd.args(["--format", "json", "-", "--summary-json", "s.json"]);
     let out = run_with_stdin(cmd, input.as_bytes());
     // A time no parser understands is not a reason to lose the event: it goes with the
     // read time, its raw value kept, and is counted.
@@ -94,6 +94,7 @@ async fn json_objects_keep_their_time_and_severity() {
     assert_eq!(a.sev, Some(5));
     assert_eq!(a.attrs["n"], 3);
     assert!(!dir.path().join("logferry-dead-letter.jsonl").exists());
+    assert_eq!(summary(dir.path(), "s.json")["records"]["delivered"], 3);
     emu.shutdown().await;
 }
 
@@ -108,6 +109,7 @@ async fn a_refused_key_stops_and_never_prints() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    assert_eq!(summary(dir.path(), "s.json")["records"]["undelivered"], 50);
     let summary = std::fs::read_to_string(dir.path().join("s.json")).unwrap();
     assert!(
         summary.contains("noPermission") || summary.contains("401"),
@@ -224,5 +226,73 @@ async fn an_event_larger_than_a_request_goes_whole_up_to_the_6_mb_limit() {
         lens.contains(&1_500_000),
         "the long event arrived whole: {lens:?}"
     );
+    emu.shutdown().await;
+}
+
+/// Issue 13, item 7: invalid and undelivered records in one run are each counted once,
+/// with and without a spool, and the dead-letter file holds what the summary says. The
+/// numbers RFC 8259 allows (item 4) are not among the invalid.
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_and_undelivered_records_in_one_run_all_add_up() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let input = "{\"msg\":\"one\"}\nnot json\n{\"x\":1E400,\"o\":{\"n\":18446744073709551616}}\n\
+                 {\"bad\": tru}\n{\"msg\":\"three\",\"tiny\":-0.0000000000000000000001}\n";
+    std::fs::write(dir.path().join("app.json"), input).unwrap();
+    let run = |key: &str, extra: &[&str], summary: &str| {
+        sdl(&emu, dir.path())
+            .env("SDL_API_KEY", key)
+            .args(["app.json", "--format", "json", "--summary-json", summary])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // The dead-letter file the summary names (in the spool directory with a spool).
+    let dead_letters = |s: &serde_json::Value| {
+        let path = dir.path().join(s["dead_letter"]["path"].as_str().unwrap());
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut kinds = std::collections::BTreeMap::<String, u64>::new();
+        for line in text.lines() {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            *kinds
+                .entry(entry["kind"].as_str().unwrap().to_owned())
+                .or_default() += entry["count"].as_u64().unwrap();
+        }
+        kinds
+    };
+    let counts = |s: &serde_json::Value| {
+        ["read", "delivered", "invalid", "undelivered"].map(|f| s["records"][f].as_u64().unwrap())
+    };
+
+    // No spool: the refused key stops the run; the valid records go to the dead-letter
+    // file as undelivered, beside the invalid ones.
+    let out = run("sdl-wrong-key-1d4f", &[], "1.json");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s1 = summary(dir.path(), "1.json");
+    assert_eq!(counts(&s1), [5, 0, 2, 3], "{s1}");
+    assert_eq!(
+        dead_letters(&s1),
+        [("invalid".to_owned(), 2), ("undelivered".to_owned(), 3)].into(),
+        "{s1}"
+    );
+    std::fs::remove_file(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+
+    // With a spool: the undelivered stay in it, only the invalid are dead-lettered; the
+    // next run, with the right key, delivers them without reading the file again.
+    let spool = ["--spool", "spool"];
+    let out = run("sdl-wrong-key-1d4f", &spool, "2.json");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let s2 = summary(dir.path(), "2.json");
+    assert_eq!(counts(&s2), [5, 0, 2, 3], "{s2}");
+    assert_eq!(
+        dead_letters(&s2),
+        [("invalid".to_owned(), 2)].into(),
+        "{s2}"
+    );
+    let out = run(emu.sdl_api_key(), &spool, "3.json");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s3 = summary(dir.path(), "3.json");
+    assert_eq!(counts(&s3), [3, 3, 0, 0], "{s3}");
+    assert_eq!(events(&emu).len(), 3);
     emu.shutdown().await;
 }
