@@ -9,6 +9,7 @@ mod cmd_file_upload;
 mod cmd_http_ingest;
 mod cmd_run;
 mod cmd_sdl;
+mod cmd_spool;
 mod daemon;
 mod deadletter;
 mod demo;
@@ -47,6 +48,8 @@ enum Command {
     Run(cmd_run::RunArgs),
     /// Check a `logferry run` configuration file without sending anything.
     Validate(cmd_run::ValidateArgs),
+    /// Verify or repair the spools of a `logferry run` configuration.
+    Spool(cmd_spool::SpoolArgs),
     /// Run the local emulator of all three APIs.
     Emulator(logferry_emulator::cli::Args),
     /// Check files offline against a backend's rules.
@@ -118,6 +121,7 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
         Command::Demo(args) => cmd_demo::run(args).await,
         Command::Run(args) => cmd_run::run(args).await,
         Command::Validate(args) => cmd_run::validate(&args, &mut std::io::stdout().lock()),
+        Command::Spool(args) => cmd_spool::run(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

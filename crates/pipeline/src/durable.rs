@@ -75,6 +75,24 @@ impl Durable {
         drop(self.in_flight.lock().await);
     }
 
+    /// The first entry not yet acknowledged at or after `from`, read back on a blocking
+    /// thread: `None` when there is none (or it cannot be read: then it stays for the
+    /// next run's replay, which reports it).
+    pub(crate) async fn read_from(&self, from: u64) -> Option<(u64, Vec<u8>)> {
+        let spool = self.spool.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            spool.replay_from(EntryId::new(from)).next()
+        });
+        match read.await {
+            Ok(Some(Ok((id, payload)))) => Some((id.get(), payload)),
+            Ok(Some(Err(e))) => {
+                tracing::warn!("cannot read spool entries back from {from}: {e}");
+                None
+            }
+            Ok(None) | Err(_) => None,
+        }
+    }
+
     /// Acknowledges an entry, off the async worker when the ack waits for the disk.
     pub(crate) fn ack(&self, id: u64) {
         let spool = &self.spool;

@@ -329,29 +329,69 @@ pub async fn run<Src: Source, S: Sink>(
     };
     let produce = async {
         let replayed = replayed.map(|(id, entry)| (id, entry, None));
-        let mut all = std::pin::pin!(replayed.chain(fresh));
+        let mut all = std::pin::pin!(replayed.chain(fresh).fuse());
+        // With a spool, reading does not wait for the sink: an entry the sink has no
+        // room for stays in the spool only ("spilled"), and is read back from there when
+        // the sink has room, in id order, so a sink that is down is absorbed by the
+        // spool until it is full (then appends block, and reading pauses).
+        let mut spilled: Option<u64> = None;
+        // The highest id seen from `all`: entries past it are not ours to read back yet.
+        let mut seen: Option<u64> = None;
+        let mut ended = false;
         loop {
-            // The sink drops its stream once it takes nothing new (closed, aborted or
-            // stopped): then stop reading, even while the input is idle.
-            let next = tokio::select! {
+            tokio::select! {
                 biased;
                 () = tx.closed() => break,
-                next = all.next() => next,
-            };
-            let Some((id, entry, meta)) = next else { break };
-            match tx.send((id, entry)).await {
-                Ok(()) => {
-                    if let Some(meta) = meta {
-                        read(&meta);
+                permit = tx.reserve(), if spilled.is_some() => {
+                    let (Ok(permit), Some(d)) = (permit, durable) else { break };
+                    let from = spilled.expect("checked");
+                    match d.read_from(from).await {
+                        Some((id, bytes)) if seen.is_some_and(|s| id <= s) => {
+                            spilled = (Some(id) < seen).then_some(id + 1);
+                            match <S::Entry as logferry_spool::Entry>::decode(&bytes) {
+                                Ok(entry) => permit.send((id, entry)),
+                                Err(e) => {
+                                    emit(Event::CorruptEntry { id, reason: &e.to_string() });
+                                    d.ack(id);
+                                }
+                            }
+                        }
+                        // Nothing left up to what was seen (delivered meanwhile, or
+                        // dropped when full): back to handing entries over directly.
+                        _ => spilled = None,
+                    }
+                    if spilled.is_none() && ended {
+                        break;
                     }
                 }
-                Err(tokio::sync::mpsc::error::SendError((_, entry))) => {
-                    if let Some(meta) = meta {
-                        // Not durable: it counts as read, and is handed back undelivered.
-                        read(&meta);
-                        unshipped(entry);
+                next = all.next(), if !ended => {
+                    let Some((id, entry, meta)) = next else {
+                        ended = true;
+                        if spilled.is_none() {
+                            break;
+                        }
+                        continue;
+                    };
+                    seen = Some(id);
+                    if let Some(meta) = &meta {
+                        // Not durable: it counts as read once handed over (or back).
+                        read(meta);
                     }
-                    break;
+                    if spilled.is_some() {
+                        continue; // in the spool; read back in its turn
+                    }
+                    if durable.is_some() {
+                        match tx.try_send((id, entry)) {
+                            Ok(()) => {}
+                            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => spilled = Some(id),
+                            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                        continue;
+                    }
+                    if let Err(tokio::sync::mpsc::error::SendError((_, entry))) = tx.send((id, entry)).await {
+                        unshipped(entry);
+                        break;
+                    }
                 }
             }
         }

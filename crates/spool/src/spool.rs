@@ -634,6 +634,19 @@ impl Spool {
         }
     }
 
+    /// Like [`replay`](Spool::replay), from entry `from` on: the entries not yet
+    /// acknowledged with ids at or after `from` and appended before this call. A sender
+    /// that could not take entries as they were appended reads them back with it.
+    pub fn replay_from(&self, from: EntryId) -> Replay {
+        let end = lock(&self.inner.state).next_id;
+        Replay {
+            inner: self.inner.clone(),
+            next: from.0,
+            end,
+            file: None,
+        }
+    }
+
     /// Current counters.
     pub fn stats(&self) -> SpoolStats {
         lock(&self.inner.state).stats

@@ -21,7 +21,7 @@ mod route;
 mod systemd;
 mod uploads;
 
-pub(crate) use plan::{RouteSpec, plan};
+pub(crate) use plan::{RouteSpec, SinkArgs, plan};
 use route::Stage;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -213,10 +213,12 @@ async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// What merged lines are joined with by default: the two characters `\` and `n`.
+pub(crate) const MULTILINE_JOIN: &str = "\\n";
+
 /// The multiline stage a source asks for, if any.
 pub(crate) fn multiline(
     source: &logferry_config::FileSource,
-    newline_join: bool,
 ) -> anyhow::Result<Option<logferry::framing::MultilineConfig>> {
     let Some(m) = &source.multiline else {
         return Ok(None);
@@ -231,12 +233,10 @@ pub(crate) fn multiline(
         }
         _ => anyhow::bail!("unsupported multiline rule"),
     };
-    let join = m.join.clone().unwrap_or_else(|| {
-        // A line feed ends a record for HTTP Ingest text ("Line-delimited log records,
-        // one log record per newline-terminated line"): merged lines are joined with a
-        // visible `\n` there, with a real one where a message may hold it (SDL, JSON).
-        if newline_join { "\n" } else { "\\n" }.to_owned()
-    });
+    // Batches are line-delimited, as HTTP Ingest text is ("Line-delimited log records,
+    // one log record per newline-terminated line"): merged lines are joined with a
+    // visible `\n` unless `join` says otherwise (`plan` refuses a line feed in it).
+    let join = m.join.clone().unwrap_or_else(|| MULTILINE_JOIN.to_owned());
     Ok(Some(logferry::framing::MultilineConfig {
         rule,
         max_bytes: m.max_bytes,

@@ -56,6 +56,17 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                     return Err(error(config, sink, None, "this source type cannot feed it yet"));
                 }
             };
+            if let Some(m) = &file.multiline
+                && m.join.as_deref().is_some_and(|j| j.contains(['\n', '\r']))
+            {
+                return Err(ConfigError::at(
+                    &config.path,
+                    source.location,
+                    format!("sources.{}.multiline.join", source.name),
+                    "must not hold a line feed: batches are line-delimited (as HTTP Ingest \
+                     text is), so a merged record stays on one line",
+                ));
+            }
             let parsed = sink_args(config, sink, file.format)?;
             routes.push(RouteSpec {
                 name: format!("{}<-{}", sink.name, source.name),
@@ -240,12 +251,6 @@ impl RouteSpec {
         logferry::http::Client::new(sender.client_config())
             .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
         Ok(())
-    }
-
-    /// Whether merged multiline records may hold a line feed (not in HTTP Ingest text,
-    /// where a line feed ends a record).
-    pub(crate) fn sink_joins_with_newline(&self) -> bool {
-        !matches!(&self.sink, SinkArgs::HttpIngest(a) if a.format == crate::args::FormatArg::Text)
     }
 }
 

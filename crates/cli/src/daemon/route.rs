@@ -52,7 +52,7 @@ async fn records<S: Sink>(
         anyhow::anyhow!("cannot open {}: {}", registry_path.display(), crate::exit::chain(&e))
     })?;
     let follow = Follow::new(follow_config(spec), Arc::new(registry));
-    front.multiline = super::multiline(&spec.source, spec.sink_joins_with_newline())?;
+    front.multiline = super::multiline(&spec.source)?;
     let dead_letter = sender
         .dead_letter
         .clone()

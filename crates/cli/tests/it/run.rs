@@ -498,3 +498,81 @@ async fn systemd_hears_ready_and_stopping() {
     assert!(daemon.wait().success());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
+    use logferry_emulator::{FaultSet, FaultStatus, Faults};
+    let emu = emulator().await;
+    // The endpoint fails every request: everything read stays in the spool.
+    let down = FaultSet::fail_rate(1.0, vec![FaultStatus::Code(503)]);
+    emu.set_faults(Faults::none().with_endpoint(Endpoint::HttpIngest, down))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let config = http_config(&emu, dir.path(), &log.display().to_string(), "", "batch_bytes = 2000");
+    let text = std::fs::read_to_string(&config).unwrap().replace("\"10s\"", "\"1s\"");
+    std::fs::write(&config, text).unwrap();
+    append(&log, "spooled", 0..1000);
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let spool = dir.path().join("data/taegis/app");
+    let registry = spool.join("files.json");
+    // Every line is in the spool once the registry says the whole file was read.
+    let size = std::fs::metadata(&log).unwrap().len();
+    wait_for("the file was never spooled whole", || {
+        std::fs::read_to_string(&registry).is_ok_and(|r| r.contains(&format!("\"offset\": {size}")))
+    });
+    assert!(daemon.term().success());
+
+    let verify = |action: &str| {
+        logferry()
+            .args(["spool", action, "--config"])
+            .arg(&config)
+            .env("HTTP_INGEST_URL", emu.http_ingest_url())
+            .env("HTTP_INGEST_KEY", emu.http_ingest_key())
+            .output()
+            .unwrap()
+    };
+    let healthy = verify("verify");
+    assert_eq!(healthy.status.code(), Some(0), "{}{}", stdout(&healthy), stderr(&healthy));
+    assert!(stdout(&healthy).contains("healthy"), "{}", stdout(&healthy));
+
+    // Flip a byte in the middle of the first segment.
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&spool)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    let mut bytes = std::fs::read(&segments[0]).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&segments[0], &bytes).unwrap();
+
+    let found = verify("verify");
+    assert_eq!(found.status.code(), Some(1), "{}", stdout(&found));
+    let report = stdout(&found);
+    let name = segments[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(report.contains("CORRUPT") && report.contains(&name), "{report}");
+    let lost: usize = report
+        .split(" records lost")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of records lost in {report}"));
+    assert!(lost > 0 && lost < 1000, "{report}");
+
+    let repaired = verify("repair");
+    assert_eq!(repaired.status.code(), Some(0), "{}{}", stdout(&repaired), stderr(&repaired));
+    assert!(spool.join("quarantine").read_dir().unwrap().count() >= 1);
+    assert_eq!(verify("verify").status.code(), Some(0));
+
+    // The endpoint is back: everything but the quarantined records arrives, once.
+    emu.set_faults(Faults::none()).unwrap();
+    let daemon = Daemon::start(&emu, &config, &[]);
+    wait_for("the rest was not delivered", || counts(&emu).len() >= 1000 - lost);
+    let counts = counts(&emu);
+    assert_eq!(counts.len(), 1000 - lost);
+    assert!(counts.values().all(|n| *n == 1));
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
