@@ -48,6 +48,8 @@ enum Command {
     Run(cmd_run::RunArgs),
     /// Check a `logferry run` configuration file without sending anything.
     Validate(cmd_run::ValidateArgs),
+    /// Print the ledger, spool depth and lag per file of a `logferry run` configuration.
+    Status(cmd_spool::StatusArgs),
     /// Verify or repair the spools of a `logferry run` configuration.
     Spool(cmd_spool::SpoolArgs),
     /// Run the local emulator of all three APIs.
@@ -122,6 +124,7 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
         Command::Run(args) => cmd_run::run(args).await,
         Command::Validate(args) => cmd_run::validate(&args, &mut std::io::stdout().lock()),
         Command::Spool(args) => cmd_spool::run(&args, &mut std::io::stdout().lock()),
+        Command::Status(args) => cmd_spool::status(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

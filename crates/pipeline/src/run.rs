@@ -23,6 +23,12 @@ pub enum Event<'a> {
         /// Its uncompressed size.
         bytes: u64,
     },
+    /// Records were read that are in no batch (the framer refused them): each is
+    /// reported [`Event::Invalid`] next.
+    Read {
+        /// How many.
+        records: u64,
+    },
     /// An entry left by an earlier run was read back from the spool.
     Replayed {
         /// Records in it.
@@ -149,9 +155,11 @@ impl Ledger {
             .saturating_sub(self.delivered + self.rejected + self.invalid)
     }
 
-    pub(crate) fn count(&mut self, event: &Event<'_>) {
+    /// Counts `event`: a consumer keeping its own ledger (say, across runs) counts every
+    /// event it is given and gets the run's numbers.
+    pub fn count(&mut self, event: &Event<'_>) {
         match event {
-            Event::Batched { records, .. } => self.read += records,
+            Event::Batched { records, .. } | Event::Read { records } => self.read += records,
             Event::Replayed { records } => {
                 self.read += records;
                 self.replayed_entries += 1;
@@ -264,7 +272,7 @@ pub async fn run<Src: Source, S: Sink>(
     let items = crate::receiver_stream(source.start(front));
     let batches = items.filter_map(|item| {
         match &item {
-            Item::FrameError(_) => ledger.borrow_mut().read += 1,
+            Item::FrameError(_) => emit(Event::Read { records: 1 }),
             Item::Started { name, position } => {
                 inputs.borrow_mut().insert(name.clone(), (*position, false));
             }
@@ -330,14 +338,19 @@ pub async fn run<Src: Source, S: Sink>(
     let produce = async {
         let replayed = replayed.map(|(id, entry)| (id, entry, None));
         let mut all = std::pin::pin!(replayed.chain(fresh).fuse());
-        // With a spool, reading does not wait for the sink: an entry the sink has no
-        // room for stays in the spool only ("spilled"), and is read back from there when
-        // the sink has room, in id order, so a sink that is down is absorbed by the
-        // spool until it is full (then appends block, and reading pauses).
+        // With a spool that blocks when full, reading does not wait for the sink: an
+        // entry the sink has no room for stays in the spool only ("spilled"), and is read
+        // back from there when the sink has room, in id order, so a sink that is down is
+        // absorbed by the spool until it is full (then appends block: reading pauses).
         let mut spilled: Option<u64> = None;
         // The highest id seen from `all`: entries past it are not ours to read back yet.
         let mut seen: Option<u64> = None;
         let mut ended = false;
+        // Not with a spool that drops its oldest entries when full: reading ahead would
+        // turn a slow sink into dropped data, where waiting for it loses nothing.
+        let spills = durable.is_some_and(|d| {
+            d.spool.config().when_full == logferry_spool::WhenFull::Block
+        });
         loop {
             tokio::select! {
                 biased;
@@ -380,7 +393,7 @@ pub async fn run<Src: Source, S: Sink>(
                     if spilled.is_some() {
                         continue; // in the spool; read back in its turn
                     }
-                    if durable.is_some() {
+                    if spills {
                         match tx.try_send((id, entry)) {
                             Ok(()) => {}
                             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => spilled = Some(id),

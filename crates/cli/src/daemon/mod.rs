@@ -16,11 +16,13 @@
 //!   changed ones started. A closed route's spool and checkpoints stay in its folder, so a
 //!   changed route continues where the old one stopped.
 
+mod ledger;
 mod plan;
 mod route;
 mod systemd;
 mod uploads;
 
+pub(crate) use ledger::load as load_ledger;
 pub(crate) use plan::{RouteSpec, SinkArgs, plan};
 use route::Stage;
 use std::collections::BTreeMap;

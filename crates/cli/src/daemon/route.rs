@@ -1,6 +1,7 @@
 //! One running route: a followed-files source into one sink, always through a spool in
 //! the route's directory, stopped gracefully (close) or at once (abort) on request.
 
+use super::ledger::RouteLedger;
 use super::plan::{RouteSpec, SinkArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
@@ -60,9 +61,29 @@ async fn records<S: Sink>(
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&sink, dead_letter, &mut progress);
     let durable = Durable::new(opened.spool.clone());
-    let run = logferry::pipeline::run(follow, &sink, front, Some(&durable), |e| recorder.event(e));
+    let mut book = RouteLedger::open(&spec.dir);
+    let run = logferry::pipeline::run(follow, &sink, front, Some(&durable), |e| {
+        book.event(&e);
+        recorder.event(e)
+    });
     let ledger = until_stopped(&sink, stage, run).await;
+    book.write();
+    log_ledger(spec, &book);
     recorder.finish(sink.name(), ledger, Some(&opened))
+}
+
+/// The route's ledger, at its end: the numbers must add up.
+pub(crate) fn log_ledger(spec: &RouteSpec, book: &RouteLedger) {
+    let c = book.counts();
+    tracing::info!(
+        "route {}: ledger since its first run: read {} = delivered {} + rejected {} + invalid {} + pending {} (in the spool)",
+        spec.name,
+        c.read,
+        c.delivered,
+        c.rejected,
+        c.invalid,
+        c.pending()
+    );
 }
 
 /// Runs `work`, closing or aborting `control` as `stage` asks.

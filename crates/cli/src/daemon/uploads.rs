@@ -35,6 +35,7 @@ pub(crate) async fn run(
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&upload, dead_letter, &mut progress);
     let mut ledger = logferry::pipeline::Ledger::default();
+    let mut book = super::ledger::RouteLedger::open(&spec.dir);
     // Each candidate's (size, modified) and since when it has not changed.
     let mut seen: HashMap<PathBuf, ((u64, Option<SystemTime>), Instant)> = HashMap::new();
     // Files uploaded (or found uploaded) by this process, as they were then: offered
@@ -71,6 +72,7 @@ pub(crate) async fn run(
                     }
                     _ => {}
                 }
+                book.event(&e);
                 recorder.event(e)
             });
             let round = super::route::until_stopped(&upload, stage.clone(), round).await;
@@ -89,6 +91,8 @@ pub(crate) async fn run(
             () = tokio::time::sleep(SCAN) => {}
         }
     }
+    book.write();
+    super::route::log_ledger(spec, &book);
     recorder.finish("file-upload", ledger, None)
 }
 
