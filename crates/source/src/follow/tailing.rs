@@ -207,6 +207,20 @@ impl Follower {
                     let verdict = verify(&file, size, &entry.content).unwrap_or(Verdict::Different);
                     if verdict == Verdict::Same {
                         self.registry.seen(id, &entry.path);
+                        // Rotated out of the globs before it was read to its end.
+                        if !self.globs.wanted(&entry.path) && size > entry.position.offset {
+                            self.track(
+                                entry.path.clone(),
+                                id,
+                                file,
+                                size,
+                                entry.content,
+                                entry.position,
+                                OpenReason::Resumed,
+                                false,
+                                on,
+                            )?;
+                        }
                         continue;
                     }
                     // Truncated or rewritten while we were away: its copy may be here.

@@ -234,12 +234,17 @@ const TOTAL: u64 = 400;
 
 /// The writer's side of a rotation scenario. Lines `0..PHASE` go to `app.log`; then the
 /// rotation (after everything so far was delivered, for the kinds that lose unread data
-/// by nature: truncate and rewrite); then the rest, up to `TOTAL`.
+/// by nature: truncate, rewrite, delete); then the rest, up to `TOTAL`.
 fn writer(dir: PathBuf, kind: Rotation, delivered: Arc<AtomicUsize>, rotated: Arc<AtomicBool>) {
     let log = dir.join("app.log");
     let mut f = open_append(&log);
     append(&mut f, 0..PHASE, true);
-    if matches!(kind, Rotation::Truncate | Rotation::RewriteInPlace) {
+    // A restart cannot find a deleted file: what it held unread when the follower
+    // stopped is lost by nature, so the lines before the deletion are read first.
+    if matches!(
+        kind,
+        Rotation::Truncate | Rotation::RewriteInPlace | Rotation::DeleteWhileOpen
+    ) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while delivered.load(Ordering::SeqCst) < PHASE as usize && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -434,4 +439,232 @@ fn rewrite_in_place() {
 #[test]
 fn rewrite_in_place_with_a_restart_in_the_middle() {
     rotation(Rotation::RewriteInPlace, true);
+}
+
+/// 5 KiB of identical header, as two files of one application might start.
+fn header() -> String {
+    (0..100)
+        .map(|i| format!("# header block {i:03} ---------------------------------\n"))
+        .collect()
+}
+
+#[test]
+fn a_shared_header_block_does_not_confuse_two_files_nor_a_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, header() + &lines(0..50)).unwrap();
+    fs::write(&b, header() + &lines(1000..1050)).unwrap();
+    assert!(header().len() > 4096);
+    let include = [dir.path().join("*.log")];
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        c.run_until(&mut follower, "both files", |c| c.delivered.len() == 100);
+    }
+    // b.log is replaced by another file with the same header; a.log grows. The restart
+    // continues a.log and reads the new b.log from its start.
+    let tmp = dir.path().join("b.tmp");
+    fs::write(&tmp, header() + &lines(2000..2050)).unwrap();
+    fs::rename(&tmp, &b).unwrap();
+    open_append(&a).write_all(lines(50..60).as_bytes()).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(config(&include), registry).unwrap();
+    c.run_until(&mut follower, "the new lines", |c| c.delivered.len() >= 60);
+    let settle = Instant::now() + Duration::from_millis(400);
+    c.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    let expected: Vec<u64> = (50..60).chain(2000..2050).collect();
+    assert_eq!(got, expected);
+    assert_eq!(c.others.len(), 100, "the new b.log's header, once");
+}
+
+#[test]
+fn a_reused_inode_with_other_content_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let old = dir.path().join("old.log");
+    fs::write(&old, header() + &lines(0..50)).unwrap();
+    let include = [dir.path().join("*.log")];
+    let old_ino = fs::metadata(&old).unwrap().ino();
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        c.run_until(&mut follower, "the old file", |c| c.delivered.len() == 50);
+    }
+    // The old file goes; a new one, longer, with the same header, takes its inode.
+    fs::remove_file(&old).unwrap();
+    let new = dir.path().join("new.log");
+    let content = header() + &lines(100..200);
+    let mut reused = false;
+    for i in 0..200 {
+        let candidate = dir.path().join(format!("try{i}.tmp"));
+        fs::write(&candidate, &content).unwrap();
+        if fs::metadata(&candidate).unwrap().ino() == old_ino {
+            fs::rename(&candidate, &new).unwrap();
+            reused = true;
+            break;
+        }
+        fs::remove_file(&candidate).unwrap();
+    }
+    if !reused {
+        // The filesystem did not hand the inode out again: simulate it in the registry.
+        fs::write(&new, &content).unwrap();
+        let ino = fs::metadata(&new).unwrap().ino();
+        let json = fs::read_to_string(&state).unwrap();
+        fs::write(
+            &state,
+            json.replace(&format!("\"ino\": {old_ino}"), &format!("\"ino\": {ino}")),
+        )
+        .unwrap();
+    }
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(config(&include), registry).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() >= 100);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    assert_eq!(got, (100..200).collect::<Vec<_>>(), "reused inode {reused}");
+    assert_eq!(c.opened[0].1, Position::START, "{:?}", c.opened);
+}
+
+#[test]
+fn a_new_file_is_picked_up_within_the_rescan_interval_and_compressed_siblings_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("app.log*")]);
+    cfg.rescan = Duration::from_secs(1);
+    fs::write(dir.path().join("app.log"), lines(0..5)).unwrap();
+    // gzip by extension, and by magic number without one.
+    fs::write(dir.path().join("app.log.2.gz"), lines(900..905)).unwrap();
+    let mut gz = vec![0x1f, 0x8b, 0x08, 0x00];
+    gz.extend_from_slice(lines(910..915).as_bytes());
+    fs::write(dir.path().join("app.log.3"), &gz).unwrap();
+    fs::write(dir.path().join("app.log.4"), b"BZh91AY&SY line 000920\n").unwrap();
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the first file", |c| c.delivered.len() == 5);
+    let created = Instant::now();
+    fs::write(dir.path().join("app.log.1"), lines(5..10)).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() == 10);
+    assert!(
+        created.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        created.elapsed()
+    );
+    let settle = Instant::now() + Duration::from_millis(1200);
+    c.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    assert!(c.others.is_empty(), "{:?}", c.others);
+    assert_eq!(c.opened.len(), 2, "{:?}", c.opened);
+}
+
+#[test]
+fn start_at_end_skips_only_what_existed_at_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, lines(0..10)).unwrap();
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    cfg.start_at = StartAt::End;
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(cfg.clone(), registry).unwrap();
+        c.run_until(&mut follower, "a.log opened", |c| !c.opened.is_empty());
+        assert_eq!(
+            c.opened[0].1,
+            Position {
+                offset: 120,
+                line: 11
+            }
+        );
+        open_append(&a).write_all(lines(10..12).as_bytes()).unwrap();
+        // A file appearing later is read from its beginning.
+        fs::write(&b, lines(100..105)).unwrap();
+        c.run_until(&mut follower, "the new lines", |c| c.delivered.len() == 7);
+        let mut got = c.delivered.clone();
+        got.sort_unstable();
+        assert_eq!(got, vec![10, 11, 100, 101, 102, 103, 104]);
+    }
+    // After a restart, a file the registry knows is resumed, not skipped to its end.
+    open_append(&a).write_all(lines(12..14).as_bytes()).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the lines written while stopped", |c| {
+        c.delivered.len() == 2
+    });
+    assert_eq!(c.delivered, vec![12, 13]);
+}
+
+#[test]
+fn more_files_than_descriptors_are_all_read_fairly() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    cfg.max_open_files = 3;
+    cfg.chunk_bytes = 4096;
+    // 9 files: one big and busy, the others small.
+    fs::write(dir.path().join("big.log"), lines(0..20_000)).unwrap();
+    for f in 1..9u64 {
+        fs::write(
+            dir.path().join(format!("f{f}.log")),
+            lines(f * 100_000..f * 100_000 + 50),
+        )
+        .unwrap();
+    }
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    let mut max_open = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut small_done_at_big = None;
+    while c.delivered.len() < 20_000 + 8 * 50 {
+        assert!(Instant::now() < deadline, "delivered {}", c.delivered.len());
+        let _ = follower.step(Instant::now() + Duration::from_millis(20), &mut |e| {
+            c.handle(e);
+            ControlFlow::Continue(())
+        });
+        max_open = max_open.max(follower.open_files());
+        let small = c.delivered.iter().filter(|&&n| n >= 100_000).count();
+        if small == 8 * 50 && small_done_at_big.is_none() {
+            small_done_at_big = Some(c.delivered.iter().filter(|&&n| n < 100_000).count());
+        }
+    }
+    assert!(max_open <= 3, "{max_open} descriptors");
+    // The small files did not wait for the big one to be read whole.
+    let big_read = small_done_at_big.unwrap();
+    assert!(big_read < 20_000, "the small files waited for the big one");
+}
+
+#[test]
+fn an_idle_follower_sleeps_between_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    for f in 0..20 {
+        fs::write(dir.path().join(format!("f{f}.log")), lines(0..3)).unwrap();
+    }
+    let cfg = config(&[dir.path().join("*.log")]); // poll 50 ms, rescan 200 ms
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "every file", |c| c.delivered.len() == 60);
+    // One second idle: the step blocks until a tick (poll 50 ms, rescan 200 ms, registry
+    // flush 1 s), so about 20 wakeups, never a busy loop.
+    let start = Instant::now();
+    let mut steps = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        let _ = follower.step(start + Duration::from_secs(10), &mut |e| {
+            c.handle(e);
+            ControlFlow::Continue(())
+        });
+        steps += 1;
+    }
+    assert!(steps <= 40, "{steps} wakeups in one idle second");
+    assert!(steps >= 5, "{steps}: the follower still checks its files");
 }
