@@ -204,7 +204,7 @@ impl Registry {
                     state.copies = copies;
                 }
                 Err(why) => {
-                    let aside = path.with_extension("json.corrupt");
+                    let aside = beside(&path, ".corrupt");
                     tracing::warn!(
                         file = %path.display(),
                         set_aside = %aside.display(),
@@ -552,8 +552,15 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     Ok((entries, copies))
 }
 
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("json.tmp");
+    let tmp = beside(path, ".tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Turns in a row a busy file keeps its descriptor while others wait for one.
 const FAIR_TURNS: u32 = 8;
 
+/// The shortest interval between two checks of the open files woken by the watcher.
+const MIN_POLL: Duration = Duration::from_millis(10);
+
 /// How long a new file that looks like a copy of a followed file waits for its original
 /// to be truncated (copytruncate) before it is read as a new file.
 const COPY_GRACE: Duration = Duration::from_secs(3);
@@ -58,6 +61,9 @@ pub struct Follower {
     deferred: HashMap<FileId, Instant>,
     rr: usize,
     started: bool,
+    /// The watcher saw data change since the last check of the open files.
+    data_pending: bool,
+    last_poll: Instant,
     next_rescan: Instant,
     next_poll: Instant,
     next_flush: Instant,
@@ -117,6 +123,8 @@ impl Follower {
             deferred: HashMap::new(),
             rr: 0,
             started: false,
+            data_pending: false,
+            last_poll: now,
             next_rescan: now,
             next_poll: now,
             next_flush: now,
@@ -151,12 +159,17 @@ impl Follower {
         }
         let now = Instant::now();
         let names = self.watch.seen.names.swap(false, Ordering::Relaxed);
-        let data = self.watch.seen.data.swap(false, Ordering::Relaxed);
+        self.data_pending |= self.watch.seen.data.swap(false, Ordering::Relaxed);
+        // A busy file makes an event per write: the open files are checked at most
+        // every MIN_POLL for them.
+        let data = self.data_pending && now >= self.last_poll + MIN_POLL;
         // Growth and truncation first: a copytruncate copy found by the rescan then
         // meets its truncated original's copy candidate.
         if names || data || now >= self.next_poll {
             self.poll(on)?;
             self.next_poll = now + self.config.poll;
+            self.last_poll = now;
+            self.data_pending = false;
         }
         if names || now >= self.next_rescan {
             self.rescan(false, on)?;
@@ -170,10 +183,13 @@ impl Follower {
             self.next_flush = now + Duration::from_secs(1);
         }
         if !read {
-            let wake = until
+            let mut wake = until
                 .min(self.next_rescan)
                 .min(self.next_poll)
                 .min(self.next_flush);
+            if self.data_pending {
+                wake = wake.min(self.last_poll + MIN_POLL);
+            }
             let wait = wake.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 let _ = self.watch.wake.recv_timeout(wait);
@@ -503,10 +519,11 @@ impl Follower {
         for i in 0..self.files.len() {
             let t = &mut self.files[i];
             let Some(file) = &t.file else {
-                if t.waiting_since.is_none()
-                    && fs::metadata(&t.path)
-                        .is_ok_and(|m| id_of(&m) != Some(t.key.id) || m.len() != t.offset)
-                {
+                // Closed for the cap: grown, moved or gone, it waits for a descriptor
+                // (reopening finds it, or reports it lost).
+                let unchanged = fs::metadata(&t.path)
+                    .is_ok_and(|m| id_of(&m) == Some(t.key.id) && m.len() == t.offset);
+                if t.waiting_since.is_none() && !unchanged {
                     t.waiting_since = Some(now);
                 }
                 continue;

@@ -13,8 +13,8 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A fixed-width numbered line.
@@ -667,4 +667,39 @@ fn an_idle_follower_sleeps_between_ticks() {
     }
     assert!(steps <= 40, "{steps} wakeups in one idle second");
     assert!(steps >= 5, "{steps}: the follower still checks its files");
+}
+
+#[test]
+fn the_watcher_notices_a_new_file_and_growth_long_before_the_next_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    // Ticks too slow to be what finds them.
+    cfg.rescan = Duration::from_secs(30);
+    cfg.poll = Duration::from_secs(30);
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    // The first step scans (nothing there yet) and starts watching.
+    let _ = follower.step(Instant::now(), &mut |e| {
+        c.handle(e);
+        ControlFlow::Continue(())
+    });
+    let created = Instant::now();
+    fs::write(dir.path().join("new.log"), lines(0..3)).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() == 3);
+    assert!(
+        created.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        created.elapsed()
+    );
+    let grown = Instant::now();
+    open_append(&dir.path().join("new.log"))
+        .write_all(lines(3..5).as_bytes())
+        .unwrap();
+    c.run_until(&mut follower, "the growth", |c| c.delivered.len() == 5);
+    assert!(
+        grown.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        grown.elapsed()
+    );
 }
