@@ -271,3 +271,121 @@ fn a_truncated_file_starts_a_new_framer_and_unacknowledged_lines_come_again_afte
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_ships_followed_files_through_a_rotation_to_http_ingest_and_moves_the_registry() {
+    use logferry_emulator::{Emulator, Endpoint};
+    use logferry_http::{Client, ClientConfig, Secret};
+    use logferry_pipeline::{Event, HttpIngestSink};
+    use logferry_taegis_ingest::{Ingest, IngestConfig};
+    use std::ops::ControlFlow;
+
+    let emu = Emulator::builder()
+        .plain_http()
+        .seed(7)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    write_lines(&log, 0..100);
+    let writer = {
+        let (log, dir) = (log.clone(), dir.path().to_path_buf());
+        std::thread::spawn(move || {
+            for n in 100..300 {
+                if n == 200 {
+                    fs::rename(&log, dir.join("app.log.1")).unwrap();
+                }
+                write_lines(&log, n..n + 1);
+                if n % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(3));
+                }
+            }
+        })
+    };
+    let config = IngestConfig::new(
+        emu.http_ingest_url().parse().unwrap(),
+        Secret::new(emu.http_ingest_key()),
+    );
+    let front = front();
+    let sink = HttpIngestSink::new(
+        Ingest::new(Client::new(ClientConfig::default()).unwrap(), config).unwrap(),
+        &front.batching,
+    );
+    let mut delivered = 0;
+    let source = Follow::new(config_for(dir.path()), registry.clone());
+    let run = logferry_pipeline::run(source, &sink, front, None, |e| {
+        if let Event::Delivered { records } = e {
+            delivered += records;
+        }
+        if delivered >= 300 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let ledger = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("every line delivered in time");
+    writer.join().unwrap();
+    assert_eq!(ledger.delivered, 300);
+    let mut got: Vec<String> = emu
+        .records()
+        .into_iter()
+        .filter(|r| r.endpoint == Endpoint::HttpIngest)
+        .map(|r| r.text)
+        .collect();
+    got.sort();
+    let expected: Vec<String> = (0..300).map(|n| line(n).trim_end().to_owned()).collect();
+    assert_eq!(got, expected);
+    // The acknowledgements moved both files' entries to their ends.
+    await_exit(&registry);
+    let mut ends: Vec<u64> = registry
+        .entries()
+        .iter()
+        .map(|e| e.position.offset)
+        .collect();
+    ends.sort_unstable();
+    assert_eq!(ends, vec![1200, 2400]);
+    emu.shutdown().await;
+}
+
+fn config_for(dir: &Path) -> FollowConfig {
+    config(dir, "app.log*")
+}
+
+#[test]
+fn json_records_are_framed_per_file_and_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("events.json");
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let records: String = (0..20)
+        .map(|n| format!("{{\"n\":{n},\"msg\":\"x\"}}\n"))
+        .collect();
+    fs::write(&log, &records).unwrap();
+    let mut front = FrontConfig::new(Format::Json);
+    front.batching.linger = Duration::from_millis(50);
+    let mut rx = Follow::new(config(dir.path(), "*.json"), registry.clone()).start(front);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = 0;
+    while got < 20 {
+        assert!(Instant::now() < deadline, "{got} records");
+        match rx.try_recv() {
+            Ok(Item::Batch { batch, ack }) => {
+                got += batch.len();
+                ack.expect("NDJSON is resumable")().unwrap();
+            }
+            Ok(_) => {}
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    drop(rx);
+    await_exit(&registry);
+    let entries = registry.entries();
+    assert_eq!(
+        entries[0].position.offset,
+        records.len() as u64,
+        "{entries:?}"
+    );
+}

@@ -626,3 +626,35 @@ mod tests {
         assert_eq!(e.content, content);
     }
 }
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn entries_not_seen_for_an_hour_and_not_followed_are_pruned_at_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json");
+        let now = unix_now();
+        let entry = |ino: u64, last_seen: u64| {
+            serde_json::json!({
+                "dev": 1, "ino": ino, "path": format!("/gone/{ino}.log"), "offset": 10,
+                "line": 2, "head_len": 10, "head_hash": "00000000000000aa", "tail_end": 10,
+                "last_seen": last_seen
+            })
+        };
+        let json = serde_json::json!({
+            "version": 1,
+            "files": [entry(1, now - PRUNE_AFTER.as_secs() - 5), entry(2, now - 60)],
+        });
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let reg = Registry::open(&path).unwrap();
+        assert_eq!(reg.entries().len(), 2);
+        reg.flush().unwrap();
+        let left: Vec<u64> = reg.entries().iter().map(|e| e.id.ino).collect();
+        assert_eq!(left, vec![2]);
+        drop(reg);
+        let reg = Registry::open(&path).unwrap();
+        assert_eq!(reg.entries().len(), 1, "the pruned registry was written");
+    }
+}
