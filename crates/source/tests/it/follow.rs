@@ -703,3 +703,82 @@ fn the_watcher_notices_a_new_file_and_growth_long_before_the_next_tick() {
         grown.elapsed()
     );
 }
+
+/// logrotate's numbering: `app.log.N` → `app.log.N+1`, `app.log` → `app.log.1`.
+fn shift(dir: &Path, generations: u32) {
+    for n in (1..=generations).rev() {
+        let from = dir.join(format!("app.log.{n}"));
+        if from.exists() {
+            fs::rename(&from, dir.join(format!("app.log.{}", n + 1))).unwrap();
+        }
+    }
+    fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
+}
+
+#[test]
+fn repeated_rotations_and_restarts_deliver_every_line_once_within_the_unacknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let include = [dir.path().join("app.log*")];
+    const ROTATIONS: u64 = 6;
+    const PER: u64 = 120;
+    let done = Arc::new(AtomicBool::new(false));
+    fs::write(dir.path().join("app.log"), "").unwrap();
+    let writer = {
+        let (dir, done) = (dir.path().to_path_buf(), done.clone());
+        std::thread::spawn(move || {
+            for r in 0..=ROTATIONS {
+                let mut f = open_append(&dir.join("app.log"));
+                for n in r * PER..(r + 1) * PER - 10 {
+                    f.write_all(line(n).as_bytes()).unwrap();
+                    if n % 4 == 0 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                if r < ROTATIONS {
+                    shift(&dir, r as u32 + 1);
+                    File::create(dir.join("app.log")).unwrap();
+                }
+                // The application writes a few more lines to its old descriptor.
+                append(&mut f, (r + 1) * PER - 10..(r + 1) * PER, false);
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let total = (ROTATIONS + 1) * PER;
+    let mut delivered = Vec::new();
+    let mut dup_bound = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for restart in 0.. {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 5);
+        c.delivered = std::mem::take(&mut delivered);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        // Run a while (longer each time), then stop as a crash would, mid-rotation or not.
+        let until = Instant::now() + Duration::from_millis(50 + 30 * restart);
+        let all = |c: &Collector| {
+            let mut d = c.delivered.clone();
+            d.sort_unstable();
+            d.dedup();
+            d.len() == total as usize
+        };
+        c.run_until(&mut follower, "a while", |c| {
+            Instant::now() >= until || (done.load(Ordering::SeqCst) && all(c))
+        });
+        let finished = done.load(Ordering::SeqCst) && all(&c);
+        dup_bound += c.unacked();
+        delivered = std::mem::take(&mut c.delivered);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        if finished {
+            assert!(restart >= 3, "only {restart} restarts");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} lines",
+            delivered.len()
+        );
+    }
+    writer.join().unwrap();
+    assert_exactly(&delivered, total, dup_bound);
+}
