@@ -59,6 +59,9 @@ pub struct FileState {
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) path: PathBuf,
+    /// The path it was first followed at (a rotated file's original name): a new file
+    /// there is never skipped by `start_at = end`.
+    pub(crate) origin: PathBuf,
     pub(crate) content: Content,
     pub(crate) position: Position,
     pub(crate) generation: u64,
@@ -98,6 +101,8 @@ struct StoredFile {
     dev: u64,
     ino: u64,
     path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<String>,
     offset: u64,
     line: u64,
     head_len: u64,
@@ -329,7 +334,10 @@ impl Registry {
     }
 
     pub(crate) fn knows_path(&self, path: &Path) -> bool {
-        self.lock().entries.values().any(|e| e.path == path)
+        self.lock()
+            .entries
+            .values()
+            .any(|e| e.path == path || e.origin == path)
     }
 
     /// Starts a new read of `id`: returns its key.
@@ -342,9 +350,14 @@ impl Registry {
     ) -> FileKey {
         let generation = self.next_generation();
         let mut state = self.lock();
+        let origin = state
+            .entries
+            .get(&id)
+            .map_or_else(|| path.to_path_buf(), |e| e.origin.clone());
         state.entries.insert(
             id,
             Entry {
+                origin,
                 path: path.to_path_buf(),
                 content,
                 position,
@@ -459,6 +472,7 @@ fn to_stored(state: &State) -> Stored {
                 dev: id.dev,
                 ino: id.ino,
                 path: e.path.to_string_lossy().into_owned(),
+                origin: (e.origin != e.path).then(|| e.origin.to_string_lossy().into_owned()),
                 offset: e.position.offset,
                 line: e.position.line,
                 head_len,
@@ -520,6 +534,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 ino: f.ino,
             },
             Entry {
+                origin: PathBuf::from(f.origin.as_deref().unwrap_or(&f.path)),
                 path: PathBuf::from(f.path),
                 content,
                 position: Position {

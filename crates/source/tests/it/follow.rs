@@ -782,3 +782,39 @@ fn repeated_rotations_and_restarts_deliver_every_line_once_within_the_unacknowle
     writer.join().unwrap();
     assert_exactly(&delivered, total, dup_bound);
 }
+
+#[test]
+fn start_at_end_never_skips_a_new_file_at_the_path_of_a_file_rotated_before_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let log = dir.path().join("app.log");
+    fs::write(&log, lines(0..5)).unwrap();
+    let mut cfg = config(&[log.clone()]);
+    cfg.start_at = StartAt::End;
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(cfg.clone(), registry.clone()).unwrap();
+        c.run_until(&mut follower, "app.log opened", |c| !c.opened.is_empty());
+        open_append(&log)
+            .write_all(lines(5..10).as_bytes())
+            .unwrap();
+        c.run_until(&mut follower, "the appended lines", |c| {
+            c.delivered.len() == 5
+        });
+        // Rotated; the follower learns the new name, then stops before the new file.
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        let rotated = dir.path().join("app.log.1");
+        c.run_until(&mut follower, "the new name", |_| {
+            registry.entries().iter().any(|e| e.path == rotated)
+        });
+    }
+    fs::write(&log, lines(10..15)).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the new file, whole", |c| {
+        c.delivered.len() == 5
+    });
+    assert_eq!(c.delivered, (10..15).collect::<Vec<_>>());
+}
