@@ -789,7 +789,7 @@ fn start_at_end_never_skips_a_new_file_at_the_path_of_a_file_rotated_before_a_re
     let state = dir.path().join("files.json");
     let log = dir.path().join("app.log");
     fs::write(&log, lines(0..5)).unwrap();
-    let mut cfg = config(&[log.clone()]);
+    let mut cfg = config(std::slice::from_ref(&log));
     cfg.start_at = StartAt::End;
     {
         let registry = Arc::new(Registry::open(&state).unwrap());
