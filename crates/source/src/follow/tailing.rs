@@ -241,30 +241,7 @@ impl Follower {
                     }
                     // Truncated or rewritten while we were away: its copy may be here.
                     self.registry.add_copy(entry.content, entry.position);
-                    for (path, other) in files_in(&dir) {
-                        if other == id || self.globs.wanted(&path) || self.is_tracked(other) {
-                            continue;
-                        }
-                        let Ok(file) = File::open(&path) else {
-                            continue;
-                        };
-                        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-                        if verify(&file, size, &entry.content).ok() == Some(Verdict::Same) {
-                            self.registry.take_copy(&entry.content);
-                            self.track(
-                                path,
-                                other,
-                                file,
-                                size,
-                                entry.content,
-                                entry.position,
-                                OpenReason::Resumed,
-                                false,
-                                on,
-                            )?;
-                            break;
-                        }
-                    }
+                    self.drain_copy(&entry.path, id, &entry, on)?;
                 }
                 _ => {
                     // Renamed (and perhaps replaced): find it by id in its directory.
@@ -559,11 +536,11 @@ impl Follower {
     /// The file `i` is read again from 0; its old content may come back as a copy.
     fn restart(&mut self, i: usize, why: OpenReason, on: &mut Handler<'_>) -> ControlFlow<()> {
         let t = &mut self.files[i];
-        if let Some(entry) = self.registry.get(t.key.id)
-            && entry.generation == t.key.generation
-        {
-            self.registry.add_copy(entry.content, entry.position);
-        }
+        let old_state = self
+            .registry
+            .get(t.key.id)
+            .filter(|e| e.generation == t.key.generation);
+        let (id, path) = (t.key.id, t.path.clone());
         let content = Content {
             head: Fingerprint::of(b""),
             tail_end: 0,
@@ -581,7 +558,52 @@ impl Follower {
             new_key: t.key,
             path: t.name.clone(),
             why,
-        })
+        })?;
+        // Its old content may live on in a copy (copytruncate): one the globs match is
+        // resumed by discovery; one they do not match is drained from here.
+        if let Some(entry) = old_state {
+            self.registry.add_copy(entry.content, entry.position);
+            self.drain_copy(&path, id, &entry, on)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Looks for a copy of `entry`'s content (head and tail) among the files beside
+    /// `path` that the globs do not match, and drains it from `entry`'s position.
+    fn drain_copy(
+        &mut self,
+        path: &Path,
+        original: FileId,
+        entry: &super::registry::Entry,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (path, other) in files_in(&dir) {
+            if other == original || self.globs.wanted(&path) || self.is_tracked(other) {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if verify(&file, size, &entry.content).ok() == Some(Verdict::Same)
+                && entry.position.offset <= size
+            {
+                self.registry.take_copy(&entry.content);
+                return self.track(
+                    path,
+                    other,
+                    file,
+                    size,
+                    entry.content,
+                    entry.position,
+                    OpenReason::Resumed,
+                    false,
+                    on,
+                );
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Opens waiting files under the cap, closing idle or long-served ones for them.

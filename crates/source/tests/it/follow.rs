@@ -224,6 +224,8 @@ fn assert_exactly(delivered: &[u64], n: u64, dup_bound: usize) {
 enum Rotation {
     RenameCreate,
     CopyTruncate,
+    /// copytruncate with a copy the globs do not match (`app.log` only).
+    CopyTruncateUnmatched,
     Truncate,
     DeleteWhileOpen,
     RewriteInPlace,
@@ -238,7 +240,9 @@ const TOTAL: u64 = 400;
 fn writer(dir: PathBuf, kind: Rotation, delivered: Arc<AtomicUsize>, rotated: Arc<AtomicBool>) {
     let log = dir.join("app.log");
     let mut f = open_append(&log);
-    append(&mut f, 0..PHASE, true);
+    append(&mut f, 0..PHASE - 20, true);
+    // A burst just before the rotation: likely not read yet when it happens.
+    append(&mut f, PHASE - 20..PHASE, false);
     // A restart cannot find a deleted file: what it held unread when the follower
     // stopped is lost by nature, so the lines before the deletion are read first.
     if matches!(
@@ -259,7 +263,7 @@ fn writer(dir: PathBuf, kind: Rotation, delivered: Arc<AtomicUsize>, rotated: Ar
             append(&mut f, PHASE..PHASE + 20, true);
             append(&mut new, PHASE + 20..TOTAL, true);
         }
-        Rotation::CopyTruncate => {
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched => {
             fs::copy(&log, dir.join("app.log.1")).unwrap();
             f.set_len(0).unwrap();
             rotated.store(true, Ordering::SeqCst);
@@ -344,7 +348,10 @@ fn rotation(kind: Rotation, restart: bool) {
     let settle = Instant::now() + Duration::from_millis(600);
     collector.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
     // A copytruncate copy resumes where its original was acknowledged.
-    if kind == Rotation::CopyTruncate {
+    if matches!(
+        kind,
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched
+    ) {
         dup_bound += 7;
     }
     if restart && kind == Rotation::DeleteWhileOpen {
@@ -362,8 +369,22 @@ fn rotation(kind: Rotation, restart: bool) {
         collector.restarted.iter().any(|(_, w)| *w == why)
             || collector.opened.iter().any(|(_, _, w)| *w == why)
     };
+    if matches!(
+        kind,
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched
+    ) {
+        let copy = dir.path().join("app.log.1").to_string_lossy().into_owned();
+        assert!(
+            collector
+                .opened
+                .iter()
+                .any(|(p, at, why)| *p == copy && at.offset > 0 && *why == OpenReason::Resumed),
+            "the copy resumed where its original was acknowledged: {:?}",
+            collector.opened
+        );
+    }
     match kind {
-        Rotation::Truncate | Rotation::CopyTruncate => assert!(
+        Rotation::Truncate | Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched => assert!(
             expect_restart(OpenReason::Truncated) || expect_restart(OpenReason::Rewritten),
             "{:?} {:?}",
             collector.restarted,
@@ -409,6 +430,16 @@ fn copytruncate() {
 #[test]
 fn copytruncate_with_a_restart_in_the_middle() {
     rotation(Rotation::CopyTruncate, true);
+}
+
+#[test]
+fn copytruncate_with_the_copy_outside_the_globs() {
+    rotation(Rotation::CopyTruncateUnmatched, false);
+}
+
+#[test]
+fn copytruncate_with_the_copy_outside_the_globs_and_a_restart_in_the_middle() {
+    rotation(Rotation::CopyTruncateUnmatched, true);
 }
 
 #[test]
