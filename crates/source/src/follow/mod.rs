@@ -115,7 +115,9 @@ pub struct FollowConfig {
     pub include: Vec<String>,
     /// Globs of files not to follow, matched against the full path or the file name.
     pub exclude: Vec<String>,
-    /// Where files first seen are read from. Default: the beginning.
+    /// Where files first seen are read from. Default: the beginning. With
+    /// [`StartAt::End`], the lines before the end are counted once (a read of the file)
+    /// so records keep true line numbers.
     pub start_at: StartAt,
     /// How often the globs are expanded again. Default: 1 s.
     pub rescan: Duration,
