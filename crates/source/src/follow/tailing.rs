@@ -435,10 +435,13 @@ impl Follower {
         // A copy of a file we follow (same head, same bytes up to where we read) may be
         // a copytruncate copy whose original is about to be truncated: wait a little for
         // the truncation (then the copy resumes where its original was acknowledged).
-        let copy_of_followed = self
-            .files
-            .iter()
-            .any(|t| t.offset > 0 && verify(&file, size, &t.content).ok() == Some(Verdict::Same));
+        let head =
+            super::identity::read_at(&file, 0, size.min(HEAD_BYTES as u64)).unwrap_or_default();
+        let copy_of_followed = self.files.iter().any(|t| {
+            t.offset > 0
+                && t.content.head.matches(&head)
+                && verify(&file, size, &t.content).ok() == Some(Verdict::Same)
+        });
         if copy_of_followed {
             let since = *self.deferred.entry(id).or_insert_with(Instant::now);
             if since.elapsed() < COPY_GRACE {
