@@ -28,6 +28,11 @@ const CHECK_CLOSED: Duration = Duration::from_millis(200);
 /// [`Item::Finished`] when a file is released (deleted or rotated away, and drained).
 /// The channel ends only when the receiver hangs up (or the globs are malformed: one
 /// [`Item::ReadError`] naming them).
+///
+/// One registry per `Follow`: two followers updating one registry would each take the
+/// other's files for their own. Memory per followed file: its framer's incomplete
+/// record and its batcher's open batch (closed by the linger time at the latest); one
+/// read buffer for all files.
 #[derive(Debug)]
 pub struct Follow {
     config: FollowConfig,

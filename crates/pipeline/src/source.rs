@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::Instant;
 
-/// Where records come from: one-shot files, stdin and globs today ([`Files`]); followed
-/// files, network receivers and bus consumers are further implementations.
+/// Where records come from: one-shot files, stdin and globs ([`Files`]) and followed
+/// files ([`Follow`](crate::Follow)); network receivers and bus consumers are further
+/// implementations.
 pub trait Source: Send + 'static {
     /// Starts producing: items arrive on the returned channel, in source order per
     /// input. The channel ends when every input ended (or the receiver hung up).

@@ -8,6 +8,10 @@
 //!   [`SourceConfig::chunk_bytes`] (1 MiB) with plain blocking `std` I/O, meant for a
 //!   dedicated reader thread; it knows where it [`start`](Source::start)ed and takes
 //!   [`checkpoint`](Source::checkpoint)s;
+//! - [`follow`] (Unix): log files followed continuously through rotation
+//!   ([`follow::Follower`], a blocking state machine for one thread), with their
+//!   checkpoints keyed by identity in one JSON file ([`follow::Registry`]), for
+//!   `logferry run`;
 //! - [`Checkpoints`]: the checkpoint store in the spool directory
 //!   (`DIR/checkpoints/*.json`, one small file per source, each replaced atomically);
 //!   [`Checkpoint::after`] is the checkpoint to store once a batch is safe, and
@@ -16,8 +20,10 @@
 //!
 //! In the flow (`source → framing → batching → compress → spool → transport`) this is
 //! the first stage. It hands out bytes and [`Position`]s; framing, batching and deciding
-//! *when* a checkpoint is safe to store belong to the caller. It does not follow files
-//! that grow (no tail mode) and does not decompress.
+//! *when* a checkpoint is safe to store belong to the caller. [`Source`] reads an input
+//! once to its end; following files that grow and rotate is [`follow`]'s job, keyed by
+//! file identity rather than path. Nothing here decompresses: [`follow`] skips
+//! compressed files.
 //!
 //! # Checkpoints
 //!

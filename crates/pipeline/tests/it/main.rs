@@ -1,5 +1,8 @@
 //! The pipeline against the emulator over loopback: files through each sink, with and
-//! without a spool, a stopping sink, and a consumer that stops the run.
+//! without a spool, a stopping sink, and a consumer that stops the run; followed files
+//! through rotation (`follow`).
+
+mod follow;
 
 use logferry_emulator::{Emulator, Endpoint};
 use logferry_framing::Format;

@@ -53,6 +53,37 @@
 //! a row gives its descriptor up; waiting files are opened oldest first. A file closed
 //! this way is found again by path and identity (or in its directory, if rotated).
 //! Memory: one chunk buffer for all files.
+//!
+//! ```
+//! use logferry_source::follow::{Event, FollowConfig, Follower, Registry};
+//! use std::ops::ControlFlow;
+//! use std::sync::Arc;
+//! use std::time::{Duration, Instant};
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("app.log"), "one\ntwo\n")?;
+//! let registry = Arc::new(Registry::open(dir.path().join("state/files.json"))?);
+//! let config = FollowConfig {
+//!     include: vec![format!("{}/*.log", dir.path().display())],
+//!     ..FollowConfig::default()
+//! };
+//! let mut follower = Follower::new(config, registry.clone())?;
+//! let mut read = Vec::new();
+//! let deadline = Instant::now() + Duration::from_secs(10);
+//! while read.len() < 8 && Instant::now() < deadline {
+//!     let _ = follower.step(Instant::now() + Duration::from_millis(100), &mut |event| {
+//!         if let Event::Data { key, offset, bytes } = event {
+//!             read.extend_from_slice(bytes);
+//!             // Once shipped: the next run starts after these bytes.
+//!             let end = offset + bytes.len() as u64;
+//!             registry.update(key, logferry_source::Position { offset: end, line: 3 });
+//!         }
+//!         ControlFlow::Continue(())
+//!     });
+//! }
+//! assert_eq!(read, b"one\ntwo\n");
+//! assert_eq!(registry.entries()[0].position.offset, 8);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod discovery;
 mod identity;
@@ -84,7 +115,9 @@ pub struct FollowConfig {
     pub include: Vec<String>,
     /// Globs of files not to follow, matched against the full path or the file name.
     pub exclude: Vec<String>,
-    /// Where files first seen are read from. Default: the beginning.
+    /// Where files first seen are read from. Default: the beginning. With
+    /// [`StartAt::End`], the lines before the end are counted once (a read of the file)
+    /// so records keep true line numbers.
     pub start_at: StartAt,
     /// How often the globs are expanded again. Default: 1 s.
     pub rescan: Duration,

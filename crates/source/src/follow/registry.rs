@@ -59,6 +59,9 @@ pub struct FileState {
 #[derive(Debug, Clone)]
 pub(crate) struct Entry {
     pub(crate) path: PathBuf,
+    /// The path it was first followed at (a rotated file's original name): a new file
+    /// there is never skipped by `start_at = end`.
+    pub(crate) origin: PathBuf,
     pub(crate) content: Content,
     pub(crate) position: Position,
     pub(crate) generation: u64,
@@ -98,6 +101,8 @@ struct StoredFile {
     dev: u64,
     ino: u64,
     path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    origin: Option<String>,
     offset: u64,
     line: u64,
     head_len: u64,
@@ -204,7 +209,7 @@ impl Registry {
                     state.copies = copies;
                 }
                 Err(why) => {
-                    let aside = path.with_extension("json.corrupt");
+                    let aside = beside(&path, ".corrupt");
                     tracing::warn!(
                         file = %path.display(),
                         set_aside = %aside.display(),
@@ -329,7 +334,10 @@ impl Registry {
     }
 
     pub(crate) fn knows_path(&self, path: &Path) -> bool {
-        self.lock().entries.values().any(|e| e.path == path)
+        self.lock()
+            .entries
+            .values()
+            .any(|e| e.path == path || e.origin == path)
     }
 
     /// Starts a new read of `id`: returns its key.
@@ -342,9 +350,14 @@ impl Registry {
     ) -> FileKey {
         let generation = self.next_generation();
         let mut state = self.lock();
+        let origin = state
+            .entries
+            .get(&id)
+            .map_or_else(|| path.to_path_buf(), |e| e.origin.clone());
         state.entries.insert(
             id,
             Entry {
+                origin,
                 path: path.to_path_buf(),
                 content,
                 position,
@@ -459,6 +472,7 @@ fn to_stored(state: &State) -> Stored {
                 dev: id.dev,
                 ino: id.ino,
                 path: e.path.to_string_lossy().into_owned(),
+                origin: (e.origin != e.path).then(|| e.origin.to_string_lossy().into_owned()),
                 offset: e.position.offset,
                 line: e.position.line,
                 head_len,
@@ -520,6 +534,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 ino: f.ino,
             },
             Entry {
+                origin: PathBuf::from(f.origin.as_deref().unwrap_or(&f.path)),
                 path: PathBuf::from(f.path),
                 content,
                 position: Position {
@@ -552,8 +567,15 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     Ok((entries, copies))
 }
 
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("json.tmp");
+    let tmp = beside(path, ".tmp");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -617,5 +639,37 @@ mod tests {
         let e = reg.get(id).unwrap();
         assert_eq!(e.position, Position { offset: 4, line: 2 });
         assert_eq!(e.content, content);
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::*;
+
+    #[test]
+    fn entries_not_seen_for_an_hour_and_not_followed_are_pruned_at_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json");
+        let now = unix_now();
+        let entry = |ino: u64, last_seen: u64| {
+            serde_json::json!({
+                "dev": 1, "ino": ino, "path": format!("/gone/{ino}.log"), "offset": 10,
+                "line": 2, "head_len": 10, "head_hash": "00000000000000aa", "tail_end": 10,
+                "last_seen": last_seen
+            })
+        };
+        let json = serde_json::json!({
+            "version": 1,
+            "files": [entry(1, now - PRUNE_AFTER.as_secs() - 5), entry(2, now - 60)],
+        });
+        fs::write(&path, serde_json::to_vec(&json).unwrap()).unwrap();
+        let reg = Registry::open(&path).unwrap();
+        assert_eq!(reg.entries().len(), 2);
+        reg.flush().unwrap();
+        let left: Vec<u64> = reg.entries().iter().map(|e| e.id.ino).collect();
+        assert_eq!(left, vec![2]);
+        drop(reg);
+        let reg = Registry::open(&path).unwrap();
+        assert_eq!(reg.entries().len(), 1, "the pruned registry was written");
     }
 }

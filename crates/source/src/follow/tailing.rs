@@ -18,6 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Turns in a row a busy file keeps its descriptor while others wait for one.
 const FAIR_TURNS: u32 = 8;
 
+/// The shortest interval between two checks of the open files woken by the watcher.
+const MIN_POLL: Duration = Duration::from_millis(10);
+
 /// How long a new file that looks like a copy of a followed file waits for its original
 /// to be truncated (copytruncate) before it is read as a new file.
 const COPY_GRACE: Duration = Duration::from_secs(3);
@@ -58,6 +61,9 @@ pub struct Follower {
     deferred: HashMap<FileId, Instant>,
     rr: usize,
     started: bool,
+    /// The watcher saw data change since the last check of the open files.
+    data_pending: bool,
+    last_poll: Instant,
     next_rescan: Instant,
     next_poll: Instant,
     next_flush: Instant,
@@ -117,6 +123,8 @@ impl Follower {
             deferred: HashMap::new(),
             rr: 0,
             started: false,
+            data_pending: false,
+            last_poll: now,
             next_rescan: now,
             next_poll: now,
             next_flush: now,
@@ -151,12 +159,17 @@ impl Follower {
         }
         let now = Instant::now();
         let names = self.watch.seen.names.swap(false, Ordering::Relaxed);
-        let data = self.watch.seen.data.swap(false, Ordering::Relaxed);
+        self.data_pending |= self.watch.seen.data.swap(false, Ordering::Relaxed);
+        // A busy file makes an event per write: the open files are checked at most
+        // every MIN_POLL for them.
+        let data = self.data_pending && now >= self.last_poll + MIN_POLL;
         // Growth and truncation first: a copytruncate copy found by the rescan then
         // meets its truncated original's copy candidate.
         if names || data || now >= self.next_poll {
             self.poll(on)?;
             self.next_poll = now + self.config.poll;
+            self.last_poll = now;
+            self.data_pending = false;
         }
         if names || now >= self.next_rescan {
             self.rescan(false, on)?;
@@ -170,10 +183,13 @@ impl Follower {
             self.next_flush = now + Duration::from_secs(1);
         }
         if !read {
-            let wake = until
+            let mut wake = until
                 .min(self.next_rescan)
                 .min(self.next_poll)
                 .min(self.next_flush);
+            if self.data_pending {
+                wake = wake.min(self.last_poll + MIN_POLL);
+            }
             let wait = wake.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 let _ = self.watch.wake.recv_timeout(wait);
@@ -207,23 +223,11 @@ impl Follower {
                     let verdict = verify(&file, size, &entry.content).unwrap_or(Verdict::Different);
                     if verdict == Verdict::Same {
                         self.registry.seen(id, &entry.path);
-                        continue;
-                    }
-                    // Truncated or rewritten while we were away: its copy may be here.
-                    self.registry.add_copy(entry.content, entry.position);
-                    for (path, other) in files_in(&dir) {
-                        if other == id || self.globs.wanted(&path) || self.is_tracked(other) {
-                            continue;
-                        }
-                        let Ok(file) = File::open(&path) else {
-                            continue;
-                        };
-                        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-                        if verify(&file, size, &entry.content).ok() == Some(Verdict::Same) {
-                            self.registry.take_copy(&entry.content);
+                        // Rotated out of the globs before it was read to its end.
+                        if !self.globs.wanted(&entry.path) && size > entry.position.offset {
                             self.track(
-                                path,
-                                other,
+                                entry.path.clone(),
+                                id,
                                 file,
                                 size,
                                 entry.content,
@@ -232,9 +236,12 @@ impl Follower {
                                 false,
                                 on,
                             )?;
-                            break;
                         }
+                        continue;
                     }
+                    // Truncated or rewritten while we were away: its copy may be here.
+                    self.registry.add_copy(entry.content, entry.position);
+                    self.drain_copy(&entry.path, id, &entry, on)?;
                 }
                 _ => {
                     // Renamed (and perhaps replaced): find it by id in its directory.
@@ -428,10 +435,13 @@ impl Follower {
         // A copy of a file we follow (same head, same bytes up to where we read) may be
         // a copytruncate copy whose original is about to be truncated: wait a little for
         // the truncation (then the copy resumes where its original was acknowledged).
-        let copy_of_followed = self
-            .files
-            .iter()
-            .any(|t| t.offset > 0 && verify(&file, size, &t.content).ok() == Some(Verdict::Same));
+        let head =
+            super::identity::read_at(&file, 0, size.min(HEAD_BYTES as u64)).unwrap_or_default();
+        let copy_of_followed = self.files.iter().any(|t| {
+            t.offset > 0
+                && t.content.head.matches(&head)
+                && verify(&file, size, &t.content).ok() == Some(Verdict::Same)
+        });
         if copy_of_followed {
             let since = *self.deferred.entry(id).or_insert_with(Instant::now);
             if since.elapsed() < COPY_GRACE {
@@ -489,10 +499,11 @@ impl Follower {
         for i in 0..self.files.len() {
             let t = &mut self.files[i];
             let Some(file) = &t.file else {
-                if t.waiting_since.is_none()
-                    && fs::metadata(&t.path)
-                        .is_ok_and(|m| id_of(&m) != Some(t.key.id) || m.len() != t.offset)
-                {
+                // Closed for the cap: grown, moved or gone, it waits for a descriptor
+                // (reopening finds it, or reports it lost).
+                let unchanged = fs::metadata(&t.path)
+                    .is_ok_and(|m| id_of(&m) == Some(t.key.id) && m.len() == t.offset);
+                if t.waiting_since.is_none() && !unchanged {
                     t.waiting_since = Some(now);
                 }
                 continue;
@@ -528,11 +539,11 @@ impl Follower {
     /// The file `i` is read again from 0; its old content may come back as a copy.
     fn restart(&mut self, i: usize, why: OpenReason, on: &mut Handler<'_>) -> ControlFlow<()> {
         let t = &mut self.files[i];
-        if let Some(entry) = self.registry.get(t.key.id)
-            && entry.generation == t.key.generation
-        {
-            self.registry.add_copy(entry.content, entry.position);
-        }
+        let old_state = self
+            .registry
+            .get(t.key.id)
+            .filter(|e| e.generation == t.key.generation);
+        let (id, path) = (t.key.id, t.path.clone());
         let content = Content {
             head: Fingerprint::of(b""),
             tail_end: 0,
@@ -550,7 +561,52 @@ impl Follower {
             new_key: t.key,
             path: t.name.clone(),
             why,
-        })
+        })?;
+        // Its old content may live on in a copy (copytruncate): one the globs match is
+        // resumed by discovery; one they do not match is drained from here.
+        if let Some(entry) = old_state {
+            self.registry.add_copy(entry.content, entry.position);
+            self.drain_copy(&path, id, &entry, on)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Looks for a copy of `entry`'s content (head and tail) among the files beside
+    /// `path` that the globs do not match, and drains it from `entry`'s position.
+    fn drain_copy(
+        &mut self,
+        path: &Path,
+        original: FileId,
+        entry: &super::registry::Entry,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for (path, other) in files_in(&dir) {
+            if other == original || self.globs.wanted(&path) || self.is_tracked(other) {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            if verify(&file, size, &entry.content).ok() == Some(Verdict::Same)
+                && entry.position.offset <= size
+            {
+                self.registry.take_copy(&entry.content);
+                return self.track(
+                    path,
+                    other,
+                    file,
+                    size,
+                    entry.content,
+                    entry.position,
+                    OpenReason::Resumed,
+                    false,
+                    on,
+                );
+            }
+        }
+        ControlFlow::Continue(())
     }
 
     /// Opens waiting files under the cap, closing idle or long-served ones for them.

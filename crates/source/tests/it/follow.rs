@@ -13,8 +13,8 @@ use std::io::Write;
 use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A fixed-width numbered line.
@@ -224,6 +224,8 @@ fn assert_exactly(delivered: &[u64], n: u64, dup_bound: usize) {
 enum Rotation {
     RenameCreate,
     CopyTruncate,
+    /// copytruncate with a copy the globs do not match (`app.log` only).
+    CopyTruncateUnmatched,
     Truncate,
     DeleteWhileOpen,
     RewriteInPlace,
@@ -234,12 +236,19 @@ const TOTAL: u64 = 400;
 
 /// The writer's side of a rotation scenario. Lines `0..PHASE` go to `app.log`; then the
 /// rotation (after everything so far was delivered, for the kinds that lose unread data
-/// by nature: truncate and rewrite); then the rest, up to `TOTAL`.
+/// by nature: truncate, rewrite, delete); then the rest, up to `TOTAL`.
 fn writer(dir: PathBuf, kind: Rotation, delivered: Arc<AtomicUsize>, rotated: Arc<AtomicBool>) {
     let log = dir.join("app.log");
     let mut f = open_append(&log);
-    append(&mut f, 0..PHASE, true);
-    if matches!(kind, Rotation::Truncate | Rotation::RewriteInPlace) {
+    append(&mut f, 0..PHASE - 20, true);
+    // A burst just before the rotation: likely not read yet when it happens.
+    append(&mut f, PHASE - 20..PHASE, false);
+    // A restart cannot find a deleted file: what it held unread when the follower
+    // stopped is lost by nature, so the lines before the deletion are read first.
+    if matches!(
+        kind,
+        Rotation::Truncate | Rotation::RewriteInPlace | Rotation::DeleteWhileOpen
+    ) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while delivered.load(Ordering::SeqCst) < PHASE as usize && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
@@ -254,7 +263,7 @@ fn writer(dir: PathBuf, kind: Rotation, delivered: Arc<AtomicUsize>, rotated: Ar
             append(&mut f, PHASE..PHASE + 20, true);
             append(&mut new, PHASE + 20..TOTAL, true);
         }
-        Rotation::CopyTruncate => {
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched => {
             fs::copy(&log, dir.join("app.log.1")).unwrap();
             f.set_len(0).unwrap();
             rotated.store(true, Ordering::SeqCst);
@@ -339,7 +348,10 @@ fn rotation(kind: Rotation, restart: bool) {
     let settle = Instant::now() + Duration::from_millis(600);
     collector.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
     // A copytruncate copy resumes where its original was acknowledged.
-    if kind == Rotation::CopyTruncate {
+    if matches!(
+        kind,
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched
+    ) {
         dup_bound += 7;
     }
     if restart && kind == Rotation::DeleteWhileOpen {
@@ -357,8 +369,22 @@ fn rotation(kind: Rotation, restart: bool) {
         collector.restarted.iter().any(|(_, w)| *w == why)
             || collector.opened.iter().any(|(_, _, w)| *w == why)
     };
+    if matches!(
+        kind,
+        Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched
+    ) {
+        let copy = dir.path().join("app.log.1").to_string_lossy().into_owned();
+        assert!(
+            collector
+                .opened
+                .iter()
+                .any(|(p, at, why)| *p == copy && at.offset > 0 && *why == OpenReason::Resumed),
+            "the copy resumed where its original was acknowledged: {:?}",
+            collector.opened
+        );
+    }
     match kind {
-        Rotation::Truncate | Rotation::CopyTruncate => assert!(
+        Rotation::Truncate | Rotation::CopyTruncate | Rotation::CopyTruncateUnmatched => assert!(
             expect_restart(OpenReason::Truncated) || expect_restart(OpenReason::Rewritten),
             "{:?} {:?}",
             collector.restarted,
@@ -407,6 +433,16 @@ fn copytruncate_with_a_restart_in_the_middle() {
 }
 
 #[test]
+fn copytruncate_with_the_copy_outside_the_globs() {
+    rotation(Rotation::CopyTruncateUnmatched, false);
+}
+
+#[test]
+fn copytruncate_with_the_copy_outside_the_globs_and_a_restart_in_the_middle() {
+    rotation(Rotation::CopyTruncateUnmatched, true);
+}
+
+#[test]
 fn truncate() {
     rotation(Rotation::Truncate, false);
 }
@@ -434,4 +470,382 @@ fn rewrite_in_place() {
 #[test]
 fn rewrite_in_place_with_a_restart_in_the_middle() {
     rotation(Rotation::RewriteInPlace, true);
+}
+
+/// 5 KiB of identical header, as two files of one application might start.
+fn header() -> String {
+    (0..100)
+        .map(|i| format!("# header block {i:03} ---------------------------------\n"))
+        .collect()
+}
+
+#[test]
+fn a_shared_header_block_does_not_confuse_two_files_nor_a_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, header() + &lines(0..50)).unwrap();
+    fs::write(&b, header() + &lines(1000..1050)).unwrap();
+    assert!(header().len() > 4096);
+    let include = [dir.path().join("*.log")];
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        c.run_until(&mut follower, "both files", |c| c.delivered.len() == 100);
+    }
+    // b.log is replaced by another file with the same header; a.log grows. The restart
+    // continues a.log and reads the new b.log from its start.
+    let tmp = dir.path().join("b.tmp");
+    fs::write(&tmp, header() + &lines(2000..2050)).unwrap();
+    fs::rename(&tmp, &b).unwrap();
+    open_append(&a).write_all(lines(50..60).as_bytes()).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(config(&include), registry).unwrap();
+    c.run_until(&mut follower, "the new lines", |c| c.delivered.len() >= 60);
+    let settle = Instant::now() + Duration::from_millis(400);
+    c.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    let expected: Vec<u64> = (50..60).chain(2000..2050).collect();
+    assert_eq!(got, expected);
+    assert_eq!(c.others.len(), 100, "the new b.log's header, once");
+}
+
+#[test]
+fn a_reused_inode_with_other_content_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let old = dir.path().join("old.log");
+    fs::write(&old, header() + &lines(0..50)).unwrap();
+    let include = [dir.path().join("*.log")];
+    let old_ino = fs::metadata(&old).unwrap().ino();
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        c.run_until(&mut follower, "the old file", |c| c.delivered.len() == 50);
+    }
+    // The old file goes; a new one, longer, with the same header, takes its inode.
+    fs::remove_file(&old).unwrap();
+    let new = dir.path().join("new.log");
+    let content = header() + &lines(100..200);
+    let mut reused = false;
+    for i in 0..200 {
+        let candidate = dir.path().join(format!("try{i}.tmp"));
+        fs::write(&candidate, &content).unwrap();
+        if fs::metadata(&candidate).unwrap().ino() == old_ino {
+            fs::rename(&candidate, &new).unwrap();
+            reused = true;
+            break;
+        }
+        fs::remove_file(&candidate).unwrap();
+    }
+    if !reused {
+        // The filesystem did not hand the inode out again: simulate it in the registry.
+        fs::write(&new, &content).unwrap();
+        let ino = fs::metadata(&new).unwrap().ino();
+        let json = fs::read_to_string(&state).unwrap();
+        fs::write(
+            &state,
+            json.replace(&format!("\"ino\": {old_ino}"), &format!("\"ino\": {ino}")),
+        )
+        .unwrap();
+    }
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(config(&include), registry).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() >= 100);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    assert_eq!(got, (100..200).collect::<Vec<_>>(), "reused inode {reused}");
+    assert_eq!(c.opened[0].1, Position::START, "{:?}", c.opened);
+}
+
+#[test]
+fn a_new_file_is_picked_up_within_the_rescan_interval_and_compressed_siblings_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("app.log*")]);
+    cfg.rescan = Duration::from_secs(1);
+    fs::write(dir.path().join("app.log"), lines(0..5)).unwrap();
+    // gzip by extension, and by magic number without one.
+    fs::write(dir.path().join("app.log.2.gz"), lines(900..905)).unwrap();
+    let mut gz = vec![0x1f, 0x8b, 0x08, 0x00];
+    gz.extend_from_slice(lines(910..915).as_bytes());
+    fs::write(dir.path().join("app.log.3"), &gz).unwrap();
+    fs::write(dir.path().join("app.log.4"), b"BZh91AY&SY line 000920\n").unwrap();
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the first file", |c| c.delivered.len() == 5);
+    let created = Instant::now();
+    fs::write(dir.path().join("app.log.1"), lines(5..10)).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() == 10);
+    assert!(
+        created.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        created.elapsed()
+    );
+    let settle = Instant::now() + Duration::from_millis(1200);
+    c.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
+    let mut got = c.delivered.clone();
+    got.sort_unstable();
+    assert_eq!(got, (0..10).collect::<Vec<_>>());
+    assert!(c.others.is_empty(), "{:?}", c.others);
+    assert_eq!(c.opened.len(), 2, "{:?}", c.opened);
+}
+
+#[test]
+fn start_at_end_skips_only_what_existed_at_the_first_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    fs::write(&a, lines(0..10)).unwrap();
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    cfg.start_at = StartAt::End;
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(cfg.clone(), registry).unwrap();
+        c.run_until(&mut follower, "a.log opened", |c| !c.opened.is_empty());
+        assert_eq!(
+            c.opened[0].1,
+            Position {
+                offset: 120,
+                line: 11
+            }
+        );
+        open_append(&a).write_all(lines(10..12).as_bytes()).unwrap();
+        // A file appearing later is read from its beginning.
+        fs::write(&b, lines(100..105)).unwrap();
+        c.run_until(&mut follower, "the new lines", |c| c.delivered.len() == 7);
+        let mut got = c.delivered.clone();
+        got.sort_unstable();
+        assert_eq!(got, vec![10, 11, 100, 101, 102, 103, 104]);
+    }
+    // After a restart, a file the registry knows is resumed, not skipped to its end.
+    open_append(&a).write_all(lines(12..14).as_bytes()).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the lines written while stopped", |c| {
+        c.delivered.len() == 2
+    });
+    assert_eq!(c.delivered, vec![12, 13]);
+}
+
+#[test]
+fn more_files_than_descriptors_are_all_read_fairly() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    cfg.max_open_files = 3;
+    cfg.chunk_bytes = 4096;
+    // 9 files: one big and busy, the others small.
+    fs::write(dir.path().join("big.log"), lines(0..20_000)).unwrap();
+    for f in 1..9u64 {
+        fs::write(
+            dir.path().join(format!("f{f}.log")),
+            lines(f * 100_000..f * 100_000 + 50),
+        )
+        .unwrap();
+    }
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    let mut max_open = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut small_done_at_big = None;
+    while c.delivered.len() < 20_000 + 8 * 50 {
+        assert!(Instant::now() < deadline, "delivered {}", c.delivered.len());
+        let _ = follower.step(Instant::now() + Duration::from_millis(20), &mut |e| {
+            c.handle(e);
+            ControlFlow::Continue(())
+        });
+        max_open = max_open.max(follower.open_files());
+        let small = c.delivered.iter().filter(|&&n| n >= 100_000).count();
+        if small == 8 * 50 && small_done_at_big.is_none() {
+            small_done_at_big = Some(c.delivered.iter().filter(|&&n| n < 100_000).count());
+        }
+    }
+    assert!(max_open <= 3, "{max_open} descriptors");
+    // The small files did not wait for the big one to be read whole.
+    let big_read = small_done_at_big.unwrap();
+    assert!(big_read < 20_000, "the small files waited for the big one");
+}
+
+#[test]
+fn an_idle_follower_sleeps_between_ticks() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    for f in 0..20 {
+        fs::write(dir.path().join(format!("f{f}.log")), lines(0..3)).unwrap();
+    }
+    let cfg = config(&[dir.path().join("*.log")]); // poll 50 ms, rescan 200 ms
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "every file", |c| c.delivered.len() == 60);
+    // One second idle: the step blocks until a tick (poll 50 ms, rescan 200 ms, registry
+    // flush 1 s), so about 20 wakeups, never a busy loop.
+    let start = Instant::now();
+    let mut steps = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        let _ = follower.step(start + Duration::from_secs(10), &mut |e| {
+            c.handle(e);
+            ControlFlow::Continue(())
+        });
+        steps += 1;
+    }
+    assert!(steps <= 40, "{steps} wakeups in one idle second");
+    assert!(steps >= 5, "{steps}: the follower still checks its files");
+}
+
+#[test]
+fn the_watcher_notices_a_new_file_and_growth_long_before_the_next_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let mut cfg = config(&[dir.path().join("*.log")]);
+    // Ticks too slow to be what finds them.
+    cfg.rescan = Duration::from_secs(30);
+    cfg.poll = Duration::from_secs(30);
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    // The first step scans (nothing there yet) and starts watching.
+    let _ = follower.step(Instant::now(), &mut |e| {
+        c.handle(e);
+        ControlFlow::Continue(())
+    });
+    let created = Instant::now();
+    fs::write(dir.path().join("new.log"), lines(0..3)).unwrap();
+    c.run_until(&mut follower, "the new file", |c| c.delivered.len() == 3);
+    assert!(
+        created.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        created.elapsed()
+    );
+    let grown = Instant::now();
+    open_append(&dir.path().join("new.log"))
+        .write_all(lines(3..5).as_bytes())
+        .unwrap();
+    c.run_until(&mut follower, "the growth", |c| c.delivered.len() == 5);
+    assert!(
+        grown.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        grown.elapsed()
+    );
+}
+
+/// logrotate's numbering: `app.log.N` → `app.log.N+1`, `app.log` → `app.log.1`.
+fn shift(dir: &Path, generations: u32) {
+    for n in (1..=generations).rev() {
+        let from = dir.join(format!("app.log.{n}"));
+        if from.exists() {
+            fs::rename(&from, dir.join(format!("app.log.{}", n + 1))).unwrap();
+        }
+    }
+    fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
+}
+
+#[test]
+fn repeated_rotations_and_restarts_deliver_every_line_once_within_the_unacknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let include = [dir.path().join("app.log*")];
+    const ROTATIONS: u64 = 6;
+    const PER: u64 = 120;
+    let done = Arc::new(AtomicBool::new(false));
+    fs::write(dir.path().join("app.log"), "").unwrap();
+    let writer = {
+        let (dir, done) = (dir.path().to_path_buf(), done.clone());
+        std::thread::spawn(move || {
+            for r in 0..=ROTATIONS {
+                let mut f = open_append(&dir.join("app.log"));
+                for n in r * PER..(r + 1) * PER - 10 {
+                    f.write_all(line(n).as_bytes()).unwrap();
+                    if n % 4 == 0 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                if r < ROTATIONS {
+                    shift(&dir, r as u32 + 1);
+                    File::create(dir.join("app.log")).unwrap();
+                }
+                // The application writes a few more lines to its old descriptor.
+                append(&mut f, (r + 1) * PER - 10..(r + 1) * PER, false);
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    let total = (ROTATIONS + 1) * PER;
+    let mut delivered = Vec::new();
+    let mut dup_bound = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for restart in 0.. {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 5);
+        c.delivered = std::mem::take(&mut delivered);
+        let mut follower = Follower::new(config(&include), registry).unwrap();
+        // Run a while (longer each time), then stop as a crash would, mid-rotation or not.
+        let until = Instant::now() + Duration::from_millis(50 + 30 * restart);
+        let all = |c: &Collector| {
+            let mut d = c.delivered.clone();
+            d.sort_unstable();
+            d.dedup();
+            d.len() == total as usize
+        };
+        c.run_until(&mut follower, "a while", |c| {
+            Instant::now() >= until || (done.load(Ordering::SeqCst) && all(c))
+        });
+        let finished = done.load(Ordering::SeqCst) && all(&c);
+        dup_bound += c.unacked();
+        delivered = std::mem::take(&mut c.delivered);
+        assert!(c.errors.is_empty(), "{:?}", c.errors);
+        if finished {
+            assert!(restart >= 3, "only {restart} restarts");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} lines",
+            delivered.len()
+        );
+    }
+    writer.join().unwrap();
+    assert_exactly(&delivered, total, dup_bound);
+}
+
+#[test]
+fn start_at_end_never_skips_a_new_file_at_the_path_of_a_file_rotated_before_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let log = dir.path().join("app.log");
+    fs::write(&log, lines(0..5)).unwrap();
+    let mut cfg = config(std::slice::from_ref(&log));
+    cfg.start_at = StartAt::End;
+    {
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let mut c = Collector::new(registry.clone(), 1);
+        let mut follower = Follower::new(cfg.clone(), registry.clone()).unwrap();
+        c.run_until(&mut follower, "app.log opened", |c| !c.opened.is_empty());
+        open_append(&log)
+            .write_all(lines(5..10).as_bytes())
+            .unwrap();
+        c.run_until(&mut follower, "the appended lines", |c| {
+            c.delivered.len() == 5
+        });
+        // Rotated; the follower learns the new name, then stops before the new file.
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        let rotated = dir.path().join("app.log.1");
+        c.run_until(&mut follower, "the new name", |_| {
+            registry.entries().iter().any(|e| e.path == rotated)
+        });
+    }
+    fs::write(&log, lines(10..15)).unwrap();
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    c.run_until(&mut follower, "the new file, whole", |c| {
+        c.delivered.len() == 5
+    });
+    assert_eq!(c.delivered, (10..15).collect::<Vec<_>>());
 }
