@@ -393,7 +393,11 @@ impl Emulator {
     }
 
     /// An emulator keeping the last `memory_records` records for its admin API.
-    pub(crate) fn start_with(tls: bool, count_only: bool, memory_records: usize) -> Result<Emulator> {
+    pub(crate) fn start_with(
+        tls: bool,
+        count_only: bool,
+        memory_records: usize,
+    ) -> Result<Emulator> {
         let dir = PathBuf::from(format!(
             "{}/bench/run-{}-{}",
             target_dir().display(),

@@ -125,7 +125,10 @@ fn received(emu: &Emulator) -> u64 {
 }
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 fn latency(scratch: &Path) -> Result<DaemonRow> {
@@ -147,7 +150,10 @@ fn latency(scratch: &Path) -> Result<DaemonRow> {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
             let mut chunk = String::new();
             for _ in 0..RATE / 20 {
-                chunk.push_str(&format!("t={} a steady line of a service log with some words\n", now_ns()));
+                chunk.push_str(&format!(
+                    "t={} a steady line of a service log with some words\n",
+                    now_ns()
+                ));
             }
             f.write_all(chunk.as_bytes())?;
         }
@@ -160,14 +166,20 @@ fn latency(scratch: &Path) -> Result<DaemonRow> {
         let (records, after) = emu.records_since(next)?;
         let seen = now_ns();
         for text in records {
-            if let Some(t) = text.strip_prefix("t=").and_then(|r| r.split(' ').next()).and_then(|t| t.parse::<u128>().ok()) {
+            if let Some(t) = text
+                .strip_prefix("t=")
+                .and_then(|r| r.split(' ').next())
+                .and_then(|t| t.parse::<u128>().ok())
+            {
                 latencies.push((seen.saturating_sub(t)) as f64 / 1e9);
             }
         }
         next = after;
         std::thread::sleep(Duration::from_millis(5));
     }
-    writer.join().map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
     daemon.stop()?;
     if (latencies.len() as u64) < total {
         bail!("latency: {} of {total} lines arrived", latencies.len());
@@ -176,7 +188,8 @@ fn latency(scratch: &Path) -> Result<DaemonRow> {
     let q = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     let (median, p99) = (q(0.5), q(0.99));
     Ok(DaemonRow {
-        what: "latency, line written → emulator, 2,000 lines/s for 20 s (linger 1s, the default)".into(),
+        what: "latency, line written → emulator, 2,000 lines/s for 20 s (linger 1s, the default)"
+            .into(),
         result: format!(
             "median {median:.3} s, p90 {:.3} s, p99 {p99:.3} s, max {:.3} s",
             q(0.9),
@@ -193,7 +206,10 @@ fn idle(scratch: &Path) -> Result<DaemonRow> {
     let files = dir.join("files");
     std::fs::create_dir_all(&files)?;
     for i in 0..100 {
-        std::fs::write(files.join(format!("f{i:03}.log")), format!("one line in file {i}\n"))?;
+        std::fs::write(
+            files.join(format!("f{i:03}.log")),
+            format!("one line in file {i}\n"),
+        )?;
     }
     let daemon = Daemon::start(&emu, &dir, &format!("{}/*.log", files.display()), "")?;
     // Start-up (first reads, the first flush) is not idle.
@@ -224,11 +240,18 @@ fn many_files(scratch: &Path) -> Result<DaemonRow> {
     let dir = scratch.join("many");
     let files = dir.join("files");
     std::fs::create_dir_all(&files)?;
-    let paths: Vec<PathBuf> = (0..FILES).map(|i| files.join(format!("f{i:04}.log"))).collect();
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| files.join(format!("f{i:04}.log")))
+        .collect();
     for p in &paths {
         std::fs::write(p, "")?;
     }
-    let daemon = Daemon::start(&emu, &dir, &format!("{}/*.log", files.display()), "max_open_files = 1024")?;
+    let daemon = Daemon::start(
+        &emu,
+        &dir,
+        &format!("{}/*.log", files.display()),
+        "max_open_files = 1024",
+    )?;
     let start = Instant::now();
     let mut written = 0u64;
     let mut peak = 0u64;
@@ -268,7 +291,10 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
     let backlog = dir.join("backlog.log");
     std::fs::hard_link(syslog, &backlog).or_else(|_| std::fs::copy(syslog, &backlog).map(drop))?;
     let bytes = std::fs::metadata(&backlog)?.len();
-    let lines = std::fs::read(&backlog)?.iter().filter(|b| **b == b'\n').count() as u64;
+    let lines = std::fs::read(&backlog)?
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64;
     // Both runs against an emulator that decodes and counts (and stores nothing), so
     // they compete with the same server work for the two cores.
     let emu = Emulator::start_with(false, false, 0)?;
@@ -294,7 +320,10 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
     let deadline = started + Duration::from_secs(600);
     while received(&emu) < lines {
         if Instant::now() > deadline {
-            bail!("catch-up: {} of {lines} records after 600 s", received(&emu));
+            bail!(
+                "catch-up: {} of {lines} records after 600 s",
+                received(&emu)
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -303,7 +332,10 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
     let (rate, one_shot_rate) = (mb(bytes) / secs, mb(bytes) / one_shot);
     let ratio = rate / one_shot_rate;
     Ok(DaemonRow {
-        what: format!("catch-up: a {:.0} MB backlog at start, emulator decoding", mb(bytes)),
+        what: format!(
+            "catch-up: a {:.0} MB backlog at start, emulator decoding",
+            mb(bytes)
+        ),
         result: format!(
             "{rate:.1} MB/s, {ratio:.2} × the one-shot `http-ingest` of the same file ({one_shot_rate:.1} MB/s) in the same conditions"
         ),
@@ -315,7 +347,10 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
 impl Emulator {
     /// Records (their text) with `seq >= since`, and the next `since`, from the admin API.
     fn records_since(&self, since: u64) -> Result<(Vec<String>, u64)> {
-        let addr = self.str("base_url").trim_start_matches("http://").to_owned();
+        let addr = self
+            .str("base_url")
+            .trim_start_matches("http://")
+            .to_owned();
         let token = self.str("admin_token");
         let mut stream = TcpStream::connect(&addr)?;
         write!(
@@ -335,7 +370,11 @@ impl Emulator {
         let value: serde_json::Value = serde_json::from_str(json)?;
         let records = value["records"]
             .as_array()
-            .map(|a| a.iter().filter_map(|r| r["text"].as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["text"].as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok((records, value["next"].as_u64().unwrap_or(since)))
     }

@@ -1,7 +1,7 @@
 //! `logferry http-ingest`: files or stdin to a Taegis HTTP Ingest integration.
 
-use crate::args::{AuthArg, CompressionArg, FormatArg, FramingArgs, SenderArgs, secret};
 use crate::args::Built;
+use crate::args::{AuthArg, CompressionArg, FormatArg, FramingArgs, SenderArgs, secret};
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;

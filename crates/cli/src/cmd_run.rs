@@ -35,7 +35,11 @@ pub(crate) fn validate(args: &ValidateArgs, out: &mut dyn std::io::Write) -> any
         config.sources.len(),
         config.sinks.len(),
         routes.len(),
-        routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+        routes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         config.data_dir.display()
     )?;
     Ok(Exit::Success)

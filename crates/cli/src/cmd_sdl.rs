@@ -1,8 +1,8 @@
 //! `logferry sdl`: records to SentinelOne Singularity Data Lake as `addEvents` events.
 
+use crate::args::Built;
 use crate::args::{FormatArg, FramingArgs, SenderArgs, pace, secret, sessions};
 use crate::exit::{chain, usage};
-use crate::args::Built;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;

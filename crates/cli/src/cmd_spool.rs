@@ -46,7 +46,11 @@ pub(crate) fn run(args: &SpoolArgs, out: &mut dyn Write) -> anyhow::Result<Exit>
             continue; // whole-file uploads keep no spool entries
         };
         if !route.dir.join("spool.lock").exists() {
-            writeln!(out, "{}: no spool yet ({} has never run)", route.name, route.name)?;
+            writeln!(
+                out,
+                "{}: no spool yet ({} has never run)",
+                route.name, route.name
+            )?;
             continue;
         }
         if repair {
@@ -68,7 +72,11 @@ pub(crate) fn run(args: &SpoolArgs, out: &mut dyn Write) -> anyhow::Result<Exit>
             writeln!(out, "{}: {v}", route.name)?;
         }
     }
-    Ok(if healthy { Exit::Success } else { Exit::Undelivered })
+    Ok(if healthy {
+        Exit::Success
+    } else {
+        Exit::Undelivered
+    })
 }
 
 /// How to count the records of one of `route`'s spool entries, if it keeps any.
@@ -122,7 +130,11 @@ pub(crate) fn status(args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<E
                     "  spool: {} entries pending ({} records){}",
                     v.entries_pending(),
                     v.records_pending().map_or("?".into(), |n| n.to_string()),
-                    if v.is_healthy() { "" } else { ", CORRUPT: run `logferry spool verify`" }
+                    if v.is_healthy() {
+                        ""
+                    } else {
+                        ", CORRUPT: run `logferry spool verify`"
+                    }
                 )?,
                 Err(e) => writeln!(out, "  spool: cannot read: {}", crate::exit::chain(&e))?,
             }

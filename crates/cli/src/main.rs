@@ -4,6 +4,7 @@
 mod args;
 mod check;
 mod cmd_check;
+mod cmd_deadletter;
 mod cmd_demo;
 mod cmd_file_upload;
 mod cmd_http_ingest;
@@ -50,6 +51,8 @@ enum Command {
     Validate(cmd_run::ValidateArgs),
     /// Print the ledger, spool depth and lag per file of a `logferry run` configuration.
     Status(cmd_spool::StatusArgs),
+    /// Replay a dead-letter file through a sink of a `logferry run` configuration.
+    DeadLetter(cmd_deadletter::DeadLetterArgs),
     /// Verify or repair the spools of a `logferry run` configuration.
     Spool(cmd_spool::SpoolArgs),
     /// Run the local emulator of all three APIs.
@@ -124,6 +127,12 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
         Command::Run(args) => cmd_run::run(args).await,
         Command::Validate(args) => cmd_run::validate(&args, &mut std::io::stdout().lock()),
         Command::Spool(args) => cmd_spool::run(&args, &mut std::io::stdout().lock()),
+        Command::DeadLetter(args) => {
+            let cmd_deadletter::DeadLetterAction::Replay(args) = args.action;
+            let mut progress = progress::Progress::new(false);
+            let summary = cmd_deadletter::run(args, &mut progress).await;
+            finish(summary, None, &progress, &writer)
+        }
         Command::Status(args) => cmd_spool::status(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => {
             let stdout = std::io::stdout();

@@ -80,9 +80,8 @@ impl Durable {
     /// next run's replay, which reports it).
     pub(crate) async fn read_from(&self, from: u64) -> Option<(u64, Vec<u8>)> {
         let spool = self.spool.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            spool.replay_from(EntryId::new(from)).next()
-        });
+        let read =
+            tokio::task::spawn_blocking(move || spool.replay_from(EntryId::new(from)).next());
         match read.await {
             Ok(Some(Ok((id, payload)))) => Some((id.get(), payload)),
             Ok(Some(Err(e))) => {

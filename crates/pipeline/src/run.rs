@@ -348,9 +348,8 @@ pub async fn run<Src: Source, S: Sink>(
         let mut ended = false;
         // Not with a spool that drops its oldest entries when full: reading ahead would
         // turn a slow sink into dropped data, where waiting for it loses nothing.
-        let spills = durable.is_some_and(|d| {
-            d.spool.config().when_full == logferry_spool::WhenFull::Block
-        });
+        let spills =
+            durable.is_some_and(|d| d.spool.config().when_full == logferry_spool::WhenFull::Block);
         loop {
             tokio::select! {
                 biased;

@@ -60,7 +60,10 @@ impl RouteLedger {
             self.replayed += records;
         }
         self.dirty = true;
-        if self.written.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if self
+            .written
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
             self.write();
         }
     }

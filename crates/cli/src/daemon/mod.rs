@@ -22,15 +22,15 @@ mod route;
 mod systemd;
 mod uploads;
 
+use futures_util::future::LocalBoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 pub(crate) use ledger::load as load_ledger;
 pub(crate) use plan::{RouteSpec, SinkArgs, plan};
 use route::Stage;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-use futures_util::future::LocalBoxFuture;
-use futures_util::stream::FuturesUnordered;
-use futures_util::{FutureExt, StreamExt};
 use tokio::sync::watch;
 
 use crate::exit::Exit;
@@ -155,11 +155,19 @@ fn start(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, spec: Route
 }
 
 /// Keeps unchanged routes, closes removed or changed ones, starts the new ones.
-async fn reload(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, routes: Vec<RouteSpec>) {
+async fn reload(
+    running: &mut BTreeMap<String, Running>,
+    tasks: &mut Tasks,
+    routes: Vec<RouteSpec>,
+) {
     let wanted: BTreeMap<&str, &RouteSpec> = routes.iter().map(|r| (r.name.as_str(), r)).collect();
     let closing: Vec<String> = running
         .iter()
-        .filter(|(name, r)| wanted.get(name.as_str()).is_none_or(|spec| spec.from != r.from))
+        .filter(|(name, r)| {
+            wanted
+                .get(name.as_str())
+                .is_none_or(|spec| spec.from != r.from)
+        })
         .map(|(name, _)| name.clone())
         .collect();
     for name in &closing {
@@ -177,7 +185,12 @@ async fn reload(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, rout
 
 /// Closes the routes `names`, aborting them after `deadline`, and waits until they
 /// ended; the other routes keep running meanwhile.
-async fn stop(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, names: &[String], deadline: Duration) {
+async fn stop(
+    running: &mut BTreeMap<String, Running>,
+    tasks: &mut Tasks,
+    names: &[String],
+    deadline: Duration,
+) {
     let mut left: BTreeMap<String, Running> = names
         .iter()
         .filter_map(|n| running.remove(n).map(|r| (n.clone(), r)))

@@ -37,9 +37,15 @@ pub(crate) struct RouteSpec {
 /// Keys of a subcommand that `logferry run` decides itself, and why.
 const DAEMON_KEYS: &[(&str, &str)] = &[
     ("files", "inputs come from the sink's `inputs`"),
-    ("format", "the format belongs to the source (`format` under [sources.NAME])"),
+    (
+        "format",
+        "the format belongs to the source (`format` under [sources.NAME])",
+    ),
     ("spool", "the spool is always on, under `data_dir`"),
-    ("summary_json", "`logferry run` logs a summary per route when it stops"),
+    (
+        "summary_json",
+        "`logferry run` logs a summary per route when it stops",
+    ),
     ("no_progress", "`logferry run` shows no progress bar"),
 ];
 
@@ -53,7 +59,12 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
             let file = match &source.kind {
                 SourceKind::File(file) => file.clone(),
                 _ => {
-                    return Err(error(config, sink, None, "this source type cannot feed it yet"));
+                    return Err(error(
+                        config,
+                        sink,
+                        None,
+                        "this source type cannot feed it yet",
+                    ));
                 }
             };
             if let Some(m) = &file.multiline
@@ -99,7 +110,12 @@ fn sink_args(config: &Config, sink: &SinkConfig, format: Format) -> Result<SinkA
             sink,
             "file-upload",
         )?))),
-        _ => Err(error(config, sink, None, "this sink type is not supported yet")),
+        _ => Err(error(
+            config,
+            sink,
+            None,
+            "this sink type is not supported yet",
+        )),
     }
 }
 
@@ -132,7 +148,12 @@ fn parse<A: Args + FromArgMatches>(
     for option in &sink.options {
         let key = option.key.replace('-', "_");
         if let Some((_, why)) = DAEMON_KEYS.iter().find(|(k, _)| *k == key) {
-            return Err(key_error(config, sink, option, &format!("not a sink option: {why}")));
+            return Err(key_error(
+                config,
+                sink,
+                option,
+                &format!("not a sink option: {why}"),
+            ));
         }
         if !known.contains(&key) {
             let candidates: Vec<&str> = known.iter().map(String::as_str).collect();
@@ -153,7 +174,9 @@ fn parse<A: Args + FromArgMatches>(
             .unwrap_or_default();
         let option = sink.options.iter().find(|o| {
             let flag = format!("--{}", o.key.replace('_', "-"));
-            detail == flag || detail.starts_with(&format!("{flag} ")) || detail.starts_with(&format!("{flag}="))
+            detail == flag
+                || detail.starts_with(&format!("{flag} "))
+                || detail.starts_with(&format!("{flag}="))
         });
         let message = match (e.kind(), option) {
             (clap::error::ErrorKind::MissingRequiredArgument, _) => {
@@ -163,7 +186,9 @@ fn parse<A: Args + FromArgMatches>(
             (_, Some(o)) if o.is_showable() => {
                 let text = e.render().to_string();
                 let first = text.lines().next().unwrap_or_default();
-                first.trim_start_matches("error: ").replace(&detail, &format!("`{}`", o.key))
+                first
+                    .trim_start_matches("error: ")
+                    .replace(&detail, &format!("`{}`", o.key))
             }
             _ => e.kind().as_str().unwrap_or("invalid options").to_owned(),
         };
@@ -197,7 +222,12 @@ fn flag_keys(detail: &str) -> String {
 }
 
 /// An error about `option`'s key itself (unknown, not allowed), at the key.
-fn key_error(config: &Config, sink: &SinkConfig, option: &SinkOption, message: &str) -> ConfigError {
+fn key_error(
+    config: &Config,
+    sink: &SinkConfig,
+    option: &SinkOption,
+    message: &str,
+) -> ConfigError {
     ConfigError::at(
         &config.path,
         option.key_location,
@@ -207,7 +237,12 @@ fn key_error(config: &Config, sink: &SinkConfig, option: &SinkOption, message: &
 }
 
 /// An error at `option`'s value (or at the sink's table).
-fn error(config: &Config, sink: &SinkConfig, option: Option<&SinkOption>, message: &str) -> ConfigError {
+fn error(
+    config: &Config,
+    sink: &SinkConfig,
+    option: Option<&SinkOption>,
+    message: &str,
+) -> ConfigError {
     match option {
         Some(o) => ConfigError::at(
             &config.path,
@@ -232,18 +267,30 @@ impl RouteSpec {
         let sender = match &self.sink {
             SinkArgs::HttpIngest(a) => {
                 url(&a.url)?;
-                resolve_key(a.key.as_ref(), a.key_file.as_ref(), "integration key", "HTTP_INGEST_KEY")?;
+                resolve_key(
+                    a.key.as_ref(),
+                    a.key_file.as_ref(),
+                    "integration key",
+                    "HTTP_INGEST_KEY",
+                )?;
                 &a.sender
             }
             SinkArgs::Sdl(a) => {
                 url(&a.url)?;
-                resolve_key(a.key.as_ref(), a.key_file.as_ref(), "SDL API key", "SDL_API_KEY")?;
+                resolve_key(
+                    a.key.as_ref(),
+                    a.key_file.as_ref(),
+                    "SDL API key",
+                    "SDL_API_KEY",
+                )?;
                 &a.sender
             }
             SinkArgs::FileUpload(a) => {
                 crate::args::region(a.endpoint.as_deref(), a.region.as_deref())?;
                 if a.token.is_none() && (a.client_id.is_none() || a.client_secret.is_none()) {
-                    anyhow::bail!("missing credentials: set `token`, or `client_id` and `client_secret`");
+                    anyhow::bail!(
+                        "missing credentials: set `token`, or `client_id` and `client_secret`"
+                    );
                 }
                 &a.sender
             }

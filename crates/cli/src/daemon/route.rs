@@ -22,7 +22,10 @@ pub(crate) enum Stage {
 }
 
 /// Runs `spec` until the sink ends or `stage` says stop; returns its summary.
-pub(crate) async fn run(spec: &RouteSpec, stage: watch::Receiver<Stage>) -> anyhow::Result<Summary> {
+pub(crate) async fn run(
+    spec: &RouteSpec,
+    stage: watch::Receiver<Stage>,
+) -> anyhow::Result<Summary> {
     std::fs::create_dir_all(&spec.dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spec.dir.display()))?;
     restrict(&spec.dir);
@@ -50,7 +53,11 @@ async fn records<S: Sink>(
     let opened = sender.open_spool_at(spec.dir.clone())?;
     let registry_path = spec.dir.join("files.json");
     let registry = Registry::open(&registry_path).map_err(|e| {
-        anyhow::anyhow!("cannot open {}: {}", registry_path.display(), crate::exit::chain(&e))
+        anyhow::anyhow!(
+            "cannot open {}: {}",
+            registry_path.display(),
+            crate::exit::chain(&e)
+        )
     })?;
     let follow = Follow::new(follow_config(spec), Arc::new(registry));
     front.multiline = super::multiline(&spec.source)?;

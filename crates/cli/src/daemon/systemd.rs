@@ -23,7 +23,10 @@ pub(super) fn reloading() {
 
 /// Shutting down.
 pub(super) fn stopping() {
-    send(&[NotifyState::Stopping, NotifyState::Status("finishing what is in flight")]);
+    send(&[
+        NotifyState::Stopping,
+        NotifyState::Status("finishing what is in flight"),
+    ]);
 }
 
 /// Still alive (the watchdog).

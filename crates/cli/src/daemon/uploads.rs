@@ -143,6 +143,9 @@ fn after_upload(path: &Path, action: &AfterUpload) {
         _ => Ok(()),
     };
     if let Err(e) = result {
-        tracing::error!("{}: uploaded, but cannot apply after_upload: {e}", path.display());
+        tracing::error!(
+            "{}: uploaded, but cannot apply after_upload: {e}",
+            path.display()
+        );
     }
 }

@@ -89,7 +89,13 @@ impl Drop for Daemon {
 
 /// A config with one file source `app` (`include`, plus `source_extra` lines) into one
 /// HTTP Ingest sink `taegis` (plus `sink_extra` lines), data under `dir/data`.
-fn http_config(emu: &Emulator, dir: &Path, include: &str, source_extra: &str, sink_extra: &str) -> PathBuf {
+fn http_config(
+    emu: &Emulator,
+    dir: &Path,
+    include: &str,
+    source_extra: &str,
+    sink_extra: &str,
+) -> PathBuf {
     let ca = ca_file(emu, dir);
     let text = format!(
         r#"data_dir = "{data}"
@@ -135,7 +141,8 @@ fn ledger(dir: &Path, sink: &str, source: &str) -> (u64, u64, u64) {
     let text = std::fs::read_to_string(&path).expect("the route wrote its ledger");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap();
-    let (read, delivered, rejected, invalid) = (n("read"), n("delivered"), n("rejected"), n("invalid"));
+    let (read, delivered, rejected, invalid) =
+        (n("read"), n("delivered"), n("rejected"), n("invalid"));
     assert!(read >= delivered + rejected + invalid, "{text}");
     (read, delivered, read - delivered - rejected - invalid)
 }
@@ -151,7 +158,11 @@ fn line(tag: &str, i: usize) -> String {
 }
 
 fn append(path: &Path, tag: &str, lines: std::ops::Range<usize>) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     let text: String = lines.map(|i| line(tag, i) + "\n").collect();
     f.write_all(text.as_bytes()).unwrap();
 }
@@ -161,7 +172,9 @@ fn all_arrived(emu: &Emulator, tag: &str, n: usize, daemon: &Daemon) -> usize {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let counts = counts(emu);
-        let missing: Vec<usize> = (0..n).filter(|i| !counts.contains_key(&line(tag, *i))).collect();
+        let missing: Vec<usize> = (0..n)
+            .filter(|i| !counts.contains_key(&line(tag, *i)))
+            .collect();
         if missing.is_empty() {
             return (0..n).map(|i| counts[&line(tag, i)]).max().unwrap_or(0);
         }
@@ -197,10 +210,20 @@ impl Rotation {
             }
             Rotation::CopyTruncate => {
                 std::fs::copy(log, &rotated).unwrap();
-                std::fs::OpenOptions::new().write(true).open(log).unwrap().set_len(0).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(log)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
             }
             Rotation::Truncate => {
-                std::fs::OpenOptions::new().write(true).open(log).unwrap().set_len(0).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(log)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
             }
             Rotation::DeleteWhileOpen => {
                 std::fs::remove_file(log).unwrap();
@@ -221,7 +244,9 @@ impl Rotation {
             Rotation::SharedHeader | Rotation::RewriteInPlace => {
                 let mut h = String::new();
                 for i in 0..80 {
-                    h.push_str(&format!("# header block line {i:03}: the same in every file\n"));
+                    h.push_str(&format!(
+                        "# header block line {i:03}: the same in every file\n"
+                    ));
                 }
                 h
             }
@@ -266,7 +291,12 @@ async fn rotation(kind: Rotation, crash: bool) {
     // Copies of a rotated file are found by identity: without a crash nothing is sent
     // twice; after a kill -9, only what was in flight may be.
     if !crash {
-        assert_eq!(worst, 1, "{kind:?}: a line was sent twice; log:\n{}", daemon.log());
+        assert_eq!(
+            worst,
+            1,
+            "{kind:?}: a line was sent twice; log:\n{}",
+            daemon.log()
+        );
     }
     let status = daemon.term();
     assert!(status.success(), "{kind:?}: {status:?}");
@@ -324,7 +354,9 @@ async fn kill_9_several_times_while_a_writer_appends_and_rotates_loses_nothing()
     let mut daemon = Daemon::start(&emu, &config, &[]);
     for _ in 0..4 {
         let before = counts(&emu).len();
-        wait_for("nothing new arrived before the kill", || counts(&emu).len() > before);
+        wait_for("nothing new arrived before the kill", || {
+            counts(&emu).len() > before
+        });
         daemon.kill();
         daemon = Daemon::start(&emu, &config, &[]);
     }
@@ -351,9 +383,15 @@ async fn sighup_adds_and_removes_a_source_and_a_bad_config_keeps_the_old_one() {
 
     // A broken file is refused; the running routes go on.
     let good = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, good.replace("inputs = [\"app\"]", "inputs = [\"nope\"]")).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("inputs = [\"app\"]", "inputs = [\"nope\"]"),
+    )
+    .unwrap();
     daemon.signal("HUP");
-    wait_for("the bad config was not refused", || daemon.log().contains("refused"));
+    wait_for("the bad config was not refused", || {
+        daemon.log().contains("refused")
+    });
     append(&a, "a", 100..200);
     all_arrived(&emu, "a", 200, &daemon);
 
@@ -365,7 +403,9 @@ async fn sighup_adds_and_removes_a_source_and_a_bad_config_keeps_the_old_one() {
     let replaced = replaced.replace("inputs = [\"app\"]", "inputs = [\"b\"]");
     std::fs::write(&config, &replaced).unwrap();
     daemon.signal("HUP");
-    wait_for("the reload did not finish", || daemon.log().contains("configuration reloaded"));
+    wait_for("the reload did not finish", || {
+        daemon.log().contains("configuration reloaded")
+    });
     append(&b, "b", 0..100);
     all_arrived(&emu, "b", 100, &daemon);
     // `a` is no longer followed.
@@ -448,10 +488,15 @@ ca_file = "{ca}"
     let daemon = Daemon::start(&emu, &config, &[]);
     std::fs::write(drop.join("one.log"), numbered(50)).unwrap();
     std::fs::write(drop.join("skip.gz"), "not matched").unwrap();
-    wait_for("one.log was not uploaded and deleted", || !drop.join("one.log").exists());
+    wait_for("one.log was not uploaded and deleted", || {
+        !drop.join("one.log").exists()
+    });
     let uploads = emu.uploads();
     assert_eq!(uploads.len(), 1, "{uploads:?}");
-    assert_eq!((uploads[0].file_name.as_str(), uploads[0].lines), ("one.log", 50));
+    assert_eq!(
+        (uploads[0].file_name.as_str(), uploads[0].lines),
+        ("one.log", 50)
+    );
     assert!(drop.join("skip.gz").exists());
     assert!(daemon.term().success());
     emu.shutdown().await;
@@ -467,13 +512,20 @@ fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
     let text = std::fs::read_to_string(shipped).unwrap();
     assert!(text.contains("/etc/logferry/sdl.key"));
     let example = dir.path().join("example.toml");
-    std::fs::write(&example, text.replace("/etc/logferry/sdl.key", key_file.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &example,
+        text.replace("/etc/logferry/sdl.key", key_file.to_str().unwrap()),
+    )
+    .unwrap();
     let out = logferry()
         .args(["validate", "--config"])
         .arg(&example)
         .env("TAEGIS_CLIENT_ID", "id")
         .env("TAEGIS_CLIENT_SECRET", "secret")
-        .env("HTTP_INGEST_URL", "https://ingest.example.com/http-endpoint/v1/x")
+        .env(
+            "HTTP_INGEST_URL",
+            "https://ingest.example.com/http-endpoint/v1/x",
+        )
         .env("HTTP_INGEST_KEY", "k")
         .env("SDL_URL", "https://xdr.us1.sentinelone.net")
         .env("SDL_API_KEY", "k")
@@ -486,15 +538,25 @@ fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
     let base = "data_dir = \"/tmp/x\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/var/log/app.log\"]\n[sinks.s]\ntype = \"http-ingest\"\ninputs = [\"app\"]\nurl = \"https://ingest.example.com/v1/x\"\nkey = \"secret-value-77\"\n";
     for (text, want) in [
         // Line 10: an option the subcommand does not have.
-        (format!("{base}batch_byte = 5\n"), ":10:1: sinks.s.batch_byte: unknown option for a http-ingest sink (did you mean `batch_bytes`?)"),
+        (
+            format!("{base}batch_byte = 5\n"),
+            ":10:1: sinks.s.batch_byte: unknown option for a http-ingest sink (did you mean `batch_bytes`?)",
+        ),
         // A value clap refuses, at its line.
         (format!("{base}compression_level = 12\n"), ":10:"),
         // A key the daemon decides itself.
-        (format!("{base}spool = \"/x\"\n"), "sinks.s.spool: not a sink option"),
+        (
+            format!("{base}spool = \"/x\"\n"),
+            "sinks.s.spool: not a sink option",
+        ),
     ] {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, &text).unwrap();
-        let out = logferry().args(["validate", "--config"]).arg(&path).output().unwrap();
+        let out = logferry()
+            .args(["validate", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{text}");
         let err = stderr(&out);
         assert!(err.contains(&path.display().to_string()), "{err}");
@@ -510,11 +572,17 @@ async fn systemd_hears_ready_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
-    socket.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let log = dir.path().join("app.log");
     std::fs::write(&log, "").unwrap();
     let config = http_config(&emu, dir.path(), &log.display().to_string(), "", "");
-    let daemon = Daemon::start(&emu, &config, &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())]);
+    let daemon = Daemon::start(
+        &emu,
+        &config,
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
     let mut buf = [0u8; 512];
     let n = socket.recv(&mut buf).expect("a notification");
     assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
@@ -535,8 +603,16 @@ async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("app.log");
-    let config = http_config(&emu, dir.path(), &log.display().to_string(), "", "batch_bytes = 2000");
-    let text = std::fs::read_to_string(&config).unwrap().replace("\"10s\"", "\"1s\"");
+    let config = http_config(
+        &emu,
+        dir.path(),
+        &log.display().to_string(),
+        "",
+        "batch_bytes = 2000",
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"10s\"", "\"1s\"");
     std::fs::write(&config, text).unwrap();
     append(&log, "spooled", 0..1000);
     let daemon = Daemon::start(&emu, &config, &[]);
@@ -560,7 +636,9 @@ async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
             .unwrap()
     };
     // `status` reads the ledger, the spool and the registry from data_dir.
-    let status = logferry().args(["status", "--config"]).arg(&config)
+    let status = logferry()
+        .args(["status", "--config"])
+        .arg(&config)
         .env("HTTP_INGEST_URL", emu.http_ingest_url())
         .env("HTTP_INGEST_KEY", emu.http_ingest_key())
         .output()
@@ -571,12 +649,21 @@ async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
         "taegis<-app",
         "read 1000 = delivered 0 + rejected 0 + invalid 0 + pending 1000",
         "(1000 records)",
-        &format!("file {}: line 1001, byte {size}, 0 bytes behind", log.display()),
+        &format!(
+            "file {}: line 1001, byte {size}, 0 bytes behind",
+            log.display()
+        ),
     ] {
         assert!(report.contains(want), "{want} not in {report}");
     }
     let healthy = verify("verify");
-    assert_eq!(healthy.status.code(), Some(0), "{}{}", stdout(&healthy), stderr(&healthy));
+    assert_eq!(
+        healthy.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&healthy),
+        stderr(&healthy)
+    );
     assert!(stdout(&healthy).contains("healthy"), "{}", stdout(&healthy));
 
     // Flip a byte in the middle of the first segment.
@@ -594,8 +681,15 @@ async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
     let found = verify("verify");
     assert_eq!(found.status.code(), Some(1), "{}", stdout(&found));
     let report = stdout(&found);
-    let name = segments[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(report.contains("CORRUPT") && report.contains(&name), "{report}");
+    let name = segments[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        report.contains("CORRUPT") && report.contains(&name),
+        "{report}"
+    );
     let lost: usize = report
         .split(" records lost")
         .next()
@@ -605,19 +699,109 @@ async fn a_corrupt_spool_is_found_by_verify_repaired_and_the_rest_delivered() {
     assert!(lost > 0 && lost < 1000, "{report}");
 
     let repaired = verify("repair");
-    assert_eq!(repaired.status.code(), Some(0), "{}{}", stdout(&repaired), stderr(&repaired));
+    assert_eq!(
+        repaired.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&repaired),
+        stderr(&repaired)
+    );
     assert!(spool.join("quarantine").read_dir().unwrap().count() >= 1);
     assert_eq!(verify("verify").status.code(), Some(0));
 
     // The endpoint is back: everything but the quarantined records arrives, once.
     emu.set_faults(Faults::none()).unwrap();
     let daemon = Daemon::start(&emu, &config, &[]);
-    wait_for("the rest was not delivered", || counts(&emu).len() >= 1000 - lost);
+    wait_for("the rest was not delivered", || {
+        counts(&emu).len() >= 1000 - lost
+    });
     let counts = counts(&emu);
     assert_eq!(counts.len(), 1000 - lost);
     assert!(counts.values().all(|n| *n == 1));
     assert!(daemon.term().success());
     // The quarantined records are still counted pending: read, and not delivered.
-    assert_eq!(ledger(dir.path(), "taegis", "app"), (1000, (1000 - lost) as u64, lost as u64));
+    assert_eq!(
+        ledger(dir.path(), "taegis", "app"),
+        (1000, (1000 - lost) as u64, lost as u64)
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dead_letter_replay_delivers_what_a_400_refused_once_accepted() {
+    use logferry_emulator::{FaultSet, FaultStatus, Faults};
+    let emu = emulator().await;
+    let refuse = || {
+        Faults::none().with_endpoint(
+            Endpoint::HttpIngest,
+            FaultSet::fail_first(u64::MAX, FaultStatus::Code(400)),
+        )
+    };
+    emu.set_faults(refuse()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "refused", 0..50);
+    let config = http_config(&emu, dir.path(), &log.display().to_string(), "", "");
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let letters = dir.path().join("data/taegis/app/dead-letter.jsonl");
+    let lines_in = |path: &Path| {
+        std::fs::read_to_string(path)
+            .map(|t| {
+                t.lines()
+                    .map(|l| {
+                        serde_json::from_str::<serde_json::Value>(l).unwrap()["count"]
+                            .as_u64()
+                            .unwrap()
+                    })
+                    .sum::<u64>()
+            })
+            .unwrap_or(0)
+    };
+    wait_for("the refused records were not dead-lettered", || {
+        lines_in(&letters) == 50
+    });
+    assert!(daemon.term().success());
+    assert_eq!(ledger(dir.path(), "taegis", "app"), (50, 0, 0));
+
+    let replay = |out: &Path| {
+        logferry()
+            .args(["dead-letter", "replay"])
+            .arg(&letters)
+            .args(["--sink", "taegis", "--config"])
+            .arg(&config)
+            .arg("--dead-letter")
+            .arg(out)
+            .env("HTTP_INGEST_URL", emu.http_ingest_url())
+            .env("HTTP_INGEST_KEY", emu.http_ingest_key())
+            .output()
+            .unwrap()
+    };
+    // Still refused: everything goes to the new file, under its original source name.
+    let again = dir.path().join("again.jsonl");
+    let out = replay(&again);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(lines_in(&again), 50);
+    let first: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&again)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(first["source"], log.display().to_string());
+    assert_eq!(first["kind"], "rejected");
+
+    // Accepted now: all 50 delivered, nothing dead-lettered.
+    emu.set_faults(Faults::none()).unwrap();
+    let none = dir.path().join("none.jsonl");
+    let out = replay(&none);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!none.exists());
+    let counts = counts(&emu);
+    assert!(
+        (0..50).all(|i| counts.get(&line("refused", i)) == Some(&1)),
+        "{counts:?}"
+    );
     emu.shutdown().await;
 }

@@ -1,0 +1,143 @@
+//! `logferry dead-letter replay FILE --config CFG --sink NAME`: resend the records of a
+//! dead-letter file once the cause is fixed, under their original source names; what is
+//! still refused goes to a new dead-letter file.
+
+use crate::daemon::SinkArgs;
+use crate::exit::usage;
+use crate::progress::Progress;
+use crate::summary::Summary;
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use logferry::pipeline::Files;
+use std::path::PathBuf;
+
+/// Work with dead-letter files.
+#[derive(Debug, Args)]
+pub(crate) struct DeadLetterArgs {
+    #[command(subcommand)]
+    pub(crate) action: DeadLetterAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeadLetterAction {
+    /// Resend every record of a dead-letter file through a sink of a `logferry run`
+    /// configuration (exit 0 when all were delivered, 1 otherwise).
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The dead-letter file (one JSON object per line, as logferry writes them).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// The sink to send through (its options, credentials and format).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) sink: String,
+    /// Where records still refused go [default: FILE with `.replay.jsonl` for its
+    /// extension].
+    #[arg(long, value_name = "PATH")]
+    pub(crate) dead_letter: Option<PathBuf>,
+}
+
+/// One dead-letter line, as `deadletter.rs` writes it.
+#[derive(serde::Deserialize)]
+struct Letter {
+    source: Option<String>,
+    records: Option<String>,
+    raw_base64: Option<String>,
+}
+
+pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
+    let (config, routes) = crate::daemon::load(&args.config)?;
+    let Some(route) = routes.iter().find(|r| r.from.0.name == args.sink) else {
+        let names: Vec<&str> = config.sinks.keys().map(String::as_str).collect();
+        let hint = logferry_config::did_you_mean(&args.sink, &names)
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        usage!("no sink `{}` in {}{hint}", args.sink, args.config.display())
+    };
+    let inputs = letters(&args.file)?;
+    let total: u64 = inputs.iter().map(|(_, b)| b.len() as u64).sum();
+    let sources = inputs
+        .into_iter()
+        .map(|(name, bytes)| {
+            logferry::source::Source::from_reader(
+                name,
+                std::io::Cursor::new(bytes),
+                &logferry::source::SourceConfig::default(),
+            )
+        })
+        .collect();
+    let dead_letter = args
+        .dead_letter
+        .clone()
+        .unwrap_or_else(|| args.file.with_extension("replay.jsonl"));
+    if dead_letter == args.file {
+        usage!("--dead-letter must not be the file being replayed");
+    }
+    macro_rules! ship {
+        ($built:expr) => {{
+            let built = $built;
+            let job = crate::driver::Job {
+                sink: built.sink,
+                files: Files::new(sources, None),
+                front: built.front,
+                opened: None,
+                dead_letter,
+                total_bytes: Some(total),
+            };
+            crate::driver::ship(job, progress).await
+        }};
+    }
+    match &route.sink {
+        SinkArgs::HttpIngest(a) => ship!(crate::cmd_http_ingest::build(a)?),
+        SinkArgs::Sdl(a) => ship!(crate::cmd_sdl::build(a)?),
+        SinkArgs::FileUpload(_) => usage!(
+            "sink `{}` uploads whole files: there are no records to replay",
+            args.sink
+        ),
+    }
+}
+
+/// The records of a dead-letter file, grouped by source name in order of first
+/// appearance, each record ending with a line feed.
+fn letters(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => usage!("cannot read {}: {e}", path.display()),
+    };
+    let mut groups: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let letter: Letter = match serde_json::from_str(line) {
+            Ok(l) => l,
+            Err(e) => usage!("{}:{}: not a dead-letter entry: {e}", path.display(), i + 1),
+        };
+        let mut bytes = match (letter.records, letter.raw_base64) {
+            (Some(text), _) => text.into_bytes(),
+            (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(b) => b,
+                Err(e) => usage!("{}:{}: bad raw_base64: {e}", path.display(), i + 1),
+            },
+            (None, None) => continue,
+        };
+        if bytes.is_empty() {
+            continue;
+        }
+        if bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
+        }
+        let name = letter.source.unwrap_or_else(|| "<dead-letter>".to_owned());
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, b)) => b.extend_from_slice(&bytes),
+            None => groups.push((name, bytes)),
+        }
+    }
+    Ok(groups)
+}
