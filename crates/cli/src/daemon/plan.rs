@@ -32,7 +32,12 @@ pub(crate) struct RouteSpec {
     pub(crate) dir: PathBuf,
     /// What the route was built from: an unchanged pair keeps running on reload.
     pub(crate) from: (SinkConfig, SourceConfig),
+    /// The sink's `heartbeat`: a record this often from this route (the sink's first).
+    pub(crate) heartbeat: Option<std::time::Duration>,
 }
+
+/// Sink keys `logferry run` reads itself (no one-shot subcommand has them).
+const RUN_KEYS: &[&str] = &["heartbeat"];
 
 /// Keys of a subcommand that `logferry run` decides itself, and why.
 const DAEMON_KEYS: &[(&str, &str)] = &[
@@ -79,7 +84,11 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                 ));
             }
             let parsed = sink_args(config, sink, file.format)?;
+            let first = routes
+                .last()
+                .is_none_or(|r: &RouteSpec| r.from.0.name != sink.name);
             routes.push(RouteSpec {
+                heartbeat: heartbeat(config, sink)?.filter(|_| first),
                 name: format!("{}<-{}", sink.name, source.name),
                 sink: parsed,
                 source: file,
@@ -143,10 +152,14 @@ fn parse<A: Args + FromArgMatches>(
         .filter_map(|a| a.get_long())
         .map(|l| l.replace('-', "_"))
         .filter(|l| !DAEMON_KEYS.iter().any(|(k, _)| k == l))
+        .chain(RUN_KEYS.iter().map(|k| (*k).to_owned()))
         .collect();
     let mut argv: Vec<String> = Vec::new();
     for option in &sink.options {
         let key = option.key.replace('-', "_");
+        if RUN_KEYS.contains(&key.as_str()) {
+            continue;
+        }
         if let Some((_, why)) = DAEMON_KEYS.iter().find(|(k, _)| *k == key) {
             return Err(key_error(
                 config,
@@ -195,6 +208,37 @@ fn parse<A: Args + FromArgMatches>(
         error(config, sink, option, &message)
     })?;
     A::from_arg_matches(&matches).map_err(|e| error(config, sink, None, &e.kind().to_string()))
+}
+
+/// The sink's `heartbeat` interval, if it has one.
+fn heartbeat(
+    config: &Config,
+    sink: &SinkConfig,
+) -> Result<Option<std::time::Duration>, ConfigError> {
+    let Some(option) = sink.option("heartbeat") else {
+        return Ok(None);
+    };
+    if sink.kind.takes_whole_files() {
+        return Err(key_error(
+            config,
+            sink,
+            option,
+            "a file-upload sink uploads whole files: it has no heartbeat record",
+        ));
+    }
+    let parsed = match &option.value {
+        OptionValue::String(s) => crate::args::duration(s).ok(),
+        _ => None,
+    };
+    match parsed {
+        Some(d) if d >= std::time::Duration::from_secs(1) => Ok(Some(d)),
+        _ => Err(error(
+            config,
+            sink,
+            Some(option),
+            "expected a duration of at least 1s, like \"60s\" or \"5m\"",
+        )),
+    }
 }
 
 /// `value` as arguments of `flag`: `true` is the bare flag, `false` nothing (every flag

@@ -6,9 +6,10 @@ use super::plan::{RouteSpec, SinkArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
-use logferry::pipeline::{Control, Durable, Follow, FrontConfig, Sink};
+use logferry::pipeline::{Control, Durable, Files, Follow, FrontConfig, Item, Sink};
 use logferry::source::follow::{FollowConfig, Registry, StartAt};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// What the daemon asks of a running route.
@@ -61,6 +62,11 @@ async fn records<S: Sink>(
     })?;
     let follow = Follow::new(follow_config(spec), Arc::new(registry));
     front.multiline = super::multiline(&spec.source)?;
+    let source = Merged(
+        follow,
+        spec.heartbeat
+            .map(|every| heartbeat(spec, front.format, every)),
+    );
     let dead_letter = sender
         .dead_letter
         .clone()
@@ -69,7 +75,7 @@ async fn records<S: Sink>(
     let mut recorder = Recorder::new(&sink, dead_letter, &mut progress);
     let durable = Durable::new(opened.spool.clone());
     let mut book = RouteLedger::open(&spec.dir);
-    let run = logferry::pipeline::run(follow, &sink, front, Some(&durable), |e| {
+    let run = logferry::pipeline::run(source, &sink, front, Some(&durable), |e| {
         book.event(&e);
         recorder.event(e)
     });
@@ -91,6 +97,95 @@ pub(crate) fn log_ledger(spec: &RouteSpec, book: &RouteLedger) {
         c.invalid,
         c.pending()
     );
+}
+
+/// A route's followed files, with its sink's heartbeat when it has one.
+struct Merged(Follow, Option<Files>);
+
+impl logferry::pipeline::Source for Merged {
+    fn start(self, front: FrontConfig) -> tokio::sync::mpsc::Receiver<Item> {
+        let Merged(files, Some(beat)) = self else {
+            return self.0.start(front);
+        };
+        let (mut a, mut b) = (files.start(front.clone()), beat.start(front.clone()));
+        let (tx, rx) = tokio::sync::mpsc::channel(front.queue.max(1));
+        tokio::spawn(async move {
+            let (mut a_open, mut b_open) = (true, true);
+            while a_open || b_open {
+                let item = tokio::select! {
+                    () = tx.closed() => return,
+                    item = a.recv(), if a_open => item.or_else(|| { a_open = false; None }),
+                    item = b.recv(), if b_open => item.or_else(|| { b_open = false; None }),
+                };
+                if let Some(item) = item
+                    && tx.send(item).await.is_err()
+                {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// A source of one heartbeat record every `every` (the first at once), for the SIEM to
+/// alert on a host gone silent: a line of text, or a JSON object for JSON routes.
+fn heartbeat(spec: &RouteSpec, format: logferry::framing::Format, every: Duration) -> Files {
+    let host = logferry::sdl_transport::hostname();
+    let sink = spec.from.0.name.clone();
+    let line = move || match format {
+        logferry::framing::Format::Json => serde_json::json!({
+            "message": "logferry heartbeat",
+            "host": host,
+            "sink": sink,
+            "interval_secs": every.as_secs(),
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+        .to_string(),
+        _ => format!(
+            "logferry heartbeat host={host} sink={sink} interval={}s version={}",
+            every.as_secs(),
+            env!("CARGO_PKG_VERSION")
+        ),
+    };
+    let reader = Beats {
+        every,
+        next: std::time::Instant::now(),
+        line: Box::new(line),
+        pending: Vec::new(),
+    };
+    let name = format!("heartbeat of sink {}", spec.from.0.name);
+    let source = logferry::source::Source::from_reader(
+        name,
+        reader,
+        &logferry::source::SourceConfig::default(),
+    );
+    Files::new(vec![source], None)
+}
+
+/// A reader that yields one heartbeat line per period, blocking in between.
+struct Beats {
+    every: Duration,
+    next: std::time::Instant,
+    line: Box<dyn Fn() -> String + Send>,
+    pending: Vec<u8>,
+}
+
+impl std::io::Read for Beats {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pending.is_empty() {
+            std::thread::sleep(
+                self.next
+                    .saturating_duration_since(std::time::Instant::now()),
+            );
+            self.next += self.every;
+            self.pending = format!("{}\n", (self.line)()).into_bytes();
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
 }
 
 /// Runs `work`, closing or aborting `control` as `stage` asks.

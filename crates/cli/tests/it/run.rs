@@ -805,3 +805,30 @@ async fn dead_letter_replay_delivers_what_a_400_refused_once_accepted() {
     );
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_with_a_heartbeat_sends_one_every_period_while_its_files_are_silent() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").unwrap();
+    let config = http_config(
+        &emu,
+        dir.path(),
+        &log.display().to_string(),
+        "",
+        "heartbeat = \"1s\"",
+    );
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let beats = || {
+        counts(&emu)
+            .iter()
+            .filter(|(text, _)| {
+                text.starts_with("logferry heartbeat host=") && text.contains("sink=taegis")
+            })
+            .map(|(_, n)| *n)
+            .sum::<usize>()
+    };
+    wait_for("no second heartbeat", || beats() >= 2);
+    assert!(daemon.term().success());
+}
