@@ -353,11 +353,13 @@ impl Follower {
         }
         // A compressed file gone (its inode free for another file) is forgotten.
         let previous = std::mem::take(&mut self.skipped);
+        let mut seen = HashSet::new();
         for path in self.globs.scan() {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
             let Some(id) = id_of(&meta) else { continue };
+            seen.insert(id);
             if self.is_tracked(id) {
                 continue;
             }
@@ -369,6 +371,7 @@ impl Follower {
             let (id, path) = known;
             self.discover(path, id, initial, on)?;
         }
+        self.deferred.retain(|id, _| seen.contains(id));
         ControlFlow::Continue(())
     }
 
