@@ -50,6 +50,7 @@
 mod durable;
 #[cfg(feature = "file-upload")]
 pub mod file_upload;
+#[cfg(unix)]
 mod follow;
 mod front;
 #[cfg(feature = "http-ingest")]
@@ -61,6 +62,7 @@ mod sink;
 mod source;
 
 pub use durable::Durable;
+#[cfg(unix)]
 pub use follow::Follow;
 #[cfg(feature = "http-ingest")]
 pub use http_ingest::HttpIngestSink;

@@ -2,6 +2,7 @@
 //! without a spool, a stopping sink, and a consumer that stops the run; followed files
 //! through rotation (`follow`).
 
+#[cfg(unix)]
 mod follow;
 
 use logferry_emulator::{Emulator, Endpoint};

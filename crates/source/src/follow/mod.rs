@@ -45,6 +45,28 @@
 //! [`StartAt::End`] applies only to files present at the first scan whose path the
 //! registry does not know; files appearing later are read from their beginning.
 //!
+//! # The registry
+//!
+//! [`Registry`]: the followed files' checkpoints in ONE JSON file (e.g.
+//! `DATA_DIR/files.json`, mode 0600, replaced atomically: temporary file, fsync,
+//! rename, fsync of the directory), keyed by identity (device, inode, head
+//! fingerprint). Each entry holds the last known path (and the path the file was first
+//! followed at), the acknowledged position and a tail at the offset the follower read
+//! to. Writes are coalesced: changes mark it dirty, the follower writes it at most
+//! about once a second and when it stops; an acknowledgement writes it when the last
+//! write is a second old.
+//!
+//! - Acknowledgements ([`Registry::update`]) carry a [`FileKey`] whose generation
+//!   changes on every open and restart from 0: a late acknowledgement of an old read
+//!   never moves a new one, and no acknowledgement moves an entry backwards.
+//! - Pruning: an entry not followed now whose file was not seen (at its path, or by
+//!   device and inode in its directory) for [`PRUNE_AFTER`] (1 hour) is dropped at the
+//!   next write; a deleted file's entry goes when the follower releases it.
+//! - Copy candidates: a file found truncated or rewritten leaves its old content and
+//!   acknowledged position for [`PRUNE_AFTER`], so its `copytruncate` copy resumes there.
+//! - An unreadable registry file is renamed `PATH.corrupt` with a warning; files are then
+//!   read again (a resend, never a loss).
+//!
 //! # Fairness and bounds
 //!
 //! At most [`FollowConfig::max_open_files`] descriptors are open. Each round reads at most

@@ -93,6 +93,8 @@ struct State {
 pub struct Registry {
     path: PathBuf,
     state: Mutex<State>,
+    /// Held while the file is written: one writer at a time, the latest state last.
+    writing: Mutex<()>,
     generations: AtomicU64,
 }
 
@@ -224,6 +226,7 @@ impl Registry {
         Ok(Registry {
             path,
             state: Mutex::new(state),
+            writing: Mutex::new(()),
             generations: AtomicU64::new(1),
         })
     }
@@ -263,6 +266,7 @@ impl Registry {
     /// Writes the registry if it changed since the last write: temporary file (0600),
     /// fsync, rename, fsync of the directory. Prunes entries first (see the module docs).
     pub fn flush(&self) -> Result<(), Error> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let json = {
             let mut state = self.lock();
             state.last_flush = Some(Instant::now());
@@ -282,7 +286,10 @@ impl Registry {
             state.dirty = false;
             serde_json::to_vec_pretty(&to_stored(&state)).expect("the registry serializes")
         };
-        write_atomically(&self.path, &json)
+        write_atomically(&self.path, &json).inspect_err(|_| {
+            // Written next time.
+            self.lock().dirty = true;
+        })
     }
 
     /// Every entry, with the file's size now when it is still at its path.
@@ -671,5 +678,59 @@ mod prune_tests {
         drop(reg);
         let reg = Registry::open(&path).unwrap();
         assert_eq!(reg.entries().len(), 1, "the pruned registry was written");
+    }
+}
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn concurrent_updates_and_flushes_leave_a_whole_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("files.json");
+        let reg = Arc::new(Registry::open(&path).unwrap());
+        let keys: Vec<FileKey> = (0..4)
+            .map(|i| {
+                let content = Content {
+                    head: Fingerprint::of(b"x"),
+                    tail_end: 0,
+                    tail: None,
+                };
+                reg.begin(
+                    FileId { dev: 1, ino: i },
+                    Path::new("/a"),
+                    content,
+                    Position::START,
+                )
+            })
+            .collect();
+        let threads: Vec<_> = keys
+            .into_iter()
+            .map(|key| {
+                let reg = reg.clone();
+                std::thread::spawn(move || {
+                    for n in 1..=30u64 {
+                        reg.update(
+                            key,
+                            Position {
+                                offset: n * 10,
+                                line: n + 1,
+                            },
+                        );
+                        reg.flush().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(reg);
+        let reg = Registry::open(&path).unwrap();
+        assert!(!dir.path().join("files.json.corrupt").exists());
+        let offsets: Vec<u64> = reg.entries().iter().map(|e| e.position.offset).collect();
+        assert_eq!(offsets, vec![300; 4]);
     }
 }

@@ -55,8 +55,9 @@ pub struct Follower {
     globs: Globs,
     watch: Watch,
     files: Vec<Tracked>,
-    /// Compressed files seen, not to be opened again.
-    skipped: HashSet<FileId>,
+    /// Compressed files seen at the last scan (by id and path), not to be opened again
+    /// while they stay there.
+    skipped: HashSet<(FileId, PathBuf)>,
     /// Possible copytruncate copies waiting for their original's truncation.
     deferred: HashMap<FileId, Instant>,
     rr: usize,
@@ -350,16 +351,27 @@ impl Follower {
                 None => t.wanted = false,
             }
         }
+        // A compressed file gone (its inode free for another file) is forgotten.
+        let previous = std::mem::take(&mut self.skipped);
+        let mut seen = HashSet::new();
         for path in self.globs.scan() {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
             let Some(id) = id_of(&meta) else { continue };
-            if self.is_tracked(id) || self.skipped.contains(&id) {
+            seen.insert(id);
+            if self.is_tracked(id) {
                 continue;
             }
+            let known = (id, path);
+            if previous.contains(&known) {
+                self.skipped.insert(known);
+                continue;
+            }
+            let (id, path) = known;
             self.discover(path, id, initial, on)?;
         }
+        self.deferred.retain(|id, _| seen.contains(id));
         ControlFlow::Continue(())
     }
 
@@ -380,7 +392,7 @@ impl Follower {
         };
         if compressed_file(&file) {
             tracing::debug!(file = %path.display(), "not following a compressed file");
-            self.skipped.insert(id);
+            self.skipped.insert((id, path));
             return ControlFlow::Continue(());
         }
         let empty = Content {

@@ -2,6 +2,7 @@
 //! expansion, chunked reading (files, pipes, real stdin), checkpoints and resume after
 //! growth, truncation, replacement and rotation, and error messages naming the input.
 
+#[cfg(unix)]
 mod follow;
 mod inputs;
 mod read;
