@@ -79,8 +79,11 @@ pub(crate) fn run(args: &SpoolArgs, out: &mut dyn Write) -> anyhow::Result<Exit>
     })
 }
 
+/// Counts the records of one spool entry, if it can be read.
+type Counter = fn(&[u8]) -> Option<u64>;
+
 /// How to count the records of one of `route`'s spool entries, if it keeps any.
-fn counter(route: &RouteSpec) -> Option<fn(&[u8]) -> Option<u64>> {
+fn counter(route: &RouteSpec) -> Option<Counter> {
     match route.sink {
         SinkArgs::HttpIngest(_) => Some(|payload| {
             logferry::taegis_ingest::EncodedBatch::decode(payload)

@@ -225,7 +225,8 @@ pub struct Multiline {
     pub max_bytes: usize,
     /// `timeout`: a pending record is flushed when no line came for this long (default 1 s).
     pub timeout: Duration,
-    /// `join`: put between merged lines (default: the lines' own line breaks).
+    /// `join`: put between merged lines (default: `\n`, a backslash and an `n`; the daemon
+    /// refuses a line feed here, as batches are line-delimited).
     pub join: Option<String>,
     pub(crate) env: EnvMarks,
 }

@@ -291,13 +291,13 @@ fn error(
         Some(o) => ConfigError::at(
             &config.path,
             o.location,
-            &format!("sinks.{}.{}", sink.name, o.key),
+            format!("sinks.{}.{}", sink.name, o.key),
             message,
         ),
         None => ConfigError::at(
             &config.path,
             sink.location,
-            &format!("sinks.{}", sink.name),
+            format!("sinks.{}", sink.name),
             message,
         ),
     }

@@ -291,10 +291,12 @@ async fn rotation(kind: Rotation, crash: bool) {
     // Copies of a rotated file are found by identity: without a crash nothing is sent
     // twice; after a kill -9, only what was in flight may be.
     if !crash {
+        let counts = counts(&emu);
+        let twice: Vec<usize> = (0..700).filter(|i| counts[&line(&tag, *i)] > 1).collect();
         assert_eq!(
             worst,
             1,
-            "{kind:?}: a line was sent twice; log:\n{}",
+            "{kind:?}: lines sent twice: {twice:?}; log:\n{}",
             daemon.log()
         );
     }

@@ -36,6 +36,8 @@ struct Tracked {
     path: PathBuf,
     file: Option<File>,
     offset: u64,
+    /// The line at `offset`.
+    line: u64,
     size: u64,
     content: Content,
     mtime: Option<SystemTime>,
@@ -60,6 +62,11 @@ pub struct Follower {
     skipped: HashSet<(FileId, PathBuf)>,
     /// Possible copytruncate copies waiting for their original's truncation.
     deferred: HashMap<FileId, Instant>,
+    /// Files read again from 0 by this process: the content their copy must have up to
+    /// where they had been read (beyond what was acknowledged), and that position. A
+    /// copytruncate copy found while this process runs resumes there, so nothing read
+    /// is read twice; after a restart the registry's acknowledged position is used.
+    read_ahead: Vec<(Content, Content, Position)>,
     rr: usize,
     started: bool,
     /// The watcher saw data change since the last check of the open files.
@@ -122,6 +129,7 @@ impl Follower {
             files: Vec::new(),
             skipped: HashSet::new(),
             deferred: HashMap::new(),
+            read_ahead: Vec::new(),
             rr: 0,
             started: false,
             data_pending: false,
@@ -295,7 +303,34 @@ impl Follower {
         wanted: bool,
         on: &mut Handler<'_>,
     ) -> ControlFlow<()> {
-        let key = self.registry.begin(id, &path, content, position);
+        self.track_at(
+            path,
+            id,
+            file,
+            size,
+            content,
+            (position, position),
+            why,
+            wanted,
+            on,
+        )
+    }
+
+    /// Like `track`, the registry at `acked` and reading from `read` (at or after it).
+    #[allow(clippy::too_many_arguments)]
+    fn track_at(
+        &mut self,
+        path: PathBuf,
+        id: FileId,
+        file: File,
+        size: u64,
+        content: Content,
+        (acked, position): (Position, Position),
+        why: OpenReason,
+        wanted: bool,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        let key = self.registry.begin(id, &path, content, acked);
         let name: Arc<str> = path.to_string_lossy().into();
         let now = Instant::now();
         let mtime = file.metadata().ok().as_ref().and_then(mtime);
@@ -306,6 +341,7 @@ impl Follower {
             path,
             file: (!over_cap).then_some(file),
             offset: position.offset,
+            line: position.line,
             size,
             content,
             mtime,
@@ -431,13 +467,14 @@ impl Follower {
                 && copy.position.offset <= size
             {
                 self.registry.take_copy(&copy.content);
-                return self.track(
+                let at = self.resume_copy(&file, size, &copy.content, copy.position);
+                return self.track_at(
                     path,
                     id,
                     file,
                     size,
                     copy.content,
-                    copy.position,
+                    at,
                     OpenReason::Resumed,
                     true,
                     on,
@@ -446,13 +483,24 @@ impl Follower {
         }
         // A copy of a file we follow (same head, same bytes up to where we read) may be
         // a copytruncate copy whose original is about to be truncated: wait a little for
-        // the truncation (then the copy resumes where its original was acknowledged).
+        // the truncation (then the copy resumes where its original was read to).
         let head =
             super::identity::read_at(&file, 0, size.min(HEAD_BYTES as u64)).unwrap_or_default();
+        // A copy still being written (`cp` in progress) is a prefix of its original: its
+        // first bytes are the original's, and it is shorter than what was read.
+        let copying = |t: &Tracked| {
+            let n = (head.len() as u64).min(t.size);
+            n > 0
+                && t.file.as_ref().is_some_and(|orig| {
+                    super::identity::read_at(orig, 0, n).is_ok_and(|b| b[..] == head[..n as usize])
+                })
+                && verify(&file, size, &t.content).ok() == Some(Verdict::Shorter)
+        };
         let copy_of_followed = self.files.iter().any(|t| {
             t.offset > 0
-                && t.content.head.matches(&head)
-                && verify(&file, size, &t.content).ok() == Some(Verdict::Same)
+                && ((t.content.head.matches(&head)
+                    && verify(&file, size, &t.content).ok() == Some(Verdict::Same))
+                    || copying(t))
         });
         if copy_of_followed {
             let since = *self.deferred.entry(id).or_insert_with(Instant::now);
@@ -562,10 +610,18 @@ impl Follower {
             tail: None,
         };
         let old = t.key;
+        let read = (
+            t.content,
+            Position {
+                offset: t.offset,
+                line: t.line,
+            },
+        );
         t.key = self
             .registry
             .begin(old.id, &t.path, content, Position::START);
         t.offset = 0;
+        t.line = 1;
         t.content = content;
         t.last_data = Instant::now();
         on(Event::Restarted {
@@ -577,10 +633,35 @@ impl Follower {
         // Its old content may live on in a copy (copytruncate): one the globs match is
         // resumed by discovery; one they do not match is drained from here.
         if let Some(entry) = old_state {
+            if read.1.offset > entry.position.offset {
+                self.read_ahead.push((entry.content, read.0, read.1));
+                let excess = self.read_ahead.len().saturating_sub(256);
+                self.read_ahead.drain(..excess);
+            }
             self.registry.add_copy(entry.content, entry.position);
             self.drain_copy(&path, id, &entry, on)?;
         }
         ControlFlow::Continue(())
+    }
+
+    /// Where a copy of content `acked` (acknowledged up to `at`) resumes: where this
+    /// process had read its original to, when the copy holds those bytes too; else `at`.
+    fn resume_copy(
+        &mut self,
+        file: &File,
+        size: u64,
+        acked: &Content,
+        at: Position,
+    ) -> (Position, Position) {
+        let Some(i) = self.read_ahead.iter().position(|(c, _, _)| c == acked) else {
+            return (at, at);
+        };
+        let (_, read, position) = self.read_ahead.swap_remove(i);
+        if position.offset <= size && verify(file, size, &read).ok() == Some(Verdict::Same) {
+            (at, position)
+        } else {
+            (at, at)
+        }
     }
 
     /// Looks for a copy of `entry`'s content (head and tail) among the files beside
@@ -605,13 +686,14 @@ impl Follower {
                 && entry.position.offset <= size
             {
                 self.registry.take_copy(&entry.content);
-                return self.track(
+                let at = self.resume_copy(&file, size, &entry.content, entry.position);
+                return self.track_at(
                     path,
                     other,
                     file,
                     size,
                     entry.content,
-                    entry.position,
+                    at,
                     OpenReason::Resumed,
                     false,
                     on,
@@ -755,6 +837,7 @@ impl Follower {
             }
             let at = t.offset;
             t.offset += got as u64;
+            t.line += memchr::memchr_iter(b'\n', &self.buf[..got]).count() as u64;
             if got < want {
                 t.size = t.offset;
             }
