@@ -44,7 +44,9 @@ impl Stages {
     fn poll(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
         let batcher = &mut self.batcher;
         if let Some(m) = &mut self.multiline {
-            m.poll(now, &mut |merged| batcher.push(&merged, now, |b| out(Out::Batch(b))));
+            m.poll(now, &mut |merged| {
+                batcher.push(&merged, now, |b| out(Out::Batch(b)))
+            });
         }
         self.batcher.poll(now, |b| out(Out::Batch(b)));
     }
