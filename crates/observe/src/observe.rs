@@ -88,7 +88,12 @@ impl Observe {
     }
 
     /// How long a route may have records pending without delivering any before it is
-    /// [`State::Stale`] (not ready); `None` (the default): never.
+    /// [`State::Stale`] (not ready); `None` (the default): never. Pending is what the
+    /// last [`Route::set_sink_stats`] said (spool entries, requests in flight, or an
+    /// oldest undelivered record); a delivery is [`Route::delivered`] or delivered bytes
+    /// growing. The quiet time counts from the later of the last delivery and the moment
+    /// records became pending, so a route idle for hours is not stale the instant a
+    /// record arrives.
     pub fn set_ready_max_age(&self, max_age: Option<Duration>) {
         *lock(&self.ready_max_age) = max_age;
     }
