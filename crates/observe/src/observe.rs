@@ -100,7 +100,12 @@ impl Observe {
 
     /// Every route's state now, by (sink, source).
     pub fn states(&self) -> Vec<(String, String, State)> {
-        let now = Instant::now();
+        self.states_at(Instant::now())
+    }
+
+    /// Every route's state as it will be at `now` if nothing changes (for tests and
+    /// status tools; [`Observe::states`] is this at the current instant).
+    pub fn states_at(&self, now: Instant) -> Vec<(String, String, State)> {
         let max_age = *lock(&self.ready_max_age);
         lock(&self.routes)
             .iter()
@@ -112,8 +117,13 @@ impl Observe {
     /// `{"status":"ready"}`, or `{"status":"not ready","routes":[{"sink":..,"source":..,
     /// "state":..,"reason":..}]}` naming each route that is not (by sink, then source).
     pub fn ready(&self) -> (bool, Value) {
+        self.ready_at(Instant::now())
+    }
+
+    /// [`Observe::ready`] as it will be at `now` if nothing changes.
+    pub fn ready_at(&self, now: Instant) -> (bool, Value) {
         let not_ready: Vec<Value> = self
-            .states()
+            .states_at(now)
             .into_iter()
             .filter(|(_, _, state)| !state.is_ready())
             .map(|(sink, source, state)| {

@@ -4,7 +4,7 @@
 use crate::support::{eventually, get, server};
 use logferry_observe::{Observe, SinkSnapshot, State};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 async fn ready(addr: std::net::SocketAddr) -> (u16, Value) {
     let reply = get(addr, "/ready").await;
@@ -99,14 +99,36 @@ async fn a_route_with_pending_records_and_no_delivery_goes_stale() {
     let text = String::from_utf8(observe.scrape().to_vec()).unwrap();
     assert!(text.contains(r#"logferry_route_ready{sink="taegis",source="syslog"} 0"#));
 
-    // A delivery makes it ready again; nothing pending keeps it so.
+    // A delivery makes it ready again, for as long as the maximum age.
     route.delivered(10);
     assert_eq!(ready(addr).await.0, 200);
+    let later = |ms| Instant::now() + Duration::from_millis(ms);
+    assert!(observe.ready_at(later(100)).0);
+    let (ready_later, body) = observe.ready_at(later(10_000));
+    assert!(!ready_later);
+    assert_eq!(body["routes"][0]["state"], "stale");
+    assert!(
+        body["routes"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("for 10 s"),
+        "{body}"
+    );
+    // Nothing pending: never stale.
     route.set_sink_stats(&SinkSnapshot::default());
+    assert!(observe.ready_at(later(3_600_000)).0);
     // A route of its own may be allowed longer, or never to go stale.
     route.set_sink_stats(&pending);
+    route.set_ready_max_age(Some(Duration::from_secs(60)));
+    assert!(observe.ready_at(later(59_000)).0);
+    assert!(!observe.ready_at(later(61_000)).0);
     route.set_ready_max_age(None);
-    tokio::time::sleep(Duration::from_millis(300)).await; // longer than the default age
-    assert_eq!(ready(addr).await.0, 200);
+    assert!(observe.ready_at(later(3_600_000)).0);
+    // A stopped route stays stopped, stale or not.
+    route.set_state(State::Stopped { reason: "r".into() });
+    assert_eq!(
+        observe.ready_at(later(0)).1["routes"][0]["state"],
+        "stopped"
+    );
     server.shutdown().await;
 }
