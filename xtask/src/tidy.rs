@@ -31,6 +31,10 @@ const PIPELINE: &str = "logferry-pipeline";
 /// Crates that may know every other crate.
 const ASSEMBLERS: &[&str] = &["logferry", "logferry-cli"];
 
+/// Crates beside the pipeline that know no other logferry crate (the daemon converts
+/// into their types), and that only the assemblers use.
+const INDEPENDENT: &[&str] = &["logferry-observe"];
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -154,6 +158,16 @@ fn crate_dependencies_follow_the_architecture() {
                 violations.push(format!(
                     "{krate} depends on {dep}, which is not a crate under crates/ \
                      (benches, xtask and fuzz code never ship)"
+                ));
+            }
+            if INDEPENDENT.contains(&krate) {
+                violations.push(format!(
+                    "{krate} depends on {dep}: it stays independent (the daemon converts)"
+                ));
+            }
+            if INDEPENDENT.contains(&dep) && !ASSEMBLERS.contains(&krate) {
+                violations.push(format!(
+                    "{krate} depends on {dep}, which only assemblers use"
                 ));
             }
             if dep == "logferry-emulator" && !ASSEMBLERS.contains(&krate) {

@@ -1,6 +1,6 @@
 //! The pooled HTTPS client.
 
-use crate::{BoxError, Error, FailureKind, IngestUrl};
+use crate::{BoxError, Error, FailureKind, IngestUrl, RequestCounts};
 use bytes::Bytes;
 use http::header::{HeaderValue, USER_AGENT};
 use http::{Request, Response};
@@ -79,6 +79,8 @@ impl Default for ClientConfig {
 pub struct Client {
     inner: Pooled<HttpsConnector<HttpConnector>, Body>,
     config: Arc<ClientConfig>,
+    /// Where this handle counts its requests ([`Client::counted`]).
+    counts: Option<Arc<RequestCounts>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -133,7 +135,24 @@ impl Client {
         Ok(Client {
             inner,
             config: Arc::new(config),
+            counts: None,
         })
+    }
+
+    /// A handle on the same pool that counts every request it sends in `counts`: the
+    /// answer's status, or a failure without one, and requests on the wire. Each sender
+    /// takes its own, so its statistics are its own.
+    pub fn counted(&self, counts: Arc<RequestCounts>) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            config: self.config.clone(),
+            counts: Some(counts),
+        }
+    }
+
+    /// The counts of a [`Client::counted`] handle.
+    pub fn counts(&self) -> Option<&Arc<RequestCounts>> {
+        self.counts.as_ref()
     }
 
     /// The configuration.
@@ -167,6 +186,7 @@ impl Client {
             .or_insert(HeaderValue::from_static(USER_AGENT_VALUE));
         let method = request.method().clone();
         let started = Instant::now();
+        let on_the_wire = self.counts.as_deref().map(RequestCounts::start);
         // For errors only (the URL's Display hides its query string).
         let context = || format!("{method} {checked}");
         let exchange = async {
@@ -189,6 +209,13 @@ impl Client {
                 None,
             )),
         };
+        if let Some(counts) = &self.counts {
+            match &result {
+                Ok(r) => counts.answered(r.status()),
+                Err(_) => counts.failed(),
+            }
+        }
+        drop(on_the_wire);
         match &result {
             Ok(r) => {
                 tracing::debug!(%method, url = %checked, status = r.status().as_u16(), elapsed = ?started.elapsed(), "http exchange")

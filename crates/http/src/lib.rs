@@ -7,6 +7,8 @@
 //! - [`IngestUrl`]: `https://` anywhere, `http://` only for loopback hosts, never
 //!   credentials in the URL, never a query string in `Display`;
 //! - [`Secret`]: keys and tokens, `***` in `Debug` and `Display`;
+//! - [`RequestCounts`]: a sender's requests by status code, failures without one, and
+//!   requests on the wire, kept by a [`Client::counted`] handle;
 //! - [`Error`]: opaque, with [`Error::is_retryable`] and [`FailureKind`] for the retry
 //!   policy.
 //!
@@ -34,11 +36,13 @@
 //! ```
 
 mod client;
+mod counts;
 mod error;
 mod secret;
 mod url;
 
 pub use client::{Body, Client, ClientConfig, USER_AGENT_VALUE, authorization, full};
+pub use counts::{OnTheWire, RequestCounts};
 pub use error::{BoxError, Error, FailureKind, error_chain};
 pub use secret::Secret;
 pub use url::{IngestUrl, is_loopback};

@@ -52,6 +52,9 @@ impl Control for Upload {
             bytes_wire: s.bytes_sent,
             requests: s.put_requests + s.presign_requests + s.token_requests,
             retries: s.put_retries + s.presign_retries + s.token_retries,
+            requests_by_status: s.requests_by_status,
+            request_failures: s.request_failures,
+            in_flight: s.in_flight,
             ..SinkStats::default()
         }
     }

@@ -185,6 +185,10 @@ impl Control for HttpIngestSink {
             bytes_wire: s.wire_bytes,
             requests: s.requests,
             retries: s.retries,
+            requests_by_status: s.requests_by_status,
+            request_failures: s.request_failures,
+            in_flight: s.in_flight,
+            concurrency_limit: Some(s.concurrency_limit),
             ..SinkStats::default()
         }
     }

@@ -319,6 +319,10 @@ impl Control for SdlSink {
             events_truncated: s.events_truncated,
             events_unreadable: self.unreadable.load(Relaxed),
             events_time_moved: s.events_ts_moved,
+            requests_by_status: s.requests_by_status,
+            request_failures: s.request_failures,
+            in_flight: s.in_flight,
+            concurrency_limit: None,
         }
     }
 }

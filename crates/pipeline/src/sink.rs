@@ -3,6 +3,7 @@
 use futures_util::stream::LocalBoxStream;
 use logferry_framing::{Batch, Position, WireTarget};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -74,7 +75,7 @@ pub trait Control {
 }
 
 /// Totals of a sink.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SinkStats {
     /// Records accepted by the endpoint.
@@ -87,6 +88,16 @@ pub struct SinkStats {
     pub requests: u64,
     /// Of those, retries.
     pub retries: u64,
+    /// HTTP answers by status code, first tries and retries (File Upload: presign and
+    /// `PUT`, not the token endpoint).
+    pub requests_by_status: BTreeMap<u16, u64>,
+    /// Requests that got no answer (connection refused or reset, timeout, TLS).
+    pub request_failures: u64,
+    /// Requests on the wire now.
+    pub in_flight: u64,
+    /// The current limit on requests in flight, where the sink has one (HTTP Ingest: the
+    /// configured concurrency, or where adaptive concurrency stands now).
+    pub concurrency_limit: Option<u64>,
     /// SDL: the server's `bytesCharged`, summed, when it sent any.
     pub bytes_charged: Option<u64>,
     /// SDL: events whose `message` was cut to fit a request.

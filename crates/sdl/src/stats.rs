@@ -41,6 +41,13 @@ pub struct Stats {
     pub bytes_charged_estimate: u64,
     /// Per session, in creation order.
     pub sessions: Vec<SessionStats>,
+    /// `addEvents` answers by HTTP status code (attempts, retries included).
+    pub requests_by_status: std::collections::BTreeMap<u16, u64>,
+    /// `addEvents` attempts that got no answer (connection refused or reset, timeout,
+    /// TLS).
+    pub request_failures: u64,
+    /// `addEvents` requests on the wire now.
+    pub in_flight: u64,
 }
 
 /// What one session did.
@@ -82,6 +89,8 @@ pub(crate) struct Counters {
     pub(crate) bytes_charged: AtomicU64,
     pub(crate) bytes_charged_estimate: AtomicU64,
     pub(crate) sessions: RwLock<Vec<Arc<SessionCounters>>>,
+    /// What the sender's counted client saw.
+    pub(crate) http: Arc<logferry_http::RequestCounts>,
 }
 
 #[derive(Debug, Default)]
@@ -147,6 +156,9 @@ impl Counters {
             bytes_charged: g(&self.bytes_charged),
             bytes_charged_estimate: g(&self.bytes_charged_estimate),
             sessions,
+            requests_by_status: self.http.by_status(),
+            request_failures: self.http.failures(),
+            in_flight: self.http.in_flight(),
         }
     }
 }

@@ -128,7 +128,7 @@ impl Delivery {
 }
 
 /// Totals of a sender since it was built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct IngestStats {
     /// Batches fully delivered.
@@ -155,4 +155,10 @@ pub struct IngestStats {
     /// The current limit on batches in flight: the configured concurrency, or with
     /// adaptive concurrency where it stands now (1 to the configured concurrency).
     pub concurrency_limit: u64,
+    /// HTTP answers by status code (first tries, retries and split parts).
+    pub requests_by_status: std::collections::BTreeMap<u16, u64>,
+    /// Requests that got no answer (connection refused or reset, timeout, TLS).
+    pub request_failures: u64,
+    /// Requests on the wire now.
+    pub in_flight: u64,
 }

@@ -10,7 +10,7 @@ use http::Response;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 use logferry_compress::Encoding;
 use logferry_http::error_chain as chain;
-use logferry_http::{Client, authorization, full};
+use logferry_http::{Client, RequestCounts, authorization, full};
 use logferry_retry::{
     FastRng, Finish, GaveUp, Outcome, Retrier, RetryCause, TokioClock, TransportFailure, Verdict,
     classify,
@@ -243,6 +243,7 @@ impl Ingest {
         let retrier = Retrier::from_config(&config.retry, config.budget)
             .map_err(|e| Error::Config(format!("retry: {e}")))?;
         let limit = Limit::new(config.concurrency, config.adaptive_concurrency);
+        let client = client.counted(Arc::new(RequestCounts::default()));
         let pacer = config.rate.map(|rate| Pacer {
             origin: Instant::now(),
             free_at: AtomicU64::new(0),
@@ -302,6 +303,7 @@ impl Ingest {
     /// Totals so far.
     pub fn stats(&self) -> IngestStats {
         let c = &self.inner.counters;
+        let http = self.inner.client.counts();
         IngestStats {
             batches_delivered: c.batches_delivered.load(Relaxed),
             records_delivered: c.records_delivered.load(Relaxed),
@@ -314,6 +316,9 @@ impl Ingest {
             wire_bytes: c.wire_bytes.load(Relaxed),
             throttled: c.throttled.load(Relaxed),
             concurrency_limit: self.inner.limit.get() as u64,
+            requests_by_status: http.map(|h| h.by_status()).unwrap_or_default(),
+            request_failures: http.map_or(0, |h| h.failures()),
+            in_flight: http.map_or(0, |h| h.in_flight()),
         }
     }
 

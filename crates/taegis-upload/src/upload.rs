@@ -151,7 +151,7 @@ impl UploadReport {
 
 /// Counters over an uploader's life. File Upload sends files as they are, so bytes on
 /// the wire equal the bytes read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Files stored.
@@ -177,6 +177,14 @@ pub struct Stats {
     pub token_requests: u64,
     /// Of which retries.
     pub token_retries: u64,
+    /// Presign and `PUT` answers by HTTP status code (token requests are the token
+    /// provider's, not counted here).
+    pub requests_by_status: std::collections::BTreeMap<u16, u64>,
+    /// Presign and `PUT` requests that got no answer (connection refused or reset,
+    /// timeout, TLS).
+    pub request_failures: u64,
+    /// Presign and `PUT` requests on the wire now.
+    pub in_flight: u64,
 }
 
 /// A step of an upload, for progress displays ([`Uploader::with_progress`]).
@@ -368,7 +376,7 @@ impl Uploader {
             }
         })?;
         Ok(Uploader {
-            client,
+            client: client.counted(Arc::new(logferry_http::RequestCounts::default())),
             endpoint: region.endpoint(),
             tokens,
             retrier,
@@ -405,6 +413,7 @@ impl Uploader {
     pub fn stats(&self) -> Stats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let http = self.client.counts();
         Stats {
             files_delivered: get(&c.files_delivered),
             files_failed: get(&c.files_failed),
@@ -417,6 +426,9 @@ impl Uploader {
             presign_retries: get(&c.presign_retries),
             token_requests: self.tokens.requests(),
             token_retries: self.tokens.retries(),
+            requests_by_status: http.map(|h| h.by_status()).unwrap_or_default(),
+            request_failures: http.map_or(0, |h| h.failures()),
+            in_flight: http.map_or(0, |h| h.in_flight()),
         }
     }
 

@@ -262,3 +262,60 @@ async fn exchange_classifies_responses_and_failures() {
     assert_eq!(unbuildable.verdict, Verdict::Stop);
     assert!(unbuildable.value.expect_err("not sent").is_config());
 }
+
+#[tokio::test]
+async fn a_counted_client_counts_answers_by_status_failures_and_requests_on_the_wire() {
+    use logferry_http::RequestCounts;
+    use std::sync::Arc;
+    // Answers 200, 429, 200 on three connections, then holds the fourth request
+    // unanswered until told.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (release, mut released) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        for status in ["200 OK", "429 Too Many Requests", "200 OK", "hold"] {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            if status == "hold" {
+                let _ = released.wait_for(|r| *r).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                return;
+            }
+            let reply =
+                format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    let shared = client(Duration::from_secs(5));
+    let counts = Arc::new(RequestCounts::default());
+    let counted = shared.counted(counts.clone());
+    let url = format!("http://{addr}/x");
+    for _ in 0..3 {
+        post(&counted, &url).await.expect("an answer");
+    }
+    // The uncounted handle on the same pool counts nowhere.
+    assert!(shared.counts().is_none());
+    assert!(post(&counted, &closed_url()).await.is_err());
+    assert_eq!(counts.by_status(), [(200, 2), (429, 1)].into());
+    assert_eq!((counts.failures(), counts.in_flight()), (1, 0));
+
+    let held = tokio::spawn({
+        let counted = counted.clone();
+        async move { post(&counted, &url).await }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while counts.in_flight() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never went on the wire"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    release.send_replace(true);
+    assert_eq!(held.await.unwrap().expect("an answer").status(), 503);
+    assert_eq!(counts.in_flight(), 0);
+    assert_eq!(counts.by_status(), [(200, 2), (429, 1), (503, 1)].into());
+}

@@ -9,7 +9,7 @@ use logferry_emulator::{Emulator, Endpoint};
 use logferry_framing::Format;
 use logferry_http::{Client, ClientConfig, Secret};
 use logferry_pipeline::{
-    Durable, Event, Files, FrontConfig, HttpIngestSink, Ledger, SdlJob, SdlSink,
+    Control, Durable, Event, Files, FrontConfig, HttpIngestSink, Ledger, SdlJob, SdlSink,
 };
 use logferry_sdl::{SdlConfig, SdlSender};
 use logferry_source::{CheckpointConfig, Checkpoints, Input, SourceConfig};
@@ -153,6 +153,17 @@ async fn a_refused_key_stops_with_everything_spooled_and_a_rerun_delivers_exactl
     assert_balanced(&ledger);
     assert!(spool.stats().entries > 0, "what was read is kept");
     assert!(received(&emu, Endpoint::HttpIngest).is_empty());
+    // Requests by status, for `/metrics`: what the emulator answered.
+    let by_status = |emu: &Emulator| {
+        emu.stats().endpoints[&Endpoint::HttpIngest]
+            .by_status
+            .clone()
+    };
+    let stats = sink.stats();
+    assert_eq!(stats.requests_by_status, by_status(&emu));
+    assert!(stats.requests_by_status.contains_key(&401), "{stats:?}");
+    assert_eq!(stats.in_flight, 0);
+    assert!(stats.concurrency_limit.is_some_and(|l| l >= 1));
     drop(sink);
 
     // The right key: the spool is replayed, the file resumes after what was spooled.
@@ -173,6 +184,14 @@ async fn a_refused_key_stops_with_everything_spooled_and_a_rerun_delivers_exactl
         received(&emu, Endpoint::HttpIngest),
         sorted_lines(&lines(2000))
     );
+    // A new sink counts from zero: its 200s are all the emulator's 200s.
+    let stats = sink.stats();
+    assert_eq!(
+        stats.requests_by_status.keys().collect::<Vec<_>>(),
+        [&200],
+        "{stats:?}"
+    );
+    assert_eq!(stats.requests_by_status[&200], by_status(&emu)[&200]);
     emu.shutdown().await;
 }
 
@@ -243,6 +262,12 @@ async fn sdl_events_are_delivered_and_a_record_that_is_no_event_is_reported() {
     };
     assert_eq!(received(&emu, Endpoint::SdlAddEvents), expected);
     assert_eq!(emu.stats().max_concurrent_per_session(), 1);
+    let stats = sink.stats();
+    assert_eq!(
+        stats.requests_by_status,
+        emu.stats().endpoints[&Endpoint::SdlAddEvents].by_status
+    );
+    assert!(stats.requests_by_status[&200] > 0, "{stats:?}");
     emu.shutdown().await;
 }
 

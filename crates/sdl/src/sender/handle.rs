@@ -127,7 +127,7 @@ impl SdlSender {
             request_timeout: config
                 .request_timeout
                 .unwrap_or(client.config().request_timeout),
-            client,
+            client: client.counted(counters.http.clone()),
             url: url.clone(),
             auth,
         });

@@ -100,6 +100,16 @@ async fn ship_under_faults(http2: bool) -> logferry_emulator::Emulator {
     assert_eq!(ours.attempts, ours.requests + ours.retries);
     let emu_sdl = &stats.endpoints[&Endpoint::SdlAddEvents];
     assert!(emu_sdl.faults_injected > 0 && emu_sdl.resets > 0);
+    // Requests by status (for `/metrics`): every attempt answered or failed, once.
+    let answered: u64 = ours.requests_by_status.values().sum();
+    assert_eq!(answered + ours.request_failures, ours.attempts);
+    assert_eq!(ours.in_flight, 0);
+    if !http2 {
+        // One connection per request: what the emulator answered is what we saw, and
+        // each reset is one request without an answer.
+        assert_eq!(ours.requests_by_status, emu_sdl.by_status);
+        assert_eq!(ours.request_failures, emu_sdl.resets);
+    }
     emu
 }
 

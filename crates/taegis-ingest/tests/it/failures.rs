@@ -492,6 +492,12 @@ async fn a_refused_connection_keeps_retrying_with_a_warning_naming_the_cause() {
         ingest.stopped().is_none(),
         "a refused connection does not stop"
     );
+    let stats = ingest.stats();
+    assert_eq!(
+        (stats.request_failures, stats.requests_by_status.len()),
+        (3, 0),
+        "three attempts without an answer"
+    );
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     let warnings = log.lines().filter(|l| l.contains("WARN")).count();
     assert!(warnings >= 3, "one warning per failed attempt:\n{log}");
@@ -611,4 +617,47 @@ async fn a_rate_cap_keeps_under_the_servers_byte_rate() {
         "an uncapped sender bursts past the server's rate"
     );
     assert_eq!(refused[1], 0, "a capped sender stays under it");
+}
+
+/// Per-status counts (for `/metrics`) against the emulator's own: retried faults, a 413
+/// split and a 400 refusal, every answer counted once under its code.
+#[tokio::test]
+async fn requests_by_status_match_what_the_emulator_answered() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_rate(
+            0.3,
+            vec![
+                FaultStatus::Code(503),
+                FaultStatus::Code(429),
+                FaultStatus::Code(500),
+            ],
+        ),
+    ))
+    .await;
+    emu.update_faults(|f| {
+        f.limits = LimitOverrides {
+            http_ingest_max_body: Some(3_000),
+            ..LimitOverrides::default()
+        }
+    })
+    .unwrap();
+    // gzip off so the limit applies to predictable sizes.
+    let ingest = sender(&emu, |c| {
+        c.budget.min_retries_per_sec = 1000;
+        c.compression = None;
+    });
+    let deliveries = ship(&ingest, batches(&lines(400, 30), 5_000)).await;
+    assert!(deliveries.iter().all(|d| d.is_done()));
+    let stats = ingest.stats();
+    let seen = &emu.stats().endpoints[&Endpoint::HttpIngest];
+    assert_eq!(stats.requests_by_status, seen.by_status);
+    for code in [200, 413] {
+        assert!(stats.requests_by_status.contains_key(&code), "{stats:?}");
+    }
+    assert!(stats.retries > 0, "{stats:?}");
+    let answered: u64 = stats.requests_by_status.values().sum();
+    assert_eq!(answered + stats.request_failures, stats.requests);
+    assert_eq!((stats.request_failures, stats.in_flight), (0, 0));
+    emu.shutdown().await;
 }

@@ -232,3 +232,42 @@ async fn presign_refusals_are_fatal_with_the_servers_reason() {
     );
     assert_eq!(emu.stats().status_count(Endpoint::UploadPresign, 403), 1);
 }
+
+/// Per-status counts (for `/metrics`): presign and `PUT` answers, each counted once
+/// under its code, equal what the emulator answered on those endpoints.
+#[tokio::test]
+async fn requests_by_status_match_what_the_emulator_answered() {
+    let emu = support::start(
+        Emulator::builder().seed(11).faults(
+            Faults::none()
+                .with_endpoint(
+                    Endpoint::UploadPut,
+                    FaultSet::fail_rate(0.3, [FaultStatus::Code(500), FaultStatus::Code(503)]),
+                )
+                .with_endpoint(
+                    Endpoint::UploadPresign,
+                    FaultSet::fail_rate(0.25, [FaultStatus::Code(502), FaultStatus::Code(429)]),
+                ),
+        ),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_logs(dir.path(), 8, |i| format!("s{i}.log"), |i| 200 + 100 * i);
+    let up = uploader(&emu, static_token(&emu), config());
+    let reports = up.upload_all(paths).await;
+    assert!(reports.iter().all(|r| r.is_delivered()));
+    let stats = emu.stats();
+    let mut seen = stats.endpoints[&Endpoint::UploadPresign].by_status.clone();
+    for (code, n) in &stats.endpoints[&Endpoint::UploadPut].by_status {
+        *seen.entry(*code).or_default() += n;
+    }
+    let ours = up.stats();
+    assert_eq!(ours.requests_by_status, seen);
+    assert!(ours.put_retries + ours.presign_retries > 0, "{ours:?}");
+    let answered: u64 = ours.requests_by_status.values().sum();
+    assert_eq!(
+        answered + ours.request_failures,
+        ours.put_requests + ours.presign_requests
+    );
+    assert_eq!((ours.request_failures, ours.in_flight), (0, 0));
+}
