@@ -98,6 +98,9 @@ impl fmt::Debug for Config {
 pub struct Api {
     /// `listen`: the socket address to serve on.
     pub listen: SocketAddr,
+    /// `ready_max_age`: `/ready` answers 503 for a route with records pending and nothing
+    /// delivered for longer than this. Default: none.
+    pub ready_max_age: Option<Duration>,
     pub(crate) env: EnvMarks,
 }
 
@@ -105,6 +108,7 @@ impl fmt::Debug for Api {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Api")
             .field("listen", &Shown(&self.listen, self.env.has("listen")))
+            .field("ready_max_age", &self.ready_max_age)
             .finish()
     }
 }

@@ -20,7 +20,7 @@ type Key<'i> = Spanned<DeString<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 const ROOT_KEYS: &[&str] = &["data_dir", "shutdown_timeout", "api", "sources", "sinks"];
-const API_KEYS: &[&str] = &["listen"];
+const API_KEYS: &[&str] = &["listen", "ready_max_age"];
 const FILE_KEYS: &[&str] = &[
     "type",
     "include",
@@ -480,8 +480,16 @@ impl Reader<'_> {
         if s.from_env {
             env.mark("listen");
         }
+        let ready_max_age = match table.get("ready_max_age") {
+            Some(v) => Some(self.duration(v, "api.ready_max_age")?),
+            None => None,
+        };
         match s.text.parse() {
-            Ok(listen) => Ok(Api { listen, env }),
+            Ok(listen) => Ok(Api {
+                listen,
+                ready_max_age,
+                env,
+            }),
             Err(_) => Err(self.err(
                 listen.span(),
                 "api.listen",

@@ -17,6 +17,7 @@
 //!   changed route continues where the old one stopped.
 
 mod ledger;
+mod observer;
 mod plan;
 mod route;
 mod systemd;
@@ -73,13 +74,31 @@ pub(crate) async fn run(path: &Path) -> anyhow::Result<Exit> {
             config.data_dir.display()
         ))
     })?;
-    serve(path, config, routes).await
+    let observe = logferry_observe::Observe::new(env!("CARGO_PKG_VERSION"));
+    let _api = match &config.api {
+        Some(api) => {
+            observe.set_ready_max_age(api.ready_max_age);
+            match logferry_observe::serve(observe.clone(), api.listen).await {
+                Ok(server) => {
+                    tracing::info!(
+                        "serving /metrics, /health and /ready on http://{}",
+                        server.local_addr()
+                    );
+                    Some(server)
+                }
+                Err(e) => crate::exit::usage!("{}", crate::exit::chain(&e)),
+            }
+        }
+        None => None,
+    };
+    serve(path, config, routes, &observe).await
 }
 
 async fn serve(
     path: &Path,
     mut config: logferry_config::Config,
     routes: Vec<RouteSpec>,
+    observe: &logferry_observe::Observe,
 ) -> anyhow::Result<Exit> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
@@ -88,7 +107,7 @@ async fn serve(
     let mut running: BTreeMap<String, Running> = BTreeMap::new();
     let mut tasks = Tasks::new();
     for spec in routes {
-        start(&mut running, &mut tasks, spec);
+        start(&mut running, &mut tasks, spec, observe);
     }
     tracing::info!(
         routes = running.len(),
@@ -106,7 +125,7 @@ async fn serve(
                 systemd::reloading();
                 match load(path) {
                     Ok((new, routes)) => {
-                        reload(&mut running, &mut tasks, routes).await;
+                        reload(&mut running, &mut tasks, routes, observe).await;
                         config = new;
                         tracing::info!("configuration reloaded from {}", path.display());
                     }
@@ -137,15 +156,26 @@ async fn serve(
 }
 
 /// Starts `spec` among the daemon's tasks.
-fn start(running: &mut BTreeMap<String, Running>, tasks: &mut Tasks, spec: RouteSpec) {
+fn start(
+    running: &mut BTreeMap<String, Running>,
+    tasks: &mut Tasks,
+    spec: RouteSpec,
+    observe: &logferry_observe::Observe,
+) {
     let (stage, watcher) = watch::channel(Stage::Running);
     let name = spec.name.clone();
     let from = spec.from.clone();
+    let metrics = observe.route(&from.0.name, &from.1.name);
     tasks.push(
         async move {
-            match route::run(&spec, watcher).await {
+            match route::run(&spec, watcher, metrics.clone()).await {
                 Ok(summary) => tracing::info!("route {}: {}", spec.name, summary.render()),
-                Err(e) => tracing::error!("route {} failed: {e:#}", spec.name),
+                Err(e) => {
+                    tracing::error!("route {} failed: {e:#}", spec.name);
+                    metrics.set_state(logferry_observe::State::Stopped {
+                        reason: format!("{e:#}"),
+                    });
+                }
             }
             spec.name
         }
@@ -159,6 +189,7 @@ async fn reload(
     running: &mut BTreeMap<String, Running>,
     tasks: &mut Tasks,
     routes: Vec<RouteSpec>,
+    observe: &logferry_observe::Observe,
 ) {
     let wanted: BTreeMap<&str, &RouteSpec> = routes.iter().map(|r| (r.name.as_str(), r)).collect();
     let closing: Vec<String> = running
@@ -174,11 +205,20 @@ async fn reload(
         tracing::info!("route {name}: removed or changed, closing it");
     }
     // A changed route reopens the old one's folder: the old one must be gone first.
+    let gone: Vec<(String, String)> = closing
+        .iter()
+        .filter(|name| !wanted.contains_key(name.as_str()))
+        .filter_map(|name| running.get(name))
+        .map(|r| (r.from.0.name.clone(), r.from.1.name.clone()))
+        .collect();
     stop(running, tasks, &closing, Duration::from_secs(30)).await;
+    for (sink, source) in gone {
+        observe.remove(&sink, &source);
+    }
     for spec in routes {
         if !running.contains_key(&spec.name) {
             tracing::info!("route {}: starting", spec.name);
-            start(running, tasks, spec);
+            start(running, tasks, spec, observe);
         }
     }
 }

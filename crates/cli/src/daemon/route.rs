@@ -2,12 +2,14 @@
 //! the route's directory, stopped gracefully (close) or at once (abort) on request.
 
 use super::ledger::RouteLedger;
+use super::observer::Watch;
 use super::plan::{RouteSpec, SinkArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use logferry::pipeline::{Control, Durable, Files, Follow, FrontConfig, Item, Sink};
 use logferry::source::follow::{FollowConfig, Registry, StartAt};
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,20 +28,22 @@ pub(crate) enum Stage {
 pub(crate) async fn run(
     spec: &RouteSpec,
     stage: watch::Receiver<Stage>,
+    metrics: logferry_observe::Route,
 ) -> anyhow::Result<Summary> {
+    let watch = RefCell::new(Watch::new(metrics));
     std::fs::create_dir_all(&spec.dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spec.dir.display()))?;
     restrict(&spec.dir);
     match &spec.sink {
         SinkArgs::HttpIngest(args) => {
             let built = crate::cmd_http_ingest::build(args)?;
-            records(spec, &args.sender, built.sink, built.front, stage).await
+            records(spec, &args.sender, built.sink, built.front, stage, &watch).await
         }
         SinkArgs::Sdl(args) => {
             let built = crate::cmd_sdl::build(args)?;
-            records(spec, &args.sender, built.sink, built.front, stage).await
+            records(spec, &args.sender, built.sink, built.front, stage, &watch).await
         }
-        SinkArgs::FileUpload(args) => super::uploads::run(spec, args, stage).await,
+        SinkArgs::FileUpload(args) => super::uploads::run(spec, args, stage, &watch).await,
     }
 }
 
@@ -50,6 +54,7 @@ async fn records<S: Sink>(
     sink: S,
     mut front: FrontConfig,
     stage: watch::Receiver<Stage>,
+    observer: &RefCell<Watch>,
 ) -> anyhow::Result<Summary> {
     let opened = sender.open_spool_at(spec.dir.clone())?;
     let registry_path = spec.dir.join("files.json");
@@ -60,7 +65,8 @@ async fn records<S: Sink>(
             crate::exit::chain(&e)
         )
     })?;
-    let follow = Follow::new(follow_config(spec), Arc::new(registry));
+    let registry = Arc::new(registry);
+    let follow = Follow::new(follow_config(spec), registry.clone());
     front.multiline = super::multiline(&spec.source)?;
     let source = Merged(
         follow,
@@ -76,10 +82,30 @@ async fn records<S: Sink>(
     let durable = Durable::new(opened.spool.clone());
     let mut book = RouteLedger::open(&spec.dir);
     let run = logferry::pipeline::run(source, &sink, front, Some(&durable), |e| {
+        observer.borrow_mut().event(&e);
         book.event(&e);
         recorder.event(e)
     });
+    let tick = || {
+        let stats = sink.stats();
+        observer
+            .borrow_mut()
+            .tick(&stats, &opened.spool.stats(), Some(&registry));
+    };
+    let ticking = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            tick();
+        }
+    };
+    let run = async {
+        tokio::select! {
+            ledger = run => ledger,
+            () = ticking => unreachable!("the ticker never ends"),
+        }
+    };
     let ledger = until_stopped(&sink, stage, run).await;
+    tick();
     book.write();
     log_ledger(spec, &book);
     recorder.finish(sink.name(), ledger, Some(&opened))

@@ -23,6 +23,7 @@ pub(crate) async fn run(
     spec: &RouteSpec,
     args: &FileUploadArgs,
     mut stage: watch::Receiver<Stage>,
+    observer: &std::cell::RefCell<super::observer::Watch>,
 ) -> anyhow::Result<Summary> {
     let (upload, _) = crate::cmd_file_upload::build(args)?;
     let opened = args.sender.open_spool_at(spec.dir.clone())?;
@@ -72,6 +73,7 @@ pub(crate) async fn run(
                     }
                     _ => {}
                 }
+                observer.borrow_mut().event(&e);
                 book.event(&e);
                 recorder.event(e)
             });
@@ -86,6 +88,10 @@ pub(crate) async fn run(
             }
             uploaded.retain(|p, _| p.exists());
         }
+        let stats = logferry::pipeline::Control::stats(&upload);
+        observer
+            .borrow_mut()
+            .tick(&stats, &logferry::spool::SpoolStats::default(), None);
         tokio::select! {
             _ = stage.changed() => {}
             () = tokio::time::sleep(SCAN) => {}

@@ -834,3 +834,143 @@ async fn a_sink_with_a_heartbeat_sends_one_every_period_while_its_files_are_sile
     wait_for("no second heartbeat", || beats() >= 2);
     assert!(daemon.term().success());
 }
+
+/// `GET path` on `addr`: the status and the body.
+fn get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    let status = reply[9..12].parse().unwrap();
+    let body = reply
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The value of the series `name{labels}` (labels as written, in order) in a scrape.
+fn metric(text: &str, series: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_match_the_emulator_and_ready_flips_on_a_refused_key_and_back() {
+    use logferry_emulator::{FaultSet, FaultStatus, Faults};
+    let emu = emulator().await;
+    let mut flaky = FaultSet::fail_rate(0.3, vec![FaultStatus::Code(503)]);
+    flaky.latency_ms = 1;
+    emu.set_faults(Faults::none().with_endpoint(Endpoint::HttpIngest, flaky))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "metered", 0..500);
+    let config = http_config(
+        &emu,
+        dir.path(),
+        &log.display().to_string(),
+        "",
+        "batch_bytes = 1500",
+    );
+    // `[api]` on any free port: the daemon logs where it listens.
+    let good = std::fs::read_to_string(&config).unwrap().replacen(
+        "\n\n",
+        "\n\n[api]\nlisten = \"127.0.0.1:0\"\n\n",
+        1,
+    );
+    std::fs::write(&config, &good).unwrap();
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let mut addr = String::new();
+    wait_for("the API did not start", || {
+        let log = daemon.log();
+        match log
+            .split("serving /metrics, /health and /ready on http://")
+            .nth(1)
+        {
+            Some(rest) => {
+                addr = rest.split_whitespace().next().unwrap().to_owned();
+                true
+            }
+            None => false,
+        }
+    });
+    all_arrived(&emu, "metered", 500, &daemon);
+    assert_eq!(get(&addr, "/health").0, 200);
+    let series = |name: &str| format!("{name}{{sink=\"taegis\",source=\"app\"}}");
+    // The sink's totals reach the metrics within a tick: wait until they agree with
+    // the emulator's own counts.
+    let mut scrape = String::new();
+    wait_for("the metrics never matched the emulator", || {
+        scrape = get(&addr, "/metrics").1;
+        let by_status = &emu.stats().endpoints[&Endpoint::HttpIngest].by_status;
+        let code = |c: u16| {
+            metric(
+                &scrape,
+                &format!(
+                    "logferry_sink_requests_total{{sink=\"taegis\",source=\"app\",code=\"{c}\"}}"
+                ),
+            )
+        };
+        metric(&scrape, &series("logferry_sink_records_delivered_total")) == Some(500)
+            && metric(&scrape, &series("logferry_source_records_read_total")) == Some(500)
+            && code(200) == by_status.get(&200).copied()
+            && code(503) == by_status.get(&503).copied()
+    });
+    assert!(metric(&scrape, &series("logferry_sink_retries_total")).unwrap() > 0);
+    assert!(scrape.contains("logferry_build_info{version="), "{scrape}");
+    // promtool, the Prometheus project's own checker, accepts the exposition.
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool is installed (Debian package `prometheus`; .ci/run installs it)");
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(scrape.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        stdout(&checked),
+        stderr(&checked)
+    );
+    assert_eq!(get(&addr, "/ready").0, 200);
+
+    // A wrong key: the route stops, /ready says which sink and why.
+    emu.set_faults(Faults::none()).unwrap();
+    let wrong = good.replace("key = \"${HTTP_INGEST_KEY}\"", "key = \"not-the-key\"");
+    std::fs::write(&config, &wrong).unwrap();
+    daemon.signal("HUP");
+    append(&log, "metered", 500..510);
+    let mut body = String::new();
+    wait_for("/ready never said 503", || {
+        let (status, b) = get(&addr, "/ready");
+        body = b;
+        status == 503
+    });
+    assert!(
+        body.contains("\"sink\":\"taegis\"") && body.contains("stopped"),
+        "{body}"
+    );
+    assert!(!body.contains("not-the-key"), "{body}");
+    // The right key again: ready, and the records held meanwhile arrive.
+    std::fs::write(&config, &good).unwrap();
+    daemon.signal("HUP");
+    wait_for("/ready never came back", || get(&addr, "/ready").0 == 200);
+    all_arrived(&emu, "metered", 510, &daemon);
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
