@@ -7,8 +7,10 @@
 //! | [`compress`] | `logferry-compress` | gzip for batches and streams |
 //! | [`retry`] | `logferry-retry` | response classification, backoff, retry budget |
 //! | [`http`] | `logferry-http` | the HTTPS client, `IngestUrl`, `Secret` |
-//! | [`source`] | `logferry-source` | file, stdin and glob inputs with checkpoints |
-//! | [`spool`] | `logferry-spool` | the crash-safe on-disk queue |
+//! | [`source`] | `logferry-source` | file, stdin and glob inputs with checkpoints; followed files |
+//! | [`spool`] | `logferry-spool` | the crash-safe on-disk queue, with verify and repair |
+//! | [`config`] | `logferry-config` | the `logferry run` configuration file |
+//! | [`observe`] | `logferry-observe` | Prometheus `/metrics`, `/health` and `/ready` |
 //! | [`taegis_ingest`] | `logferry-taegis-ingest` | Taegis HTTP Ingest (feature `http-ingest`) |
 //! | [`taegis_upload`] | `logferry-taegis-upload` | Taegis File Upload (feature `file-upload`) |
 //! | [`sdl_transport`] | `logferry-sdl` | SentinelOne SDL `addEvents` (feature `sdl`) |
@@ -44,8 +46,10 @@
 //! ```
 
 pub use logferry_compress as compress;
+pub use logferry_config as config;
 pub use logferry_framing as framing;
 pub use logferry_http as http;
+pub use logferry_observe as observe;
 pub use logferry_pipeline as pipeline;
 pub use logferry_retry as retry;
 #[cfg(feature = "sdl")]

@@ -109,7 +109,6 @@ impl Watch {
             spool_bytes: spool.bytes,
             spool_entries: spool.entries,
             oldest_undelivered: self.backlog.front().map(|(_, t)| now.duration_since(*t)),
-            ..SinkSnapshot::default()
         });
         let blocked = spool.blocked_appends > self.blocked_appends;
         self.blocked_appends = spool.blocked_appends;
