@@ -34,7 +34,7 @@ fn unknown_keys_with_and_without_a_suggestion() {
     );
     check(
         &format!("{BASE}[api]\nlisten = \"127.0.0.1:1\"\ncolour = 1\n"),
-        "t.toml:13:1: api.colour: unknown key `colour`: expected `listen`",
+        "t.toml:13:1: api.colour: unknown key `colour`: expected `listen` or `ready_max_age`",
     );
     check(
         &format!("[source.x]\n{BASE}"),
@@ -284,6 +284,14 @@ fn api_listen_is_a_socket_address() {
     );
     let ok = crate::parse(&format!("{BASE}[api]\nlisten = \"[::1]:9598\"\n")).unwrap();
     assert_eq!(ok.api.unwrap().listen.port(), 9598);
+    let aged = crate::parse(&format!(
+        "{BASE}[api]\nlisten = \"[::1]:9598\"\nready_max_age = \"5m\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        aged.api.unwrap().ready_max_age,
+        Some(std::time::Duration::from_secs(300))
+    );
 }
 
 #[test]
