@@ -464,6 +464,11 @@ impl Emulator {
 
     /// The emulator's stats now, from its admin API (plain HTTP emulators only).
     pub(crate) fn live_stats(&self) -> Result<serde_json::Value> {
+        self.admin("stats")
+    }
+
+    /// `GET /_emulator/PATH` on the admin API (plain HTTP emulators only), as JSON.
+    pub(crate) fn admin(&self, path: &str) -> Result<serde_json::Value> {
         let addr = self
             .str("base_url")
             .trim_start_matches("http://")
@@ -472,7 +477,7 @@ impl Emulator {
         let mut stream = TcpStream::connect(&addr)?;
         write!(
             stream,
-            "GET /_emulator/stats HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
+            "GET /_emulator/{path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
         )?;
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply)?;
@@ -481,7 +486,7 @@ impl Emulator {
             .split_once("\r\n\r\n")
             .map(|(_, b)| b)
             .unwrap_or_default();
-        serde_json::from_str(body).context("the admin API's stats are not JSON")
+        serde_json::from_str(body).with_context(|| format!("the admin API's {path} is not JSON"))
     }
 
     fn records_file(&self) -> PathBuf {

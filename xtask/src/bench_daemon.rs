@@ -15,8 +15,7 @@
 
 use crate::bench::{Emulator, bin, clock_ticks, mb, sample};
 use anyhow::{Context, Result, bail};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -347,27 +346,7 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
 impl Emulator {
     /// Records (their text) with `seq >= since`, and the next `since`, from the admin API.
     fn records_since(&self, since: u64) -> Result<(Vec<String>, u64)> {
-        let addr = self
-            .str("base_url")
-            .trim_start_matches("http://")
-            .to_owned();
-        let token = self.str("admin_token");
-        let mut stream = TcpStream::connect(&addr)?;
-        write!(
-            stream,
-            "GET /_emulator/records?since={since}&limit=100000 HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\nconnection: close\r\n\r\n"
-        )?;
-        let mut reply = Vec::new();
-        stream.read_to_end(&mut reply)?;
-        let text = String::from_utf8_lossy(&reply);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
-        // Chunked or not: the JSON object is between the first `{` and the last `}`.
-        let _ = head;
-        let json = match (body.find('{'), body.rfind('}')) {
-            (Some(a), Some(b)) => &body[a..=b],
-            _ => bail!("the admin API's records are not JSON"),
-        };
-        let value: serde_json::Value = serde_json::from_str(json)?;
+        let value = self.admin(&format!("records?since={since}&limit=100000"))?;
         let records = value["records"]
             .as_array()
             .map(|a| {

@@ -463,22 +463,9 @@ impl Follower {
             return self.track(path, id, file, size, empty, Position::START, why, true, on);
         }
         for copy in self.registry.copies() {
-            if verify(&file, size, &copy.content).ok() == Some(Verdict::Same)
-                && copy.position.offset <= size
-            {
-                self.registry.take_copy(&copy.content);
-                let at = self.resume_copy(&file, size, &copy.content, copy.position);
-                return self.track_at(
-                    path,
-                    id,
-                    file,
-                    size,
-                    copy.content,
-                    at,
-                    OpenReason::Resumed,
-                    true,
-                    on,
-                );
+            if is_copy(&file, size, &copy.content, copy.position) {
+                let found = (path, id, file, size);
+                return self.follow_copy(found, copy.content, copy.position, true, on);
             }
         }
         // A copy of a file we follow (same head, same bytes up to where we read) may be
@@ -644,6 +631,21 @@ impl Follower {
         ControlFlow::Continue(())
     }
 
+    /// Follows `found`, a copy of content `acked` acknowledged up to `at`.
+    fn follow_copy(
+        &mut self,
+        (path, id, file, size): (PathBuf, FileId, File, u64),
+        acked: Content,
+        at: Position,
+        wanted: bool,
+        on: &mut Handler<'_>,
+    ) -> ControlFlow<()> {
+        self.registry.take_copy(&acked);
+        let at = self.resume_copy(&file, size, &acked, at);
+        let why = OpenReason::Resumed;
+        self.track_at(path, id, file, size, acked, at, why, wanted, on)
+    }
+
     /// Where a copy of content `acked` (acknowledged up to `at`) resumes: where this
     /// process had read its original to, when the copy holds those bytes too; else `at`.
     fn resume_copy(
@@ -682,22 +684,9 @@ impl Follower {
                 continue;
             };
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            if verify(&file, size, &entry.content).ok() == Some(Verdict::Same)
-                && entry.position.offset <= size
-            {
-                self.registry.take_copy(&entry.content);
-                let at = self.resume_copy(&file, size, &entry.content, entry.position);
-                return self.track_at(
-                    path,
-                    other,
-                    file,
-                    size,
-                    entry.content,
-                    at,
-                    OpenReason::Resumed,
-                    false,
-                    on,
-                );
+            if is_copy(&file, size, &entry.content, entry.position) {
+                let found = (path, other, file, size);
+                return self.follow_copy(found, entry.content, entry.position, false, on);
             }
         }
         ControlFlow::Continue(())
@@ -909,4 +898,9 @@ impl Drop for Follower {
         }
         self.flush();
     }
+}
+
+/// Whether `file` (`size` bytes) holds `content` up to `at`: a copy to resume there.
+fn is_copy(file: &File, size: u64, content: &Content, at: Position) -> bool {
+    verify(file, size, content).ok() == Some(Verdict::Same) && at.offset <= size
 }
