@@ -2,7 +2,7 @@
 
 use crate::{Event, Framer, FramerConfig, Kind, Oversize, parse};
 
-/// [`parse`](crate::parse) never panics, keeps the input whole in `raw`, and its `msg` lies
+/// [`parse`] never panics, keeps the input whole in `raw`, and its `msg` lies
 /// inside the input; the SDL view builds for any message.
 pub fn syslog_parse(data: &[u8]) {
     let m = parse(data);
