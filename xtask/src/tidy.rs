@@ -15,6 +15,7 @@ const LEAVES: &[&str] = &[
     "logferry-spool",
     "logferry-source",
     "logferry-config",
+    "logferry-syslog",
 ];
 
 /// Transports: never depend on each other.
