@@ -58,6 +58,14 @@ fn run(options: &Options) -> Result<()> {
         "logferry-cli",
         "-p",
         "logferry-emulator",
+        "-p",
+        "logferry-benches",
+        "--bin",
+        "logferry",
+        "--bin",
+        "logferry-emulator",
+        "--bin",
+        "gzip-limit",
     ])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;

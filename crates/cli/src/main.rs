@@ -90,8 +90,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let writer = logging::BarWriter::default();
     logging::init(cli.verbose, writer.clone());
+    // Blocking work (gzip, spool appends and acks, replay reads) needs a few threads per
+    // core, not tokio's default of 512: each thread that ever ran keeps its own gzip
+    // encoder and malloc arena, and with a thousand followed files making small batches
+    // the pool grew to dozens of threads and the daemon's memory with it.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(4 * cores)
         .build()
     {
         Ok(rt) => rt,

@@ -349,7 +349,15 @@ pub struct Batcher {
     body: Vec<u8>,
     spans: Vec<RecordSpan>,
     opened: Option<Instant>,
+    /// The last batch closed because it was full: the input comes in bulk, and the next
+    /// batch reserves its whole target at once. An input that trickles (its batches
+    /// close on linger) reserves little: a thousand followed files each holding an open
+    /// batch must not each hold the target's memory.
+    bulk: bool,
 }
+
+/// What a batch of a trickling input reserves when it opens.
+const TRICKLE_RESERVE: usize = 4096;
 
 impl Batcher {
     /// A batcher whose first batch has sequence number 0.
@@ -361,6 +369,7 @@ impl Batcher {
             body: Vec::new(),
             spans: Vec::new(),
             opened: None,
+            bulk: false,
         }
     }
 
@@ -387,17 +396,18 @@ impl Batcher {
         let text = record.text.as_bytes();
         let need = text.len() + 1;
         if !self.body.is_empty() && self.body.len() + need > self.config.max_bytes {
+            self.bulk = true;
             self.emit(&mut sink);
         }
         if self.body.is_empty() {
             self.opened = Some(now);
-            self.body.reserve(
-                self.config
-                    .target_bytes
-                    .max(need)
-                    .min(self.config.max_bytes.max(need))
-                    + 256,
-            );
+            let target = if self.bulk {
+                self.config.target_bytes
+            } else {
+                self.config.target_bytes.min(TRICKLE_RESERVE)
+            };
+            self.body
+                .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
         }
         self.body.extend_from_slice(text);
         self.body.push(b'\n');
@@ -411,6 +421,7 @@ impl Batcher {
             .max_records
             .is_some_and(|max| self.spans.len() >= max);
         if self.body.len() >= self.config.target_bytes || full_count {
+            self.bulk = true;
             self.emit(&mut sink);
         }
     }
@@ -418,6 +429,7 @@ impl Batcher {
     /// Emits the open batch if its linger time has passed.
     pub fn poll(&mut self, now: Instant, mut sink: impl FnMut(Batch)) {
         if self.deadline().is_some_and(|d| d <= now) {
+            self.bulk = false;
             self.emit(&mut sink);
         }
     }
