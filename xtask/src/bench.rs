@@ -23,9 +23,11 @@ use std::time::{Duration, Instant};
 struct Options {
     size_mb: usize,
     runs: usize,
+    /// Only the `logferry run` rows (`--daemon-only`).
+    daemon_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
     if args.first().is_some_and(|a| a == "--criterion") {
         let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
@@ -45,11 +47,15 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             .transpose()?
             .unwrap_or(3)
             .max(1),
+        daemon_only: args.iter().any(|a| a == "--daemon-only"),
     };
     run(&options)
 }
 
 fn run(options: &Options) -> Result<()> {
+    if options.daemon_only {
+        return daemon_only();
+    }
     cargo(&[
         "build",
         "--release",
@@ -213,6 +219,33 @@ fn run(options: &Options) -> Result<()> {
     let written = target_dir().join("bench-report.md");
     std::fs::write(&written, &report)?;
     println!("written to {}", written.display());
+    Ok(())
+}
+
+/// The `logferry run` rows alone, on the cached syslog corpus.
+fn daemon_only() -> Result<()> {
+    let syslog = target_dir().join("bench").join("syslog-300mb.log");
+    if !syslog.exists() {
+        bail!(
+            "run `cargo xtask bench` once first: it generates {}",
+            syslog.display()
+        );
+    }
+    cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "logferry-cli",
+        "-p",
+        "logferry-emulator",
+    ])?;
+    let scratch = target_dir()
+        .join("bench")
+        .join(format!("daemon-{}", std::process::id()));
+    let rows = crate::bench_daemon::rows(&scratch, &syslog);
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("{}", crate::bench_daemon::render(&rows?));
     Ok(())
 }
 

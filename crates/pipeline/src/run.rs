@@ -393,10 +393,18 @@ pub async fn run<Src: Source, S: Sink>(
                         continue; // in the spool; read back in its turn
                     }
                     if spills {
-                        match tx.try_send((id, entry)) {
-                            Ok(()) => {}
-                            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => spilled = Some(id),
-                            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => break,
+                        // A sink that is only busy frees room within moments: wait for
+                        // it (reading the entry back from disk would cost more than the
+                        // wait). One that made no room for a while is stuck: spill.
+                        match tokio::time::timeout(SPILL_AFTER, tx.reserve()).await {
+                            Ok(Ok(permit)) => permit.send((id, entry)),
+                            Ok(Err(_)) => break,
+                            Err(_) => {
+                                tracing::info!(
+                                    "the sink has taken nothing for {SPILL_AFTER:?}: reading on into the spool, which it will be fed from"
+                                );
+                                spilled = Some(id);
+                            }
                         }
                         continue;
                     }
@@ -452,6 +460,10 @@ pub async fn run<Src: Source, S: Sink>(
     }
     ledger.into_inner()
 }
+
+/// How long a new spooled entry waits for room in the sink before it is left in the spool
+/// to be read back later ("spilled").
+const SPILL_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the pipeline keeps of a batch once the sink has encoded it.
 struct Meta {
