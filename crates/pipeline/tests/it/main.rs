@@ -160,7 +160,15 @@ async fn a_refused_key_stops_with_everything_spooled_and_a_rerun_delivers_exactl
             .clone()
     };
     let stats = sink.stats();
-    assert_eq!(stats.requests_by_status, by_status(&emu));
+    // The stop abandons a request still in flight: the emulator may have answered it
+    // while the sender no longer read the answer. Every answer read is one it sent.
+    let answered = by_status(&emu);
+    for (code, n) in &stats.requests_by_status {
+        assert!(
+            answered.get(code).is_some_and(|a| n <= a),
+            "{stats:?} vs {answered:?}"
+        );
+    }
     assert!(stats.requests_by_status.contains_key(&401), "{stats:?}");
     assert_eq!(stats.in_flight, 0);
     assert!(stats.concurrency_limit.is_some_and(|l| l >= 1));
