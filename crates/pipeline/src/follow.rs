@@ -89,11 +89,43 @@ fn send(
             }
             Out::Error(e) => Item::FrameError(e),
         };
-        if tx.blocking_send(item).is_err() {
-            return ControlFlow::Break(());
-        }
+        forward(tx, item)?;
     }
     ControlFlow::Continue(())
+}
+
+/// Sends one item; `Break` once the receiver is gone.
+fn forward(tx: &tokio::sync::mpsc::Sender<Item>, item: Item) -> ControlFlow<()> {
+    match tx.blocking_send(item) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(_) => ControlFlow::Break(()),
+    }
+}
+
+/// Starts framing the file `key` (named `path`) from `position`, and says so.
+fn begin(
+    open: &mut HashMap<FileKey, Open>,
+    config: &FrontConfig,
+    tx: &tokio::sync::mpsc::Sender<Item>,
+    key: FileKey,
+    path: Arc<str>,
+    position: Position,
+) -> ControlFlow<()> {
+    let front = Front::new(config, path.clone(), position);
+    open.insert(
+        key,
+        Open {
+            front,
+            name: path.clone(),
+        },
+    );
+    forward(
+        tx,
+        Item::Started {
+            name: path,
+            position,
+        },
+    )
 }
 
 fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<Item>) {
@@ -141,21 +173,7 @@ fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<I
                             tracing::debug!(file = %path, reason = %why, offset = position.offset, "following")
                         }
                     }
-                    open.insert(
-                        key,
-                        Open {
-                            front: Front::new(config, path.clone(), position),
-                            name: path.clone(),
-                        },
-                    );
-                    let started = Item::Started {
-                        name: path,
-                        position,
-                    };
-                    if tx.blocking_send(started).is_err() {
-                        return ControlFlow::Break(());
-                    }
-                    ControlFlow::Continue(())
+                    begin(&mut open, config, tx, key, path, position)
                 }
                 Event::Data { key, bytes, .. } => {
                     let Some(o) = open.get_mut(&key) else {
@@ -175,21 +193,7 @@ fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<I
                         o.front.flush(&mut collect);
                         send(tx, &registry, key, o.front.resumable(), outs)?;
                     }
-                    open.insert(
-                        new_key,
-                        Open {
-                            front: Front::new(config, path.clone(), Position::START),
-                            name: path.clone(),
-                        },
-                    );
-                    let started = Item::Started {
-                        name: path,
-                        position: Position::START,
-                    };
-                    if tx.blocking_send(started).is_err() {
-                        return ControlFlow::Break(());
-                    }
-                    ControlFlow::Continue(())
+                    begin(&mut open, config, tx, new_key, path, Position::START)
                 }
                 Event::Released { key, path, .. } => {
                     let Some(mut o) = open.remove(&key) else {
@@ -203,10 +207,7 @@ fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<I
                         position: o.front.position(),
                         stats: o.front.stats(),
                     };
-                    if tx.blocking_send(finished).is_err() {
-                        return ControlFlow::Break(());
-                    }
-                    ControlFlow::Continue(())
+                    forward(tx, finished)
                 }
                 Event::ReadError {
                     key, path, error, ..
@@ -224,10 +225,7 @@ fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<I
                         position,
                         error,
                     };
-                    if tx.blocking_send(failed).is_err() {
-                        return ControlFlow::Break(());
-                    }
-                    ControlFlow::Continue(())
+                    forward(tx, failed)
                 }
             }
         };

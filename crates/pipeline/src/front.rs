@@ -28,15 +28,18 @@ struct Stages {
     batcher: Batcher,
 }
 
+/// Batches `record`, emitting the batches it closes.
+fn batch(batcher: &mut Batcher, record: &Record<'_>, now: Instant, out: &mut impl FnMut(Out)) {
+    batcher.push(record, now, |b| out(Out::Batch(b)));
+}
+
 impl Stages {
     /// Where framed records go: the one place for stages between framer and batcher.
     fn record(&mut self, record: &Record<'_>, now: Instant, out: &mut impl FnMut(Out)) {
         let batcher = &mut self.batcher;
         match &mut self.multiline {
-            Some(m) => m.push(record.clone(), now, &mut |merged| {
-                batcher.push(&merged, now, |b| out(Out::Batch(b)))
-            }),
-            None => batcher.push(record, now, |b| out(Out::Batch(b))),
+            Some(m) => m.push(record.clone(), now, &mut |r| batch(batcher, &r, now, out)),
+            None => batch(batcher, record, now, out),
         }
     }
 
@@ -44,9 +47,7 @@ impl Stages {
     fn poll(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
         let batcher = &mut self.batcher;
         if let Some(m) = &mut self.multiline {
-            m.poll(now, &mut |merged| {
-                batcher.push(&merged, now, |b| out(Out::Batch(b)))
-            });
+            m.poll(now, &mut |r| batch(batcher, &r, now, out));
         }
         self.batcher.poll(now, |b| out(Out::Batch(b)));
     }
@@ -55,7 +56,7 @@ impl Stages {
     fn flush(&mut self, now: Instant, out: &mut impl FnMut(Out)) {
         let batcher = &mut self.batcher;
         if let Some(m) = &mut self.multiline {
-            m.flush(&mut |merged| batcher.push(&merged, now, |b| out(Out::Batch(b))));
+            m.flush(&mut |r| batch(batcher, &r, now, out));
         }
         self.batcher.flush(|b| out(Out::Batch(b)));
     }

@@ -228,26 +228,31 @@ pub async fn run<Src: Source, S: Sink>(
         halt();
     };
 
+    // An entry read back from the spool; one that no longer decodes is reported and
+    // dropped from the spool.
+    let decode = |id: u64, stored: &[u8]| match <S::Entry as logferry_spool::Entry>::decode(stored)
+    {
+        Ok(entry) => Some(entry),
+        Err(e) => {
+            emit(Event::CorruptEntry {
+                id,
+                reason: &e.to_string(),
+            });
+            if let Some(d) = durable {
+                d.ack(id);
+            }
+            None
+        }
+    };
+
     // 1. What an earlier run left in the spool.
     let replayed = replay(durable).filter_map(|(id, stored)| {
-        let entry = match <S::Entry as logferry_spool::Entry>::decode(&stored) {
-            Ok(entry) => {
-                emit(Event::Replayed {
-                    records: sink.records(&entry),
-                });
-                Some((id, entry))
-            }
-            Err(e) => {
-                emit(Event::CorruptEntry {
-                    id,
-                    reason: &e.to_string(),
-                });
-                if let Some(d) = durable {
-                    d.ack(id);
-                }
-                None
-            }
-        };
+        let entry = decode(id, &stored).map(|entry| {
+            emit(Event::Replayed {
+                records: sink.records(&entry),
+            });
+            (id, entry)
+        });
         std::future::ready(entry)
     });
 
@@ -360,12 +365,8 @@ pub async fn run<Src: Source, S: Sink>(
                     match d.read_from(from).await {
                         Some((id, bytes)) if seen.is_some_and(|s| id <= s) => {
                             spilled = (Some(id) < seen).then_some(id + 1);
-                            match <S::Entry as logferry_spool::Entry>::decode(&bytes) {
-                                Ok(entry) => permit.send((id, entry)),
-                                Err(e) => {
-                                    emit(Event::CorruptEntry { id, reason: &e.to_string() });
-                                    d.ack(id);
-                                }
+                            if let Some(entry) = decode(id, &bytes) {
+                                permit.send((id, entry));
                             }
                         }
                         // Nothing left up to what was seen (delivered meanwhile, or

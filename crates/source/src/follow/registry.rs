@@ -105,20 +105,22 @@ struct StoredFile {
     path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     origin: Option<String>,
-    offset: u64,
-    line: u64,
-    head_len: u64,
-    head_hash: String,
-    tail_end: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tail_len: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    tail_hash: Option<String>,
+    #[serde(flatten)]
+    at: StoredPoint,
     last_seen: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 struct StoredCopy {
+    #[serde(flatten)]
+    at: StoredPoint,
+    since: u64,
+}
+
+/// Where a file was shipped to, and its content there (a file's entry and a copy
+/// candidate store the same).
+#[derive(Serialize, Deserialize)]
+struct StoredPoint {
     offset: u64,
     line: u64,
     head_len: u64,
@@ -128,7 +130,6 @@ struct StoredCopy {
     tail_len: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tail_hash: Option<String>,
-    since: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -147,40 +148,45 @@ fn unhex(s: &str) -> Result<u64, String> {
     u64::from_str_radix(s, 16).map_err(|e| format!("bad hash {s:?}: {e}"))
 }
 
-fn content_to(c: &Content) -> (u64, String, u64, Option<u64>, Option<String>) {
-    (
-        c.head.head_len,
-        hex(c.head.head_hash),
-        c.tail_end,
-        c.tail.map(|t| t.len),
-        c.tail.map(|t| hex(t.hash)),
-    )
-}
+impl StoredPoint {
+    fn of(position: Position, c: &Content) -> StoredPoint {
+        StoredPoint {
+            offset: position.offset,
+            line: position.line,
+            head_len: c.head.head_len,
+            head_hash: hex(c.head.head_hash),
+            tail_end: c.tail_end,
+            tail_len: c.tail.map(|t| t.len),
+            tail_hash: c.tail.map(|t| hex(t.hash)),
+        }
+    }
 
-fn content_from(
-    head_len: u64,
-    head_hash: &str,
-    tail_end: u64,
-    tail_len: Option<u64>,
-    tail_hash: Option<&str>,
-) -> Result<Content, String> {
-    let tail = match (tail_len, tail_hash) {
-        (Some(len), Some(hash)) if len <= tail_end => Some(Tail {
-            len,
-            hash: unhex(hash)?,
-        }),
-        (None, None) => None,
-        _ => return Err("inconsistent tail".into()),
-    };
-    Ok(Content {
-        head: Fingerprint {
-            head_len,
-            head_hash: unhex(head_hash)?,
-            tail: None,
-        },
-        tail_end,
-        tail,
-    })
+    fn position(&self) -> Position {
+        Position {
+            offset: self.offset,
+            line: self.line,
+        }
+    }
+
+    fn content(&self) -> Result<Content, String> {
+        let tail = match (self.tail_len, &self.tail_hash) {
+            (Some(len), Some(hash)) if len <= self.tail_end => Some(Tail {
+                len,
+                hash: unhex(hash)?,
+            }),
+            (None, None) => None,
+            _ => return Err("inconsistent tail".into()),
+        };
+        Ok(Content {
+            head: Fingerprint {
+                head_len: self.head_len,
+                head_hash: unhex(&self.head_hash)?,
+                tail: None,
+            },
+            tail_end: self.tail_end,
+            tail,
+        })
+    }
 }
 
 pub(crate) fn unix_now() -> u64 {
@@ -473,40 +479,22 @@ fn to_stored(state: &State) -> Stored {
     let mut files: Vec<_> = state
         .entries
         .iter()
-        .map(|(id, e)| {
-            let (head_len, head_hash, tail_end, tail_len, tail_hash) = content_to(&e.content);
-            StoredFile {
-                dev: id.dev,
-                ino: id.ino,
-                path: e.path.to_string_lossy().into_owned(),
-                origin: (e.origin != e.path).then(|| e.origin.to_string_lossy().into_owned()),
-                offset: e.position.offset,
-                line: e.position.line,
-                head_len,
-                head_hash,
-                tail_end,
-                tail_len,
-                tail_hash,
-                last_seen: e.last_seen,
-            }
+        .map(|(id, e)| StoredFile {
+            dev: id.dev,
+            ino: id.ino,
+            path: e.path.to_string_lossy().into_owned(),
+            origin: (e.origin != e.path).then(|| e.origin.to_string_lossy().into_owned()),
+            at: StoredPoint::of(e.position, &e.content),
+            last_seen: e.last_seen,
         })
         .collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let copies = state
         .copies
         .iter()
-        .map(|c| {
-            let (head_len, head_hash, tail_end, tail_len, tail_hash) = content_to(&c.content);
-            StoredCopy {
-                offset: c.position.offset,
-                line: c.position.line,
-                head_len,
-                head_hash,
-                tail_end,
-                tail_len,
-                tail_hash,
-                since: c.since,
-            }
+        .map(|c| StoredCopy {
+            at: StoredPoint::of(c.position, &c.content),
+            since: c.since,
         })
         .collect();
     Stored {
@@ -525,16 +513,10 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     }
     let mut entries = HashMap::new();
     for f in stored.files {
-        if f.line == 0 {
+        if f.at.line == 0 {
             return Err(format!("{}: line 0", f.path));
         }
-        let content = content_from(
-            f.head_len,
-            &f.head_hash,
-            f.tail_end,
-            f.tail_len,
-            f.tail_hash.as_deref(),
-        )?;
+        let content = f.at.content()?;
         entries.insert(
             FileId {
                 dev: f.dev,
@@ -544,10 +526,7 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
                 origin: PathBuf::from(f.origin.as_deref().unwrap_or(&f.path)),
                 path: PathBuf::from(f.path),
                 content,
-                position: Position {
-                    offset: f.offset,
-                    line: f.line,
-                },
+                position: f.at.position(),
                 generation: 0,
                 last_seen: f.last_seen,
                 followed: false,
@@ -557,16 +536,10 @@ fn parse(bytes: &[u8]) -> Result<Parsed, String> {
     let mut copies = Vec::new();
     for c in stored.copies {
         copies.push(CopyCandidate {
-            content: content_from(
-                c.head_len,
-                &c.head_hash,
-                c.tail_end,
-                c.tail_len,
-                c.tail_hash.as_deref(),
-            )?,
+            content: c.at.content()?,
             position: Position {
-                offset: c.offset,
-                line: c.line.max(1),
+                line: c.at.line.max(1),
+                ..c.at.position()
             },
             since: c.since,
         });
