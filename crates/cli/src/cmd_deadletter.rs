@@ -6,7 +6,6 @@ use crate::daemon::SinkArgs;
 use crate::exit::usage;
 use crate::progress::Progress;
 use crate::summary::Summary;
-use base64::Engine as _;
 use clap::{Args, Subcommand};
 use logferry::pipeline::Files;
 use std::path::PathBuf;
@@ -40,14 +39,6 @@ pub(crate) struct ReplayArgs {
     /// extension].
     #[arg(long, value_name = "PATH")]
     pub(crate) dead_letter: Option<PathBuf>,
-}
-
-/// One dead-letter line, as `deadletter.rs` writes it.
-#[derive(serde::Deserialize)]
-struct Letter {
-    source: Option<String>,
-    records: Option<String>,
-    raw_base64: Option<String>,
 }
 
 pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
@@ -105,28 +96,9 @@ pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Re
 /// The records of a dead-letter file, grouped by source name in order of first
 /// appearance, each record ending with a line feed.
 fn letters(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => usage!("cannot read {}: {e}", path.display()),
-    };
     let mut groups: Vec<(String, Vec<u8>)> = Vec::new();
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let letter: Letter = match serde_json::from_str(line) {
-            Ok(l) => l,
-            Err(e) => usage!("{}:{}: not a dead-letter entry: {e}", path.display(), i + 1),
-        };
-        let mut bytes = match (letter.records, letter.raw_base64) {
-            (Some(text), _) => text.into_bytes(),
-            (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
-                Ok(b) => b,
-                Err(e) => usage!("{}:{}: bad raw_base64: {e}", path.display(), i + 1),
-            },
-            (None, None) => continue,
-        };
+    for letter in crate::deadletter::read(path)? {
+        let mut bytes = letter.body;
         if bytes.is_empty() {
             continue;
         }

@@ -6,9 +6,10 @@
 //! stopped), `source`, `line` and `offset` when known, `reason`, and the record(s) as
 //! `records` (text, one per line) or `raw_base64` (exact bytes, for invalid UTF-8), and
 //! `truncated: true` when a refused record was longer than the 8 MiB kept of it.
+//! [`read`] reads such a file back, for a replay.
 
 use base64::Engine as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +33,53 @@ struct Entry<'a> {
     /// (`max_rejected_bytes`, 8 MiB): only its start is here.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
+}
+
+/// What a dead-letter line holds, read back (`logferry dead-letter replay`).
+#[derive(Deserialize)]
+struct Stored {
+    source: Option<String>,
+    records: Option<String>,
+    raw_base64: Option<String>,
+}
+
+/// One dead-letter line read back: where its records came from, and their bytes.
+pub(crate) struct ReadBack {
+    pub(crate) source: Option<String>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Every line of the dead-letter file `path`, in order; a line that is not one of ours
+/// is a usage error naming the file and line.
+pub(crate) fn read(path: &Path) -> anyhow::Result<Vec<ReadBack>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => crate::exit::usage!("cannot read {}: {e}", path.display()),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), i + 1);
+        let stored: Stored = match serde_json::from_str(line) {
+            Ok(s) => s,
+            Err(e) => crate::exit::usage!("{}: not a dead-letter entry: {e}", at()),
+        };
+        let body = match (stored.records, stored.raw_base64) {
+            (Some(text), _) => text.into_bytes(),
+            (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                Ok(b) => b,
+                Err(e) => crate::exit::usage!("{}: bad raw_base64: {e}", at()),
+            },
+            (None, None) => Vec::new(),
+        };
+        out.push(ReadBack {
+            source: stored.source,
+            body,
+        });
+    }
+    Ok(out)
 }
 
 /// What goes into one dead-letter line.

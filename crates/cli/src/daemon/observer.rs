@@ -2,7 +2,7 @@
 //! pipeline's events, and once a second its sink's and spool's totals, its state, and how
 //! far behind each followed file it is.
 
-use logferry::pipeline::{Event, SinkStats};
+use logferry::pipeline::{Event, Ledger, SinkStats};
 use logferry::source::follow::Registry;
 use logferry::spool::SpoolStats;
 use logferry_observe::{Route, SinkSnapshot, State};
@@ -12,12 +12,11 @@ use std::time::Instant;
 /// A route's observer.
 pub(crate) struct Watch {
     route: Route,
-    /// Records read so far, and when each batch's records were read (cumulative count
-    /// at its end): the oldest not yet done gives the age of the oldest undelivered one.
-    read: u64,
+    /// The run's counts: records read, and done (delivered, refused or invalid).
+    ledger: Ledger,
+    /// When each batch's records were read (the cumulative count read at its end): the
+    /// oldest not yet done gives the age of the oldest undelivered record.
     backlog: VecDeque<(u64, Instant)>,
-    /// Records done: delivered, refused or invalid.
-    done: u64,
     stopped: Option<String>,
     blocked_appends: u64,
 }
@@ -27,9 +26,8 @@ impl Watch {
         route.set_state(State::Idle);
         Watch {
             route,
-            read: 0,
+            ledger: Ledger::default(),
             backlog: VecDeque::new(),
-            done: 0,
             stopped: None,
             blocked_appends: 0,
         }
@@ -37,30 +35,21 @@ impl Watch {
 
     /// Counts one event of the route's run.
     pub(crate) fn event(&mut self, event: &Event<'_>) {
-        let now = Instant::now();
+        self.ledger.count(event);
         match event {
-            Event::Batched { records, bytes } => {
-                self.route.read(*records, *bytes);
-                self.pending(*records, now);
-            }
+            Event::Batched { records, bytes } => self.route.read(*records, *bytes),
             Event::Replayed { records } | Event::Read { records } => {
                 self.route.read(*records, 0);
-                self.pending(*records, now);
             }
             Event::Invalid(lost) => {
                 self.route.invalid(lost.records);
                 self.route.dead_lettered(lost.records);
-                self.done(lost.records);
             }
-            Event::Delivered { records } => {
-                self.route.delivered(*records);
-                self.done(*records);
-            }
+            Event::Delivered { records } => self.route.delivered(*records),
             Event::Refused(lost) => {
                 let n = lost.iter().map(|l| l.records).sum();
                 self.route.refused(n);
                 self.route.dead_lettered(n);
-                self.done(n);
             }
             Event::Undelivered { lost, kept: false } => {
                 self.route
@@ -68,6 +57,14 @@ impl Watch {
             }
             Event::Stopped(why) => self.stop(why),
             _ => {}
+        }
+        let read = self.ledger.read;
+        if self.backlog.back().is_none_or(|(end, _)| *end < read) {
+            self.backlog.push_back((read, Instant::now()));
+        }
+        let done = self.ledger.delivered + self.ledger.rejected + self.ledger.invalid;
+        while self.backlog.front().is_some_and(|(end, _)| *end <= done) {
+            self.backlog.pop_front();
         }
     }
 
@@ -77,22 +74,6 @@ impl Watch {
         self.route.set_state(State::Stopped {
             reason: why.to_owned(),
         });
-    }
-
-    fn pending(&mut self, records: u64, now: Instant) {
-        self.read += records;
-        self.backlog.push_back((self.read, now));
-    }
-
-    fn done(&mut self, records: u64) {
-        self.done += records;
-        while self
-            .backlog
-            .front()
-            .is_some_and(|(end, _)| *end <= self.done)
-        {
-            self.backlog.pop_front();
-        }
     }
 
     /// Takes the sink's and the spool's totals, and the followed files' positions.

@@ -176,8 +176,7 @@ fn parse<A: Args + FromArgMatches>(
             let message = format!("unknown option for a {name} sink{hint}");
             return Err(key_error(config, sink, option, &message));
         }
-        let flag = format!("--{}", key.replace('_', "-"));
-        argv.extend(arguments(&flag, &option.value));
+        argv.extend(arguments(&flag(&key), &option.value));
     }
     let matches = command.try_get_matches_from(&argv).map_err(|e| {
         // Name the option clap complains about, else the sink itself.
@@ -186,7 +185,7 @@ fn parse<A: Args + FromArgMatches>(
             .map(|a| a.to_string())
             .unwrap_or_default();
         let option = sink.options.iter().find(|o| {
-            let flag = format!("--{}", o.key.replace('_', "-"));
+            let flag = flag(&o.key);
             detail == flag
                 || detail.starts_with(&format!("{flag} "))
                 || detail.starts_with(&format!("{flag}="))
@@ -239,6 +238,12 @@ fn heartbeat(
             "expected a duration of at least 1s, like \"60s\" or \"5m\"",
         )),
     }
+}
+
+/// The flag of config key `key`: `max_body_bytes` (or `max-body-bytes`) is
+/// `--max-body-bytes`.
+fn flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
 }
 
 /// `value` as arguments of `flag`: `true` is the bare flag, `false` nothing (every flag

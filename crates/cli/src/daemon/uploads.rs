@@ -35,6 +35,8 @@ pub(crate) async fn run(
         .unwrap_or_else(|| spec.dir.join("dead-letter.jsonl"));
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&upload, dead_letter, &mut progress);
+    let globs = logferry::source::follow::Globs::new(&spec.source.include, &spec.source.exclude)
+        .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
     let mut ledger = logferry::pipeline::Ledger::default();
     let mut book = super::ledger::RouteLedger::open(&spec.dir);
     // Each candidate's (size, modified) and since when it has not changed.
@@ -48,7 +50,7 @@ pub(crate) async fn run(
         }
         let now = Instant::now();
         let mut settled = Vec::new();
-        for path in candidates(&spec.source.include, &spec.source.exclude) {
+        for path in globs.matched().into_iter().filter(|p| p.is_file()) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
@@ -73,12 +75,12 @@ pub(crate) async fn run(
                     }
                     _ => {}
                 }
+                ledger.count(&e);
                 observer.borrow_mut().event(&e);
                 book.event(&e);
                 recorder.event(e)
             });
-            let round = super::route::until_stopped(&upload, stage.clone(), round).await;
-            add(&mut ledger, &round);
+            super::route::until_stopped(&upload, stage.clone(), round).await;
             for name in done {
                 let path = PathBuf::from(name);
                 if let Some((state, _)) = seen.remove(&path) {
@@ -100,41 +102,6 @@ pub(crate) async fn run(
     book.write();
     super::route::log_ledger(spec, &book);
     recorder.finish("file-upload", ledger, None)
-}
-
-/// Adds one round's counts to the route's.
-fn add(total: &mut logferry::pipeline::Ledger, round: &logferry::pipeline::Ledger) {
-    total.read += round.read;
-    total.delivered += round.delivered;
-    total.rejected += round.rejected;
-    total.invalid += round.invalid;
-    total.failures += round.failures;
-    total.skipped += round.skipped;
-}
-
-/// The files the globs match now, less the excluded ones.
-fn candidates(include: &[String], exclude: &[String]) -> Vec<PathBuf> {
-    let excluded = |p: &Path| {
-        exclude.iter().any(|x| {
-            glob::Pattern::new(x).is_ok_and(|pat| {
-                pat.matches_path(p)
-                    || p.file_name()
-                        .is_some_and(|n| pat.matches(&n.to_string_lossy()))
-            })
-        })
-    };
-    let mut out = Vec::new();
-    for pattern in include {
-        let Ok(paths) = glob::glob(pattern) else {
-            continue;
-        };
-        for path in paths.flatten() {
-            if path.is_file() && !excluded(&path) && !out.contains(&path) {
-                out.push(path);
-            }
-        }
-    }
-    out
 }
 
 /// Keeps, deletes or moves an uploaded file, saying so when that fails.

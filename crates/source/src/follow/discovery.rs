@@ -50,15 +50,17 @@ pub(crate) fn compressed_file(file: &File) -> bool {
     compressed_head(&head[..n])
 }
 
-/// The include and exclude globs.
+/// The include and exclude globs of followed files (an exclude glob matches the full
+/// path or the file name).
 #[derive(Debug)]
-pub(crate) struct Globs {
+pub struct Globs {
     include: Vec<(String, Pattern)>,
     exclude: Vec<Pattern>,
 }
 
 impl Globs {
-    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Globs, Error> {
+    /// Compiles the globs; a malformed one is an error naming it.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Globs, Error> {
         let compile = |p: &String| {
             Pattern::new(p).map_err(|source| Error::Pattern {
                 pattern: p.clone(),
@@ -93,6 +95,15 @@ impl Globs {
     /// Every path the include globs match now (regular files or not: the caller checks),
     /// minus the excluded and compressed names, sorted, without duplicates.
     pub(crate) fn scan(&self) -> Vec<PathBuf> {
+        let mut out = self.matched();
+        out.retain(|p| !compressed_name(p));
+        out
+    }
+
+    /// Every path the include globs match now (regular files or not: the caller
+    /// checks), minus the excluded ones, sorted, without duplicates. Compressed names
+    /// stay: a drop folder may upload them whole.
+    pub fn matched(&self) -> Vec<PathBuf> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for (text, _) in &self.include {
@@ -100,7 +111,7 @@ impl Globs {
                 continue;
             };
             for path in paths.flatten() {
-                if !self.excluded(&path) && !compressed_name(&path) && seen.insert(path.clone()) {
+                if !self.excluded(&path) && seen.insert(path.clone()) {
                     out.push(path);
                 }
             }

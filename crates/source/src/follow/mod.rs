@@ -112,7 +112,7 @@ mod identity;
 mod registry;
 mod tailing;
 
-pub use discovery::COMPRESSED_EXTENSIONS;
+pub use discovery::{COMPRESSED_EXTENSIONS, Globs};
 pub use registry::{FileKey, FileState, PRUNE_AFTER, Registry};
 pub use tailing::{Follower, Handler};
 
