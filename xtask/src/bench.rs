@@ -53,9 +53,6 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
 }
 
 fn run(options: &Options) -> Result<()> {
-    if options.daemon_only {
-        return daemon_only();
-    }
     cargo(&[
         "build",
         "--release",
@@ -81,6 +78,10 @@ fn run(options: &Options) -> Result<()> {
         options.size_mb,
         logferry_emulator::sample::syslog,
     )?;
+    if options.daemon_only {
+        println!("{}", daemon_rows(&dir, &syslog)?);
+        return Ok(());
+    }
     let ndjson = corpus(
         &dir,
         "events",
@@ -210,10 +211,7 @@ fn run(options: &Options) -> Result<()> {
 
     let mut report = render(&rows, options, syslog_mb);
     if subcommand_exists("run") {
-        let scratch = dir.join(format!("daemon-{}", std::process::id()));
-        let daemon = crate::bench_daemon::rows(&scratch, &syslog);
-        let _ = std::fs::remove_dir_all(&scratch);
-        report.push_str(&crate::bench_daemon::render(&daemon?));
+        report.push_str(&daemon_rows(&dir, &syslog)?);
     }
     println!("\n{report}");
     let written = target_dir().join("bench-report.md");
@@ -222,31 +220,12 @@ fn run(options: &Options) -> Result<()> {
     Ok(())
 }
 
-/// The `logferry run` rows alone, on the cached syslog corpus.
-fn daemon_only() -> Result<()> {
-    let syslog = target_dir().join("bench").join("syslog-300mb.log");
-    if !syslog.exists() {
-        bail!(
-            "run `cargo xtask bench` once first: it generates {}",
-            syslog.display()
-        );
-    }
-    cargo(&[
-        "build",
-        "--release",
-        "--locked",
-        "-p",
-        "logferry-cli",
-        "-p",
-        "logferry-emulator",
-    ])?;
-    let scratch = target_dir()
-        .join("bench")
-        .join(format!("daemon-{}", std::process::id()));
-    let rows = crate::bench_daemon::rows(&scratch, &syslog);
+/// The `logferry run` rows (the catch-up row ships `syslog`), as a markdown table.
+fn daemon_rows(dir: &Path, syslog: &Path) -> Result<String> {
+    let scratch = dir.join(format!("daemon-{}", std::process::id()));
+    let rows = crate::bench_daemon::rows(&scratch, syslog);
     let _ = std::fs::remove_dir_all(&scratch);
-    println!("{}", crate::bench_daemon::render(&rows?));
-    Ok(())
+    Ok(crate::bench_daemon::render(&rows?))
 }
 
 pub(crate) fn mb(bytes: u64) -> f64 {

@@ -625,13 +625,7 @@ impl Spool {
     /// dropped while it runs are skipped. An entry whose bytes no longer match their
     /// checksum is skipped, counted in [`SpoolStats::corrupt_skipped`] and logged.
     pub fn replay(&self) -> Replay {
-        let end = lock(&self.inner.state).next_id;
-        Replay {
-            inner: self.inner.clone(),
-            next: 0,
-            end,
-            file: None,
-        }
+        self.replay_from(EntryId(0))
     }
 
     /// Like [`replay`](Spool::replay), from entry `from` on: the entries not yet
