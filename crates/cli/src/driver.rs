@@ -121,11 +121,15 @@ impl<'a> Recorder<'a> {
     /// Takes one event; a dead-letter file that cannot be written stops the run.
     pub(crate) fn event(&mut self, event: Event<'_>) -> Flow {
         let written = self.record(&event);
-        let stats = self.control.stats();
-        self.totals.records = stats.records_delivered;
-        self.totals.bytes = stats.bytes_raw;
-        self.totals.retries = stats.retries;
-        self.progress.update(self.totals);
+        // The sink's stats (a lock and a copy of its counts) only when progress is shown.
+        let (control, totals) = (self.control, &mut self.totals);
+        self.progress.update(|| {
+            let stats = control.stats();
+            totals.records = stats.records_delivered;
+            totals.bytes = stats.bytes_raw;
+            totals.retries = stats.retries;
+            *totals
+        });
         match written {
             Ok(()) => ControlFlow::Continue(()),
             Err(e) => {

@@ -50,9 +50,10 @@ impl Progress {
         self.bar.clone()
     }
 
-    /// Called for every event of a run: the line is only formatted when it is shown.
-    pub(crate) fn update(&mut self, t: Totals) {
-        let line = || message(t, self.started.elapsed(), self.total_bytes);
+    /// Called for every event of a run: the totals are only asked for, and the line
+    /// only formatted, when it is shown.
+    pub(crate) fn update(&mut self, totals: impl FnOnce() -> Totals) {
+        let line = || message(totals(), self.started.elapsed(), self.total_bytes);
         match &self.bar {
             Some(bar) => bar.set_message(line()),
             None if self.last_line.elapsed() >= Duration::from_secs(10) => {
