@@ -224,6 +224,7 @@ pub fn write_ready_file(path: &Path, info: &ReadyInfo) -> Result<(), Error> {
 /// Ctrl-C, then shuts down cleanly.
 pub async fn run(args: Args) -> Result<(), Error> {
     let config = args.config()?;
+    let stop = stop_signal();
     let emulator = Emulator::builder().config(config).start().await?;
     let info = emulator.ready_info();
     match &args.ready_file {
@@ -238,7 +239,7 @@ pub async fn run(args: Args) -> Result<(), Error> {
         emulator.base_url(),
         if args.count_only { " (count-only)" } else { "" }
     );
-    wait_for_stop().await;
+    stop.await;
     eprintln!("logferry-emulator: stopping");
     let stats_file = args.stats_file.clone();
     let stats = emulator.stats();
@@ -253,25 +254,35 @@ pub async fn run(args: Args) -> Result<(), Error> {
     Ok(())
 }
 
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not
+/// when it is first awaited: called before the emulator says it listens, a signal sent
+/// right after that line is never the default "terminate at once".
 #[cfg(unix)]
-async fn wait_for_stop() {
+fn stop_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let term = signal(SignalKind::terminate()).ok();
+    let int = signal(SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+        };
+        tokio::select! {
+            () = wait(term) => {}
+            () = wait(int) => {}
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_stop() {
-    let _ = tokio::signal::ctrl_c().await;
+fn stop_signal() -> impl Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

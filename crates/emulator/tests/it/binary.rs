@@ -344,7 +344,8 @@ async fn the_stats_file_is_written_on_shutdown() {
         .await;
     assert_eq!(r.status, 200);
     assert!(!stats_path.exists(), "written only on shutdown");
-    assert!(running.stop().await.success());
+    let status = running.stop().await;
+    assert!(status.success(), "{status:?}");
     let stats: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&stats_path).unwrap()).unwrap();
     assert_eq!(stats["endpoints"]["http_ingest"]["records"], 2);
