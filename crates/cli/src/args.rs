@@ -93,10 +93,31 @@ pub(crate) enum AuthArg {
     Splunk,
 }
 
+impl From<AuthArg> for logferry::taegis_ingest::AuthScheme {
+    fn from(auth: AuthArg) -> Self {
+        match auth {
+            AuthArg::Bearer => Self::Bearer,
+            AuthArg::Splunk => Self::Splunk,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum CompressionArg {
     Gzip,
     None,
+}
+
+impl CompressionArg {
+    /// The gzip level to use, if any (`level` is checked by clap to be 1..=9).
+    pub(crate) fn level(self, level: u8) -> Option<logferry::compress::Level> {
+        match self {
+            CompressionArg::Gzip => {
+                Some(logferry::compress::Level::new(level).expect("clap checks 1..=9"))
+            }
+            CompressionArg::None => None,
+        }
+    }
 }
 
 /// Input format.
@@ -106,6 +127,15 @@ pub(crate) enum FormatArg {
     Text,
     /// One JSON object per record (NDJSON, pretty-printed objects or JSON arrays).
     Json,
+}
+
+impl From<FormatArg> for logferry::taegis_ingest::ContentType {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => Self::Text,
+            FormatArg::Json => Self::Json,
+        }
+    }
 }
 
 impl From<FormatArg> for logferry::framing::Format {

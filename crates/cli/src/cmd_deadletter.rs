@@ -50,7 +50,7 @@ pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Re
             .unwrap_or_default();
         usage!("no sink `{}` in {}{hint}", args.sink, args.config.display())
     };
-    let inputs = letters(&args.file)?;
+    let inputs = crate::deadletter::grouped(&args.file)?;
     let total: u64 = inputs.iter().map(|(_, b)| b.len() as u64).sum();
     let sources = inputs
         .into_iter()
@@ -91,25 +91,4 @@ pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Re
             args.sink
         ),
     }
-}
-
-/// The records of a dead-letter file, grouped by source name in order of first
-/// appearance, each record ending with a line feed.
-fn letters(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-    let mut groups: Vec<(String, Vec<u8>)> = Vec::new();
-    for letter in crate::deadletter::read(path)? {
-        let mut bytes = letter.body;
-        if bytes.is_empty() {
-            continue;
-        }
-        if bytes.last() != Some(&b'\n') {
-            bytes.push(b'\n');
-        }
-        let name = letter.source.unwrap_or_else(|| "<dead-letter>".to_owned());
-        match groups.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, b)) => b.extend_from_slice(&bytes),
-            None => groups.push((name, bytes)),
-        }
-    }
-    Ok(groups)
 }

@@ -5,10 +5,9 @@ use crate::args::{AuthArg, CompressionArg, FormatArg, FramingArgs, SenderArgs, s
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
-use logferry::compress::Level;
 use logferry::http::Secret;
 use logferry::pipeline::HttpIngestSink;
-use logferry::taegis_ingest::{AuthScheme, ContentType, Ingest, IngestConfig};
+use logferry::taegis_ingest::{Ingest, IngestConfig};
 use std::path::PathBuf;
 
 /// Ship records to a Taegis XDR HTTP Ingest integration.
@@ -78,20 +77,9 @@ pub(crate) fn build(args: &HttpIngestArgs) -> anyhow::Result<Built<HttpIngestSin
         .endpoint(&args.url, key, key_file, what.0, what.1)?;
     let target = endpoint.url.to_string();
     let mut config = IngestConfig::new(endpoint.url, endpoint.key);
-    config.auth = match args.auth {
-        AuthArg::Bearer => AuthScheme::Bearer,
-        AuthArg::Splunk => AuthScheme::Splunk,
-    };
-    config.content_type = match args.format {
-        FormatArg::Text => ContentType::Text,
-        FormatArg::Json => ContentType::Json,
-    };
-    config.compression = match args.compression {
-        CompressionArg::Gzip => {
-            Some(Level::new(args.compression_level).expect("clap checks 1..=9"))
-        }
-        CompressionArg::None => None,
-    };
+    config.auth = args.auth.into();
+    config.content_type = args.format.into();
+    config.compression = args.compression.level(args.compression_level);
     config.concurrency = usize::from(args.concurrency);
     config.adaptive_concurrency = !args.fixed_concurrency;
     config.rate = args.rate.and_then(std::num::NonZeroU64::new);

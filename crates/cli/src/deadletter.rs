@@ -173,3 +173,24 @@ impl DeadLetter {
         Ok(())
     }
 }
+
+/// The records of a dead-letter file, grouped by source name in order of first
+/// appearance, each record ending with a line feed.
+pub(crate) fn grouped(path: &std::path::Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut groups: Vec<(String, Vec<u8>)> = Vec::new();
+    for letter in read(path)? {
+        let mut bytes = letter.body;
+        if bytes.is_empty() {
+            continue;
+        }
+        if bytes.last() != Some(&b'\n') {
+            bytes.push(b'\n');
+        }
+        let name = letter.source.unwrap_or_else(|| "<dead-letter>".to_owned());
+        match groups.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, b)) => b.extend_from_slice(&bytes),
+            None => groups.push((name, bytes)),
+        }
+    }
+    Ok(groups)
+}

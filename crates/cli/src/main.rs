@@ -11,6 +11,7 @@ mod cmd_http_ingest;
 mod cmd_run;
 mod cmd_sdl;
 mod cmd_spool;
+mod cmd_status;
 mod daemon;
 mod deadletter;
 mod demo;
@@ -50,7 +51,7 @@ enum Command {
     /// Check a `logferry run` configuration file without sending anything.
     Validate(cmd_run::ValidateArgs),
     /// Print the ledger, spool depth and lag per file of a `logferry run` configuration.
-    Status(cmd_spool::StatusArgs),
+    Status(cmd_status::StatusArgs),
     /// Replay a dead-letter file through a sink of a `logferry run` configuration.
     DeadLetter(cmd_deadletter::DeadLetterArgs),
     /// Verify or repair the spools of a `logferry run` configuration.
@@ -139,7 +140,7 @@ async fn run(command: Command, writer: logging::BarWriter) -> anyhow::Result<Exi
             let summary = cmd_deadletter::run(args, &mut progress).await;
             finish(summary, None, &progress, &writer)
         }
-        Command::Status(args) => cmd_spool::status(&args, &mut std::io::stdout().lock()),
+        Command::Status(args) => cmd_status::status(&args, &mut std::io::stdout().lock()),
         Command::Check(args) => {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

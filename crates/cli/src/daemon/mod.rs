@@ -27,7 +27,7 @@ use futures_util::future::LocalBoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{FutureExt, StreamExt};
 pub(crate) use ledger::load as load_ledger;
-pub(crate) use plan::{RouteSpec, SinkArgs, plan};
+pub(crate) use plan::{RouteSpec, SinkArgs, plan, spool_records};
 use route::Stage;
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -36,6 +36,27 @@ pub(crate) struct RouteSpec {
     pub(crate) heartbeat: Option<std::time::Duration>,
 }
 
+/// Counts the records of one spool entry, if it can be read.
+pub(crate) type Counter = fn(&[u8]) -> Option<u64>;
+
+/// How to count the records of one of `route`'s spool entries, if it keeps any.
+pub(crate) fn spool_records(route: &RouteSpec) -> Option<Counter> {
+    use logferry::spool::Entry;
+    match route.sink {
+        SinkArgs::HttpIngest(_) => Some(|payload| {
+            logferry::taegis_ingest::EncodedBatch::decode(payload)
+                .ok()
+                .map(|e| u64::from(e.records()))
+        }),
+        SinkArgs::Sdl(_) => Some(|payload| {
+            logferry::sdl_transport::StoredBatch::decode(payload)
+                .ok()
+                .map(|e| e.batch.len() as u64)
+        }),
+        SinkArgs::FileUpload(_) => None,
+    }
+}
+
 /// Sink keys `logferry run` reads itself (no one-shot subcommand has them).
 const RUN_KEYS: &[&str] = &["heartbeat"];
 
