@@ -175,11 +175,21 @@ fn follow(source: Follow, config: &FrontConfig, tx: &tokio::sync::mpsc::Sender<I
                     }
                     begin(&mut open, config, tx, key, path, position)
                 }
-                Event::Data { key, bytes, .. } => {
+                Event::Data {
+                    key,
+                    bytes,
+                    caught_up,
+                    ..
+                } => {
                     let Some(o) = open.get_mut(&key) else {
                         return ControlFlow::Continue(());
                     };
                     o.front.push(config, bytes, now, &mut collect);
+                    if caught_up {
+                        // The end of a backlog: its last batch goes now, not a linger
+                        // time later (a file that trickles still lingers).
+                        o.front.close_batch(&mut collect);
+                    }
                     send(tx, &registry, key, o.front.resumable(), outs)
                 }
                 Event::Restarted {

@@ -135,6 +135,12 @@ impl Front {
         self.stages.flush(Instant::now(), out);
     }
 
+    /// Closes the open batch now, whatever its size or age (a held multiline record
+    /// and an incomplete line stay).
+    pub(crate) fn close_batch(&mut self, out: &mut impl FnMut(Out)) {
+        self.stages.batcher.flush(|b| out(Out::Batch(b)));
+    }
+
     /// Where the next record will start.
     pub(crate) fn position(&self) -> Position {
         self.framer.position()

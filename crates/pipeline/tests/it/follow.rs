@@ -389,3 +389,24 @@ fn json_records_are_framed_per_file_and_acknowledged() {
         "{entries:?}"
     );
 }
+
+#[test]
+fn the_end_of_a_backlog_goes_out_at_once_instead_of_lingering() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let registry = Arc::new(Registry::open(dir.path().join("state/files.json")).unwrap());
+    write_lines(&log, 0..20_000); // 240 kB, read in 16 KiB chunks
+    let mut config = config(dir.path(), "app.log");
+    config.chunk_bytes = 16 << 10;
+    let mut front = front();
+    // Neither size nor time closes a batch within the test: only the end of the backlog.
+    front.batching.linger = Duration::from_secs(3600);
+    front.batching.target_bytes = 64 << 20;
+    front.batching.max_bytes = 64 << 20;
+    let mut rx = Follow::new(config, registry.clone()).start(front);
+    let mut seen = Seen::default();
+    seen.until(&mut rx, "the whole backlog", |s| s.lines.len() == 20_000);
+    assert_eq!(unique(&seen.lines), (0..20_000).collect::<Vec<_>>());
+    drop(rx);
+    await_exit(&registry);
+}

@@ -93,7 +93,7 @@
 //! let deadline = Instant::now() + Duration::from_secs(10);
 //! while read.len() < 8 && Instant::now() < deadline {
 //!     let _ = follower.step(Instant::now() + Duration::from_millis(100), &mut |event| {
-//!         if let Event::Data { key, offset, bytes } = event {
+//!         if let Event::Data { key, offset, bytes, .. } = event {
 //!             read.extend_from_slice(bytes);
 //!             // Once shipped: the next run starts after these bytes.
 //!             let end = offset + bytes.len() as u64;
@@ -220,6 +220,11 @@ pub enum Event<'a> {
         offset: u64,
         /// The bytes.
         bytes: &'a [u8],
+        /// This read reached the file's end after a backlog (several full chunks read
+        /// back to back): whoever batches may send what it holds now instead of letting
+        /// it linger, since more is not coming at once. A file that trickles never says
+        /// so: its reads end at its end every time, but none is a full chunk.
+        caught_up: bool,
     },
     /// The file is read again from 0 under a new key: what was read of it before and not
     /// yet complete is void.

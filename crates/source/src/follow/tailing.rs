@@ -15,6 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
+/// Full chunks read back to back before the read that reaches a file's end makes it
+/// "caught up" ([`Event::Data`]'s `caught_up`): a backlog, not a file that trickles.
+const CAUGHT_UP_AFTER: u32 = 2;
+
 /// Turns in a row a busy file keeps its descriptor while others wait for one.
 const FAIR_TURNS: u32 = 8;
 
@@ -47,6 +51,8 @@ struct Tracked {
     last_data: Instant,
     waiting_since: Option<Instant>,
     turns: u32,
+    /// Full chunks read back to back since the file was last read to its end.
+    backlog: u32,
 }
 
 /// Follows the files matched by a [`FollowConfig`]'s globs; see the [module
@@ -350,6 +356,7 @@ impl Follower {
             last_data: now,
             waiting_since: over_cap.then_some(now),
             turns: 0,
+            backlog: 0,
         });
         on(Event::Opened {
             key,
@@ -830,6 +837,13 @@ impl Follower {
             if got < want {
                 t.size = t.offset;
             }
+            let at_end = t.offset >= t.size;
+            let caught_up = at_end && t.backlog >= CAUGHT_UP_AFTER;
+            t.backlog = if at_end {
+                0
+            } else {
+                t.backlog.saturating_add(u32::from(got == self.buf.len()))
+            };
             t.last_data = Instant::now();
             if others_wait {
                 t.turns += 1;
@@ -853,6 +867,7 @@ impl Follower {
                 key: t.key,
                 offset: at,
                 bytes: &self.buf[..got],
+                caught_up,
             })?;
         }
         for i in failed.into_iter().rev() {

@@ -118,7 +118,9 @@ impl Collector {
                     },
                 );
             }
-            Event::Data { key, offset, bytes } => {
+            Event::Data {
+                key, offset, bytes, ..
+            } => {
                 let s = self.streams.get_mut(&key).expect("data after opened");
                 assert_eq!(
                     offset,
@@ -848,4 +850,69 @@ fn start_at_end_never_skips_a_new_file_at_the_path_of_a_file_rotated_before_a_re
         c.delivered.len() == 5
     });
     assert_eq!(c.delivered, (10..15).collect::<Vec<_>>());
+}
+
+#[test]
+fn only_the_read_that_ends_a_backlog_says_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Arc::new(Registry::open(dir.path().join("files.json")).unwrap());
+    let (backlog, small) = (dir.path().join("backlog.log"), dir.path().join("small.log"));
+    fs::write(&backlog, lines(0..5_000)).unwrap(); // 60 kB: 14 chunks of 4 KiB and a bit
+    fs::write(&small, lines(0..100)).unwrap(); // 1.2 kB: one short read
+    let mut cfg = config(&[backlog.clone(), small.clone()]);
+    cfg.chunk_bytes = 4096;
+    let mut follower = Follower::new(cfg, registry).unwrap();
+    // Per file: (bytes read, caught-up flags in read order).
+    let mut reads: HashMap<FileKey, (String, u64, Vec<bool>)> = HashMap::new();
+    let total = (5_000 + 100) * line(0).len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reads.values().map(|r| r.1).sum::<u64>() < total {
+        assert!(Instant::now() < deadline, "timed out: {reads:?}");
+        let _ = follower.step(Instant::now() + Duration::from_millis(50), &mut |e| {
+            match e {
+                Event::Opened { key, path, .. } => {
+                    reads.insert(key, (path.to_string(), 0, Vec::new()));
+                }
+                Event::Data {
+                    key,
+                    bytes,
+                    caught_up,
+                    ..
+                } => {
+                    let r = reads.get_mut(&key).expect("data after opened");
+                    r.1 += bytes.len() as u64;
+                    r.2.push(caught_up);
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    for (path, _, flags) in reads.values() {
+        if path.ends_with("backlog.log") {
+            let (last, before) = flags.split_last().unwrap();
+            assert!(*last, "the read that ends the backlog says so: {flags:?}");
+            assert!(before.iter().all(|c| !c), "only that one: {flags:?}");
+        } else {
+            assert_eq!(flags, &[false], "a small file is no backlog");
+        }
+    }
+    // Growth after catching up trickles: no read of it says caught up.
+    let mut f = open_append(&backlog);
+    append(&mut f, 5_000..5_010, false);
+    let mut grown = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while grown.iter().map(|(n, _)| n).sum::<usize>() < 10 * line(0).len() {
+        assert!(Instant::now() < deadline, "timed out: {grown:?}");
+        let _ = follower.step(Instant::now() + Duration::from_millis(50), &mut |e| {
+            if let Event::Data {
+                bytes, caught_up, ..
+            } = e
+            {
+                grown.push((bytes.len(), caught_up));
+            }
+            ControlFlow::Continue(())
+        });
+    }
+    assert!(grown.iter().all(|(_, c)| !c), "{grown:?}");
 }
