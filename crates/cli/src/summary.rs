@@ -150,10 +150,11 @@ impl Summary {
             let stats = o.spool.stats();
             // Dropped when full, then delivered from memory all the same: not lost.
             let dropped = stats.dropped_oldest - stats.dropped_then_delivered;
-            let lost = stats.corrupt_skipped + dropped + self.corrupt_entries;
+            let lost =
+                stats.corrupt_skipped + stats.quarantined_tails + dropped + self.corrupt_entries;
             if lost > 0 {
                 tracing::error!(
-                    "the spool lost {lost} batches (corrupt on disk, unreadable, or dropped when full)"
+                    "the spool lost {lost} batches (corrupt on disk and skipped or quarantined, unreadable, or dropped when full)"
                 );
                 self.failures += lost;
             }

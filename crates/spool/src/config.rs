@@ -105,6 +105,12 @@ pub struct SpoolStats {
     pub torn_tail_dropped: u64,
     /// Bytes in those torn tails.
     pub torn_tail_bytes: u64,
+    /// Damaged last entries (invalid bytes after a segment's last valid entry that are
+    /// no crash's partial write) moved to the quarantine folder and cut at open; their
+    /// entries are lost unless acknowledged before.
+    pub quarantined_tails: u64,
+    /// Bytes in those damaged last entries.
+    pub quarantined_tail_bytes: u64,
     /// Ack records whose checksum failed at open (their entries are replayed again).
     pub corrupt_acks: u64,
     /// Appends currently waiting for space ([`WhenFull::Block`]).

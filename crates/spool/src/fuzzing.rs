@@ -146,7 +146,7 @@ pub fn recover(data: &[u8]) {
         replayed.len() as u64,
         "verify's pending entries vs the replay"
     );
-    if stats.corrupt_skipped > 0 || stats.corrupt_acks > 0 {
+    if stats.corrupt_skipped > 0 || stats.corrupt_acks > 0 || stats.quarantined_tails > 0 {
         assert!(
             !found.is_healthy(),
             "verify missed corruption the open found"
@@ -174,7 +174,7 @@ pub fn recover(data: &[u8]) {
             "replayed an entry that is not a valid entry of the input"
         );
     }
-    let bad = stats.corrupt_bytes + stats.torn_tail_bytes;
+    let bad = stats.corrupt_bytes + stats.torn_tail_bytes + stats.quarantined_tail_bytes;
     assert!(bad <= segment.len() as u64, "more bad bytes than input");
     assert_eq!(
         stats.torn_tail_dropped,
@@ -185,11 +185,11 @@ pub fn recover(data: &[u8]) {
         .iter()
         .map(|(_, p)| (HEADER_LEN + p.len()) as u64)
         .sum();
-    let kept = segment.len() as u64 - stats.torn_tail_bytes;
+    let kept = segment.len() as u64 - stats.torn_tail_bytes - stats.quarantined_tail_bytes;
     if stats.segments == 1 {
         assert_eq!(stats.bytes, kept, "bytes counter vs the truncated file");
         let on_disk = std::fs::metadata(&seg_path).map(|m| m.len()).ok();
-        assert_eq!(on_disk, Some(kept), "torn tail not truncated");
+        assert_eq!(on_disk, Some(kept), "invalid tail not truncated");
         assert!(
             replayed_bytes + stats.corrupt_bytes <= stats.bytes,
             "replayed and corrupt bytes exceed the file"

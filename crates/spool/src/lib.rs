@@ -107,7 +107,12 @@
 //! the entries after it). Invalid bytes followed by a valid entry are a *corrupt
 //! region*: skipped, logged and counted ([`SpoolStats::corrupt_skipped`]). Invalid bytes
 //! after the last valid entry are a *torn tail* (a crash in the middle of a write): the
-//! file is truncated there, with a warning ([`SpoolStats::torn_tail_dropped`]). Ack logs
+//! file is truncated there, with a warning ([`SpoolStats::torn_tail_dropped`]). When
+//! they are no crash's partial write but a damaged last entry (told apart as [`verify`]
+//! does), its bytes are first copied to the quarantine folder with a sidecar saying why,
+//! then cut, with a warning ([`SpoolStats::quarantined_tails`]): nothing leaves a spool
+//! file unseen. An acknowledged id is never handed out again, even when its entry is
+//! gone. Ack logs
 //! are read in whole records; a partial last record is cut off. Nothing in recovery
 //! panics on any input (the `spool_recovery` fuzz target checks it).
 //!

@@ -248,6 +248,28 @@ fn quarantine(
     Ok((bin, sidecar))
 }
 
+/// Copies a segment's damaged last entry (invalid bytes at `offset` of `from` that are
+/// not a torn write), found when the spool opens, into the quarantine folder with a
+/// sidecar saying why; the caller then cuts them from the segment.
+pub(crate) fn quarantine_damaged_tail(
+    dir: &Path,
+    from: &Path,
+    offset: u64,
+    bytes: &[u8],
+    durable: Durable,
+) -> Result<PathBuf, Error> {
+    let mut json = Json::new();
+    json.str("from", &from.display().to_string())
+        .num("offset", offset)
+        .num("bytes", bytes.len() as u64)
+        .str(
+            "reason",
+            "the last entry of the segment was damaged (not a torn write) when the spool opened; \
+             its entries are lost unless they were acknowledged before",
+        );
+    quarantine(dir, from, offset, bytes, json, durable).map(|(bin, _)| bin)
+}
+
 /// Deletes the temporary files of a repair interrupted before its rename (copies of
 /// intact data: the file they were to replace is still whole).
 fn remove_leftovers(dir: &Path) -> Result<(), Error> {

@@ -702,6 +702,53 @@ fn flush_every(inner: &Inner, every: Duration) {
     }
 }
 
+/// Cuts the invalid bytes after a segment's last valid entry. What an interrupted
+/// append leaves (a torn tail) is truncated; a damaged entry before it (bytes that are
+/// no crash's partial write, as [`verify`](crate::verify) tells them apart) is first
+/// copied to the quarantine folder, never deleted unseen. False when the bytes stay
+/// (they are found again next time).
+fn cut_tail(
+    inner: &Inner,
+    state: &mut State,
+    path: &Path,
+    tail: std::ops::Range<u64>,
+    data: &[u8],
+) -> bool {
+    let torn_from = crate::verify::torn_from(data, tail.clone());
+    if torn_from > tail.start {
+        let bytes = &data[tail.start as usize..torn_from as usize];
+        let durable = crate::repair::Durable(inner.syncs());
+        match crate::repair::quarantine_damaged_tail(&inner.dir, path, tail.start, bytes, durable) {
+            Ok(file) => tracing::warn!(segment = %path.display(), offset = tail.start,
+                bytes = bytes.len(), quarantine = %file.display(),
+                "spool: the last entry of a segment is damaged (not a torn write): moved to quarantine; the entries in it are lost unless they were acknowledged before"),
+            Err(e) => {
+                tracing::warn!(segment = %path.display(), offset = tail.start, error = %e,
+                    "spool: the last entry of a segment is damaged and cannot be quarantined: left in place");
+                return false;
+            }
+        }
+        state.stats.quarantined_tails += 1;
+        state.stats.quarantined_tail_bytes += torn_from - tail.start;
+    }
+    if tail.end > torn_from {
+        tracing::warn!(segment = %path.display(), offset = torn_from, bytes = tail.end - torn_from,
+            "spool: truncated a torn tail (an entry cut short by a crash)");
+        state.stats.torn_tail_dropped += 1;
+        state.stats.torn_tail_bytes += tail.end - torn_from;
+    }
+    let cut = OpenOptions::new().write(true).open(path).and_then(|f| {
+        f.set_len(tail.start)?;
+        if inner.syncs() { f.sync_all() } else { Ok(()) }
+    });
+    if let Err(e) = cut {
+        // Harmless: the tail is found again next time. Account for its bytes.
+        tracing::warn!(segment = %path.display(), error = %e, "spool: cannot truncate a segment's invalid tail");
+        return false;
+    }
+    true
+}
+
 /// Scans segment `first` (ids below `upper`) at open, repairs what a crash left, applies
 /// its ack log, and indexes it or deletes it when nothing in it is undelivered.
 fn recover_segment(
@@ -714,7 +761,6 @@ fn recover_segment(
     let path = inner.path(segment_name(first));
     let data = fs::read(&path).map_err(Error::io("read", &path))?;
     let scan = format::scan_segment(&data, first..upper);
-    drop(data);
     let last = scan.entries.last().map_or(first, |e| e.id + 1);
     state.next_id = state.next_id.max(first).max(last);
     for region in &scan.corrupt {
@@ -728,25 +774,12 @@ fn recover_segment(
         state.stats.corrupt_bytes += region.end - region.start;
     }
     let mut size = scan.valid_end;
-    if let Some(tail) = &scan.tail {
-        tracing::warn!(
-            segment = %path.display(),
-            offset = tail.start,
-            bytes = tail.end - tail.start,
-            "spool: truncated a torn tail (an entry cut short by a crash)"
-        );
-        state.stats.torn_tail_dropped += 1;
-        state.stats.torn_tail_bytes += tail.end - tail.start;
-        let cut = OpenOptions::new().write(true).open(&path).and_then(|f| {
-            f.set_len(tail.start)?;
-            if inner.syncs() { f.sync_all() } else { Ok(()) }
-        });
-        if let Err(e) = cut {
-            // Harmless: the tail is found again next time. Account for its bytes.
-            tracing::warn!(segment = %path.display(), error = %e, "spool: cannot truncate a torn tail");
-            size = tail.end;
-        }
+    if let Some(tail) = &scan.tail
+        && !cut_tail(inner, state, &path, tail.clone(), &data)
+    {
+        size = tail.end;
     }
+    drop(data);
     let mut seg = Segment {
         live: scan.entries.len() as u64,
         slots: scan
@@ -775,6 +808,10 @@ fn recover_segment(
         state.stats.corrupt_acks += acks.bad as u64;
         for id in acks.ids {
             seg.finish(id);
+            // An acknowledged id is never handed out again, even when its entry is
+            // gone (a damaged last entry cut at open): a new entry under it would be
+            // taken for done at the next open.
+            state.next_id = state.next_id.max(id + 1);
         }
         if acks.whole_len != data.len() as u64 {
             OpenOptions::new()

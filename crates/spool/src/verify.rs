@@ -321,6 +321,14 @@ fn is_torn(rest: &[u8]) -> bool {
         .is_some_and(|h| (HEADER_LEN as u64 + u64::from(h.len)) > rest.len() as u64)
 }
 
+/// Where the torn write at the end of a segment's invalid tail `tail` starts: the
+/// bytes before it are a damaged entry (or several), as [`verify`] reports them.
+pub(crate) fn torn_from(data: &[u8], tail: Range<u64>) -> u64 {
+    let span = usize::try_from(tail.start).expect("offsets lie inside the data")
+        ..usize::try_from(tail.end).expect("offsets lie inside the data");
+    frame(data, span, true).torn_from as u64
+}
+
 /// Walks `range` of `data` entry by entry as far as the headers allow. For a tail,
 /// stops where the rest is a torn write.
 fn frame(data: &[u8], range: Range<usize>, tail: bool) -> Framing {

@@ -78,8 +78,8 @@ fn a_tail_cut_at_every_byte_is_truncated_and_the_spool_goes_on() {
 }
 
 #[test]
-fn zero_filled_and_garbage_tails_are_torn_tails() {
-    for tail in [vec![0u8; 4096], b"\xFELF1 not really an entry".to_vec()] {
+fn zero_filled_tails_and_header_prefixes_are_torn_tails() {
+    for tail in [vec![0u8; 4096], b"\xFELF1 not a whole head".to_vec()] {
         let dir = tempfile::tempdir().unwrap();
         let path = spool_with(dir.path(), &THREE);
         let clean = std::fs::metadata(&path).unwrap().len();
@@ -95,14 +95,76 @@ fn zero_filled_and_garbage_tails_are_torn_tails() {
 }
 
 #[test]
-fn a_wholly_corrupt_segment_is_a_torn_tail_and_is_deleted() {
+fn a_wholly_corrupt_segment_is_quarantined_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let path = spool_with(dir.path(), &THREE);
     std::fs::write(&path, vec![0xFEu8; 300]).unwrap();
     let spool = Spool::open(dir.path(), fast()).unwrap();
     assert!(replay(&spool).is_empty());
-    assert_eq!(spool.stats().torn_tail_bytes, 300);
+    assert_eq!(spool.stats().quarantined_tail_bytes, 300);
+    assert_eq!(spool.stats().torn_tail_bytes, 0);
     assert!(segments(dir.path()).is_empty());
+    assert_eq!(quarantined(dir.path()), [vec![0xFEu8; 300]]);
+}
+
+/// The `.bin` files of the quarantine folder, by name.
+fn quarantined(dir: &Path) -> Vec<Vec<u8>> {
+    let Ok(list) = std::fs::read_dir(dir.join(logferry_spool::QUARANTINE_DIR)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = list
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "bin"))
+        .collect();
+    files.sort();
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn a_damaged_last_entry_is_moved_to_quarantine_at_open_not_cut_unseen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = spool_with(dir.path(), &THREE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, start, end) = entries_in(&bytes)[2];
+    // A flipped payload byte: the header reads and the entry is whole, so it is no
+    // crash's partial write.
+    bytes[end as usize - 1] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let spool = Spool::open(dir.path(), fast()).unwrap();
+    assert_eq!(payloads(&spool), &THREE[..2]);
+    let stats = spool.stats();
+    assert_eq!(
+        (stats.quarantined_tails, stats.quarantined_tail_bytes),
+        (1, end - start)
+    );
+    assert_eq!(stats.corrupt_skipped, 0);
+    assert_eq!(stats.torn_tail_dropped, 0);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), start);
+    assert_eq!(quarantined(dir.path()), [bytes[start as usize..].to_vec()]);
+    let sidecar = std::fs::read_dir(dir.path().join(logferry_spool::QUARANTINE_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .unwrap();
+    let why = std::fs::read_to_string(sidecar).unwrap();
+    assert!(why.contains("damaged"), "{why}");
+    // A torn tail, by contrast, is only cut.
+    let id = spool.append(b"after").unwrap();
+    drop(spool);
+    let newest = segments(dir.path()).last().unwrap().1.clone();
+    let len = std::fs::metadata(&newest).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap()
+        .set_len(len - 2)
+        .unwrap();
+    let spool = Spool::open(dir.path(), fast()).unwrap();
+    assert_eq!(spool.stats().torn_tail_dropped, 1);
+    assert_eq!(quarantined(dir.path()).len(), 1);
+    let left: Vec<EntryId> = replay(&spool).into_iter().map(|(i, _)| i).collect();
+    assert_eq!(left, [EntryId::new(0), EntryId::new(1)], "{id:?} was torn");
 }
 
 #[test]
@@ -241,4 +303,33 @@ fn the_fuzz_seeds_and_findings_recover_cleanly() {
         }
     }
     assert!(seen >= 3, "seed corpus missing from {}", dir.display());
+}
+
+#[test]
+fn an_acknowledged_entry_damaged_at_the_end_never_lends_its_id_to_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), fast()).unwrap();
+    let ids: Vec<EntryId> = THREE.iter().map(|p| spool.append(p).unwrap()).collect();
+    spool.ack(ids[2]).unwrap();
+    drop(spool);
+    let path = segments(dir.path())[0].1.clone();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, _, end) = entries_in(&bytes)[2];
+    bytes[end as usize - 1] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let spool = Spool::open(dir.path(), fast()).unwrap();
+    let new = spool.append(b"new after the damage").unwrap();
+    assert!(new > ids[2], "{new:?} reuses an acknowledged id");
+    drop(spool);
+    let spool = Spool::open(dir.path(), fast()).unwrap();
+    let left: Vec<Vec<u8>> = replay(&spool).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        left,
+        [
+            THREE[0].to_vec(),
+            THREE[1].to_vec(),
+            b"new after the damage".to_vec()
+        ]
+    );
 }
