@@ -48,7 +48,7 @@
 //! | `logferry_sink_request_failures_total` | counter | `sink`, `source` | HTTP requests that got no answer (connection refused or reset, timeout, TLS failure) |
 //! | `logferry_sink_retries_total` | counter | `sink`, `source` | HTTP requests that were retries of an earlier attempt |
 //! | `logferry_sink_requests_in_flight` | gauge | `sink`, `source` | HTTP requests on the wire now |
-//! | `logferry_sink_concurrency_limit` | gauge | `sink`, `source` | The current limit on requests in flight (adaptive concurrency), where the sink has one |
+//! | `logferry_sink_concurrency_limit` | gauge | `sink`, `source` | The current limit on requests in flight: adaptive concurrency, or SDL sessions open (one request each) |
 //! | `logferry_spool_bytes` | gauge | `sink`, `source` | Bytes the route's spool holds on disk |
 //! | `logferry_spool_entries` | gauge | `sink`, `source` | Entries (batches) in the route's spool not yet acknowledged |
 //! | `logferry_sink_oldest_undelivered_age_seconds` | gauge | `sink`, `source` | Age of the oldest record read and not yet delivered, 0 when none is pending |

@@ -62,7 +62,7 @@ families! {
     IN_FLIGHT = ("logferry_sink_requests_in_flight", "gauge", ROUTE,
         "HTTP requests on the wire now");
     CONCURRENCY_LIMIT = ("logferry_sink_concurrency_limit", "gauge", ROUTE,
-        "The current limit on requests in flight (adaptive concurrency), where the sink has one");
+        "The current limit on requests in flight: adaptive concurrency, or SDL sessions open (one request each)");
     SPOOL_BYTES = ("logferry_spool_bytes", "gauge", ROUTE,
         "Bytes the route's spool holds on disk");
     SPOOL_ENTRIES = ("logferry_spool_entries", "gauge", ROUTE,

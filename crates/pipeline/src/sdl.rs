@@ -322,7 +322,9 @@ impl Control for SdlSink {
             requests_by_status: s.requests_by_status,
             request_failures: s.request_failures,
             in_flight: s.in_flight,
-            concurrency_limit: None,
+            // A session carries one request at a time: the sessions open now are the
+            // limit, grown with load under `sessions = "auto"`.
+            concurrency_limit: Some(s.sessions.len() as u64),
         }
     }
 }

@@ -276,6 +276,11 @@ async fn sdl_events_are_delivered_and_a_record_that_is_no_event_is_reported() {
         emu.stats().endpoints[&Endpoint::SdlAddEvents].by_status
     );
     assert!(stats.requests_by_status[&200] > 0, "{stats:?}");
+    // One request per session at a time: the limit is the sessions the server saw.
+    assert_eq!(
+        stats.concurrency_limit,
+        Some(emu.stats().sdl_sessions.len() as u64)
+    );
     emu.shutdown().await;
 }
 
