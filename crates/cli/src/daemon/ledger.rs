@@ -1,10 +1,12 @@
 //! A route's delivery ledger, kept across runs in `DATA_DIR/SINK/SOURCE/ledger.json`:
 //! read = delivered + rejected + invalid + pending (in the spool or in flight).
 //!
-//! Within a run it is exact (counted from the pipeline's events). The file is written at
-//! most every second while the counts change, and when the route stops: after a clean
-//! stop it is exact; after a `kill -9` it may miss up to the last second's events (the
-//! spool itself, which `logferry status` reads too, loses nothing).
+//! Within a run it is exact (counted from the pipeline's events). The file is written
+//! within a second of a change (on the route's one-second tick, idle or not), and when
+//! the route stops: after a clean stop it is exact; after a `kill -9` it may miss up to
+//! the last second's events (the spool itself, which `logferry status` reads too, loses
+//! nothing; records read in that second and not yet checkpointed are read again, and
+//! counted then).
 
 use logferry::pipeline::{Event, Ledger};
 use serde::{Deserialize, Serialize};

@@ -80,10 +80,10 @@ async fn records<S: Sink>(
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&sink, dead_letter, &mut progress);
     let durable = Durable::new(opened.spool.clone());
-    let mut book = RouteLedger::open(&spec.dir);
+    let book = RefCell::new(RouteLedger::open(&spec.dir));
     let run = logferry::pipeline::run(source, &sink, front, Some(&durable), |e| {
         observer.borrow_mut().event(&e);
-        book.event(&e);
+        book.borrow_mut().event(&e);
         recorder.event(e)
     });
     let tick = || {
@@ -91,6 +91,8 @@ async fn records<S: Sink>(
         observer
             .borrow_mut()
             .tick(&stats, &opened.spool.stats(), Some(&registry));
+        // Also while idle: the last events of a burst reach the file within a second.
+        book.borrow_mut().write();
     };
     let ticking = async {
         loop {
@@ -106,8 +108,8 @@ async fn records<S: Sink>(
     };
     let ledger = until_stopped(&sink, stage, run).await;
     tick();
-    book.write();
-    log_ledger(spec, &book);
+    book.borrow_mut().write();
+    log_ledger(spec, &book.borrow());
     recorder.finish(sink.name(), ledger, Some(&opened))
 }
 

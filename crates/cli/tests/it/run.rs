@@ -903,6 +903,12 @@ async fn metrics_match_the_emulator_and_ready_flips_on_a_refused_key_and_back() 
         }
     });
     all_arrived(&emu, "metered", 500, &daemon);
+    // While the daemon runs and is idle, its ledger file catches up within a tick.
+    let ledger_file = dir.path().join("data/taegis/app/ledger.json");
+    wait_for(
+        "the ledger file never showed every record delivered",
+        || ledger_file.exists() && ledger(dir.path(), "taegis", "app") == (500, 500, 0),
+    );
     assert_eq!(get(&addr, "/health").0, 200);
     let series = |name: &str| format!("{name}{{sink=\"taegis\",source=\"app\"}}");
     // The sink's totals reach the metrics within a tick: wait until they agree with
