@@ -50,8 +50,13 @@ impl<'a> MakeWriter<'a> for BarWriter {
 }
 
 /// Installs the global subscriber.
-pub(crate) fn init(verbosity: u8, writer: BarWriter) {
+///
+/// `logferry run` logs its own lifecycle at the default verbosity too (routes started,
+/// reloaded and stopped with their ledgers, where `/metrics` listens), not the
+/// transports' per-request lines.
+pub(crate) fn init(verbosity: u8, daemon: bool, writer: BarWriter) {
     let default = match verbosity {
+        0 if daemon => "warn,logferry::daemon=info,logferry_observe=info",
         0 => "warn",
         1 => {
             "warn,logferry=info,logferry_pipeline=info,logferry_taegis_ingest=info,logferry_taegis_upload=info,logferry_sdl=info,logferry_cli=info"

@@ -90,7 +90,9 @@ pub(crate) async fn shutdown_signal() {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let writer = logging::BarWriter::default();
-    logging::init(cli.verbose, writer.clone());
+    // A daemon says at the default verbosity what it started and where it listens.
+    let daemon = matches!(cli.command, Command::Run(_));
+    logging::init(cli.verbose, daemon, writer.clone());
     // Blocking work (gzip, spool appends and acks, replay reads) needs a few threads per
     // core, not tokio's default of 512: each thread that ever ran keeps its own gzip
     // encoder and malloc arena, and with a thousand followed files making small batches

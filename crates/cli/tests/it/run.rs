@@ -887,7 +887,8 @@ async fn metrics_match_the_emulator_and_ready_flips_on_a_refused_key_and_back() 
         1,
     );
     std::fs::write(&config, &good).unwrap();
-    let daemon = Daemon::start(&emu, &config, &[]);
+    // The default verbosity (an empty RUST_LOG): a daemon says where it listens.
+    let daemon = Daemon::start(&emu, &config, &[("RUST_LOG", "")]);
     let mut addr = String::new();
     wait_for("the API did not start", || {
         let log = daemon.log();
