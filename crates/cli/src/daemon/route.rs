@@ -3,7 +3,7 @@
 
 use super::ledger::RouteLedger;
 use super::observer::Watch;
-use super::plan::{RouteSpec, SinkArgs};
+use super::plan::{RouteSource, RouteSpec, SinkArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
@@ -57,19 +57,33 @@ async fn records<S: Sink>(
     observer: &RefCell<Watch>,
 ) -> anyhow::Result<Summary> {
     let opened = sender.open_spool_at(spec.dir.clone())?;
-    let registry_path = spec.dir.join("files.json");
-    let registry = Registry::open(&registry_path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open {}: {}",
-            registry_path.display(),
-            crate::exit::chain(&e)
-        )
-    })?;
-    let registry = Arc::new(registry);
-    let follow = Follow::new(follow_config(spec), registry.clone());
-    front.multiline = super::multiline(&spec.source)?;
+    let (primary, registry, net): (super::listen::Start, _, _) = match &spec.source {
+        RouteSource::File(file) => {
+            let registry_path = spec.dir.join("files.json");
+            let registry = Registry::open(&registry_path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open {}: {}",
+                    registry_path.display(),
+                    crate::exit::chain(&e)
+                )
+            })?;
+            let registry = Arc::new(registry);
+            let follow = Follow::new(follow_config(file), registry.clone());
+            front.multiline = super::multiline(file)?;
+            (
+                Box::new(move |f| logferry::pipeline::Source::start(follow, f)),
+                Some(registry),
+                None,
+            )
+        }
+        RouteSource::Listen(listener) => {
+            let sdl = matches!(spec.sink, SinkArgs::Sdl(_));
+            let (start, stats) = super::listen::bind(spec, listener, sdl).await?;
+            (start, None, Some(stats))
+        }
+    };
     let source = Merged(
-        follow,
+        primary,
         spec.heartbeat
             .map(|every| heartbeat(spec, front.format, every)),
     );
@@ -90,7 +104,7 @@ async fn records<S: Sink>(
         let stats = sink.stats();
         observer
             .borrow_mut()
-            .tick(&stats, &opened.spool.stats(), Some(&registry));
+            .tick(&stats, &opened.spool.stats(), registry.as_deref());
     };
     let ticking = async {
         loop {
@@ -108,6 +122,9 @@ async fn records<S: Sink>(
     tick();
     book.write();
     log_ledger(spec, &book);
+    if let Some(net) = &net {
+        tracing::info!("route {}: {}", spec.name, net.counts());
+    }
     recorder.finish(sink.name(), ledger, Some(&opened))
 }
 
@@ -125,15 +142,15 @@ pub(crate) fn log_ledger(spec: &RouteSpec, book: &RouteLedger) {
     );
 }
 
-/// A route's followed files, with its sink's heartbeat when it has one.
-struct Merged(Follow, Option<Files>);
+/// A route's source (followed files, a listener), with its sink's heartbeat when it has one.
+struct Merged(super::listen::Start, Option<Files>);
 
 impl logferry::pipeline::Source for Merged {
     fn start(self, front: FrontConfig) -> tokio::sync::mpsc::Receiver<Item> {
-        let Merged(files, Some(beat)) = self else {
-            return self.0.start(front);
+        let Merged(primary, Some(beat)) = self else {
+            return (self.0)(front);
         };
-        let (mut a, mut b) = (files.start(front.clone()), beat.start(front.clone()));
+        let (mut a, mut b) = (primary(front.clone()), beat.start(front.clone()));
         let (tx, rx) = tokio::sync::mpsc::channel(front.queue.max(1));
         tokio::spawn(async move {
             let (mut a_open, mut b_open) = (true, true);
@@ -244,8 +261,7 @@ pub(crate) async fn until_stopped<T>(
     }
 }
 
-fn follow_config(spec: &RouteSpec) -> FollowConfig {
-    let source = &spec.source;
+fn follow_config(source: &logferry_config::FileSource) -> FollowConfig {
     let mut config = FollowConfig {
         include: source.include.clone(),
         exclude: source.exclude.clone(),
