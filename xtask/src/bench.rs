@@ -27,8 +27,11 @@ struct Options {
     daemon_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--net-only") {
+        return crate::bench_net::command();
+    }
     if args.first().is_some_and(|a| a == "--criterion") {
         let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
         if args.len() > 1 {

@@ -23,6 +23,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `cargo xtask bench --net-only`: builds the release binaries and prints these rows.
+pub(crate) fn command() -> Result<()> {
+    crate::util::cargo(&[
+        "build",
+        "--release",
+        "--locked",
+        "-p",
+        "logferry-cli",
+        "-p",
+        "logferry-emulator",
+        "--bin",
+        "logferry",
+        "--bin",
+        "logferry-emulator",
+    ])?;
+    let scratch = std::env::temp_dir().join(format!("logferry-bench-net-{}", std::process::id()));
+    let rows = rows(&scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    println!("{}", crate::bench_daemon::render(&rows?));
+    Ok(())
+}
+
 /// The three rows, in `scratch`.
 pub(crate) fn rows(scratch: &Path) -> Result<Vec<DaemonRow>> {
     Ok(vec![syslog_tcp(scratch)?, udp(scratch)?, hec(scratch)?])
@@ -32,16 +54,21 @@ pub(crate) fn rows(scratch: &Path) -> Result<Vec<DaemonRow>> {
 struct Daemon {
     child: Child,
     log: PathBuf,
+    /// Its `[api]` address.
+    api: String,
 }
 
 impl Daemon {
     fn start(emu: &Emulator, dir: &Path, source: &str) -> Result<(Daemon, String)> {
         std::fs::create_dir_all(dir)?;
         let config = dir.join("logferry.toml");
+        let api = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .to_string();
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{data}\"\n[sources.net]\n{source}\nlisten = \"127.0.0.1:0\"\n\
+                "data_dir = \"{data}\"\n[api]\nlisten = \"{api}\"\n[sources.net]\n{source}\nlisten = \"127.0.0.1:0\"\n\
                  [sinks.emulator]\ntype = \"http-ingest\"\ninputs = [\"net\"]\nurl = \"{url}\"\nkey = \"{key}\"\n",
                 data = dir.join("data").display(),
                 url = emu.str("http_ingest_url"),
@@ -59,7 +86,7 @@ impl Daemon {
             .stderr(std::fs::File::create(&log)?)
             .spawn()
             .context("cannot start logferry run")?;
-        let daemon = Daemon { child, log };
+        let daemon = Daemon { child, log, api };
         let started = Instant::now();
         loop {
             let text = std::fs::read_to_string(&daemon.log).unwrap_or_default();
@@ -96,25 +123,36 @@ impl Drop for Daemon {
     }
 }
 
-fn received(emu: &Emulator) -> u64 {
-    emu.live_stats()
-        .ok()
-        .and_then(|s| s["endpoints"]["http_ingest"]["records"].as_u64())
-        .unwrap_or(0)
+/// Records the daemon says the emulator accepted (its `/metrics`; a count-only emulator
+/// counts no records).
+fn delivered(daemon: &Daemon) -> u64 {
+    let Ok(mut s) = TcpStream::connect(&daemon.api) else {
+        return 0;
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| l.starts_with("logferry_sink_records_delivered_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
-/// Waits until the emulator holds `n` records (or nothing came for 20 s); the count.
-fn wait_records(emu: &Emulator, n: u64) -> u64 {
+/// Waits until `n` records were delivered (or nothing came for 20 s); the count.
+fn wait_records(daemon: &Daemon, n: u64) -> u64 {
     let (mut last, mut changed) = (0, Instant::now());
     loop {
-        let now = received(emu);
+        let now = delivered(daemon);
         if now >= n || changed.elapsed() > Duration::from_secs(20) {
             return now;
         }
         if now != last {
             (last, changed) = (now, Instant::now());
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -160,11 +198,11 @@ fn syslog_tcp(scratch: &Path) -> Result<DaemonRow> {
     let (daemon, addr) = Daemon::start(&emu, &scratch.join("syslog-tcp"), "type = \"syslog\"")?;
     let started = Instant::now();
     send_stream(&addr)?;
-    let got = wait_records(&emu, TCP_MESSAGES as u64);
+    let got = wait_records(&daemon, TCP_MESSAGES as u64);
     let ours = started.elapsed().as_secs_f64();
-    daemon.stop()?;
+    let log = daemon.stop()?;
     if got < TCP_MESSAGES as u64 {
-        bail!("syslog TCP: {got} of {TCP_MESSAGES} messages arrived");
+        bail!("syslog TCP: {got} of {TCP_MESSAGES} messages arrived; daemon log:\n{log}");
     }
     let ours_rate = TCP_MESSAGES as f64 / ours;
     let (theirs, note) = match syslog_ng_to_file(scratch) {
@@ -290,7 +328,7 @@ fn udp(scratch: &Path) -> Result<DaemonRow> {
         }
     }
     let sending = started.elapsed().as_secs_f64();
-    let got = wait_records(&emu, total as u64);
+    let got = wait_records(&daemon, total as u64);
     let log = daemon.stop()?;
     let drops = log
         .lines()

@@ -416,6 +416,20 @@ async fn hec_batches_from_curl_arrive_once_and_errors_have_hec_codes() {
         ],
     );
     assert_eq!(status, 200, "{reply}");
+    // Declared NDJSON: a line that is not an object is refused with its position.
+    let (status, reply) = curl(
+        &format!("{base}/ingest"),
+        &[
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            "{\"fine\":1}\nnot json\n",
+        ],
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains(r#""line":2,"byte":11"#), "{reply}");
     wanted.push("ndjson 1".into());
     wanted.push("plain ingest text".into());
     each_once(&emu, &wanted, &daemon);

@@ -532,6 +532,7 @@ fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
         .env("SDL_URL", "https://xdr.us1.sentinelone.net")
         .env("SDL_API_KEY", "k")
         .env("ACCESS_TOKEN", "t")
+        .env("HEC_TOKEN", "hec")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

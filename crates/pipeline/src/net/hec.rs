@@ -193,7 +193,10 @@ where
         let (shared, tx) = (shared.clone(), tx.clone());
         async move { Ok::<_, Infallible>(handle(req, peer, &shared, &tx).await) }
     });
+    // A client that never finishes its headers does not hold a connection forever.
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
         .serve_connection(io, service)
         .await
     {
@@ -387,8 +390,17 @@ async fn handle(
                 if text.trim().is_empty() {
                     continue;
                 }
-                let object = (json_lines || text.trim_start().starts_with('{'))
-                    .then(|| serde_json::from_str::<Map<String, Value>>(&text));
+                // NDJSON (a JSON content type): every line must be an object. Text: a
+                // line that reads as an object is one, anything else is text.
+                let object = if json_lines {
+                    Some(serde_json::from_str::<Map<String, Value>>(&text))
+                } else if text.trim_start().starts_with('{') {
+                    serde_json::from_str::<Map<String, Value>>(&text)
+                        .ok()
+                        .map(Ok)
+                } else {
+                    None
+                };
                 let record = match (object, shape) {
                     (Some(Err(e)), _) => {
                         tracing::info!(

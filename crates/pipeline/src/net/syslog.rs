@@ -456,7 +456,14 @@ async fn udp_loop(socket: std::net::UdpSocket, shared: Arc<Shared>, tx: Sender<I
             _ = tick.tick() => {
                 if let Some(drops) = inode.and_then(kernel_drops) {
                     let start = *drops_at_start.get_or_insert(drops);
-                    shared.stats.kernel_drops.store(drops.saturating_sub(start), Relaxed);
+                    let total = drops.saturating_sub(start);
+                    let before = shared.stats.kernel_drops.swap(total, Relaxed);
+                    if total > before {
+                        tracing::warn!(
+                            "syslog {name}: the kernel dropped {} datagrams in the last second (receive buffer full; raise net.core.rmem_max); {total} in all",
+                            total - before
+                        );
+                    }
                 }
                 if peers.len() > MAX_UDP_PEERS {
                     peers.retain(|_, p| p.input.deadline().is_some());
