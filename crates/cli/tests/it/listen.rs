@@ -632,7 +632,8 @@ log {{ source(s_file); destination(d_net); }};
 async fn connections_past_max_connections_are_closed_and_a_second_sink_is_refused() {
     let emu = emulator().await;
     let dir = tempfile::tempdir().unwrap();
-    let source = "type = \"syslog\"\nlisten = \"127.0.0.1:0\"\nmax_connections = 2";
+    let source =
+        "type = \"syslog\"\nlisten = \"127.0.0.1:0\"\nmax_connections = 2\nmax_message_bytes = 512";
     let config = write_config(&emu, dir.path(), source, "http-ingest");
     let daemon = Daemon::start(&emu, &config, &[]);
     let addr = listening(&daemon);
@@ -644,6 +645,28 @@ async fn connections_past_max_connections_are_closed_and_a_second_sink_is_refuse
         &emu,
         &["first connection".into(), "second connection".into()],
         &daemon,
+    );
+    // A message over max_message_bytes: dropped, counted, and in the dead-letter file
+    // with the peer and its position in the connection.
+    writeln!(a, "<13>{}", "z".repeat(600)).unwrap();
+    writeln!(a, "<13>after the long one").unwrap();
+    each_once(&emu, &["after the long one".into()], &daemon);
+    let letters = dir.path().join("data/out/net/dead-letter.jsonl");
+    wait_for("the oversized message is dead-lettered", || {
+        std::fs::read_to_string(&letters).is_ok_and(|t| t.contains("exceeds the 512-byte maximum"))
+    });
+    let letter: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&letters)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(letter["source"], "net tcp 127.0.0.1", "{letter}");
+    assert_eq!(
+        letter["line"], 2,
+        "the second message of its connection: {letter}"
     );
     let mut c = std::net::TcpStream::connect(&addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -674,5 +697,133 @@ async fn connections_past_max_connections_are_closed_and_a_second_sink_is_refuse
         "{}",
         stderr(&out)
     );
+    emu.shutdown().await;
+}
+
+/// Runs `openssl` with `args` in `dir`, which must succeed.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl is installed");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl s_client` to `addr` trusting `ca`, with `extra` arguments, writing `input`;
+/// returns once the child ended or was killed after `input` went out.
+fn s_client(addr: &str, ca: &Path, extra: &[&str], input: &str) -> std::process::Child {
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-connect", addr, "-CAfile"])
+        .arg(ca)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_client_ca_file_only_clients_with_a_signed_certificate_get_in() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = certificate(d);
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend(["-days", "2", "-subj", "/CN=test clients CA"]);
+    // Not `ca.pem`: that is the emulator's CA, which `write_config` writes.
+    ca.extend(["-keyout", "clients-ca.key", "-out", "clients-ca.pem"]);
+    openssl(d, &ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-subj",
+        "/CN=firewall-1",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+    ]);
+    openssl(d, &csr);
+    std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "clients-ca.pem",
+            "-CAkey",
+            "clients-ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "client.pem",
+            "-extfile",
+            "client.ext",
+        ],
+    );
+    openssl(d, &["verify", "-CAfile", "clients-ca.pem", "client.pem"]);
+    let source = format!(
+        "type = \"syslog\"\nmode = \"tls\"\nlisten = \"127.0.0.1:0\"\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"",
+        cert.display(),
+        key.display(),
+        d.join("clients-ca.pem").display()
+    );
+    let config = write_config(&emu, d, &source, "http-ingest");
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let addr = listening(&daemon);
+    let framed = |text: &str| {
+        let m = format!("<14>1 - host app - - - {text}");
+        format!("{} {m}", m.len())
+    };
+    // Without a certificate: the handshake fails, nothing is read.
+    let mut anonymous = s_client(&addr, &cert, &[], &framed("from nobody"));
+    wait_for("the refused handshake is logged", || {
+        daemon.log().contains("TLS handshake with")
+    });
+    let _ = anonymous.kill();
+    let _ = anonymous.wait();
+    // With the signed client certificate: delivered.
+    let (client_cert, client_key) = (d.join("client.pem"), d.join("client.key"));
+    let mut signed = s_client(
+        &addr,
+        &cert,
+        &[
+            "-cert",
+            client_cert.to_str().unwrap(),
+            "-key",
+            client_key.to_str().unwrap(),
+        ],
+        &framed("from firewall-1"),
+    );
+    each_once(&emu, &["from firewall-1".to_owned()], &daemon);
+    let _ = signed.kill();
+    let _ = signed.wait();
+    assert!(
+        !ingest_counts(&emu)
+            .keys()
+            .any(|t| t.contains("from nobody")),
+        "a client without a certificate got in"
+    );
+    assert!(daemon.term().success());
     emu.shutdown().await;
 }
