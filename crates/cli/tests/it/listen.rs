@@ -827,3 +827,52 @@ async fn with_client_ca_file_only_clients_with_a_signed_certificate_get_in() {
     assert!(daemon.term().success());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_listener_rebinds_its_port_on_sighup() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let source = format!("type = \"syslog\"\nlisten = \"127.0.0.1:{port}\"");
+    let config = write_config(&emu, dir.path(), &source, "http-ingest");
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let addr = listening(&daemon);
+    assert_eq!(addr, format!("127.0.0.1:{port}"));
+    let mut before = std::net::TcpStream::connect(&addr).unwrap();
+    writeln!(before, "<13>before the reload").unwrap();
+    each_once(&emu, &["before the reload".into()], &daemon);
+
+    // The same port, another setting: the route is closed and started again, and the new
+    // one binds the port the old one releases.
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace(&source, &format!("{source}\nmax_message_bytes = 4096")),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    wait_for("the reload did not finish", || {
+        daemon.log().contains("configuration reloaded")
+    });
+    wait_for("the new route did not listen", || {
+        daemon.log().matches(" listening on 127.0.0.1:").count() == 2
+    });
+    let mut after = None;
+    wait_for("the port was not listened on again", || {
+        after = std::net::TcpStream::connect(&addr).ok();
+        after.is_some()
+    });
+    writeln!(after.unwrap(), "<13>after the reload").unwrap();
+    each_once(
+        &emu,
+        &["before the reload".into(), "after the reload".into()],
+        &daemon,
+    );
+    drop(before);
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
