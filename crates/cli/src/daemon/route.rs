@@ -105,6 +105,9 @@ async fn records<S: Sink>(
         observer
             .borrow_mut()
             .tick(&stats, &opened.spool.stats(), registry.as_deref());
+        if let Some(net) = &net {
+            observer.borrow_mut().net(&net.counts());
+        }
     };
     let ticking = async {
         loop {

@@ -210,6 +210,20 @@ async fn logger_over_udp_in_both_formats_arrives_once() {
     emu.shutdown().await;
 }
 
+/// `GET /metrics` from the daemon's API at `api`.
+fn scrape(api: &std::net::SocketAddr) -> String {
+    let Ok(mut s) = std::net::TcpStream::connect(api) else {
+        return String::new();
+    };
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    );
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut text);
+    text
+}
+
 /// Whether any daemon log in `dir` holds `text`.
 fn daemon_log_has(dir: &tempfile::TempDir, text: &str) -> bool {
     std::fs::read_dir(dir.path()).unwrap().flatten().any(|e| {
@@ -635,6 +649,13 @@ async fn connections_past_max_connections_are_closed_and_a_second_sink_is_refuse
     let source =
         "type = \"syslog\"\nlisten = \"127.0.0.1:0\"\nmax_connections = 2\nmax_message_bytes = 512";
     let config = write_config(&emu, dir.path(), source, "http-ingest");
+    let api = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("\n[api]\nlisten = \"{api}\"\n"));
+    std::fs::write(&config, text).unwrap();
     let daemon = Daemon::start(&emu, &config, &[]);
     let addr = listening(&daemon);
     let mut a = std::net::TcpStream::connect(&addr).unwrap();
@@ -676,6 +697,15 @@ async fn connections_past_max_connections_are_closed_and_a_second_sink_is_refuse
         matches!(n, Ok(0)) || n.is_err(),
         "the third connection is closed: {n:?}"
     );
+    // Both drops are in /metrics.
+    wait_for("the drops never showed in /metrics", || {
+        let metrics = scrape(&api);
+        metrics.contains(
+            "logferry_source_dropped_total{sink=\"out\",source=\"net\",reason=\"oversized\"} 1\n",
+        ) && metrics.contains(
+            "logferry_source_dropped_total{sink=\"out\",source=\"net\",reason=\"connection_refused\"} 1\n",
+        )
+    });
     drop((a, b));
     assert!(daemon.term().success());
     assert!(daemon_log_has(&dir, "max_connections"));
