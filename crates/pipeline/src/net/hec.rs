@@ -50,6 +50,9 @@ pub struct HecConfig {
     pub busy_after: Duration,
     /// The `Retry-After` of a 503, in seconds (default 5).
     pub retry_after_secs: u32,
+    /// Requests read and held at once (default 64): memory stays below this many
+    /// `max_body_bytes`; a request waits `busy_after` for its turn, then gets 503.
+    pub max_requests: usize,
 }
 
 impl std::fmt::Debug for HecConfig {
@@ -76,6 +79,7 @@ impl HecConfig {
             shape: Shape::Text,
             busy_after: Duration::from_secs(2),
             retry_after_secs: 5,
+            max_requests: 64,
         }
     }
 }
@@ -114,12 +118,15 @@ struct Shared {
     config: HecConfig,
     front: FrontConfig,
     stats: Arc<NetStats>,
+    /// Turns for requests to be read and held (`max_requests`).
+    turns: tokio::sync::Semaphore,
 }
 
 impl crate::Source for Hec {
     fn start(self, front: FrontConfig) -> tokio::sync::mpsc::Receiver<Item> {
         let (tx, rx) = tokio::sync::mpsc::channel(front.queue.max(1));
         let shared = Arc::new(Shared {
+            turns: tokio::sync::Semaphore::new(self.config.max_requests.max(1)),
             config: self.config,
             front,
             stats: self.stats,
@@ -266,6 +273,12 @@ async fn handle(
     if let Err(c) = authorize(&req, &shared.config.token) {
         return refused(code(c));
     }
+    // Our turn to read and hold a body, or busy.
+    let Ok(Ok(_turn)) =
+        tokio::time::timeout(shared.config.busy_after, shared.turns.acquire()).await
+    else {
+        return busy(shared);
+    };
     let limit = shared.config.max_body_bytes;
     let too_large = |what: &str| {
         refused(reply(
@@ -441,16 +454,19 @@ async fn handle(
             shared.stats.bytes.fetch_add(bytes, Relaxed);
             code(HecCode::Success)
         }
-        Err(()) => {
-            shared.stats.requests_busy.fetch_add(1, Relaxed);
-            let mut r = code(HecCode::ServerBusy);
-            r.headers_mut().insert(
-                hyper::header::RETRY_AFTER,
-                shared.config.retry_after_secs.into(),
-            );
-            r
-        }
+        Err(()) => busy(shared),
     }
+}
+
+/// 503 with `Retry-After`: nothing of the request was kept.
+fn busy(shared: &Shared) -> Reply {
+    shared.stats.requests_busy.fetch_add(1, Relaxed);
+    let mut r = code(HecCode::ServerBusy);
+    r.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        shared.config.retry_after_secs.into(),
+    );
+    r
 }
 
 /// Hands `batches` to the pipeline and waits until every one is in the spool; `Err`

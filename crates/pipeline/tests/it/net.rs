@@ -177,3 +177,33 @@ async fn hec_answers_503_with_retry_after_while_full_and_200_once_spooled() {
     let reply = third.await.unwrap();
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hec_holds_at_most_max_requests_bodies_at_once() {
+    let mut config = HecConfig::new("hooks", "t0k");
+    config.busy_after = Duration::from_millis(200);
+    config.max_requests = 1;
+    let hec = Hec::bind("127.0.0.1:0".parse().unwrap(), config).unwrap();
+    let addr = hec.local_addr().unwrap();
+    let mut front = small_front();
+    front.queue = 16; // room in the queue: only the turn is missing
+    let mut rx = hec.start(front);
+    let first = tokio::task::spawn_blocking(move || post(addr, r#"{"event":"first"}"#));
+    // The first holds the only turn until it is acknowledged.
+    let Some(Item::Batch { ack, .. }) = rx.recv().await else {
+        panic!("a batch");
+    };
+    let second = tokio::task::spawn_blocking(move || post(addr, r#"{"event":"second"}"#))
+        .await
+        .unwrap();
+    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+    (ack.unwrap())().unwrap();
+    assert!(first.await.unwrap().starts_with("HTTP/1.1 200"));
+    // The turn is free again.
+    let third = tokio::task::spawn_blocking(move || post(addr, r#"{"event":"third"}"#));
+    let Some(Item::Batch { ack, .. }) = rx.recv().await else {
+        panic!("a batch");
+    };
+    (ack.unwrap())().unwrap();
+    assert!(third.await.unwrap().starts_with("HTTP/1.1 200"));
+}
