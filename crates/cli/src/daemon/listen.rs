@@ -7,7 +7,7 @@
 
 use super::plan::RouteSpec;
 use logferry::pipeline::net::{
-    Hec, HecConfig, NetStats, Shape, Syslog, SyslogConfig, TlsFiles, Transport,
+    Hec, HecConfig, NetStats, Shape, Stop, Syslog, SyslogConfig, TlsFiles, Transport,
 };
 use logferry::pipeline::{FrontConfig, Item, Source};
 use logferry_config::{Format, HttpSource, SinkKind, SourceKind, SyslogMode, SyslogSource};
@@ -45,7 +45,7 @@ pub(crate) async fn bind(
     spec: &RouteSpec,
     listener: &Listener,
     shape_sdl: bool,
-) -> anyhow::Result<(Start, Arc<NetStats>)> {
+) -> anyhow::Result<(Start, Arc<NetStats>, Stop)> {
     let name: Arc<str> = Arc::from(spec.from.1.name.as_str());
     let shape = if shape_sdl { Shape::Sdl } else { Shape::Text };
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -68,7 +68,7 @@ fn try_bind(
     name: &Arc<str>,
     listener: &Listener,
     shape: Shape,
-) -> anyhow::Result<(Start, Arc<NetStats>)> {
+) -> anyhow::Result<(Start, Arc<NetStats>, Stop)> {
     match listener {
         Listener::Syslog(s) => {
             let transport = match s.mode {
@@ -97,8 +97,8 @@ fn try_bind(
                 bound.local_addr()?,
                 s.mode
             );
-            let stats = bound.stats();
-            Ok((Box::new(move |front| bound.start(front)), stats))
+            let (stats, stop) = (bound.stats(), bound.stopper());
+            Ok((Box::new(move |front| bound.start(front)), stats, stop))
         }
         Listener::Http(h) => {
             let mut config = HecConfig::new(name.clone(), h.token.clone());
@@ -119,8 +119,8 @@ fn try_bind(
                 if https { "https" } else { "http" },
                 bound.local_addr()?
             );
-            let stats = bound.stats();
-            Ok((Box::new(move |front| bound.start(front)), stats))
+            let (stats, stop) = (bound.stats(), bound.stopper());
+            Ok((Box::new(move |front| bound.start(front)), stats, stop))
         }
     }
 }

@@ -78,8 +78,8 @@ async fn records<S: Sink>(
         }
         RouteSource::Listen(listener) => {
             let sdl = matches!(spec.sink, SinkArgs::Sdl(_));
-            let (start, stats) = super::listen::bind(spec, listener, sdl).await?;
-            (start, None, Some(stats))
+            let (start, stats, stop) = super::listen::bind(spec, listener, sdl).await?;
+            (start, None, Some((stats, stop)))
         }
     };
     let source = Merged(
@@ -105,7 +105,7 @@ async fn records<S: Sink>(
         observer
             .borrow_mut()
             .tick(&stats, &opened.spool.stats(), registry.as_deref());
-        if let Some(net) = &net {
+        if let Some((net, _)) = &net {
             observer.borrow_mut().net(&net.counts());
         }
     };
@@ -121,11 +121,14 @@ async fn records<S: Sink>(
             () = ticking => unreachable!("the ticker never ends"),
         }
     };
-    let ledger = until_stopped(&sink, stage, run).await;
+    // A listening source is stopped like an input that ends, and the sink is closed only
+    // by the run itself once everything is spooled: what a syslog sender handed over is
+    // never dropped on the way out.
+    let ledger = until_stopped(&sink, stage, run, net.as_ref().map(|(_, stop)| stop)).await;
     tick();
     book.write();
     log_ledger(spec, &book);
-    if let Some(net) = &net {
+    if let Some((net, _)) = &net {
         tracing::info!("route {}: {}", spec.name, net.counts());
     }
     recorder.finish(sink.name(), ledger, Some(&opened))
@@ -234,11 +237,13 @@ impl std::io::Read for Beats {
     }
 }
 
-/// Runs `work`, closing or aborting `control` as `stage` asks.
+/// Runs `work`, closing or aborting `control` as `stage` asks; with a listening
+/// `source`, closing stops the source instead (the run ends when it has spooled all).
 pub(crate) async fn until_stopped<T>(
     control: &dyn Control,
     mut stage: watch::Receiver<Stage>,
     work: impl Future<Output = T>,
+    source: Option<&logferry::pipeline::net::Stop>,
 ) -> T {
     let follow = async {
         let mut closed = false;
@@ -247,7 +252,10 @@ pub(crate) async fn until_stopped<T>(
                 Stage::Running => {}
                 Stage::Closing if !closed => {
                     closed = true;
-                    control.close();
+                    match source {
+                        Some(source) => source.stop(),
+                        None => control.close(),
+                    }
                 }
                 Stage::Closing => {}
                 Stage::Aborting => control.abort(),

@@ -84,7 +84,7 @@ pub(crate) async fn run(
                 book.event(&e);
                 recorder.event(e)
             });
-            super::route::until_stopped(&upload, stage.clone(), round).await;
+            super::route::until_stopped(&upload, stage.clone(), round, None).await;
             for name in done {
                 let path = PathBuf::from(name);
                 if let Some((state, _)) = seen.remove(&path) {

@@ -906,3 +906,25 @@ async fn a_changed_listener_rebinds_its_port_on_sighup() {
     assert!(daemon.term().success());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_right_after_a_burst_loses_nothing_a_tcp_sender_handed_over() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = "type = \"syslog\"\nlisten = \"127.0.0.1:0\"";
+    let config = write_config(&emu, dir.path(), source, "http-ingest");
+    let daemon = Daemon::start(&emu, &config, &[]);
+    let addr = listening(&daemon);
+    let lines: Vec<String> = (0..5000).map(|i| format!("burst message {i:05}")).collect();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let burst: String = lines.iter().map(|l| format!("<13>{l}\n")).collect();
+    stream.write_all(burst.as_bytes()).unwrap();
+    // At once, the connection still open: the source stops, reads what was sent, and the
+    // run spools and delivers it before the process exits.
+    assert!(daemon.term().success());
+    let daemon = Daemon::start(&emu, &config, &[]);
+    each_once(&emu, &lines, &daemon);
+    drop(stream);
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}

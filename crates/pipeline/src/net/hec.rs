@@ -13,8 +13,8 @@
 //! (declared, received, or once gunzipped) get 413; a malformed event gets 400 with its
 //! number (`invalid-event-number`, as Splunk) and, in our log, its byte offset.
 
-use super::NetStats;
 use super::record::{Input, Shape, add_receipt, input_name, one_line, unix_nanos};
+use super::{NetStats, Stop};
 use crate::{Ack, FrontConfig, Item};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -89,6 +89,7 @@ pub struct Hec {
     config: HecConfig,
     listener: std::net::TcpListener,
     stats: Arc<NetStats>,
+    stop: Stop,
 }
 
 impl Hec {
@@ -100,6 +101,7 @@ impl Hec {
             config,
             listener,
             stats: Arc::new(NetStats::default()),
+            stop: Stop::new(),
         })
     }
 
@@ -112,6 +114,12 @@ impl Hec {
     pub fn stats(&self) -> Arc<NetStats> {
         self.stats.clone()
     }
+
+    /// The handle that ends this source like an input ends (see [`Stop`]): no new
+    /// connection or request; requests being answered finish; idle connections close.
+    pub fn stopper(&self) -> Stop {
+        self.stop.clone()
+    }
 }
 
 struct Shared {
@@ -120,6 +128,7 @@ struct Shared {
     stats: Arc<NetStats>,
     /// Turns for requests to be read and held (`max_requests`).
     turns: tokio::sync::Semaphore,
+    stop: Stop,
 }
 
 impl crate::Source for Hec {
@@ -130,6 +139,7 @@ impl crate::Source for Hec {
             config: self.config,
             front,
             stats: self.stats,
+            stop: self.stop,
         });
         tokio::spawn(accept_loop(self.listener, shared, tx));
         rx
@@ -148,6 +158,7 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>, tx: S
     loop {
         let accepted = tokio::select! {
             () = tx.closed() => return,
+            () = shared.stop.stopped() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -201,12 +212,20 @@ where
         async move { Ok::<_, Infallible>(handle(req, peer, &shared, &tx).await) }
     });
     // A client that never finishes its headers does not hold a connection forever.
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30))
-        .serve_connection(io, service)
-        .await
-    {
+        .serve_connection(io, service);
+    let mut conn = std::pin::pin!(conn);
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        () = shared.stop.stopped() => {
+            // Stopping: the request being answered finishes, then the connection closes.
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = served {
         tracing::debug!("http {}: connection from {peer}: {e}", shared.config.name);
     }
 }
@@ -272,6 +291,9 @@ async fn handle(
     }
     if let Err(c) = authorize(&req, &shared.config.token) {
         return refused(code(c));
+    }
+    if shared.stop.is_stopped() {
+        return busy(shared);
     }
     // Our turn to read and hold a body, or busy.
     let Ok(Ok(_turn)) =

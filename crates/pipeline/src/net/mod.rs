@@ -40,6 +40,37 @@ pub type ServerConfig = rustls::ServerConfig;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// Stops a listening source the way an input ends: it accepts nothing new, sends what it
+/// holds (open batches, requests being answered), and its channel ends once every
+/// connection finished, so the pipeline spools the rest and completes. Without it, a
+/// pipeline that stops reading drops what a syslog sender already handed over.
+#[derive(Debug, Clone)]
+pub struct Stop(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Stop {
+    fn new() -> Stop {
+        Stop(Arc::new(tokio::sync::watch::channel(false).0))
+    }
+
+    /// Asks the source to stop (idempotent).
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+
+    /// Whether [`stop`](Stop::stop) was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once [`stop`](Stop::stop) is called.
+    pub(crate) async fn stopped(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+}
+
+use std::sync::Arc;
+
 /// Counters of one listening source (shared with whoever reports them).
 #[derive(Debug, Default)]
 pub struct NetStats {

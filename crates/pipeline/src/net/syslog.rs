@@ -8,8 +8,8 @@
 //! gets a large receive buffer (`SO_RCVBUF`), the kernel's drops on it are read from
 //! `/proc/net/udp` every second, and datagrams are batched per peer address.
 
-use super::NetStats;
 use super::record::{Input, Shape, input_name, one_line, syslog_sdl};
+use super::{NetStats, Stop};
 use crate::{FrontConfig, Item};
 use logferry_framing::{Batch, FrameError, FrameErrorKind, Position};
 use logferry_syslog::{Event, Framer, FramerConfig, Oversize};
@@ -96,6 +96,7 @@ pub struct Syslog {
     config: SyslogConfig,
     socket: Socket,
     stats: Arc<NetStats>,
+    stop: Stop,
 }
 
 impl Syslog {
@@ -134,6 +135,7 @@ impl Syslog {
             config,
             socket,
             stats: Arc::new(NetStats::default()),
+            stop: Stop::new(),
         })
     }
 
@@ -149,6 +151,11 @@ impl Syslog {
     pub fn stats(&self) -> Arc<NetStats> {
         self.stats.clone()
     }
+
+    /// The handle that ends this source like an input ends (see [`Stop`]).
+    pub fn stopper(&self) -> Stop {
+        self.stop.clone()
+    }
 }
 
 /// What every connection of a listener shares.
@@ -157,6 +164,7 @@ struct Shared {
     front: FrontConfig,
     stats: Arc<NetStats>,
     framer: FramerConfig,
+    stop: Stop,
 }
 
 impl crate::Source for Syslog {
@@ -175,6 +183,7 @@ impl crate::Source for Syslog {
             front,
             stats: self.stats,
             framer,
+            stop: self.stop,
         });
         match self.socket {
             Socket::Tcp(l) => {
@@ -198,10 +207,24 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>, tx: S
         }
     };
     let open = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
+    let mut stopping = false;
     loop {
-        let accepted = tokio::select! {
-            () = tx.closed() => return,
-            accepted = listener.accept() => accepted,
+        let accepted = if stopping {
+            // Stopped: connections the kernel completed already are still served
+            // (their senders may have written), then the port is released.
+            match tokio::time::timeout(DRAIN_IDLE, listener.accept()).await {
+                Ok(accepted) => accepted,
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                () = tx.closed() => return,
+                () = shared.stop.stopped() => {
+                    stopping = true;
+                    continue;
+                }
+                accepted = listener.accept() => accepted,
+            }
         };
         let (stream, peer) = match accepted {
             Ok(a) => a,
@@ -256,6 +279,9 @@ async fn accept_loop(listener: std::net::TcpListener, shared: Arc<Shared>, tx: S
     }
 }
 
+/// How long a stopped source waits for more bytes on a connection before ending it.
+const DRAIN_IDLE: Duration = Duration::from_millis(200);
+
 /// A time far enough away to mean "never" for a disabled `select!` branch.
 fn never() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86_400)
@@ -274,13 +300,25 @@ async fn serve<S: AsyncRead + Unpin>(
     let mut buf = vec![0u8; 64 * 1024];
     let mut items: Vec<Item> = Vec::new();
     let mut batches: Vec<Batch> = Vec::new();
+    // Once the source is stopped, what the sender already sent is still read, until
+    // nothing came for `DRAIN_IDLE`; then the connection ends like an input.
+    let mut draining = false;
     loop {
-        let deadline = input.deadline();
+        let deadline = input.deadline().filter(|_| !draining);
+        let idle = if draining {
+            DRAIN_IDLE
+        } else {
+            Duration::from_secs(86_400)
+        };
         let read = tokio::select! {
             biased;
             () = tx.closed() => return,
+            () = shared.stop.stopped(), if !draining => {
+                draining = true;
+                continue;
+            }
             () = tokio::time::sleep_until(deadline.map_or_else(never, Into::into)), if deadline.is_some() => None,
-            read = stream.read(&mut buf) => Some(read),
+            read = tokio::time::timeout(idle, stream.read(&mut buf)) => Some(read.unwrap_or(Ok(0))),
         };
         let now = Instant::now();
         let ended = match read {
@@ -444,9 +482,16 @@ async fn udp_loop(socket: std::net::UdpSocket, shared: Arc<Shared>, tx: Sender<I
     let mut drops_at_start = None;
     loop {
         let deadline = peers.values().filter_map(|p| p.input.deadline()).min();
+        let mut stopping = false;
         tokio::select! {
             biased;
             () = tx.closed() => return,
+            () = shared.stop.stopped() => {
+                for p in peers.values_mut() {
+                    p.input.flush(&mut batches);
+                }
+                stopping = true;
+            }
             () = tokio::time::sleep_until(deadline.map_or_else(never, Into::into)), if deadline.is_some() => {
                 let now = Instant::now();
                 for p in peers.values_mut() {
@@ -499,6 +544,9 @@ async fn udp_loop(socket: std::net::UdpSocket, shared: Arc<Shared>, tx: Sender<I
             if tx.send(item).await.is_err() {
                 return;
             }
+        }
+        if stopping {
+            return;
         }
     }
 }

@@ -207,3 +207,51 @@ async fn hec_holds_at_most_max_requests_bodies_at_once() {
     (ack.unwrap())().unwrap();
     assert!(third.await.unwrap().starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_source_sends_what_it_was_handed_then_its_channel_ends() {
+    let syslog = Syslog::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        SyslogConfig::new("fw", Transport::Tcp),
+    )
+    .unwrap();
+    let addr = syslog.local_addr().unwrap();
+    let stop = syslog.stopper();
+    let mut front = small_front();
+    front.batching.linger = Duration::from_secs(3600); // only a flush sends them
+    let mut rx = syslog.start(front);
+    let mut open = std::net::TcpStream::connect(addr).unwrap();
+    for i in 0..100 {
+        writeln!(open, "<13>held {i}").unwrap();
+    }
+    // A HEC receiver with an idle keep-alive connection stops too.
+    let hec = Hec::bind("127.0.0.1:0".parse().unwrap(), HecConfig::new("h", "t")).unwrap();
+    let hec_addr = hec.local_addr().unwrap();
+    let hec_stop = hec.stopper();
+    let mut hec_rx = hec.start(small_front());
+    let _idle = std::net::TcpStream::connect(hec_addr).unwrap();
+
+    stop.stop();
+    hec_stop.stop();
+    let mut records = 0;
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("the channel ends although the connection stays open")
+    {
+        if let Item::Batch { batch, .. } = item {
+            records += batch.len();
+        }
+    }
+    assert_eq!(records, 100);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), hec_rx.recv())
+            .await
+            .expect("the HEC channel ends")
+            .is_none()
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "the port is released"
+    );
+    drop(open);
+}
