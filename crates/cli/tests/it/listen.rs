@@ -928,3 +928,54 @@ async fn sigterm_right_after_a_burst_loses_nothing_a_tcp_sender_handed_over() {
     assert!(daemon.term().success());
     emu.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hec_events_into_sdl_keep_their_members_envelope_time_and_peer() {
+    let emu = emulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&emu, dir.path(), &hec_source(""), "sdl");
+    let daemon = Daemon::start(&emu, &config, &[("HEC_TOKEN", TOKEN)]);
+    let base = format!("http://{}", listening(&daemon));
+    let (status, reply) = curl(
+        &format!("{base}/services/collector/event"),
+        &[
+            "-H",
+            &format!("Authorization: Splunk {TOKEN}"),
+            "--data-binary",
+            r#"{"event":{"message":"login ok","user":"alice"},"time":"1764693600.25","host":"idp-1","sourcetype":"okta","fields":{"tenant":"t1"}}{"event":"plain text event"}"#,
+        ],
+    );
+    assert_eq!(
+        (status, reply.as_str()),
+        (200, r#"{"text":"Success","code":0}"#)
+    );
+    let mut events = Vec::new();
+    wait_for("two SDL events", || {
+        events = emu
+            .records()
+            .into_iter()
+            .filter(|r| r.endpoint == Endpoint::SdlAddEvents)
+            .collect();
+        events.len() >= 2
+    });
+    let login = events.iter().find(|e| e.text == "login ok").unwrap();
+    let sdl = login.sdl.as_ref().unwrap();
+    assert_eq!(sdl.ts.as_deref(), Some("1764693600250000000"));
+    assert_eq!(sdl.attrs["user"], "alice");
+    assert_eq!(sdl.attrs["host"], "idp-1");
+    assert_eq!(sdl.attrs["sourcetype"], "okta");
+    assert_eq!(sdl.attrs["tenant"], "t1");
+    assert!(
+        sdl.attrs["peer"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let plain = events
+        .iter()
+        .find(|e| e.text == "plain text event")
+        .unwrap();
+    assert!(plain.sdl.as_ref().unwrap().attrs["received"].is_string());
+    assert!(daemon.term().success());
+    emu.shutdown().await;
+}
