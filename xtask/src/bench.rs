@@ -488,6 +488,12 @@ impl Emulator {
         Ok((stats, self._dir))
     }
 
+    /// Ends the emulator without reading its stats.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The emulator's stats now, from its admin API (plain HTTP emulators only).
     pub(crate) fn live_stats(&self) -> Result<serde_json::Value> {
         self.admin("stats")

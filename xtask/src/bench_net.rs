@@ -201,6 +201,7 @@ fn syslog_tcp(scratch: &Path) -> Result<DaemonRow> {
     let got = wait_records(&daemon, TCP_MESSAGES as u64);
     let ours = started.elapsed().as_secs_f64();
     let log = daemon.stop()?;
+    emu.kill();
     if got < TCP_MESSAGES as u64 {
         bail!("syslog TCP: {got} of {TCP_MESSAGES} messages arrived; daemon log:\n{log}");
     }
@@ -330,6 +331,7 @@ fn udp(scratch: &Path) -> Result<DaemonRow> {
     let sending = started.elapsed().as_secs_f64();
     let got = wait_records(&daemon, total as u64);
     let log = daemon.stop()?;
+    emu.kill();
     let drops = log
         .lines()
         .filter_map(|l| {
@@ -407,6 +409,7 @@ fn hec(scratch: &Path) -> Result<DaemonRow> {
     }
     let secs = started.elapsed().as_secs_f64();
     daemon.stop()?;
+    emu.kill();
     let mb_s = bytes as f64 / 1e6 / secs;
     Ok(DaemonRow {
         what: format!(
