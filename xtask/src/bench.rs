@@ -27,8 +27,11 @@ struct Options {
     daemon_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
+    if args.iter().any(|a| a == "--net-only") {
+        return crate::bench_net::command();
+    }
     if args.first().is_some_and(|a| a == "--criterion") {
         let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
         if args.len() > 1 {
@@ -223,7 +226,10 @@ fn run(options: &Options) -> Result<()> {
 /// The `logferry run` rows (the catch-up row ships `syslog`), as a markdown table.
 fn daemon_rows(dir: &Path, syslog: &Path) -> Result<String> {
     let scratch = dir.join(format!("daemon-{}", std::process::id()));
-    let rows = crate::bench_daemon::rows(&scratch, syslog);
+    let rows = crate::bench_daemon::rows(&scratch, syslog).and_then(|mut rows| {
+        rows.extend(crate::bench_net::rows(&scratch)?);
+        Ok(rows)
+    });
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(crate::bench_daemon::render(&rows?))
 }
@@ -480,6 +486,12 @@ impl Emulator {
             &std::fs::read(&self.stats_path).context("the emulator wrote no stats")?,
         )?;
         Ok((stats, self._dir))
+    }
+
+    /// Ends the emulator without reading its stats.
+    pub(crate) fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// The emulator's stats now, from its admin API (plain HTTP emulators only).

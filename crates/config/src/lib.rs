@@ -71,8 +71,9 @@ mod reader;
 
 pub use error::{ConfigError, Location, did_you_mean};
 pub use model::{
-    AfterUpload, Api, Config, FileSource, Format, Multiline, MultilineRule, OptionValue,
-    SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    AfterUpload, Api, Config, FileSource, Format, HttpSource, Multiline, MultilineRule,
+    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt, SyslogMode,
+    SyslogSource, TlsFiles,
 };
 
 use std::path::Path;

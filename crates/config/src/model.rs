@@ -134,17 +134,126 @@ pub struct SourceConfig {
 pub enum SourceKind {
     /// `type = "file"`: files matched by globs, followed as they grow and rotate.
     File(FileSource),
+    /// `type = "syslog"`: a syslog listener (UDP, TCP or TLS).
+    Syslog(SyslogSource),
+    /// `type = "http"`: a Splunk-HEC-compatible HTTP receiver.
+    Http(HttpSource),
 }
 
 impl SourceKind {
     /// Every accepted `type`.
-    pub const TYPES: &'static [&'static str] = &["file"];
+    pub const TYPES: &'static [&'static str] = &["file", "syslog", "http"];
 
     /// The `type` as written in the file.
     pub fn type_name(&self) -> &'static str {
         match self {
             SourceKind::File(_) => "file",
+            SourceKind::Syslog(_) => "syslog",
+            SourceKind::Http(_) => "http",
         }
+    }
+
+    /// Whether the source listens on a port (and so can feed only one sink: a port is
+    /// bound once).
+    pub fn listens(&self) -> bool {
+        matches!(self, SourceKind::Syslog(_) | SourceKind::Http(_))
+    }
+}
+
+/// `mode` of a syslog source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyslogMode {
+    /// `"udp"`: one message per datagram (RFC 5426).
+    Udp,
+    /// `"tcp"`: RFC 6587 octet counting or newline framing, told apart per message (the default).
+    #[default]
+    Tcp,
+    /// `"tls"`: TCP inside TLS (RFC 5425), with `cert_file` and `key_file`.
+    Tls,
+}
+
+/// TLS files of a listening source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// `cert_file`: the server's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// `key_file`: its private key (PEM).
+    pub key_file: PathBuf,
+    /// `client_ca_file`: when set, clients must present a certificate signed by one of
+    /// these CAs (PEM).
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// `type = "syslog"`.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct SyslogSource {
+    /// `mode` (default tcp).
+    pub mode: SyslogMode,
+    /// `listen`: the socket address to listen on.
+    pub listen: SocketAddr,
+    /// `cert_file`, `key_file`, `client_ca_file` (mode tls only; required there).
+    pub tls: Option<TlsFiles>,
+    /// `max_message_bytes`: longer messages are dropped and counted (default 65536).
+    pub max_message_bytes: usize,
+    /// `max_connections`: TCP/TLS connections served at once; more wait in the kernel's
+    /// backlog (default 1024).
+    pub max_connections: usize,
+    pub(crate) env: EnvMarks,
+}
+
+impl SyslogSource {
+    /// The default `max_message_bytes`.
+    pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
+    /// The default `max_connections`.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+}
+
+impl fmt::Debug for SyslogSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |k| self.env.has(k);
+        f.debug_struct("SyslogSource")
+            .field("mode", &self.mode)
+            .field("listen", &Shown(&self.listen, e("listen")))
+            .field("tls", &Shown(&self.tls, e("tls")))
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// `type = "http"`.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct HttpSource {
+    /// `listen`: the socket address to serve on.
+    pub listen: SocketAddr,
+    /// `token`: what clients send as `Authorization: Splunk <token>` (never printed).
+    pub token: String,
+    /// `cert_file`, `key_file` (HTTPS when set; `client_ca_file` asks for client
+    /// certificates).
+    pub tls: Option<TlsFiles>,
+    /// `max_body_bytes`: the largest request body, after decompression (default 16 MiB);
+    /// a larger one is answered 413.
+    pub max_body_bytes: usize,
+    pub(crate) env: EnvMarks,
+}
+
+impl HttpSource {
+    /// The default `max_body_bytes`.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
+}
+
+impl fmt::Debug for HttpSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |k| self.env.has(k);
+        f.debug_struct("HttpSource")
+            .field("listen", &Shown(&self.listen, e("listen")))
+            .field("token", &REDACTED)
+            .field("tls", &Shown(&self.tls, e("tls")))
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
     }
 }
 

@@ -6,8 +6,9 @@ use crate::duration;
 use crate::env::{Substituted, substitute};
 use crate::error::{ConfigError, Location, did_you_mean};
 use crate::model::{
-    AfterUpload, Api, Config, EnvMarks, FileSource, Format, Multiline, MultilineRule, OptionValue,
-    SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    AfterUpload, Api, Config, EnvMarks, FileSource, Format, HttpSource, Multiline, MultilineRule,
+    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt, SyslogMode,
+    SyslogSource, TlsFiles,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -32,6 +33,25 @@ const FILE_KEYS: &[&str] = &[
     "settle",
     "after_upload",
     "max_open_files",
+];
+const SYSLOG_KEYS: &[&str] = &[
+    "type",
+    "mode",
+    "listen",
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "max_message_bytes",
+    "max_connections",
+];
+const HTTP_KEYS: &[&str] = &[
+    "type",
+    "listen",
+    "token",
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "max_body_bytes",
 ];
 const MULTILINE_KEYS: &[&str] = &["start", "continue", "max_bytes", "timeout", "join"];
 const AFTER_UPLOAD_KEYS: &[&str] = &["move_to"];
@@ -147,6 +167,9 @@ fn valid_name(name: &str) -> bool {
 struct SourceSeen {
     span: Range<usize>,
     whole_files: bool,
+    /// A listening source: the sink that takes it (a port is bound once).
+    listens: bool,
+    taken_by: std::cell::RefCell<Option<String>>,
 }
 
 impl Reader<'_> {
@@ -406,12 +429,17 @@ impl Reader<'_> {
                     ));
                 }
                 let source = self.source(name, key, v, &path)?;
-                let SourceKind::File(file) = &source.kind;
+                let whole_files = match &source.kind {
+                    SourceKind::File(file) => file.whole_files,
+                    _ => false,
+                };
                 seen.insert(
                     name.to_owned(),
                     SourceSeen {
                         span: key.span(),
-                        whole_files: file.whole_files,
+                        whole_files,
+                        listens: source.kind.listens(),
+                        taken_by: std::cell::RefCell::new(None),
                     },
                 );
                 sources.insert(name.to_owned(), source);
@@ -508,12 +536,217 @@ impl Reader<'_> {
             let message = format!("one of {}", one_of(SourceKind::TYPES));
             return Err(self.missing(table, key.span(), path, "type", message));
         };
-        self.choice(type_value, &type_path, &[("file", ())])?;
-        let kind = SourceKind::File(self.file_source(key, table, path)?);
+        let kind = match self.choice(
+            type_value,
+            &type_path,
+            &[("file", 0), ("syslog", 1), ("http", 2)],
+        )? {
+            0 => SourceKind::File(self.file_source(key, table, path)?),
+            1 => SourceKind::Syslog(self.syslog_source(key, table, path)?),
+            _ => SourceKind::Http(self.http_source(key, table, path)?),
+        };
         Ok(SourceConfig {
             name: name.to_owned(),
             location: self.loc(&key.span()),
             kind,
+        })
+    }
+
+    /// `listen`: a socket address (required).
+    fn listen(
+        &self,
+        key: &Key<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        env: &mut EnvMarks,
+    ) -> Result<std::net::SocketAddr> {
+        let at = format!("{path}.listen");
+        let Some(listen) = table.get("listen") else {
+            return Err(self.err(
+                key.span(),
+                &at,
+                "missing required key: the address to listen on, like `listen = \"0.0.0.0:6514\"`",
+            ));
+        };
+        let s = self.string(listen, &at)?;
+        if s.from_env {
+            env.mark("listen");
+        }
+        s.text.parse().map_err(|_| {
+            self.err(
+                listen.span(),
+                &at,
+                format!(
+                    "{} is not a socket address like `0.0.0.0:6514` or `[::]:6514`",
+                    self.quoted(listen, &s)
+                ),
+            )
+        })
+    }
+
+    /// `cert_file`, `key_file`, `client_ca_file`: both of the first two or none.
+    fn tls_files(
+        &self,
+        key: &Key<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+        env: &mut EnvMarks,
+    ) -> Result<Option<TlsFiles>> {
+        let mut file = |k: &str| -> Result<Option<PathBuf>> {
+            match table.get(k) {
+                Some(v) => {
+                    let s = self.string(v, &format!("{path}.{k}"))?;
+                    if s.text.is_empty() {
+                        return Err(self.err(
+                            v.span(),
+                            &format!("{path}.{k}"),
+                            "must not be empty",
+                        ));
+                    }
+                    if s.from_env {
+                        env.mark("tls");
+                    }
+                    Ok(Some(PathBuf::from(s.text)))
+                }
+                None => Ok(None),
+            }
+        };
+        let (cert, private, ca) = (
+            file("cert_file")?,
+            file("key_file")?,
+            file("client_ca_file")?,
+        );
+        match (cert, private) {
+            (Some(cert_file), Some(key_file)) => Ok(Some(TlsFiles {
+                cert_file,
+                key_file,
+                client_ca_file: ca,
+            })),
+            (None, None) => match table.get_key_value("client_ca_file") {
+                Some((k, _)) => Err(self.err(
+                    k.span(),
+                    &format!("{path}.client_ca_file"),
+                    "`client_ca_file` needs `cert_file` and `key_file` (TLS)",
+                )),
+                None => Ok(None),
+            },
+            (Some(_), None) => Err(self.missing(
+                table,
+                key.span(),
+                path,
+                "key_file",
+                "the certificate's private key (PEM)".into(),
+            )),
+            (None, Some(_)) => Err(self.missing(
+                table,
+                key.span(),
+                path,
+                "cert_file",
+                "the certificate chain (PEM)".into(),
+            )),
+        }
+    }
+
+    fn syslog_source(
+        &self,
+        key: &Key<'_>,
+        table: &DeTable<'_>,
+        path: &str,
+    ) -> Result<SyslogSource> {
+        self.check_keys(table, SYSLOG_KEYS, path)?;
+        let mut env = EnvMarks::default();
+        let at = |k: &str| format!("{path}.{k}");
+        let mode = match table.get("mode") {
+            Some(v) => self.choice(
+                v,
+                &at("mode"),
+                &[
+                    ("udp", SyslogMode::Udp),
+                    ("tcp", SyslogMode::Tcp),
+                    ("tls", SyslogMode::Tls),
+                ],
+            )?,
+            None => SyslogMode::default(),
+        };
+        let listen = self.listen(key, table, path, &mut env)?;
+        let tls = self.tls_files(key, table, path, &mut env)?;
+        match (mode, &tls) {
+            (SyslogMode::Tls, None) => {
+                return Err(self.missing(
+                    table,
+                    key.span(),
+                    path,
+                    "cert_file",
+                    "`mode = \"tls\"` needs `cert_file` and `key_file` (PEM)".into(),
+                ));
+            }
+            (SyslogMode::Udp | SyslogMode::Tcp, Some(_)) => {
+                let (k, _) = table
+                    .get_key_value("cert_file")
+                    .expect("tls needs cert_file");
+                return Err(self.err(
+                    k.span(),
+                    &at("cert_file"),
+                    "certificates apply only with `mode = \"tls\"`",
+                ));
+            }
+            _ => {}
+        }
+        let max_message_bytes = match table.get("max_message_bytes") {
+            Some(v) => self.count(v, &at("max_message_bytes"), 480)?,
+            None => SyslogSource::DEFAULT_MAX_MESSAGE_BYTES,
+        };
+        let max_connections = match table.get("max_connections") {
+            Some(v) => {
+                if mode == SyslogMode::Udp {
+                    let (k, _) = table.get_key_value("max_connections").expect("present");
+                    return Err(self.err(
+                        k.span(),
+                        &at("max_connections"),
+                        "UDP has no connections: `max_connections` applies to tcp and tls",
+                    ));
+                }
+                self.count(v, &at("max_connections"), 1)?
+            }
+            None => SyslogSource::DEFAULT_MAX_CONNECTIONS,
+        };
+        Ok(SyslogSource {
+            mode,
+            listen,
+            tls,
+            max_message_bytes,
+            max_connections,
+            env,
+        })
+    }
+
+    fn http_source(&self, key: &Key<'_>, table: &DeTable<'_>, path: &str) -> Result<HttpSource> {
+        self.check_keys(table, HTTP_KEYS, path)?;
+        let mut env = EnvMarks::default();
+        let at = |k: &str| format!("{path}.{k}");
+        let listen = self.listen(key, table, path, &mut env)?;
+        let tls = self.tls_files(key, table, path, &mut env)?;
+        let Some(token_value) = table.get("token") else {
+            return Err(self.err(
+                key.span(),
+                &at("token"),
+                "missing required key: what clients send as `Authorization: Splunk <token>`, like `token = \"${HEC_TOKEN}\"`",
+            ));
+        };
+        let token = self.string(token_value, &at("token"))?;
+        if token.text.trim().is_empty() {
+            return Err(self.err(token_value.span(), &at("token"), "must not be empty"));
+        }
+        let max_body_bytes = match table.get("max_body_bytes") {
+            Some(v) => self.count(v, &at("max_body_bytes"), 1024)?,
+            None => HttpSource::DEFAULT_MAX_BODY_BYTES,
+        };
+        Ok(HttpSource {
+            listen,
+            token: token.text,
+            tls,
+            max_body_bytes,
+            env,
         })
     }
 
@@ -813,6 +1046,21 @@ impl Reader<'_> {
                     },
                 ));
             };
+            if source.listens {
+                let mut taken = source.taken_by.borrow_mut();
+                if let Some(other) = taken.as_ref().filter(|other| *other != name) {
+                    return Err(self.err(
+                        item.span(),
+                        &item_path,
+                        format!(
+                            "source `{input}` listens on a port, which is bound once, and sink \
+                             `{other}` takes it already: a listening source feeds one sink \
+                             (declare a second source on another port for this sink)"
+                        ),
+                    ));
+                }
+                *taken = Some(name.to_owned());
+            }
             if kind.takes_whole_files() && !source.whole_files {
                 return Err(self.err(
                     item.span(),

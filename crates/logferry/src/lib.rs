@@ -58,6 +58,9 @@ pub use logferry_sdl as sdl_transport;
 pub use logferry_sdl_model as sdl_model;
 pub use logferry_source as source;
 pub use logferry_spool as spool;
+#[cfg(feature = "net")]
+/// `logferry-syslog`: syslog and Splunk HEC parsing for the network sources.
+pub use logferry_syslog as syslog;
 #[cfg(feature = "http-ingest")]
 pub use logferry_taegis_ingest as taegis_ingest;
 #[cfg(feature = "file-upload")]

@@ -52,6 +52,7 @@
 //! | `logferry_spool_bytes` | gauge | `sink`, `source` | Bytes the route's spool holds on disk |
 //! | `logferry_spool_entries` | gauge | `sink`, `source` | Entries (batches) in the route's spool not yet acknowledged |
 //! | `logferry_sink_oldest_undelivered_age_seconds` | gauge | `sink`, `source` | Age of the oldest record read and not yet delivered, 0 when none is pending |
+//! | `logferry_source_dropped_total` | counter | `sink`, `source`, `reason` | What a listening source dropped or refused, by reason (oversized and incomplete messages, kernel drops of UDP datagrams, connections over the limit or failing TLS, HTTP requests refused or answered busy) |
 //! | `logferry_file_lag_bytes` | gauge | `sink`, `source`, `file` | Bytes between the read position and the end of a followed file |
 //! | `logferry_route_ready` | gauge | `sink`, `source` | 1 while the route is delivering or idle, 0 while it is stopped, its spool is full or it is stale |
 //!

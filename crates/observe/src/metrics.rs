@@ -69,6 +69,8 @@ families! {
         "Entries (batches) in the route's spool not yet acknowledged");
     OLDEST_AGE = ("logferry_sink_oldest_undelivered_age_seconds", "gauge", ROUTE,
         "Age of the oldest record read and not yet delivered, 0 when none is pending");
+    SOURCE_DROPPED = ("logferry_source_dropped_total", "counter", &["sink", "source", "reason"],
+        "What a listening source dropped or refused, by reason (oversized and incomplete messages, kernel drops of UDP datagrams, connections over the limit or failing TLS, HTTP requests refused or answered busy)");
     FILE_LAG = ("logferry_file_lag_bytes", "gauge", &["sink", "source", "file"],
         "Bytes between the read position and the end of a followed file");
     ROUTE_READY = ("logferry_route_ready", "gauge", ROUTE,
@@ -94,6 +96,13 @@ pub(crate) struct FileLabels {
     pub(crate) sink: String,
     pub(crate) source: String,
     pub(crate) file: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReasonLabels {
+    pub(crate) sink: String,
+    pub(crate) source: String,
+    pub(crate) reason: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -124,6 +133,7 @@ pub(crate) struct Families {
     pub(crate) spool_bytes: Gauges,
     pub(crate) spool_entries: Gauges,
     pub(crate) oldest_age: Family<RouteLabels, Seconds>,
+    pub(crate) source_dropped: Family<ReasonLabels, Counter>,
     pub(crate) file_lag: Family<FileLabels, Gauge>,
     pub(crate) ready: Gauges,
 }
@@ -185,6 +195,7 @@ impl Families {
         register(&mut r, SPOOL_BYTES, f.spool_bytes.clone());
         register(&mut r, SPOOL_ENTRIES, f.spool_entries.clone());
         register(&mut r, OLDEST_AGE, f.oldest_age.clone());
+        register(&mut r, SOURCE_DROPPED, f.source_dropped.clone());
         register(&mut r, FILE_LAG, f.file_lag.clone());
         register(&mut r, ROUTE_READY, f.ready.clone());
         (f, r)

@@ -2,7 +2,7 @@
 //! cumulative totals turned into counters that never go down, per-file lag, and the
 //! route's [`State`].
 
-use crate::metrics::{Families, FileLabels, RouteLabels, Seconds, StatusLabels};
+use crate::metrics::{Families, FileLabels, ReasonLabels, RouteLabels, Seconds, StatusLabels};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::BTreeMap;
@@ -140,6 +140,8 @@ pub(crate) struct Status {
     /// default.
     pub(crate) max_age: Option<Option<Duration>>,
     codes: BTreeMap<u16, Counter>,
+    /// Per reason: the counter and the source's total it last saw.
+    drops: BTreeMap<String, (Counter, u64)>,
     files: BTreeMap<String, Gauge>,
     has_limit: bool,
 }
@@ -212,7 +214,18 @@ impl Entry {
         for file in status.files.keys() {
             f.file_lag.remove(&self.file_labels(file));
         }
+        for reason in status.drops.keys() {
+            f.source_dropped.remove(&self.reason_labels(reason));
+        }
         f.remove_route(&self.labels);
+    }
+
+    fn reason_labels(&self, reason: &str) -> ReasonLabels {
+        ReasonLabels {
+            sink: self.labels.sink.clone(),
+            source: self.labels.source.clone(),
+            reason: reason.to_owned(),
+        }
     }
 
     fn file_labels(&self, file: &str) -> FileLabels {
@@ -378,6 +391,30 @@ impl Route {
             _ => {}
         }
         *last = now.clone();
+    }
+
+    /// A listening source's cumulative count of what it dropped for `reason` (its own
+    /// total since it started: a restarted source starting again from 0 continues the
+    /// series).
+    pub fn source_dropped(&self, reason: &str, total: u64) {
+        let entry = self.entry();
+        if entry.removed.load(Relaxed) {
+            return;
+        }
+        let mut status = lock(&entry.status);
+        if total == 0 && !status.drops.contains_key(reason) {
+            return; // no series until something was dropped
+        }
+        let (counter, last) = status.drops.entry(reason.to_owned()).or_insert_with(|| {
+            let counter = self
+                .inner
+                .families
+                .source_dropped
+                .get_or_create_owned(&entry.reason_labels(reason));
+            (counter, 0)
+        });
+        advance(counter, *last, total);
+        *last = total;
     }
 
     /// Bytes between the read position and the end of a followed file.

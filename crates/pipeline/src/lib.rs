@@ -55,6 +55,8 @@ mod follow;
 mod front;
 #[cfg(feature = "http-ingest")]
 mod http_ingest;
+#[cfg(feature = "net")]
+pub mod net;
 mod run;
 #[cfg(feature = "sdl")]
 mod sdl;

@@ -17,6 +17,7 @@
 //!   changed route continues where the old one stopped.
 
 mod ledger;
+mod listen;
 mod observer;
 mod plan;
 mod route;

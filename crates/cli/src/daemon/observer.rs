@@ -76,6 +76,20 @@ impl Watch {
         });
     }
 
+    /// Takes a listening source's counts of what it dropped or refused.
+    pub(crate) fn net(&mut self, c: &logferry::pipeline::net::NetCounts) {
+        for (reason, total) in [
+            ("oversized", c.oversized),
+            ("incomplete", c.incomplete),
+            ("kernel", c.kernel_drops),
+            ("connection_refused", c.refused_connections),
+            ("request_refused", c.requests_refused),
+            ("request_busy", c.requests_busy),
+        ] {
+            self.route.source_dropped(reason, total);
+        }
+    }
+
     /// Takes the sink's and the spool's totals, and the followed files' positions.
     pub(crate) fn tick(&mut self, sink: &SinkStats, spool: &SpoolStats, files: Option<&Registry>) {
         let now = Instant::now();

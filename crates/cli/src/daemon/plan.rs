@@ -27,7 +27,7 @@ pub(crate) struct RouteSpec {
     /// The sink's parsed options.
     pub(crate) sink: SinkArgs,
     /// The source.
-    pub(crate) source: FileSource,
+    pub(crate) source: RouteSource,
     /// `DATA_DIR/SINK/SOURCE`.
     pub(crate) dir: PathBuf,
     /// What the route was built from: an unchanged pair keeps running on reload.
@@ -57,6 +57,24 @@ pub(crate) fn spool_records(route: &RouteSpec) -> Option<Counter> {
     }
 }
 
+/// A route's source.
+pub(crate) enum RouteSource {
+    /// Followed files (or whole files for a file-upload sink).
+    File(FileSource),
+    /// A listening source (syslog, HTTP): `super::listen`.
+    Listen(super::listen::Listener),
+}
+
+impl RouteSource {
+    /// The file source; only file sources feed a file-upload sink (the reader checks).
+    pub(crate) fn file(&self) -> Option<&FileSource> {
+        match self {
+            RouteSource::File(f) => Some(f),
+            RouteSource::Listen(_) => None,
+        }
+    }
+}
+
 /// Sink keys `logferry run` reads itself (no one-shot subcommand has them).
 const RUN_KEYS: &[&str] = &["heartbeat"];
 
@@ -82,18 +100,21 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
         for input in &sink.inputs {
             let source = &config.sources[input];
             #[allow(unreachable_patterns)]
-            let file = match &source.kind {
-                SourceKind::File(file) => file.clone(),
-                _ => {
-                    return Err(error(
-                        config,
-                        sink,
-                        None,
-                        "this source type cannot feed it yet",
-                    ));
-                }
+            let (route_source, format) = match &source.kind {
+                SourceKind::File(file) => (RouteSource::File(file.clone()), file.format),
+                kind => match super::listen::plan(kind, sink.kind) {
+                    Some((listener, format)) => (RouteSource::Listen(listener), format),
+                    None => {
+                        return Err(error(
+                            config,
+                            sink,
+                            None,
+                            "this source type cannot feed it yet",
+                        ));
+                    }
+                },
             };
-            if let Some(m) = &file.multiline
+            if let Some(m) = route_source.file().and_then(|f| f.multiline.as_ref())
                 && m.join.as_deref().is_some_and(|j| j.contains(['\n', '\r']))
             {
                 return Err(ConfigError::at(
@@ -104,7 +125,7 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                      text is), so a merged record stays on one line",
                 ));
             }
-            let parsed = sink_args(config, sink, file.format)?;
+            let parsed = sink_args(config, sink, format)?;
             let first = routes
                 .last()
                 .is_none_or(|r: &RouteSpec| r.from.0.name != sink.name);
@@ -112,7 +133,7 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                 heartbeat: heartbeat(config, sink)?.filter(|_| first),
                 name: format!("{}<-{}", sink.name, source.name),
                 sink: parsed,
-                source: file,
+                source: route_source,
                 dir: config.data_dir.join(&sink.name).join(&source.name),
                 from: (sink.clone(), source.clone()),
             });

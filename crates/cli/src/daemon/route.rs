@@ -3,7 +3,7 @@
 
 use super::ledger::RouteLedger;
 use super::observer::Watch;
-use super::plan::{RouteSpec, SinkArgs};
+use super::plan::{RouteSource, RouteSpec, SinkArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
@@ -57,19 +57,33 @@ async fn records<S: Sink>(
     observer: &RefCell<Watch>,
 ) -> anyhow::Result<Summary> {
     let opened = sender.open_spool_at(spec.dir.clone())?;
-    let registry_path = spec.dir.join("files.json");
-    let registry = Registry::open(&registry_path).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open {}: {}",
-            registry_path.display(),
-            crate::exit::chain(&e)
-        )
-    })?;
-    let registry = Arc::new(registry);
-    let follow = Follow::new(follow_config(spec), registry.clone());
-    front.multiline = super::multiline(&spec.source)?;
+    let (primary, registry, net): (super::listen::Start, _, _) = match &spec.source {
+        RouteSource::File(file) => {
+            let registry_path = spec.dir.join("files.json");
+            let registry = Registry::open(&registry_path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open {}: {}",
+                    registry_path.display(),
+                    crate::exit::chain(&e)
+                )
+            })?;
+            let registry = Arc::new(registry);
+            let follow = Follow::new(follow_config(file), registry.clone());
+            front.multiline = super::multiline(file)?;
+            (
+                Box::new(move |f| logferry::pipeline::Source::start(follow, f)),
+                Some(registry),
+                None,
+            )
+        }
+        RouteSource::Listen(listener) => {
+            let sdl = matches!(spec.sink, SinkArgs::Sdl(_));
+            let (start, stats, stop) = super::listen::bind(spec, listener, sdl).await?;
+            (start, None, Some((stats, stop)))
+        }
+    };
     let source = Merged(
-        follow,
+        primary,
         spec.heartbeat
             .map(|every| heartbeat(spec, front.format, every)),
     );
@@ -90,7 +104,10 @@ async fn records<S: Sink>(
         let stats = sink.stats();
         observer
             .borrow_mut()
-            .tick(&stats, &opened.spool.stats(), Some(&registry));
+            .tick(&stats, &opened.spool.stats(), registry.as_deref());
+        if let Some((net, _)) = &net {
+            observer.borrow_mut().net(&net.counts());
+        }
         // Also while idle: the last events of a burst reach the file within a second.
         book.borrow_mut().write();
     };
@@ -106,10 +123,16 @@ async fn records<S: Sink>(
             () = ticking => unreachable!("the ticker never ends"),
         }
     };
-    let ledger = until_stopped(&sink, stage, run).await;
+    // A listening source is stopped like an input that ends, and the sink is closed only
+    // by the run itself once everything is spooled: what a syslog sender handed over is
+    // never dropped on the way out.
+    let ledger = until_stopped(&sink, stage, run, net.as_ref().map(|(_, stop)| stop)).await;
     tick();
     book.borrow_mut().write();
     log_ledger(spec, &book.borrow());
+    if let Some((net, _)) = &net {
+        tracing::info!("route {}: {}", spec.name, net.counts());
+    }
     recorder.finish(sink.name(), ledger, Some(&opened))
 }
 
@@ -127,15 +150,15 @@ pub(crate) fn log_ledger(spec: &RouteSpec, book: &RouteLedger) {
     );
 }
 
-/// A route's followed files, with its sink's heartbeat when it has one.
-struct Merged(Follow, Option<Files>);
+/// A route's source (followed files, a listener), with its sink's heartbeat when it has one.
+struct Merged(super::listen::Start, Option<Files>);
 
 impl logferry::pipeline::Source for Merged {
     fn start(self, front: FrontConfig) -> tokio::sync::mpsc::Receiver<Item> {
-        let Merged(files, Some(beat)) = self else {
-            return self.0.start(front);
+        let Merged(primary, Some(beat)) = self else {
+            return (self.0)(front);
         };
-        let (mut a, mut b) = (files.start(front.clone()), beat.start(front.clone()));
+        let (mut a, mut b) = (primary(front.clone()), beat.start(front.clone()));
         let (tx, rx) = tokio::sync::mpsc::channel(front.queue.max(1));
         tokio::spawn(async move {
             let (mut a_open, mut b_open) = (true, true);
@@ -216,11 +239,13 @@ impl std::io::Read for Beats {
     }
 }
 
-/// Runs `work`, closing or aborting `control` as `stage` asks.
+/// Runs `work`, closing or aborting `control` as `stage` asks; with a listening
+/// `source`, closing stops the source instead (the run ends when it has spooled all).
 pub(crate) async fn until_stopped<T>(
     control: &dyn Control,
     mut stage: watch::Receiver<Stage>,
     work: impl Future<Output = T>,
+    source: Option<&logferry::pipeline::net::Stop>,
 ) -> T {
     let follow = async {
         let mut closed = false;
@@ -229,7 +254,10 @@ pub(crate) async fn until_stopped<T>(
                 Stage::Running => {}
                 Stage::Closing if !closed => {
                     closed = true;
-                    control.close();
+                    match source {
+                        Some(source) => source.stop(),
+                        None => control.close(),
+                    }
                 }
                 Stage::Closing => {}
                 Stage::Aborting => control.abort(),
@@ -246,8 +274,7 @@ pub(crate) async fn until_stopped<T>(
     }
 }
 
-fn follow_config(spec: &RouteSpec) -> FollowConfig {
-    let source = &spec.source;
+fn follow_config(source: &logferry_config::FileSource) -> FollowConfig {
     let mut config = FollowConfig {
         include: source.include.clone(),
         exclude: source.exclude.clone(),

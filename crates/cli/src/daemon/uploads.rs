@@ -35,7 +35,11 @@ pub(crate) async fn run(
         .unwrap_or_else(|| spec.dir.join("dead-letter.jsonl"));
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&upload, dead_letter, &mut progress);
-    let globs = logferry::source::follow::Globs::new(&spec.source.include, &spec.source.exclude)
+    let source = spec
+        .source
+        .file()
+        .ok_or_else(|| anyhow::anyhow!("a file-upload sink takes file sources only"))?;
+    let globs = logferry::source::follow::Globs::new(&source.include, &source.exclude)
         .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
     let mut ledger = logferry::pipeline::Ledger::default();
     let mut book = super::ledger::RouteLedger::open(&spec.dir);
@@ -61,7 +65,7 @@ pub(crate) async fn run(
             let entry = seen.entry(path.clone()).or_insert((state, now));
             if entry.0 != state {
                 *entry = (state, now);
-            } else if now.duration_since(entry.1) >= spec.source.settle && meta.len() > 0 {
+            } else if now.duration_since(entry.1) >= source.settle && meta.len() > 0 {
                 settled.push(path);
             }
         }
@@ -80,13 +84,13 @@ pub(crate) async fn run(
                 book.event(&e);
                 recorder.event(e)
             });
-            super::route::until_stopped(&upload, stage.clone(), round).await;
+            super::route::until_stopped(&upload, stage.clone(), round, None).await;
             for name in done {
                 let path = PathBuf::from(name);
                 if let Some((state, _)) = seen.remove(&path) {
                     uploaded.insert(path.clone(), state);
                 }
-                after_upload(&path, &spec.source.after_upload);
+                after_upload(&path, &source.after_upload);
             }
             uploaded.retain(|p, _| p.exists());
         }

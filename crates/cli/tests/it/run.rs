@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 /// A daemon process and where its logs go.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     log: PathBuf,
 }
@@ -20,7 +20,7 @@ struct Daemon {
 impl Daemon {
     /// Starts `logferry run --config CONFIG` with the emulator's credentials in its
     /// environment (the config refers to them as `${VAR}`).
-    fn start(emu: &Emulator, config: &Path, extra_env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(emu: &Emulator, config: &Path, extra_env: &[(&str, &str)]) -> Daemon {
         let dir = config.parent().unwrap();
         let n = std::fs::read_dir(dir).unwrap().count();
         let log = dir.join(format!("daemon-{n}.log"));
@@ -45,7 +45,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let sent = std::process::Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
             .status()
@@ -54,13 +54,13 @@ impl Daemon {
     }
 
     /// SIGTERM, then the exit status.
-    fn term(self) -> std::process::ExitStatus {
+    pub(crate) fn term(self) -> std::process::ExitStatus {
         self.signal("TERM");
         self.wait()
     }
 
     /// The exit status, once the process ended.
-    fn wait(mut self) -> std::process::ExitStatus {
+    pub(crate) fn wait(mut self) -> std::process::ExitStatus {
         let mut status = None;
         wait_for("the daemon ignored SIGTERM", || {
             status = self.child.try_wait().unwrap();
@@ -70,12 +70,12 @@ impl Daemon {
     }
 
     /// `kill -9`.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -532,6 +532,7 @@ fn validate_accepts_the_example_and_names_file_line_and_key_of_each_error() {
         .env("SDL_URL", "https://xdr.us1.sentinelone.net")
         .env("SDL_API_KEY", "k")
         .env("ACCESS_TOKEN", "t")
+        .env("HEC_TOKEN", "hec")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -135,7 +135,7 @@ fn bad_choices_list_the_good_ones() {
     );
     check(
         &edit("type = \"file\"", "type = \"files\""),
-        "t.toml:4:8: sources.auth.type: unknown value `files`: expected `file` (did you mean `file`?)",
+        "t.toml:4:8: sources.auth.type: unknown value `files`: expected `file`, `syslog` or `http` (did you mean `file`?)",
     );
     check(
         &edit("type = \"http-ingest\"", "type = \"http_ingest\""),
@@ -169,7 +169,7 @@ fn missing_required_keys() {
     );
     check(
         &edit("type = \"file\"\n", ""),
-        "t.toml:3:10: sources.auth.type: missing required key: one of `file`",
+        "t.toml:3:10: sources.auth.type: missing required key: one of `file`, `syslog` or `http`",
     );
     check(
         &edit("include = [\"/var/log/auth.log*\"]\n", ""),

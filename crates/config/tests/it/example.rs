@@ -17,6 +17,7 @@ fn example_env(name: &str) -> Option<String> {
         "SDL_URL" => "https://sdl.example",
         "TAEGIS_CLIENT_ID" => "client-1",
         "TAEGIS_CLIENT_SECRET" => "client-secret-1",
+        "HEC_TOKEN" => "hec-token-1",
         _ => return None,
     };
     Some(value.to_owned())
@@ -36,8 +37,17 @@ fn the_example_parses() {
     );
     assert_eq!(
         config.sources.keys().collect::<Vec<_>>(),
-        ["app", "auth", "drop", "nginx_json"]
+        ["app", "auth", "drop", "fw", "hooks", "nginx_json"]
     );
+    let SourceKind::Syslog(fw) = &config.sources["fw"].kind else {
+        panic!()
+    };
+    assert_eq!(fw.mode, logferry_config::SyslogMode::Tls);
+    assert_eq!(fw.listen.to_string(), "0.0.0.0:6514");
+    let SourceKind::Http(hooks) = &config.sources["hooks"].kind else {
+        panic!()
+    };
+    assert_eq!(hooks.token, "hec-token-1");
     let SourceKind::File(auth) = &config.sources["auth"].kind else {
         panic!()
     };
@@ -76,7 +86,7 @@ fn the_example_parses() {
         [SinkKind::Sdl, SinkKind::HttpIngest, SinkKind::FileUpload]
     );
     let taegis = &config.sinks["taegis"];
-    assert_eq!(taegis.inputs, ["auth", "app"]);
+    assert_eq!(taegis.inputs, ["auth", "app", "fw"]);
     let keys: Vec<_> = taegis.options.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,

@@ -5,6 +5,7 @@
 mod env;
 mod errors;
 mod example;
+mod listen;
 mod props;
 mod secrets;
 

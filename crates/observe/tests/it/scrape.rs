@@ -29,6 +29,9 @@ fn driven() -> std::sync::Arc<Observe> {
         oldest_undelivered: Some(Duration::from_millis(1_500)),
     });
     a.file_lag("/var/log/app.log", 123);
+    a.source_dropped("oversized", 4);
+    a.source_dropped("kernel", 0);
+    a.source_dropped("oversized", 6);
     a.file_lag(r#"/var/log/we"ird\name.log"#, 7);
     let b = observe.route("sdl", "syslog");
     b.read(3, 30);
@@ -117,6 +120,21 @@ async fn a_scrape_over_http_shows_what_the_routes_counted() {
             r#"logferry_sink_concurrency_limit{sink="sdl",source="syslog"}"#
         ),
         None
+    );
+    assert_eq!(
+        sample(
+            text,
+            r#"logferry_source_dropped_total{sink="taegis",source="syslog",reason="oversized"}"#
+        ),
+        Some(6.0)
+    );
+    assert_eq!(
+        sample(
+            text,
+            r#"logferry_source_dropped_total{sink="taegis",source="syslog",reason="kernel"}"#
+        ),
+        None,
+        "no series for a reason nothing was dropped for"
     );
     server.shutdown().await;
 }

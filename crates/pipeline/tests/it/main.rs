@@ -4,6 +4,7 @@
 
 #[cfg(unix)]
 mod follow;
+mod net;
 
 use logferry_emulator::{Emulator, Endpoint};
 use logferry_framing::Format;
