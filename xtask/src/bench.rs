@@ -404,11 +404,22 @@ pub(crate) struct Emulator {
     _dir: TempDir,
 }
 
+/// An emulator left running by an early return or an error stops with its row.
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A scratch directory under target/bench, removed on drop.
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        if self.0.as_os_str().is_empty() {
+            return; // handed over by `Emulator::stop`
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -485,7 +496,10 @@ impl Emulator {
         let stats = serde_json::from_slice(
             &std::fs::read(&self.stats_path).context("the emulator wrote no stats")?,
         )?;
-        Ok((stats, self._dir))
+        Ok((
+            stats,
+            std::mem::replace(&mut self._dir, TempDir(PathBuf::new())),
+        ))
     }
 
     /// Ends the emulator without reading its stats.
