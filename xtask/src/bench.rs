@@ -223,7 +223,10 @@ fn run(options: &Options) -> Result<()> {
 /// The `logferry run` rows (the catch-up row ships `syslog`), as a markdown table.
 fn daemon_rows(dir: &Path, syslog: &Path) -> Result<String> {
     let scratch = dir.join(format!("daemon-{}", std::process::id()));
-    let rows = crate::bench_daemon::rows(&scratch, syslog);
+    let rows = crate::bench_daemon::rows(&scratch, syslog).and_then(|mut rows| {
+        rows.extend(crate::bench_nats::rows(&scratch, syslog)?);
+        Ok(rows)
+    });
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(crate::bench_daemon::render(&rows?))
 }

@@ -95,6 +95,11 @@ fn counter(route: &RouteSpec) -> Option<Counter> {
                 .ok()
                 .map(|e| e.batch.len() as u64)
         }),
+        SinkArgs::Nats(_) => Some(|payload| {
+            logferry::framing::Batch::decode(payload)
+                .ok()
+                .map(|b| b.len() as u64)
+        }),
         SinkArgs::FileUpload(_) => None,
     }
 }

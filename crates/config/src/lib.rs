@@ -71,8 +71,8 @@ mod reader;
 
 pub use error::{ConfigError, Location, did_you_mean};
 pub use model::{
-    AfterUpload, Api, Config, FileSource, Format, Multiline, MultilineRule, OptionValue,
-    SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    AfterUpload, Api, Config, FileSource, Format, Multiline, MultilineRule, NatsSource,
+    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
 };
 
 use std::path::Path;

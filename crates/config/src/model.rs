@@ -134,17 +134,87 @@ pub struct SourceConfig {
 pub enum SourceKind {
     /// `type = "file"`: files matched by globs, followed as they grow and rotate.
     File(FileSource),
+    /// `type = "nats"`: a worker's share of a durable pull consumer on a JetStream stream.
+    Nats(NatsSource),
 }
 
 impl SourceKind {
     /// Every accepted `type`.
-    pub const TYPES: &'static [&'static str] = &["file"];
+    pub const TYPES: &'static [&'static str] = &["file", "nats"];
 
     /// The `type` as written in the file.
     pub fn type_name(&self) -> &'static str {
         match self {
             SourceKind::File(_) => "file",
+            SourceKind::Nats(_) => "nats",
         }
+    }
+}
+
+/// `type = "nats"`: batches published by edge hosts' `nats` sinks, consumed through one
+/// durable pull consumer shared by every worker.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NatsSource {
+    /// `url`: one server URL or several (a cluster), never empty.
+    pub urls: Vec<String>,
+    /// `stream`: the stream's name.
+    pub stream: String,
+    /// `consumer`: the durable consumer's name, shared by all workers.
+    pub consumer: String,
+    /// `subject`: when set, the stream is created capturing it if missing (so workers may
+    /// start before any edge host).
+    pub subject: Option<String>,
+    /// `format` of the records (default text): what the sink is told they are.
+    pub format: Format,
+    /// `credentials_file`: a NATS `.creds` file.
+    pub credentials_file: Option<PathBuf>,
+    /// `ca_file`: CA certificates (PEM) to trust; turns TLS on.
+    pub ca_file: Option<PathBuf>,
+    /// `client_cert` and `client_key`: a client certificate (mutual TLS), both or neither.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `in_flight`: messages this worker holds unacknowledged at most (default 4).
+    pub in_flight: usize,
+    /// `max_deliver`: deliveries before a message goes to the dead-letter subject
+    /// (default 10).
+    pub max_deliver: u64,
+    /// `ack_wait`: how long the server waits for an (in-progress) acknowledgement
+    /// before redelivering (default 60 s).
+    pub ack_wait: Duration,
+    /// `dead_letter_subject` (default `STREAM.dead`, lowercased).
+    pub dead_letter_subject: Option<String>,
+    pub(crate) env: EnvMarks,
+}
+
+impl NatsSource {
+    /// The default `in_flight`.
+    pub const DEFAULT_IN_FLIGHT: usize = 4;
+    /// The default `max_deliver`.
+    pub const DEFAULT_MAX_DELIVER: u64 = 10;
+    /// The default `ack_wait`.
+    pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(60);
+}
+
+impl fmt::Debug for NatsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |k| self.env.has(k);
+        f.debug_struct("NatsSource")
+            .field("urls", &Shown(&self.urls, e("url")))
+            .field("stream", &self.stream)
+            .field("consumer", &self.consumer)
+            .field("subject", &self.subject)
+            .field("format", &self.format)
+            .field(
+                "credentials_file",
+                &Shown(&self.credentials_file, e("credentials_file")),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("in_flight", &self.in_flight)
+            .field("max_deliver", &self.max_deliver)
+            .field("ack_wait", &self.ack_wait)
+            .field("dead_letter_subject", &self.dead_letter_subject)
+            .finish()
     }
 }
 
@@ -324,11 +394,14 @@ pub enum SinkKind {
     Sdl,
     /// `type = "file-upload"`: Taegis File Upload of whole files (`logferry file-upload`).
     FileUpload,
+    /// `type = "nats"`: batches published to a NATS JetStream stream, for a pool of
+    /// workers (`url`, `stream`, `subject`).
+    Nats,
 }
 
 impl SinkKind {
     /// Every accepted `type`.
-    pub const TYPES: &'static [&'static str] = &["http-ingest", "sdl", "file-upload"];
+    pub const TYPES: &'static [&'static str] = &["http-ingest", "sdl", "file-upload", "nats"];
 
     /// The `type` as written in the file, which is also the subcommand's name.
     pub fn type_name(self) -> &'static str {
@@ -336,6 +409,7 @@ impl SinkKind {
             SinkKind::HttpIngest => "http-ingest",
             SinkKind::Sdl => "sdl",
             SinkKind::FileUpload => "file-upload",
+            SinkKind::Nats => "nats",
         }
     }
 
@@ -349,6 +423,7 @@ impl SinkKind {
             "http-ingest" => Some(SinkKind::HttpIngest),
             "sdl" => Some(SinkKind::Sdl),
             "file-upload" => Some(SinkKind::FileUpload),
+            "nats" => Some(SinkKind::Nats),
             _ => None,
         }
     }

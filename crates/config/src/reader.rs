@@ -6,8 +6,8 @@ use crate::duration;
 use crate::env::{Substituted, substitute};
 use crate::error::{ConfigError, Location, did_you_mean};
 use crate::model::{
-    AfterUpload, Api, Config, EnvMarks, FileSource, Format, Multiline, MultilineRule, OptionValue,
-    SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    AfterUpload, Api, Config, EnvMarks, FileSource, Format, Multiline, MultilineRule, NatsSource,
+    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -32,6 +32,22 @@ const FILE_KEYS: &[&str] = &[
     "settle",
     "after_upload",
     "max_open_files",
+];
+const NATS_KEYS: &[&str] = &[
+    "type",
+    "url",
+    "stream",
+    "consumer",
+    "subject",
+    "format",
+    "credentials_file",
+    "ca_file",
+    "client_cert",
+    "client_key",
+    "in_flight",
+    "max_deliver",
+    "ack_wait",
+    "dead_letter_subject",
 ];
 const MULTILINE_KEYS: &[&str] = &["start", "continue", "max_bytes", "timeout", "join"];
 const AFTER_UPLOAD_KEYS: &[&str] = &["move_to"];
@@ -406,12 +422,15 @@ impl Reader<'_> {
                     ));
                 }
                 let source = self.source(name, key, v, &path)?;
-                let SourceKind::File(file) = &source.kind;
+                let whole_files = match &source.kind {
+                    SourceKind::File(file) => file.whole_files,
+                    SourceKind::Nats(_) => false,
+                };
                 seen.insert(
                     name.to_owned(),
                     SourceSeen {
                         span: key.span(),
-                        whole_files: file.whole_files,
+                        whole_files,
                     },
                 );
                 sources.insert(name.to_owned(), source);
@@ -508,12 +527,126 @@ impl Reader<'_> {
             let message = format!("one of {}", one_of(SourceKind::TYPES));
             return Err(self.missing(table, key.span(), path, "type", message));
         };
-        self.choice(type_value, &type_path, &[("file", ())])?;
-        let kind = SourceKind::File(self.file_source(key, table, path)?);
+        let kind = match self.choice(type_value, &type_path, &[("file", false), ("nats", true)])? {
+            false => SourceKind::File(self.file_source(key, table, path)?),
+            true => SourceKind::Nats(self.nats_source(key, table, path)?),
+        };
         Ok(SourceConfig {
             name: name.to_owned(),
             location: self.loc(&key.span()),
             kind,
+        })
+    }
+
+    fn nats_source(&self, key: &Key<'_>, table: &DeTable<'_>, path: &str) -> Result<NatsSource> {
+        self.check_keys(table, NATS_KEYS, path)?;
+        let mut env = EnvMarks::default();
+        let at = |k: &str| format!("{path}.{k}");
+        let required = |k: &'static str, example: &str| -> Result<(String, bool)> {
+            let Some(v) = table.get(k) else {
+                return Err(self.err(
+                    key.span(),
+                    &at(k),
+                    format!("missing required key: {example}"),
+                ));
+            };
+            let s = self.string(v, &at(k))?;
+            if s.text.is_empty() {
+                return Err(self.err(v.span(), &at(k), "must not be empty"));
+            }
+            Ok((s.text, s.from_env))
+        };
+        let Some(url) = table.get("url") else {
+            return Err(self.err(
+                key.span(),
+                &at("url"),
+                "missing required key: the server, like `url = \"nats://nats-1:4222\"` (or a list)",
+            ));
+        };
+        let (urls, from_env) = match url.get_ref() {
+            DeValue::Array(_) => self.strings(url, &at("url"))?,
+            _ => {
+                let s = self.string(url, &at("url"))?;
+                (vec![s.text], s.from_env)
+            }
+        };
+        if from_env {
+            env.mark("url");
+        }
+        if urls.is_empty() || urls.iter().any(String::is_empty) {
+            return Err(self.err(url.span(), &at("url"), "must name at least one server"));
+        }
+        let (stream, _) = required("stream", "the stream's name, like `stream = \"LOGS\"`")?;
+        let (consumer, _) = required(
+            "consumer",
+            "the durable consumer shared by workers, like `consumer = \"shippers\"`",
+        )?;
+        let optional = |k: &str| -> Result<Option<(String, bool)>> {
+            table
+                .get(k)
+                .map(|v| self.string(v, &at(k)).map(|s| (s.text, s.from_env)))
+                .transpose()
+        };
+        let subject = optional("subject")?.map(|(s, _)| s);
+        let format = match table.get("format") {
+            Some(v) => self.choice(
+                v,
+                &at("format"),
+                &[("text", Format::Text), ("json", Format::Json)],
+            )?,
+            None => Format::default(),
+        };
+        let credentials_file = optional("credentials_file")?.map(|(s, from_env)| {
+            if from_env {
+                env.mark("credentials_file");
+            }
+            PathBuf::from(s)
+        });
+        let ca_file = optional("ca_file")?.map(|(s, _)| PathBuf::from(s));
+        let client_cert = match (optional("client_cert")?, optional("client_key")?) {
+            (Some((c, _)), Some((k, _))) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            (c, _) => {
+                let (missing, other) = if c.is_some() {
+                    ("client_key", "client_cert")
+                } else {
+                    ("client_cert", "client_key")
+                };
+                let (k, _) = table.get_key_value(other).expect("present");
+                return Err(self.err(
+                    k.span(),
+                    &at(other),
+                    format!("`{other}` needs `{missing}` too"),
+                ));
+            }
+        };
+        let in_flight = match table.get("in_flight") {
+            Some(v) => self.count(v, &at("in_flight"), 1)?,
+            None => NatsSource::DEFAULT_IN_FLIGHT,
+        };
+        let max_deliver = match table.get("max_deliver") {
+            Some(v) => self.count(v, &at("max_deliver"), 1)? as u64,
+            None => NatsSource::DEFAULT_MAX_DELIVER,
+        };
+        let ack_wait = match table.get("ack_wait") {
+            Some(v) => self.duration(v, &at("ack_wait"))?,
+            None => NatsSource::DEFAULT_ACK_WAIT,
+        };
+        let dead_letter_subject = optional("dead_letter_subject")?.map(|(s, _)| s);
+        Ok(NatsSource {
+            urls,
+            stream,
+            consumer,
+            subject,
+            format,
+            credentials_file,
+            ca_file,
+            client_cert,
+            in_flight,
+            max_deliver,
+            ack_wait,
+            dead_letter_subject,
+            env,
         })
     }
 

@@ -7,8 +7,8 @@ use crate::cmd_http_ingest::HttpIngestArgs;
 use crate::cmd_sdl::SdlArgs;
 use clap::{Args, FromArgMatches};
 use logferry_config::{
-    Config, ConfigError, FileSource, Format, OptionValue, SinkConfig, SinkKind, SinkOption,
-    SourceConfig, SourceKind,
+    Config, ConfigError, FileSource, Format, NatsSource, OptionValue, SinkConfig, SinkKind,
+    SinkOption, SourceConfig, SourceKind,
 };
 use std::path::PathBuf;
 
@@ -17,6 +17,26 @@ pub(crate) enum SinkArgs {
     HttpIngest(Box<HttpIngestArgs>),
     Sdl(Box<SdlArgs>),
     FileUpload(Box<FileUploadArgs>),
+    Nats(Box<super::bus::NatsArgs>),
+}
+
+/// What a route reads.
+pub(crate) enum RouteInput {
+    /// Followed files.
+    File(FileSource),
+    /// A worker's share of a NATS consumer (see `bus.rs`).
+    Nats(NatsSource),
+}
+
+impl RouteInput {
+    /// The followed files; only file routes get here (`route::run` hands bus routes to
+    /// `bus::worker` first).
+    pub(crate) fn file(&self) -> &FileSource {
+        match self {
+            RouteInput::File(f) => f,
+            RouteInput::Nats(_) => unreachable!("a nats route follows no files"),
+        }
+    }
 }
 
 /// One route: records of one source into one sink, with its own spool, checkpoints and
@@ -27,7 +47,7 @@ pub(crate) struct RouteSpec {
     /// The sink's parsed options.
     pub(crate) sink: SinkArgs,
     /// The source.
-    pub(crate) source: FileSource,
+    pub(crate) source: RouteInput,
     /// `DATA_DIR/SINK/SOURCE`.
     pub(crate) dir: PathBuf,
     /// What the route was built from: an unchanged pair keeps running on reload.
@@ -61,8 +81,12 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
         for input in &sink.inputs {
             let source = &config.sources[input];
             #[allow(unreachable_patterns)]
-            let file = match &source.kind {
-                SourceKind::File(file) => file.clone(),
+            let (input, format) = match &source.kind {
+                SourceKind::File(file) => (RouteInput::File(file.clone()), file.format),
+                SourceKind::Nats(n) => {
+                    super::bus::check_worker(config, sink, source)?;
+                    (RouteInput::Nats(n.clone()), n.format)
+                }
                 _ => {
                     return Err(error(
                         config,
@@ -72,7 +96,8 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                     ));
                 }
             };
-            if let Some(m) = &file.multiline
+            if let RouteInput::File(file) = &input
+                && let Some(m) = &file.multiline
                 && m.join.as_deref().is_some_and(|j| j.contains(['\n', '\r']))
             {
                 return Err(ConfigError::at(
@@ -83,7 +108,7 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                      text is), so a merged record stays on one line",
                 ));
             }
-            let parsed = sink_args(config, sink, file.format)?;
+            let parsed = sink_args(config, sink, format)?;
             let first = routes
                 .last()
                 .is_none_or(|r: &RouteSpec| r.from.0.name != sink.name);
@@ -91,7 +116,7 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
                 heartbeat: heartbeat(config, sink)?.filter(|_| first),
                 name: format!("{}<-{}", sink.name, source.name),
                 sink: parsed,
-                source: file,
+                source: input,
                 dir: config.data_dir.join(&sink.name).join(&source.name),
                 from: (sink.clone(), source.clone()),
             });
@@ -119,6 +144,11 @@ fn sink_args(config: &Config, sink: &SinkConfig, format: Format) -> Result<SinkA
             sink,
             "file-upload",
         )?))),
+        SinkKind::Nats => {
+            let mut args: super::bus::NatsArgs = parse(config, sink, "nats")?;
+            args.format = format.into();
+            Ok(SinkArgs::Nats(Box::new(args)))
+        }
         _ => Err(error(
             config,
             sink,
@@ -286,7 +316,7 @@ fn key_error(
 }
 
 /// An error at `option`'s value (or at the sink's table).
-fn error(
+pub(super) fn error(
     config: &Config,
     sink: &SinkConfig,
     option: Option<&SinkOption>,
@@ -341,6 +371,10 @@ impl RouteSpec {
                         "missing credentials: set `token`, or `client_id` and `client_secret`"
                     );
                 }
+                &a.sender
+            }
+            SinkArgs::Nats(a) => {
+                a.check()?;
                 &a.sender
             }
         };

@@ -34,6 +34,9 @@ pub(crate) async fn run(
     std::fs::create_dir_all(&spec.dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spec.dir.display()))?;
     restrict(&spec.dir);
+    if let super::plan::RouteInput::Nats(source) = &spec.source {
+        return super::bus::worker(spec, source, stage, &watch).await;
+    }
     match &spec.sink {
         SinkArgs::HttpIngest(args) => {
             let built = crate::cmd_http_ingest::build(args)?;
@@ -44,6 +47,10 @@ pub(crate) async fn run(
             records(spec, &args.sender, built.sink, built.front, stage, &watch).await
         }
         SinkArgs::FileUpload(args) => super::uploads::run(spec, args, stage, &watch).await,
+        SinkArgs::Nats(args) => {
+            let built = super::bus::build_sink(spec, args)?;
+            records(spec, &args.sender, built.sink, built.front, stage, &watch).await
+        }
     }
 }
 
@@ -67,7 +74,7 @@ async fn records<S: Sink>(
     })?;
     let registry = Arc::new(registry);
     let follow = Follow::new(follow_config(spec), registry.clone());
-    front.multiline = super::multiline(&spec.source)?;
+    front.multiline = super::multiline(spec.source.file())?;
     let source = Merged(
         follow,
         spec.heartbeat
@@ -245,7 +252,7 @@ pub(crate) async fn until_stopped<T>(
 }
 
 fn follow_config(spec: &RouteSpec) -> FollowConfig {
-    let source = &spec.source;
+    let source = spec.source.file();
     let mut config = FollowConfig {
         include: source.include.clone(),
         exclude: source.exclude.clone(),

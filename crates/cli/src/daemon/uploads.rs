@@ -35,8 +35,11 @@ pub(crate) async fn run(
         .unwrap_or_else(|| spec.dir.join("dead-letter.jsonl"));
     let mut progress = Progress::new(false);
     let mut recorder = Recorder::new(&upload, dead_letter, &mut progress);
-    let globs = logferry::source::follow::Globs::new(&spec.source.include, &spec.source.exclude)
-        .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
+    let globs = logferry::source::follow::Globs::new(
+        &spec.source.file().include,
+        &spec.source.file().exclude,
+    )
+    .map_err(|e| anyhow::anyhow!("{}", crate::exit::chain(&e)))?;
     let mut ledger = logferry::pipeline::Ledger::default();
     let mut book = super::ledger::RouteLedger::open(&spec.dir);
     // Each candidate's (size, modified) and since when it has not changed.
@@ -61,7 +64,7 @@ pub(crate) async fn run(
             let entry = seen.entry(path.clone()).or_insert((state, now));
             if entry.0 != state {
                 *entry = (state, now);
-            } else if now.duration_since(entry.1) >= spec.source.settle && meta.len() > 0 {
+            } else if now.duration_since(entry.1) >= spec.source.file().settle && meta.len() > 0 {
                 settled.push(path);
             }
         }
@@ -86,7 +89,7 @@ pub(crate) async fn run(
                 if let Some((state, _)) = seen.remove(&path) {
                     uploaded.insert(path.clone(), state);
                 }
-                after_upload(&path, &spec.source.after_upload);
+                after_upload(&path, &spec.source.file().after_upload);
             }
             uploaded.retain(|p, _| p.exists());
         }

@@ -7,6 +7,7 @@ mod check;
 mod demo;
 mod file_upload;
 mod http_ingest;
+mod nats;
 mod run;
 mod sdl;
 
