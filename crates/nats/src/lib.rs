@@ -83,8 +83,9 @@ impl std::fmt::Debug for ConnectConfig {
 }
 
 impl ConnectConfig {
-    /// Defaults for `urls`: no TLS unless a URL says `tls://`, no credentials, 10 s
-    /// requests.
+    /// Defaults for `urls`: no TLS unless a URL says `tls://`, no credentials, 5 s
+    /// requests (a publish not acknowledged within it is sent again, with the same
+    /// message id).
     pub fn new(urls: Vec<String>) -> Self {
         ConnectConfig {
             urls,
@@ -93,7 +94,7 @@ impl ConnectConfig {
             client_cert: None,
             require_tls: false,
             name: "logferry".into(),
-            request_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -320,6 +320,12 @@ impl Sink for NatsSink {
                 entries = None; // closed: take nothing new, finish what is on the wire
             }
             if entries.is_none() && pending.is_empty() {
+                let duplicates = self.duplicates();
+                if duplicates > 0 {
+                    tracing::info!(
+                        "nats sink: {duplicates} republished messages were already in the stream (dropped by the server as duplicates)"
+                    );
+                }
                 return;
             }
             let room = pending.len() < max;

@@ -96,7 +96,6 @@ impl NatsArgs {
         c.credentials_file = self.credentials_file.clone();
         c.ca_file = self.sender.ca_file.clone();
         c.client_cert = self.client_cert.clone().zip(self.client_key.clone());
-        c.request_timeout = Duration::from_secs(self.sender.request_timeout.clamp(1, 60));
         c
     }
 }

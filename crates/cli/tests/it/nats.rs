@@ -220,7 +220,7 @@ fn bus_stats(data: &Path) -> serde_json::Value {
 }
 
 /// Messages left in the stream (polled: a worker's acknowledgement may still travel).
-async fn stream_drains(urls: &[String]) {
+async fn stream_drains(urls: &[String], logs: &[&Daemon]) {
     let bus = logferry::nats::connect(&logferry::nats::ConnectConfig::new(urls.to_vec()))
         .await
         .unwrap();
@@ -266,7 +266,7 @@ async fn edge_to_nats_to_a_worker_delivers_every_record_once_and_the_ledgers_add
     }
     let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
     assert_eq!(total, N, "no kill, no duplicate");
-    stream_drains(&urls).await;
+    stream_drains(&urls, &[&edge, &worker]).await;
     assert!(edge.term(), "the edge exits 0");
     assert!(worker.term(), "the worker exits 0");
     let (read, delivered, rejected, invalid) = ledger(&edge_dir.join("data"), "bus", "app");
@@ -336,7 +336,7 @@ async fn kill_9_a_worker_and_the_edge_and_restart_nats_server_loses_nothing() {
     server.restart().unwrap();
     writer.join().unwrap();
     let total = all_arrived(&emu, N, &[&edge, &w1, &w2], Duration::from_secs(90));
-    stream_drains(&urls).await;
+    stream_drains(&urls, &[&edge, &w1, &w2]).await;
     assert!(edge.term() && w1.term() && w2.term(), "all exit 0");
     let duplicates = total - N;
     // Bound: each worker holds at most 4 messages (in_flight) of at most ~2,000 lines
@@ -405,16 +405,24 @@ async fn a_three_node_cluster_loses_a_node_and_every_record_arrives() {
             std::thread::sleep(Duration::from_millis(50));
         }
     });
-    wait_for("nothing arrived before the node's kill", || {
-        counts(&emu).len() > 5_000
-    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts(&emu).len() <= 5_000 {
+        if Instant::now() > deadline {
+            panic!(
+                "nothing arrived before the node's kill; logs:\n{}\n-----\n{}",
+                edge.log(),
+                worker.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     nodes[0].kill();
     writer.join().unwrap();
     let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(90));
     let duplicates = total - N;
     eprintln!("nats cluster: {N} lines, {duplicates} duplicates");
     assert!(duplicates <= 4 * 2_000, "{duplicates} duplicates");
-    stream_drains(&urls[1..]).await;
+    stream_drains(&urls[1..], &[&edge, &worker]).await;
     assert!(edge.term() && worker.term(), "both exit 0");
     emu.shutdown().await;
 }

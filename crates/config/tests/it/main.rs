@@ -5,6 +5,7 @@
 mod env;
 mod errors;
 mod example;
+mod nats;
 mod props;
 mod secrets;
 
