@@ -183,6 +183,9 @@ pub struct NatsSource {
     pub ack_wait: Duration,
     /// `dead_letter_subject` (default `STREAM.dead`, lowercased).
     pub dead_letter_subject: Option<String>,
+    /// `nak_delay`: the delay of the first negative acknowledgement of a batch the sink
+    /// gave up on, doubled with each delivery up to 5 minutes (default 5 s).
+    pub nak_delay: Duration,
     pub(crate) env: EnvMarks,
 }
 
@@ -193,6 +196,8 @@ impl NatsSource {
     pub const DEFAULT_MAX_DELIVER: u64 = 10;
     /// The default `ack_wait`.
     pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(60);
+    /// The default `nak_delay`.
+    pub const DEFAULT_NAK_DELAY: Duration = Duration::from_secs(5);
 }
 
 impl fmt::Debug for NatsSource {
@@ -214,6 +219,7 @@ impl fmt::Debug for NatsSource {
             .field("max_deliver", &self.max_deliver)
             .field("ack_wait", &self.ack_wait)
             .field("dead_letter_subject", &self.dead_letter_subject)
+            .field("nak_delay", &self.nak_delay)
             .finish()
     }
 }

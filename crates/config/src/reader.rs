@@ -48,6 +48,7 @@ const NATS_KEYS: &[&str] = &[
     "max_deliver",
     "ack_wait",
     "dead_letter_subject",
+    "nak_delay",
 ];
 const MULTILINE_KEYS: &[&str] = &["start", "continue", "max_bytes", "timeout", "join"];
 const AFTER_UPLOAD_KEYS: &[&str] = &["move_to"];
@@ -633,6 +634,10 @@ impl Reader<'_> {
             None => NatsSource::DEFAULT_ACK_WAIT,
         };
         let dead_letter_subject = optional("dead_letter_subject")?.map(|(s, _)| s);
+        let nak_delay = match table.get("nak_delay") {
+            Some(v) => self.duration(v, &at("nak_delay"))?,
+            None => NatsSource::DEFAULT_NAK_DELAY,
+        };
         Ok(NatsSource {
             urls,
             stream,
@@ -646,6 +651,7 @@ impl Reader<'_> {
             max_deliver,
             ack_wait,
             dead_letter_subject,
+            nak_delay,
             env,
         })
     }

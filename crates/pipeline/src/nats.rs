@@ -449,7 +449,8 @@ pub struct NatsSourceConfig {
     /// Deliveries of a message before it goes to the dead-letter subject.
     pub max_deliver: u64,
     /// Where exhausted and unreadable messages go (a stream `STREAM_DEAD` capturing it is
-    /// created when missing).
+    /// created when missing, [`dead_letter_stream`]; it must not overlap the stream's
+    /// subjects).
     pub dead_letter_subject: String,
     /// The first negative acknowledgement's delay; doubled with each delivery, at most
     /// 5 minutes.
@@ -654,6 +655,15 @@ async fn connect_worker(
                 bus.ensure_stream(&config.stream).await?;
             }
             let consumer = bus.consumer(&config.stream.name, &config.consumer).await?;
+            let dead = dead_letter_stream(&config.stream.name);
+            if let Err(e) = bus
+                .ensure_dead_letter_stream(&dead, &config.dead_letter_subject)
+                .await
+            {
+                // Dead letters then fail to store: those messages are handed back
+                // (negatively acknowledged), never dropped.
+                tracing::warn!("nats source: dead letters cannot be stored: {e}");
+            }
             Ok::<_, logferry_nats::Error>((bus, consumer))
         };
         tokio::select! {
@@ -669,6 +679,11 @@ async fn connect_worker(
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
+}
+
+/// The stream that keeps the dead letters of stream `stream`: `STREAM_DEAD`.
+pub fn dead_letter_stream(stream: &str) -> String {
+    format!("{stream}_DEAD")
 }
 
 /// The batch a message holds; `None` when it went to the dead-letter subject instead

@@ -144,6 +144,7 @@ pub(crate) async fn worker(
     config.in_flight = source.in_flight;
     config.max_deliver = source.max_deliver;
     config.consumer.ack_wait = source.ack_wait;
+    config.nak_delay = source.nak_delay;
     if let Some(s) = &source.dead_letter_subject {
         config.dead_letter_subject = s.clone();
     }

@@ -426,3 +426,121 @@ async fn a_three_node_cluster_loses_a_node_and_every_record_arrives() {
     assert!(edge.term() && worker.term(), "both exit 0");
     emu.shutdown().await;
 }
+
+/// Records HTTP Ingest refuses for good (400) go to the worker's dead-letter file and
+/// their messages are done; batches it keeps failing (503 until `retry_for` ran out) are
+/// handed back with a delayed nak and, after `max_deliver` deliveries, moved to the
+/// dead-letter subject (stream `LOGS_DEAD`), counted. Nothing stays in the stream.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_records_are_dead_lettered_and_exhausted_messages_go_to_the_dead_letter_subject() {
+    let emu = Emulator::builder()
+        .memory_records(usize::MAX / 2)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("nats")).unwrap();
+    let urls = vec![server.url()];
+    let nats = logferry::nats::connect(&logferry::nats::ConnectConfig::new(urls.clone()))
+        .await
+        .unwrap();
+
+    // 1. Every request refused for good.
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_rate(1.0, vec![FaultStatus::Code(400)]),
+    ))
+    .unwrap();
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, ""));
+    let worker_dir = dir.path().join("worker");
+    let extra = format!("{SUBJECT}\nmax_deliver = 2\nnak_delay = \"100ms\"");
+    let worker_config = worker_config(&emu, &worker_dir, &urls, &extra);
+    // A short retry budget, so 503s give the batch up quickly.
+    let text = std::fs::read_to_string(&worker_config).unwrap() + "retry_for = \"1s\"\n";
+    std::fs::write(&worker_config, text).unwrap();
+    let worker = Daemon::start(&emu, &worker_config);
+    append(&edge_dir.join("app.log"), 0..1_000);
+    let dead_file = worker_dir.join("data/taegis/bus/dead-letter.jsonl");
+    let dead_lines = || {
+        std::fs::read_to_string(&dead_file)
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .map(|v| v["count"].as_u64().unwrap_or(1))
+                    .sum::<u64>()
+            })
+            .unwrap_or(0)
+    };
+    wait_for("refused records never reached the dead-letter file", || {
+        dead_lines() >= 1_000
+    });
+    stream_drains(&urls, &[&edge, &worker]).await;
+
+    // 2. Every request answered 503: given up after 1 s, handed back, delivered again,
+    // then moved to the dead-letter subject.
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_rate(1.0, vec![FaultStatus::Code(503)]),
+    ))
+    .unwrap();
+    append(&edge_dir.join("app.log"), 1_000..1_100);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while nats.stream_messages("LOGS_DEAD").await.unwrap_or(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing reached the dead-letter subject; worker log:\n{}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stream_drains(&urls, &[&edge, &worker]).await;
+    assert!(edge.term() && worker.term(), "both exit 0");
+    let stats = bus_stats(&worker_dir.join("data"));
+    assert!(stats["dead_lettered"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["naked"].as_u64().unwrap() >= 1, "{stats}");
+    assert_eq!(counts(&emu).len(), 0, "nothing was accepted");
+    emu.shutdown().await;
+}
+
+/// `logferry validate`: a worker's nats source feeds one sink, never two.
+#[test]
+fn a_nats_source_feeding_two_sinks_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        r#"data_dir = "/tmp/unused"
+[sources.bus]
+type = "nats"
+url = "nats://127.0.0.1:4222"
+stream = "LOGS"
+consumer = "shippers"
+
+[sinks.a]
+type = "http-ingest"
+inputs = ["bus"]
+url = "https://ingest.example.com/http-endpoint/v1/x"
+key = "k"
+
+[sinks.b]
+type = "http-ingest"
+inputs = ["bus"]
+url = "https://ingest.example.com/http-endpoint/v1/y"
+key = "k"
+"#,
+    )
+    .unwrap();
+    let out = logferry()
+        .args(["validate", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("worker.toml:2:10: sources.bus: a nats source feeds exactly one sink"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -30,7 +30,10 @@ fn a_worker_source_reads_with_its_defaults() {
         panic!("a nats source");
     };
     assert_eq!(n.urls, ["nats://n1:4222", "nats://n2:4222"]);
-    assert_eq!((n.stream.as_str(), n.consumer.as_str()), ("LOGS", "shippers"));
+    assert_eq!(
+        (n.stream.as_str(), n.consumer.as_str()),
+        ("LOGS", "shippers")
+    );
     assert_eq!(n.format, Format::Json);
     assert_eq!(n.in_flight, 2);
     assert_eq!(n.ack_wait, Duration::from_secs(120));
