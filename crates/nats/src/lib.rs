@@ -329,6 +329,22 @@ impl Bus {
             .map_err(|e| Error::new("flush", e))
     }
 
+    /// What durable consumer `durable` of `stream` has left: (messages not yet delivered,
+    /// messages delivered and not yet acknowledged).
+    pub async fn consumer_pending(&self, stream: &str, durable: &str) -> Result<(u64, u64), Error> {
+        let what = || format!("consumer {durable} on stream {stream}");
+        let s = self
+            .js
+            .get_stream(stream)
+            .await
+            .map_err(|e| Error::new(what(), e))?;
+        let info = s
+            .consumer_info(durable)
+            .await
+            .map_err(|e| Error::new(what(), e))?;
+        Ok((info.num_pending, info.num_ack_pending as u64))
+    }
+
     /// Messages in `stream` now (a work-queue stream: not yet acknowledged).
     pub async fn stream_messages(&self, stream: &str) -> Result<u64, Error> {
         let mut s = self
@@ -384,6 +400,19 @@ impl Consumer {
     /// Up to `max` messages, waiting at most `wait` for the first; fewer (or none) when
     /// the stream has fewer.
     pub async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, Error> {
+        // A pull request sent while the connection was down (a server restarting) is
+        // never answered: give up on it a little after its own expiry.
+        tokio::time::timeout(wait + Duration::from_secs(3), self.fetch_once(max, wait))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    format!("{}: fetch", self.name),
+                    "no answer to the pull request",
+                ))
+            })
+    }
+
+    async fn fetch_once(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, Error> {
         let mut batch = self
             .inner
             .batch()

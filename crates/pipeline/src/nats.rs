@@ -796,6 +796,10 @@ async fn settle(
                 }
             },
             _ = ticker.tick() => {
+                if !held.is_empty() {
+                    let seqs: Vec<&u64> = held.keys().collect();
+                    tracing::debug!("nats source: holding messages {seqs:?}");
+                }
                 for (seq, (settle, _, _)) in &held {
                     match settle.progress().await {
                         Ok(()) => {
