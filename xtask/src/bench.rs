@@ -25,9 +25,11 @@ struct Options {
     runs: usize,
     /// Only the `logferry run` rows (`--daemon-only`).
     daemon_only: bool,
+    /// Only the NATS rows (`--nats-only`, `bench_nats.rs`).
+    nats_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--nats-only] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
     if args.first().is_some_and(|a| a == "--criterion") {
         let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
@@ -48,6 +50,7 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             .unwrap_or(3)
             .max(1),
         daemon_only: args.iter().any(|a| a == "--daemon-only"),
+        nats_only: args.iter().any(|a| a == "--nats-only"),
     };
     run(&options)
 }
@@ -78,6 +81,13 @@ fn run(options: &Options) -> Result<()> {
         options.size_mb,
         logferry_emulator::sample::syslog,
     )?;
+    if options.nats_only {
+        let scratch = dir.join(format!("nats-{}", std::process::id()));
+        let rows = crate::bench_nats::rows(&scratch, &syslog);
+        let _ = std::fs::remove_dir_all(&scratch);
+        println!("{}", crate::bench_daemon::render(&rows?));
+        return Ok(());
+    }
     if options.daemon_only {
         println!("{}", daemon_rows(&dir, &syslog)?);
         return Ok(());

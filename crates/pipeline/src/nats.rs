@@ -499,6 +499,19 @@ pub struct NatsSourceStats {
 pub struct NatsSource {
     config: NatsSourceConfig,
     stats: Arc<NatsSourceStats>,
+    finished: Arc<watch::Sender<bool>>,
+}
+
+/// Resolves once a started [`NatsSource`] settled everything it held (acknowledgements
+/// flushed to the server) after its pipeline ended.
+#[derive(Debug, Clone)]
+pub struct Finished(watch::Receiver<bool>);
+
+impl Finished {
+    /// Waits for it (forever when the source was never started).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|done| *done).await;
+    }
 }
 
 impl NatsSource {
@@ -507,7 +520,15 @@ impl NatsSource {
         NatsSource {
             config,
             stats: Arc::default(),
+            finished: Arc::new(watch::Sender::new(false)),
         }
+    }
+
+    /// What to await, once the pipeline ended, before the process exits: the last
+    /// acknowledgements are on their way then (else those messages come back after the
+    /// ack wait, duplicates).
+    pub fn finished(&self) -> Finished {
+        Finished(self.finished.subscribe())
     }
 
     /// Its counters (shared: they keep counting after [`Source::start`]).
@@ -519,12 +540,7 @@ impl NatsSource {
 /// What happens to a message held by the settler.
 enum Settlement {
     /// Hold it (with its permit) and keep it alive with in-progress acknowledgements.
-    Hold(
-        u64,
-        logferry_nats::Settle,
-        u64,
-        tokio::sync::OwnedSemaphorePermit,
-    ),
+    Hold(Box<(u64, logferry_nats::Settle, u64, tokio::sync::OwnedSemaphorePermit)>),
     /// Delivered (or refused and dead-lettered): acknowledge.
     Ack(u64),
     /// Given up on: negatively acknowledge.
@@ -550,7 +566,11 @@ impl Drop for Guard {
 impl Source for NatsSource {
     fn start(self, front: FrontConfig) -> mpsc::Receiver<Item> {
         let (tx, rx) = mpsc::channel(front.queue.max(1));
-        tokio::spawn(consume(self.config, self.stats, tx));
+        let finished = self.finished;
+        tokio::spawn(async move {
+            consume(self.config, self.stats, tx).await;
+            finished.send_replace(true);
+        });
         rx
     }
 }
@@ -611,12 +631,12 @@ async fn consume(config: NatsSourceConfig, stats: Arc<NatsSourceStats>, tx: mpsc
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
             let seq = delivery.stream_sequence;
-            let _ = settle_tx.send(Settlement::Hold(
+            let _ = settle_tx.send(Settlement::Hold(Box::new((
                 seq,
                 delivery.settle,
                 delivery.delivered,
                 permit,
-            ));
+            ))));
             let mut guard = Guard {
                 seq,
                 tx: settle_tx.clone(),
@@ -770,7 +790,8 @@ async fn settle(
         tokio::select! {
             s = rx.recv() => match s {
                 None => break,
-                Some(Settlement::Hold(seq, settle, delivered, permit)) => {
+                Some(Settlement::Hold(held_message)) => {
+                    let (seq, settle, delivered, permit) = *held_message;
                     held.insert(seq, (settle, delivered, permit));
                 }
                 Some(Settlement::Ack(seq)) => {

@@ -174,6 +174,7 @@ async fn consume<S: Sink>(
     let sink = built.sink;
     let source = NatsSource::new(config);
     let counts = source.stats();
+    let finished = source.finished();
     let dead_letter = sender
         .dead_letter
         .clone()
@@ -229,6 +230,16 @@ async fn consume<S: Sink>(
         }
     };
     let ledger = until_stopped(&sink, stage, run).await;
+    // The last acknowledgements reach the server before the route ends.
+    if tokio::time::timeout(Duration::from_secs(5), finished.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "route {}: the NATS source did not settle within 5 s: what it held comes back after the ack wait",
+            spec.name
+        );
+    }
     tick();
     book.write();
     let c = &counts;
