@@ -10,6 +10,9 @@
 //!   (until the emulator counted every record), against a file-source daemon shipping
 //!   the same file to the same kind of emulator in the same run.
 //! - **two workers**: the same, refilled, drained by two worker daemons.
+//!
+//! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
+//! it, to see how far holding more messages lets compression run ahead of the requests.
 
 use crate::bench::{Emulator, bin, mb};
 use crate::bench_daemon::DaemonRow;
@@ -180,18 +183,22 @@ fn stop(mut child: Child) -> Result<()> {
     Ok(())
 }
 
-/// The `delivered` count of a route's ledger (written every second while it changes).
-fn delivered(data: &Path, sink: &str, source: &str) -> u64 {
-    std::fs::read(data.join(sink).join(source).join("ledger.json"))
+/// Where the edge's registry says reading of its (one) file stands.
+fn read_offset(data: &Path) -> u64 {
+    std::fs::read(data.join("bus").join("backlog").join("files.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["delivered"].as_u64())
+        .and_then(|v| v["files"][0]["offset"].as_u64())
         .unwrap_or(0)
 }
 
-/// Publishes `backlog` through an edge daemon; the seconds until the stream held all of it.
+/// Publishes `backlog` through an edge daemon; the seconds until the stream held all of
+/// it: the file read to its end (the registry, written every 250 ms), and the stream's
+/// bytes unchanged for 1.5 s after that (the time of their last change is the end).
+/// The edge's ledger, exact once it stopped, must then say every record was published.
 fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> {
     std::fs::create_dir_all(dir)?;
+    let size = std::fs::metadata(backlog)?.len();
     let config = dir.join("edge.toml");
     std::fs::write(
         &config,
@@ -207,7 +214,7 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
     let edge = daemon(&config, &[])?;
     let mut last = (0u64, started.elapsed());
     let deadline = started + Duration::from_secs(600);
-    while delivered(&dir.join("data"), "bus", "backlog") < lines {
+    loop {
         if Instant::now() > deadline {
             bail!("edge publish: not done after 600 s");
         }
@@ -215,13 +222,23 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
         if bytes != last.0 {
             last = (bytes, started.elapsed());
         }
+        if read_offset(&dir.join("data")) >= size
+            && started.elapsed() - last.1 > Duration::from_millis(1500)
+        {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
-    let (_, bytes) = server.stored()?;
-    if bytes != last.0 {
-        last = (bytes, started.elapsed());
-    }
     stop(edge)?;
+    let ledger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data/bus/backlog/ledger.json"))?)?;
+    let (read, published) = (
+        ledger["read"].as_u64().unwrap_or(0),
+        ledger["delivered"].as_u64().unwrap_or(0),
+    );
+    if read != lines || published != lines {
+        bail!("edge publish: {published} of {read} records published, {lines} lines: {ledger}");
+    }
     Ok(last.1.as_secs_f64())
 }
 
@@ -248,10 +265,13 @@ fn drain(server: &Server, dir: &Path, workers: usize, lines: u64) -> Result<f64>
             std::fs::write(
                 &config,
                 format!(
-                    "data_dir = \"{data}\"\n[sources.bus]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"LOGS\"\nconsumer = \"bench\"\n\
+                    "data_dir = \"{data}\"\n[sources.bus]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"LOGS\"\nconsumer = \"bench\"\n{in_flight}\
                      [sinks.taegis]\ntype = \"http-ingest\"\ninputs = [\"bus\"]\nurl = \"${{HTTP_INGEST_URL}}\"\nkey = \"${{HTTP_INGEST_KEY}}\"\n",
                     data = d.join("data").display(),
                     url = server.url(),
+                    in_flight = std::env::var("LOGFERRY_BENCH_NATS_IN_FLIGHT")
+                        .map(|n| format!("in_flight = {n}\n"))
+                        .unwrap_or_default(),
                 ),
             )?;
             Ok(config)

@@ -540,7 +540,14 @@ impl NatsSource {
 /// What happens to a message held by the settler.
 enum Settlement {
     /// Hold it (with its permit) and keep it alive with in-progress acknowledgements.
-    Hold(Box<(u64, logferry_nats::Settle, u64, tokio::sync::OwnedSemaphorePermit)>),
+    Hold(
+        Box<(
+            u64,
+            logferry_nats::Settle,
+            u64,
+            tokio::sync::OwnedSemaphorePermit,
+        )>,
+    ),
     /// Delivered (or refused and dead-lettered): acknowledge.
     Ack(u64),
     /// Given up on: negatively acknowledge.
