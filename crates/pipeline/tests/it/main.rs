@@ -4,6 +4,8 @@
 
 #[cfg(unix)]
 mod follow;
+#[cfg(feature = "nats")]
+mod nats;
 
 use logferry_emulator::{Emulator, Endpoint};
 use logferry_framing::Format;
