@@ -187,6 +187,9 @@ async fn consume<S: Sink>(
         // acknowledged), so it is kept: not a dead letter.
         let e = match e {
             Event::Undelivered { lost, .. } => Event::Undelivered { lost, kept: true },
+            // The batches name the edges' files; where a worker stopped in them means
+            // nothing (the bus keeps what it did not take).
+            Event::Interrupted { .. } => return std::ops::ControlFlow::Continue(()),
             e => e,
         };
         observer.borrow_mut().event(&e);
