@@ -25,9 +25,11 @@ struct Options {
     runs: usize,
     /// Only the `logferry run` rows (`--daemon-only`).
     daemon_only: bool,
+    /// Only the NATS rows (`--nats-only`, `bench_nats.rs`).
+    nats_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only | --nats-only] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--net-only") {
         return crate::bench_net::command();
@@ -51,6 +53,7 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             .unwrap_or(3)
             .max(1),
         daemon_only: args.iter().any(|a| a == "--daemon-only"),
+        nats_only: args.iter().any(|a| a == "--nats-only"),
     };
     run(&options)
 }
@@ -81,6 +84,13 @@ fn run(options: &Options) -> Result<()> {
         options.size_mb,
         logferry_emulator::sample::syslog,
     )?;
+    if options.nats_only {
+        let scratch = dir.join(format!("nats-{}", std::process::id()));
+        let rows = crate::bench_nats::rows(&scratch, &syslog);
+        let _ = std::fs::remove_dir_all(&scratch);
+        println!("{}", crate::bench_daemon::render(&rows?));
+        return Ok(());
+    }
     if options.daemon_only {
         println!("{}", daemon_rows(&dir, &syslog)?);
         return Ok(());
@@ -228,6 +238,7 @@ fn daemon_rows(dir: &Path, syslog: &Path) -> Result<String> {
     let scratch = dir.join(format!("daemon-{}", std::process::id()));
     let rows = crate::bench_daemon::rows(&scratch, syslog).and_then(|mut rows| {
         rows.extend(crate::bench_net::rows(&scratch)?);
+        rows.extend(crate::bench_nats::rows(&scratch, syslog)?);
         Ok(rows)
     });
     let _ = std::fs::remove_dir_all(&scratch);

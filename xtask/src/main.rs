@@ -17,6 +17,7 @@
 
 mod bench;
 mod bench_daemon;
+mod bench_nats;
 mod bench_net;
 mod fuzz;
 #[cfg(test)]

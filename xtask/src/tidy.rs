@@ -23,6 +23,7 @@ const TRANSPORTS: &[&str] = &[
     "logferry-taegis-ingest",
     "logferry-taegis-upload",
     "logferry-sdl",
+    "logferry-nats",
 ];
 
 /// The one pipeline: it joins leaves and transports behind the `Source` and `Sink`

@@ -86,6 +86,7 @@ pub(crate) async fn run(args: ReplayArgs, progress: &mut Progress) -> anyhow::Re
     match &route.sink {
         SinkArgs::HttpIngest(a) => ship!(crate::cmd_http_ingest::build(a)?),
         SinkArgs::Sdl(a) => ship!(crate::cmd_sdl::build(a)?),
+        SinkArgs::Nats(a) => ship!(crate::daemon::bus::build_sink(route, a)?),
         SinkArgs::FileUpload(_) => usage!(
             "sink `{}` uploads whole files: there are no records to replay",
             args.sink

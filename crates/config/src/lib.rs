@@ -71,7 +71,7 @@ mod reader;
 
 pub use error::{ConfigError, Location, did_you_mean};
 pub use model::{
-    AfterUpload, Api, Config, FileSource, Format, HttpSource, Multiline, MultilineRule,
+    AfterUpload, Api, Config, FileSource, Format, HttpSource, Multiline, MultilineRule, NatsSource,
     OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt, SyslogMode,
     SyslogSource, TlsFiles,
 };

@@ -138,11 +138,13 @@ pub enum SourceKind {
     Syslog(SyslogSource),
     /// `type = "http"`: a Splunk-HEC-compatible HTTP receiver.
     Http(HttpSource),
+    /// `type = "nats"`: a worker's share of a durable pull consumer on a JetStream stream.
+    Nats(NatsSource),
 }
 
 impl SourceKind {
     /// Every accepted `type`.
-    pub const TYPES: &'static [&'static str] = &["file", "syslog", "http"];
+    pub const TYPES: &'static [&'static str] = &["file", "syslog", "http", "nats"];
 
     /// The `type` as written in the file.
     pub fn type_name(&self) -> &'static str {
@@ -150,6 +152,7 @@ impl SourceKind {
             SourceKind::File(_) => "file",
             SourceKind::Syslog(_) => "syslog",
             SourceKind::Http(_) => "http",
+            SourceKind::Nats(_) => "nats",
         }
     }
 
@@ -253,6 +256,79 @@ impl fmt::Debug for HttpSource {
             .field("token", &REDACTED)
             .field("tls", &Shown(&self.tls, e("tls")))
             .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// `type = "nats"`: batches published by edge hosts' `nats` sinks, consumed through one
+/// durable pull consumer shared by every worker.
+#[derive(Clone, PartialEq)]
+#[non_exhaustive]
+pub struct NatsSource {
+    /// `url`: one server URL or several (a cluster), never empty.
+    pub urls: Vec<String>,
+    /// `stream`: the stream's name.
+    pub stream: String,
+    /// `consumer`: the durable consumer's name, shared by all workers.
+    pub consumer: String,
+    /// `subject`: when set, the stream is created capturing it if missing (so workers may
+    /// start before any edge host).
+    pub subject: Option<String>,
+    /// `format` of the records (default text): what the sink is told they are.
+    pub format: Format,
+    /// `credentials_file`: a NATS `.creds` file.
+    pub credentials_file: Option<PathBuf>,
+    /// `ca_file`: CA certificates (PEM) to trust; turns TLS on.
+    pub ca_file: Option<PathBuf>,
+    /// `client_cert` and `client_key`: a client certificate (mutual TLS), both or neither.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    /// `in_flight`: messages this worker holds unacknowledged at most (default 4).
+    pub in_flight: usize,
+    /// `max_deliver`: deliveries before a message goes to the dead-letter subject
+    /// (default 10).
+    pub max_deliver: u64,
+    /// `ack_wait`: how long the server waits for an (in-progress) acknowledgement
+    /// before redelivering (default 60 s).
+    pub ack_wait: Duration,
+    /// `dead_letter_subject` (default `STREAM.dead`, lowercased).
+    pub dead_letter_subject: Option<String>,
+    /// `nak_delay`: the delay of the first negative acknowledgement of a batch the sink
+    /// gave up on, doubled with each delivery up to 5 minutes (default 5 s).
+    pub nak_delay: Duration,
+    pub(crate) env: EnvMarks,
+}
+
+impl NatsSource {
+    /// The default `in_flight`.
+    pub const DEFAULT_IN_FLIGHT: usize = 4;
+    /// The default `max_deliver`.
+    pub const DEFAULT_MAX_DELIVER: u64 = 10;
+    /// The default `ack_wait`.
+    pub const DEFAULT_ACK_WAIT: Duration = Duration::from_secs(60);
+    /// The default `nak_delay`.
+    pub const DEFAULT_NAK_DELAY: Duration = Duration::from_secs(5);
+}
+
+impl fmt::Debug for NatsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = |k| self.env.has(k);
+        f.debug_struct("NatsSource")
+            .field("urls", &Shown(&self.urls, e("url")))
+            .field("stream", &self.stream)
+            .field("consumer", &self.consumer)
+            .field("subject", &self.subject)
+            .field("format", &self.format)
+            .field(
+                "credentials_file",
+                &Shown(&self.credentials_file, e("credentials_file")),
+            )
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("in_flight", &self.in_flight)
+            .field("max_deliver", &self.max_deliver)
+            .field("ack_wait", &self.ack_wait)
+            .field("dead_letter_subject", &self.dead_letter_subject)
+            .field("nak_delay", &self.nak_delay)
             .finish()
     }
 }
@@ -433,11 +509,14 @@ pub enum SinkKind {
     Sdl,
     /// `type = "file-upload"`: Taegis File Upload of whole files (`logferry file-upload`).
     FileUpload,
+    /// `type = "nats"`: batches published to a NATS JetStream stream, for a pool of
+    /// workers (`url`, `stream`, `subject`).
+    Nats,
 }
 
 impl SinkKind {
     /// Every accepted `type`.
-    pub const TYPES: &'static [&'static str] = &["http-ingest", "sdl", "file-upload"];
+    pub const TYPES: &'static [&'static str] = &["http-ingest", "sdl", "file-upload", "nats"];
 
     /// The `type` as written in the file, which is also the subcommand's name.
     pub fn type_name(self) -> &'static str {
@@ -445,6 +524,7 @@ impl SinkKind {
             SinkKind::HttpIngest => "http-ingest",
             SinkKind::Sdl => "sdl",
             SinkKind::FileUpload => "file-upload",
+            SinkKind::Nats => "nats",
         }
     }
 
@@ -458,6 +538,7 @@ impl SinkKind {
             "http-ingest" => Some(SinkKind::HttpIngest),
             "sdl" => Some(SinkKind::Sdl),
             "file-upload" => Some(SinkKind::FileUpload),
+            "nats" => Some(SinkKind::Nats),
             _ => None,
         }
     }

@@ -7,8 +7,8 @@ use crate::env::{Substituted, substitute};
 use crate::error::{ConfigError, Location, did_you_mean};
 use crate::model::{
     AfterUpload, Api, Config, EnvMarks, FileSource, Format, HttpSource, Multiline, MultilineRule,
-    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt, SyslogMode,
-    SyslogSource, TlsFiles,
+    NatsSource, OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    SyslogMode, SyslogSource, TlsFiles,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -52,6 +52,23 @@ const HTTP_KEYS: &[&str] = &[
     "key_file",
     "client_ca_file",
     "max_body_bytes",
+];
+const NATS_KEYS: &[&str] = &[
+    "type",
+    "url",
+    "stream",
+    "consumer",
+    "subject",
+    "format",
+    "credentials_file",
+    "ca_file",
+    "client_cert",
+    "client_key",
+    "in_flight",
+    "max_deliver",
+    "ack_wait",
+    "dead_letter_subject",
+    "nak_delay",
 ];
 const MULTILINE_KEYS: &[&str] = &["start", "continue", "max_bytes", "timeout", "join"];
 const AFTER_UPLOAD_KEYS: &[&str] = &["move_to"];
@@ -539,11 +556,12 @@ impl Reader<'_> {
         let kind = match self.choice(
             type_value,
             &type_path,
-            &[("file", 0), ("syslog", 1), ("http", 2)],
+            &[("file", 0), ("syslog", 1), ("http", 2), ("nats", 3)],
         )? {
             0 => SourceKind::File(self.file_source(key, table, path)?),
             1 => SourceKind::Syslog(self.syslog_source(key, table, path)?),
-            _ => SourceKind::Http(self.http_source(key, table, path)?),
+            2 => SourceKind::Http(self.http_source(key, table, path)?),
+            _ => SourceKind::Nats(self.nats_source(key, table, path)?),
         };
         Ok(SourceConfig {
             name: name.to_owned(),
@@ -746,6 +764,123 @@ impl Reader<'_> {
             token: token.text,
             tls,
             max_body_bytes,
+            env,
+        })
+    }
+
+    fn nats_source(&self, key: &Key<'_>, table: &DeTable<'_>, path: &str) -> Result<NatsSource> {
+        self.check_keys(table, NATS_KEYS, path)?;
+        let mut env = EnvMarks::default();
+        let at = |k: &str| format!("{path}.{k}");
+        let required = |k: &'static str, example: &str| -> Result<(String, bool)> {
+            let Some(v) = table.get(k) else {
+                return Err(self.err(
+                    key.span(),
+                    &at(k),
+                    format!("missing required key: {example}"),
+                ));
+            };
+            let s = self.string(v, &at(k))?;
+            if s.text.is_empty() {
+                return Err(self.err(v.span(), &at(k), "must not be empty"));
+            }
+            Ok((s.text, s.from_env))
+        };
+        let Some(url) = table.get("url") else {
+            return Err(self.err(
+                key.span(),
+                &at("url"),
+                "missing required key: the server, like `url = \"nats://nats-1:4222\"` (or a list)",
+            ));
+        };
+        let (urls, from_env) = match url.get_ref() {
+            DeValue::Array(_) => self.strings(url, &at("url"))?,
+            _ => {
+                let s = self.string(url, &at("url"))?;
+                (vec![s.text], s.from_env)
+            }
+        };
+        if from_env {
+            env.mark("url");
+        }
+        if urls.is_empty() || urls.iter().any(String::is_empty) {
+            return Err(self.err(url.span(), &at("url"), "must name at least one server"));
+        }
+        let (stream, _) = required("stream", "the stream's name, like `stream = \"LOGS\"`")?;
+        let (consumer, _) = required(
+            "consumer",
+            "the durable consumer shared by workers, like `consumer = \"shippers\"`",
+        )?;
+        let optional = |k: &str| -> Result<Option<(String, bool)>> {
+            table
+                .get(k)
+                .map(|v| self.string(v, &at(k)).map(|s| (s.text, s.from_env)))
+                .transpose()
+        };
+        let subject = optional("subject")?.map(|(s, _)| s);
+        let format = match table.get("format") {
+            Some(v) => self.choice(
+                v,
+                &at("format"),
+                &[("text", Format::Text), ("json", Format::Json)],
+            )?,
+            None => Format::default(),
+        };
+        let credentials_file = optional("credentials_file")?.map(|(s, from_env)| {
+            if from_env {
+                env.mark("credentials_file");
+            }
+            PathBuf::from(s)
+        });
+        let ca_file = optional("ca_file")?.map(|(s, _)| PathBuf::from(s));
+        let client_cert = match (optional("client_cert")?, optional("client_key")?) {
+            (Some((c, _)), Some((k, _))) => Some((PathBuf::from(c), PathBuf::from(k))),
+            (None, None) => None,
+            (c, _) => {
+                let (missing, other) = if c.is_some() {
+                    ("client_key", "client_cert")
+                } else {
+                    ("client_cert", "client_key")
+                };
+                let (k, _) = table.get_key_value(other).expect("present");
+                return Err(self.err(
+                    k.span(),
+                    &at(other),
+                    format!("`{other}` needs `{missing}` too"),
+                ));
+            }
+        };
+        let in_flight = match table.get("in_flight") {
+            Some(v) => self.count(v, &at("in_flight"), 1)?,
+            None => NatsSource::DEFAULT_IN_FLIGHT,
+        };
+        let max_deliver = match table.get("max_deliver") {
+            Some(v) => self.count(v, &at("max_deliver"), 1)? as u64,
+            None => NatsSource::DEFAULT_MAX_DELIVER,
+        };
+        let ack_wait = match table.get("ack_wait") {
+            Some(v) => self.duration(v, &at("ack_wait"))?,
+            None => NatsSource::DEFAULT_ACK_WAIT,
+        };
+        let dead_letter_subject = optional("dead_letter_subject")?.map(|(s, _)| s);
+        let nak_delay = match table.get("nak_delay") {
+            Some(v) => self.duration(v, &at("nak_delay"))?,
+            None => NatsSource::DEFAULT_NAK_DELAY,
+        };
+        Ok(NatsSource {
+            urls,
+            stream,
+            consumer,
+            subject,
+            format,
+            credentials_file,
+            ca_file,
+            client_cert,
+            in_flight,
+            max_deliver,
+            ack_wait,
+            dead_letter_subject,
+            nak_delay,
             env,
         })
     }

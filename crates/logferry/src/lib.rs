@@ -15,6 +15,7 @@
 //! | [`taegis_upload`] | `logferry-taegis-upload` | Taegis File Upload (feature `file-upload`) |
 //! | [`sdl_transport`] | `logferry-sdl` | SentinelOne SDL `addEvents` (feature `sdl`) |
 //! | [`sdl_model`] | `logferry-sdl-model` | the SDL event model (feature `sdl`) |
+//! | [`nats`] | `logferry-nats` | NATS JetStream transport for scale-out (feature `nats`) |
 //!
 //! Like ripgrep's `grep` crate, this facade holds no logic of its own: the assembly of
 //! the stages lives in [`pipeline`], each policy in the crate that owns it.
@@ -49,6 +50,8 @@ pub use logferry_compress as compress;
 pub use logferry_config as config;
 pub use logferry_framing as framing;
 pub use logferry_http as http;
+#[cfg(feature = "nats")]
+pub use logferry_nats as nats;
 pub use logferry_observe as observe;
 pub use logferry_pipeline as pipeline;
 pub use logferry_retry as retry;

@@ -154,6 +154,7 @@ impl Sink for HttpIngestSink {
                             body: Cow::Owned(body),
                             truncated: false,
                         }]));
+                        report(Report::Failed(d.entry));
                         return;
                     }
                     _ => return,

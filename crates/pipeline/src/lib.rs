@@ -55,6 +55,8 @@ mod follow;
 mod front;
 #[cfg(feature = "http-ingest")]
 mod http_ingest;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "net")]
 pub mod net;
 mod run;
@@ -68,6 +70,8 @@ pub use durable::Durable;
 pub use follow::Follow;
 #[cfg(feature = "http-ingest")]
 pub use http_ingest::HttpIngestSink;
+#[cfg(feature = "nats")]
+pub use nats::{NatsSink, NatsSource};
 pub use run::{Event, Flow, Ledger, run};
 #[cfg(feature = "sdl")]
 pub use sdl::{SdlJob, SdlSink};

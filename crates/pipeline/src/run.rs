@@ -436,6 +436,11 @@ pub async fn run<Src: Source, S: Sink>(
             kept: durable.is_some(),
         }),
         Report::Stopped(why) => emit(Event::Stopped(why)),
+        Report::Failed(id) => {
+            if durable.is_none() {
+                drop(acks.borrow_mut().remove(&id));
+            }
+        }
     };
     let entries = Closing(&rx).boxed_local();
     let consume = sink.ship(entries, &mut report);

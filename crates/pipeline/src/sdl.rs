@@ -278,6 +278,13 @@ impl Sink for SdlSink {
                         // Not settled: with a spool the entry stays for the next run.
                         let reason = crate::chain(&f.error);
                         report(Report::Undelivered(&lost_events(&f.records, &reason)));
+                        let mut ids: Vec<u64> = f.records.iter().filter_map(|r| r.entry).collect();
+                        ids.sort_unstable();
+                        ids.dedup();
+                        for id in ids {
+                            outstanding.borrow_mut().remove(&id);
+                            report(Report::Failed(id));
+                        }
                     }
                     logferry_sdl::Report::Failed(f) => {
                         let reason = crate::chain(&f.error);

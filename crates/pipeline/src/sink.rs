@@ -150,4 +150,9 @@ pub enum Report<'a> {
     Undelivered(&'a [Lost<'a>]),
     /// The sink stopped by itself, and why.
     Stopped(&'a str),
+    /// Entry `id` is not done and this run will not ship it again (its records were
+    /// reported [`Undelivered`](Report::Undelivered)): with a spool it stays for the next
+    /// run; without one its source's acknowledgement is dropped unrun, so a source that
+    /// can take it back (a bus consumer's negative acknowledgement) does so now.
+    Failed(u64),
 }

@@ -16,6 +16,7 @@
 //!   changed ones started. A closed route's spool and checkpoints stay in its folder, so a
 //!   changed route continues where the old one stopped.
 
+pub(crate) mod bus;
 mod ledger;
 mod listen;
 mod observer;

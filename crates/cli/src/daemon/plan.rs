@@ -7,8 +7,8 @@ use crate::cmd_http_ingest::HttpIngestArgs;
 use crate::cmd_sdl::SdlArgs;
 use clap::{Args, FromArgMatches};
 use logferry_config::{
-    Config, ConfigError, FileSource, Format, OptionValue, SinkConfig, SinkKind, SinkOption,
-    SourceConfig, SourceKind,
+    Config, ConfigError, FileSource, Format, NatsSource, OptionValue, SinkConfig, SinkKind,
+    SinkOption, SourceConfig, SourceKind,
 };
 use std::path::PathBuf;
 
@@ -17,6 +17,7 @@ pub(crate) enum SinkArgs {
     HttpIngest(Box<HttpIngestArgs>),
     Sdl(Box<SdlArgs>),
     FileUpload(Box<FileUploadArgs>),
+    Nats(Box<super::bus::NatsArgs>),
 }
 
 /// One route: records of one source into one sink, with its own spool, checkpoints and
@@ -53,6 +54,11 @@ pub(crate) fn spool_records(route: &RouteSpec) -> Option<Counter> {
                 .ok()
                 .map(|e| e.batch.len() as u64)
         }),
+        SinkArgs::Nats(_) => Some(|payload| {
+            logferry::framing::Batch::decode(payload)
+                .ok()
+                .map(|b| b.len() as u64)
+        }),
         SinkArgs::FileUpload(_) => None,
     }
 }
@@ -63,6 +69,8 @@ pub(crate) enum RouteSource {
     File(FileSource),
     /// A listening source (syslog, HTTP): `super::listen`.
     Listen(super::listen::Listener),
+    /// A worker's share of a NATS consumer: `super::bus`.
+    Nats(NatsSource),
 }
 
 impl RouteSource {
@@ -70,7 +78,7 @@ impl RouteSource {
     pub(crate) fn file(&self) -> Option<&FileSource> {
         match self {
             RouteSource::File(f) => Some(f),
-            RouteSource::Listen(_) => None,
+            RouteSource::Listen(_) | RouteSource::Nats(_) => None,
         }
     }
 }
@@ -102,6 +110,10 @@ pub(crate) fn plan(config: &Config) -> Result<Vec<RouteSpec>, ConfigError> {
             #[allow(unreachable_patterns)]
             let (route_source, format) = match &source.kind {
                 SourceKind::File(file) => (RouteSource::File(file.clone()), file.format),
+                SourceKind::Nats(n) => {
+                    super::bus::check_worker(config, sink, source)?;
+                    (RouteSource::Nats(n.clone()), n.format)
+                }
                 kind => match super::listen::plan(kind, sink.kind) {
                     Some((listener, format)) => (RouteSource::Listen(listener), format),
                     None => {
@@ -161,6 +173,11 @@ fn sink_args(config: &Config, sink: &SinkConfig, format: Format) -> Result<SinkA
             sink,
             "file-upload",
         )?))),
+        SinkKind::Nats => {
+            let mut args: super::bus::NatsArgs = parse(config, sink, "nats")?;
+            args.format = format.into();
+            Ok(SinkArgs::Nats(Box::new(args)))
+        }
         _ => Err(error(
             config,
             sink,
@@ -328,7 +345,7 @@ fn key_error(
 }
 
 /// An error at `option`'s value (or at the sink's table).
-fn error(
+pub(super) fn error(
     config: &Config,
     sink: &SinkConfig,
     option: Option<&SinkOption>,
@@ -383,6 +400,10 @@ impl RouteSpec {
                         "missing credentials: set `token`, or `client_id` and `client_secret`"
                     );
                 }
+                &a.sender
+            }
+            SinkArgs::Nats(a) => {
+                a.check()?;
                 &a.sender
             }
         };

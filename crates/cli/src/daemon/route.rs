@@ -34,6 +34,9 @@ pub(crate) async fn run(
     std::fs::create_dir_all(&spec.dir)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", spec.dir.display()))?;
     restrict(&spec.dir);
+    if let RouteSource::Nats(source) = &spec.source {
+        return super::bus::worker(spec, source, stage, &watch).await;
+    }
     match &spec.sink {
         SinkArgs::HttpIngest(args) => {
             let built = crate::cmd_http_ingest::build(args)?;
@@ -44,6 +47,10 @@ pub(crate) async fn run(
             records(spec, &args.sender, built.sink, built.front, stage, &watch).await
         }
         SinkArgs::FileUpload(args) => super::uploads::run(spec, args, stage, &watch).await,
+        SinkArgs::Nats(args) => {
+            let built = super::bus::build_sink(spec, args)?;
+            records(spec, &args.sender, built.sink, built.front, stage, &watch).await
+        }
     }
 }
 
@@ -81,6 +88,7 @@ async fn records<S: Sink>(
             let (start, stats, stop) = super::listen::bind(spec, listener, sdl).await?;
             (start, None, Some((stats, stop)))
         }
+        RouteSource::Nats(_) => anyhow::bail!("a nats route is a bus worker (`run` hands it over)"),
     };
     let source = Merged(
         primary,

@@ -8,6 +8,7 @@ mod demo;
 mod file_upload;
 mod http_ingest;
 mod listen;
+mod nats;
 mod run;
 mod sdl;
 

@@ -135,11 +135,11 @@ fn bad_choices_list_the_good_ones() {
     );
     check(
         &edit("type = \"file\"", "type = \"files\""),
-        "t.toml:4:8: sources.auth.type: unknown value `files`: expected `file`, `syslog` or `http` (did you mean `file`?)",
+        "t.toml:4:8: sources.auth.type: unknown value `files`: expected `file`, `syslog`, `http` or `nats` (did you mean `file`?)",
     );
     check(
         &edit("type = \"http-ingest\"", "type = \"http_ingest\""),
-        "t.toml:8:8: sinks.taegis.type: unknown value `http_ingest`: expected `http-ingest`, `sdl` or `file-upload` (did you mean `http-ingest`?)",
+        "t.toml:8:8: sinks.taegis.type: unknown value `http_ingest`: expected `http-ingest`, `sdl`, `file-upload` or `nats` (did you mean `http-ingest`?)",
     );
     check(
         &edit(
@@ -169,7 +169,7 @@ fn missing_required_keys() {
     );
     check(
         &edit("type = \"file\"\n", ""),
-        "t.toml:3:10: sources.auth.type: missing required key: one of `file`, `syslog` or `http`",
+        "t.toml:3:10: sources.auth.type: missing required key: one of `file`, `syslog`, `http` or `nats`",
     );
     check(
         &edit("include = [\"/var/log/auth.log*\"]\n", ""),
@@ -185,7 +185,7 @@ fn missing_required_keys() {
     );
     check(
         &edit("type = \"http-ingest\"\n", ""),
-        "t.toml:7:8: sinks.taegis.type: missing required key: one of `http-ingest`, `sdl` or `file-upload`",
+        "t.toml:7:8: sinks.taegis.type: missing required key: one of `http-ingest`, `sdl`, `file-upload` or `nats`",
     );
     check(
         &edit("inputs = [\"auth\"]\n", ""),

@@ -6,6 +6,7 @@ mod env;
 mod errors;
 mod example;
 mod listen;
+mod nats;
 mod props;
 mod secrets;
 

@@ -4,6 +4,8 @@
 
 #[cfg(unix)]
 mod follow;
+#[cfg(feature = "nats")]
+mod nats;
 mod net;
 
 use logferry_emulator::{Emulator, Endpoint};

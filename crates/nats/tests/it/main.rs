@@ -1,0 +1,4 @@
+//! logferry-nats against a real `nats-server` (JetStream on, a loopback port, a
+//! temporary store): the calls the pipeline makes, checked end to end.
+
+mod bus;

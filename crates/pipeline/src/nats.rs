@@ -1,0 +1,880 @@
+//! NATS JetStream as a [`Sink`] (edge hosts publish batches into a stream) and as a
+//! [`Source`] (a pool of workers shares one durable pull consumer of it).
+//!
+//! **Edge** ([`NatsSink`]): each batch is one message, its stored form (`LFR1`: records,
+//! their positions and the source's name) as the payload and `Logferry-*` headers
+//! (source, format, range, records, origin). The spool stays in front: a batch's entry
+//! is acknowledged only once the server acknowledged the publish, so a bus outage is
+//! absorbed by the host's spool. `Nats-Msg-Id` is derived from the origin (host, sink,
+//! source), the range and a checksum of the records: a publisher killed between the
+//! server's acknowledgement and its spool's republishes on restart, and the server drops
+//! the copy (within the stream's duplicate window).
+//!
+//! **Worker** ([`NatsSource`]): fetches a handful of messages at a time (never more than
+//! `in_flight` unsettled), each becoming one batch whose [`Ack`] acknowledges the message.
+//! A route fed by it runs *without a spool*, so that acknowledgement runs only once the
+//! downstream sink delivered the batch (or refused it for good, the records then in the
+//! dead-letter file). While a batch waits (a long request, retries), in-progress
+//! acknowledgements keep the message from being redelivered; a batch given up on is
+//! negatively acknowledged with a delay growing with its deliveries; a message delivered
+//! more than `max_deliver` times, or not a logferry batch, is moved to a dead-letter
+//! subject and terminated, counted.
+
+use crate::sink::{Control, Lost, Report, Sink, SinkStats};
+use crate::source::{Ack, FrontConfig, Item, Source};
+use futures_util::stream::{FuturesOrdered, LocalBoxStream};
+use futures_util::{FutureExt, StreamExt};
+use logferry_framing::{Batch, Format};
+use logferry_nats::{Bus, ConnectConfig, ConsumerSpec, Delivery, Headers, StreamSpec};
+use logferry_spool::Entry as _;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// Header: the input the records were read from.
+pub const HEADER_SOURCE: &str = "Logferry-Source";
+/// Header: `text` or `json`.
+pub const HEADER_FORMAT: &str = "Logferry-Format";
+/// Header: `START-END` byte offsets and `lines FIRST-LAST` of the records in their input.
+pub const HEADER_RANGE: &str = "Logferry-Range";
+/// Header: how many records.
+pub const HEADER_RECORDS: &str = "Logferry-Records";
+/// Header: who published (host, sink, source of the edge route).
+pub const HEADER_ORIGIN: &str = "Logferry-Origin";
+/// Header: the payload's form (`lfr1`: logferry's stored batch).
+pub const HEADER_ENCODING: &str = "Logferry-Encoding";
+/// Header on dead letters: why the message was moved there.
+pub const HEADER_DEAD_REASON: &str = "Logferry-Dead-Reason";
+
+/// The largest message the sink builds: under the server's default 1 MiB max payload
+/// (a raw body of at most 512 KiB, at most 10,000 records whose positions take 32
+/// bytes each, the source's name and the headers).
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// What the NATS sink publishes, and where.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NatsSinkConfig {
+    /// The servers, TLS and credentials.
+    pub connect: ConnectConfig,
+    /// The stream (created when missing) and its settings.
+    pub stream: StreamSpec,
+    /// The subject published to (the stream must capture it).
+    pub subject: String,
+    /// Who publishes (host, sink, source): part of every message id and a header.
+    pub origin: String,
+    /// `text` or `json`, as a header.
+    pub format: Format,
+    /// Publishes whose acknowledgement may be awaited at once.
+    pub max_in_flight: usize,
+}
+
+impl NatsSinkConfig {
+    /// Publishing to `subject` of stream `stream` (created capturing `subject`).
+    pub fn new(connect: ConnectConfig, stream: &str, subject: &str, origin: String) -> Self {
+        NatsSinkConfig {
+            connect,
+            stream: StreamSpec::new(stream, vec![subject.to_owned()]),
+            subject: subject.to_owned(),
+            origin,
+            format: Format::Text,
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// Counters shared by the sink's futures.
+#[derive(Debug, Default)]
+struct Counts {
+    records: AtomicU64,
+    bytes_raw: AtomicU64,
+    bytes_wire: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    failures: AtomicU64,
+    in_flight: AtomicU64,
+    duplicates: AtomicU64,
+}
+
+/// Publishes batches to a JetStream stream ([module docs](self)).
+#[derive(Debug)]
+pub struct NatsSink {
+    config: NatsSinkConfig,
+    /// 0 running, 1 closed, 2 aborted.
+    state: watch::Sender<u8>,
+    counts: Counts,
+    stopped: Mutex<Option<String>>,
+}
+
+const RUNNING: u8 = 0;
+const CLOSED: u8 = 1;
+const ABORTED: u8 = 2;
+
+impl NatsSink {
+    /// How `format` input is cut for this sink: raw batches aimed at 256 KiB (about one
+    /// HTTP Ingest request's worth once a worker compresses it), at most 512 KiB and
+    /// 10,000 records, records of at most 500 KB: every message fits
+    /// [`MAX_MESSAGE_BYTES`].
+    pub fn front(format: Format) -> FrontConfig {
+        let mut front = FrontConfig::new(format);
+        front.framing.max_record_bytes = 500_000;
+        front.batching.target_bytes = 256 << 10;
+        front.batching.max_bytes = 512 << 10;
+        front.batching.max_records = Some(10_000);
+        front
+    }
+
+    /// A sink publishing as `config` says; it connects when it starts shipping.
+    pub fn new(config: NatsSinkConfig) -> Self {
+        NatsSink {
+            config,
+            state: watch::Sender::new(RUNNING),
+            counts: Counts::default(),
+            stopped: Mutex::new(None),
+        }
+    }
+
+    /// Messages the server already had (republished after a restart): not stored twice.
+    pub fn duplicates(&self) -> u64 {
+        self.counts.duplicates.load(Ordering::Relaxed)
+    }
+
+    fn state(&self) -> u8 {
+        *self.state.borrow()
+    }
+
+    /// Waits until the state is at least `at_least`.
+    async fn reached(&self, at_least: u8) {
+        let mut rx = self.state.subscribe();
+        let _ = rx.wait_for(|s| *s >= at_least).await;
+    }
+
+    /// Connects and ensures the stream, retrying with backoff until it works or the sink
+    /// is aborted.
+    async fn connect(&self) -> Option<Bus> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            let attempt = async {
+                let bus = logferry_nats::connect(&self.config.connect).await?;
+                bus.ensure_stream(&self.config.stream).await?;
+                Ok::<_, logferry_nats::Error>(bus)
+            };
+            tokio::select! {
+                () = self.reached(ABORTED) => return None,
+                r = attempt => match r {
+                    Ok(bus) => return Some(bus),
+                    Err(e) => tracing::warn!("nats sink: {e} (retrying in {delay:?})"),
+                },
+            }
+            tokio::select! {
+                () = self.reached(ABORTED) => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// The message for `batch`: its id, headers and payload.
+    fn message(&self, batch: &Batch) -> (String, Headers, bytes::Bytes) {
+        let range = batch.range();
+        let source = range.source_name.as_deref().unwrap_or("");
+        let id = logferry_nats::message_id(
+            &self.config.origin,
+            source,
+            range.start.offset,
+            range.end,
+            batch.body(),
+        );
+        let mut headers = Headers::new();
+        headers.insert(HEADER_SOURCE, header_value(source).as_ref());
+        headers.insert(
+            HEADER_FORMAT,
+            match self.config.format {
+                Format::Json => "json",
+                _ => "text",
+            },
+        );
+        headers.insert(
+            HEADER_RANGE,
+            format!(
+                "{}-{} lines {}-{}",
+                range.start.offset, range.end, range.start.line, range.last_line
+            )
+            .as_str(),
+        );
+        headers.insert(HEADER_RECORDS, batch.len().to_string().as_str());
+        headers.insert(HEADER_ORIGIN, header_value(&self.config.origin).as_ref());
+        headers.insert(HEADER_ENCODING, "lfr1");
+        (id, headers, bytes::Bytes::from(batch.encode()))
+    }
+
+    /// Publishes one message and waits for its acknowledgement, retrying (the same id:
+    /// the server drops copies) until it is stored or the sink is aborted; `Err` when the
+    /// server refuses it for good (too large).
+    async fn publish_until_stored(
+        &self,
+        bus: &Bus,
+        (id, headers, payload): &(String, Headers, bytes::Bytes),
+    ) -> Option<Result<logferry_nats::Published, String>> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            self.counts.requests.fetch_add(1, Ordering::Relaxed);
+            let attempt = async {
+                bus.publish(&self.config.subject, id, headers.clone(), payload.clone())
+                    .await?
+                    .acknowledged()
+                    .await
+            };
+            let result = tokio::select! {
+                () = self.reached(ABORTED) => return None,
+                r = attempt => r,
+            };
+            match result {
+                Ok(p) => return Some(Ok(p)),
+                Err(e) if is_too_large(&e) => return Some(Err(e.to_string())),
+                Err(e) => {
+                    self.counts.failures.fetch_add(1, Ordering::Relaxed);
+                    self.counts.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("nats sink: {e} (retrying in {delay:?})");
+                }
+            }
+            tokio::select! {
+                () = self.reached(ABORTED) => return None,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+}
+
+fn is_too_large(e: &logferry_nats::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("payload") && (text.contains("exceed") || text.contains("maximum"))
+        || text.contains("message size exceeds")
+}
+
+/// A header value: no line breaks, at most 1,000 bytes.
+fn header_value(s: &str) -> Cow<'_, str> {
+    if s.len() <= 1000 && !s.contains(['\r', '\n']) {
+        return Cow::Borrowed(s);
+    }
+    let mut out: String = s.replace(['\r', '\n'], " ");
+    let mut cut = out.len().min(1000);
+    while !out.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    out.truncate(cut);
+    Cow::Owned(out)
+}
+
+impl Sink for NatsSink {
+    type Entry = Batch;
+
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+
+    async fn encode(&self, batch: Batch) -> Batch {
+        batch
+    }
+
+    fn records(&self, entry: &Batch) -> u64 {
+        entry.len() as u64
+    }
+
+    fn unsent<'e>(&self, entry: &'e Batch) -> Vec<Lost<'e>> {
+        let range = entry.range();
+        vec![Lost {
+            source: range.source_name.map(|s| Cow::Owned(s.to_string())),
+            position: Some(range.start),
+            reason: Cow::Borrowed("not published before the sender stopped"),
+            records: entry.len() as u64,
+            body: Cow::Borrowed(entry.body()),
+            truncated: false,
+        }]
+    }
+
+    async fn ship<'a>(
+        &'a self,
+        entries: LocalBoxStream<'a, (u64, Batch)>,
+        report: &'a mut dyn FnMut(Report<'_>),
+    ) {
+        if self.state() != RUNNING {
+            return;
+        }
+        let Some(bus) = self.connect().await else {
+            return;
+        };
+        let bus = &bus;
+        let mut entries = Some(entries);
+        let mut pending = FuturesOrdered::new();
+        let max = self.config.max_in_flight.max(1);
+        loop {
+            if self.state() == ABORTED {
+                return;
+            }
+            if self.state() != RUNNING {
+                entries = None; // closed: take nothing new, finish what is on the wire
+            }
+            if entries.is_none() && pending.is_empty() {
+                let duplicates = self.duplicates();
+                if duplicates > 0 {
+                    tracing::info!(
+                        "nats sink: {duplicates} republished messages were already in the stream (dropped by the server as duplicates)"
+                    );
+                }
+                return;
+            }
+            let room = pending.len() < max;
+            tokio::select! {
+                biased;
+                () = self.reached(CLOSED), if entries.is_some() => continue,
+                done = pending.next(), if !pending.is_empty() => {
+                    let Some((id, batch, result)) = done else { continue };
+                    self.counts.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let batch: Batch = batch;
+                    let result = match result {
+                        Some(r) => r,
+                        None => return, // aborted
+                    };
+                    match result {
+                        Ok(published) => {
+                            let published: logferry_nats::Published = published;
+                            if published.duplicate {
+                                self.counts.duplicates.fetch_add(1, Ordering::Relaxed);
+                            }
+                            self.counts.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                            self.counts.bytes_raw.fetch_add(batch.body().len() as u64, Ordering::Relaxed);
+                            report(Report::Delivered { records: batch.len() as u64 });
+                        }
+                        Err(why) => {
+                            let range = batch.range();
+                            report(Report::Refused(&[Lost {
+                                source: range.source_name.as_deref().map(Cow::Borrowed),
+                                position: Some(range.start),
+                                reason: Cow::Owned(format!("{range}: refused by the NATS server: {why}")),
+                                records: batch.len() as u64,
+                                body: Cow::Borrowed(batch.body()),
+                                truncated: false,
+                            }]));
+                        }
+                    }
+                    report(Report::Done(id));
+                }
+                next = async { entries.as_mut().expect("checked").next().await }, if entries.is_some() && room => {
+                    let Some((id, batch)) = next else {
+                        entries = None;
+                        continue;
+                    };
+                    let message = self.message(&batch);
+                    self.counts.bytes_wire.fetch_add(message.2.len() as u64, Ordering::Relaxed);
+                    self.counts.in_flight.fetch_add(1, Ordering::Relaxed);
+                    // Sent now (in order), its acknowledgement awaited in turn.
+                    let sent = bus
+                        .publish(&self.config.subject, &message.0, message.1.clone(), message.2.clone())
+                        .await;
+                    self.counts.requests.fetch_add(1, Ordering::Relaxed);
+                    let fut = async move {
+                        let first = match sent {
+                            Ok(p) => p.acknowledged().await,
+                            Err(e) => Err(e),
+                        };
+                        let result = match first {
+                            Ok(p) => Some(Ok(p)),
+                            Err(e) if is_too_large(&e) => Some(Err(e.to_string())),
+                            Err(e) => {
+                                self.counts.failures.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!("nats sink: {e}: publishing again");
+                                self.publish_until_stored(bus, &message).await
+                            }
+                        };
+                        (id, batch, result)
+                    };
+                    pending.push_back(fut.boxed_local());
+                }
+            }
+        }
+    }
+}
+
+impl Control for NatsSink {
+    fn close(&self) {
+        self.state.send_if_modified(|s| {
+            let changed = *s < CLOSED;
+            *s = (*s).max(CLOSED);
+            changed
+        });
+    }
+
+    fn abort(&self) {
+        self.state.send_replace(ABORTED);
+    }
+
+    fn stopped(&self) -> Option<String> {
+        self.stopped.lock().expect("not poisoned").clone()
+    }
+
+    fn stats(&self) -> SinkStats {
+        let c = &self.counts;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        SinkStats {
+            records_delivered: get(&c.records),
+            bytes_raw: get(&c.bytes_raw),
+            bytes_wire: get(&c.bytes_wire),
+            requests: get(&c.requests),
+            retries: get(&c.retries),
+            request_failures: get(&c.failures),
+            in_flight: get(&c.in_flight),
+            concurrency_limit: Some(self.config.max_in_flight as u64),
+            ..SinkStats::default()
+        }
+    }
+}
+
+/// Where a worker reads from, and how it settles messages.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NatsSourceConfig {
+    /// The servers, TLS and credentials.
+    pub connect: ConnectConfig,
+    /// The stream (created when missing, so workers may start before any edge).
+    pub stream: StreamSpec,
+    /// The durable pull consumer shared by every worker.
+    pub consumer: ConsumerSpec,
+    /// Messages this worker holds unsettled at most (each about one request's worth).
+    pub in_flight: usize,
+    /// Deliveries of a message before it goes to the dead-letter subject.
+    pub max_deliver: u64,
+    /// Where exhausted and unreadable messages go (a stream `STREAM_DEAD` capturing it is
+    /// created when missing, [`dead_letter_stream`]; it must not overlap the stream's
+    /// subjects).
+    pub dead_letter_subject: String,
+    /// The first negative acknowledgement's delay; doubled with each delivery, at most
+    /// 5 minutes.
+    pub nak_delay: Duration,
+}
+
+impl NatsSourceConfig {
+    /// Consuming stream `stream` through durable consumer `consumer`, with defaults: 4
+    /// messages in flight, 10 deliveries, dead letters to `STREAM.dead`, 5 s first delay.
+    pub fn new(connect: ConnectConfig, stream: &str, consumer: &str) -> Self {
+        NatsSourceConfig {
+            connect,
+            stream: StreamSpec::new(stream, Vec::new()),
+            consumer: ConsumerSpec::new(consumer),
+            in_flight: 4,
+            max_deliver: 10,
+            dead_letter_subject: format!("{}.dead", stream.to_ascii_lowercase()),
+            nak_delay: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a worker's source counted.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct NatsSourceStats {
+    /// Messages received (every delivery).
+    pub messages: AtomicU64,
+    /// Of those, deliveries after the first (a worker died or gave up): their records
+    /// may be delivered twice.
+    pub redelivered: AtomicU64,
+    /// Records in redelivered messages.
+    pub redelivered_records: AtomicU64,
+    /// Messages acknowledged (delivered downstream, or refused and dead-lettered).
+    pub acked: AtomicU64,
+    /// Messages negatively acknowledged (given up on for now).
+    pub naked: AtomicU64,
+    /// Messages moved to the dead-letter subject (deliveries exhausted, or unreadable).
+    pub dead_lettered: AtomicU64,
+    /// In-progress acknowledgements sent.
+    pub progress: AtomicU64,
+}
+
+/// A worker's share of a durable pull consumer, as a [`Source`] ([module docs](self)).
+#[derive(Debug)]
+pub struct NatsSource {
+    config: NatsSourceConfig,
+    stats: Arc<NatsSourceStats>,
+    finished: Arc<watch::Sender<bool>>,
+}
+
+/// Resolves once a started [`NatsSource`] settled everything it held (acknowledgements
+/// flushed to the server) after its pipeline ended.
+#[derive(Debug, Clone)]
+pub struct Finished(watch::Receiver<bool>);
+
+impl Finished {
+    /// Waits for it (forever when the source was never started).
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|done| *done).await;
+    }
+}
+
+impl NatsSource {
+    /// A source consuming as `config` says; it connects when started.
+    pub fn new(config: NatsSourceConfig) -> Self {
+        NatsSource {
+            config,
+            stats: Arc::default(),
+            finished: Arc::new(watch::Sender::new(false)),
+        }
+    }
+
+    /// What to await, once the pipeline ended, before the process exits: the last
+    /// acknowledgements are on their way then (else those messages come back after the
+    /// ack wait, duplicates).
+    pub fn finished(&self) -> Finished {
+        Finished(self.finished.subscribe())
+    }
+
+    /// Its counters (shared: they keep counting after [`Source::start`]).
+    pub fn stats(&self) -> Arc<NatsSourceStats> {
+        self.stats.clone()
+    }
+}
+
+/// What happens to a message held by the settler.
+enum Settlement {
+    /// Hold it (with its permit) and keep it alive with in-progress acknowledgements.
+    Hold(
+        Box<(
+            u64,
+            logferry_nats::Settle,
+            u64,
+            tokio::sync::OwnedSemaphorePermit,
+        )>,
+    ),
+    /// Delivered (or refused and dead-lettered): acknowledge.
+    Ack(u64),
+    /// Given up on: negatively acknowledge.
+    Nak(u64),
+}
+
+/// The pipeline's acknowledgement of one message: acknowledges it when run, negatively
+/// acknowledges it when dropped unrun.
+struct Guard {
+    seq: u64,
+    tx: mpsc::UnboundedSender<Settlement>,
+    done: bool,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.tx.send(Settlement::Nak(self.seq));
+        }
+    }
+}
+
+impl Source for NatsSource {
+    fn start(self, front: FrontConfig) -> mpsc::Receiver<Item> {
+        let (tx, rx) = mpsc::channel(front.queue.max(1));
+        let finished = self.finished;
+        tokio::spawn(async move {
+            consume(self.config, self.stats, tx).await;
+            finished.send_replace(true);
+        });
+        rx
+    }
+}
+
+/// Connects, then fetches while the pipeline takes batches.
+async fn consume(config: NatsSourceConfig, stats: Arc<NatsSourceStats>, tx: mpsc::Sender<Item>) {
+    let Some((bus, consumer)) = connect_worker(&config, &tx).await else {
+        return;
+    };
+    let permits = Arc::new(Semaphore::new(config.in_flight.max(1)));
+    let (settle_tx, settle_rx) = mpsc::unbounded_channel();
+    let settler = tokio::spawn(settle(
+        settle_rx,
+        config.clone(),
+        stats.clone(),
+        bus.clone(),
+    ));
+    let mut failures = 0u32;
+    'fetching: loop {
+        // Wait for room, then take as much as there is.
+        let first = tokio::select! {
+            () = tx.closed() => break,
+            p = permits.clone().acquire_owned() => p.expect("never closed"),
+        };
+        let mut held = vec![first];
+        while let Ok(p) = permits.clone().try_acquire_owned() {
+            held.push(p);
+        }
+        let fetched = tokio::select! {
+            () = tx.closed() => break,
+            f = consumer.fetch(held.len(), Duration::from_secs(2)) => f,
+        };
+        let deliveries = match fetched {
+            Ok(d) => {
+                failures = 0;
+                d
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!("nats source: {e}");
+                let wait = Duration::from_millis(200 * u64::from(failures.min(25)));
+                tokio::select! {
+                    () = tx.closed() => break,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
+        };
+        for delivery in deliveries {
+            let permit = held.pop().expect("no more messages than permits");
+            stats.messages.fetch_add(1, Ordering::Relaxed);
+            let Some(batch) = batch_of(&delivery, &config, &stats, &bus).await else {
+                continue; // dead-lettered
+            };
+            if delivery.delivered > 1 {
+                stats.redelivered.fetch_add(1, Ordering::Relaxed);
+                stats
+                    .redelivered_records
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            let seq = delivery.stream_sequence;
+            let _ = settle_tx.send(Settlement::Hold(Box::new((
+                seq,
+                delivery.settle,
+                delivery.delivered,
+                permit,
+            ))));
+            let mut guard = Guard {
+                seq,
+                tx: settle_tx.clone(),
+                done: false,
+            };
+            let ack: Ack = Box::new(move || {
+                guard.done = true;
+                guard
+                    .tx
+                    .send(Settlement::Ack(guard.seq))
+                    .map_err(|_| "the NATS settler stopped".to_owned())
+            });
+            let item = Item::Batch {
+                batch,
+                ack: Some(ack),
+            };
+            if tx.send(item).await.is_err() {
+                break 'fetching; // the item (and its guard: a nak) is dropped
+            }
+        }
+    }
+    drop(settle_tx);
+    let _ = settler.await;
+}
+
+/// Connects and binds the consumer, retrying until it works or the pipeline is gone.
+async fn connect_worker(
+    config: &NatsSourceConfig,
+    tx: &mpsc::Sender<Item>,
+) -> Option<(Bus, logferry_nats::Consumer)> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let attempt = async {
+            let bus = logferry_nats::connect(&config.connect).await?;
+            if !config.stream.subjects.is_empty() {
+                bus.ensure_stream(&config.stream).await?;
+            }
+            let consumer = bus.consumer(&config.stream.name, &config.consumer).await?;
+            let dead = dead_letter_stream(&config.stream.name);
+            if let Err(e) = bus
+                .ensure_dead_letter_stream(&dead, &config.dead_letter_subject)
+                .await
+            {
+                // Dead letters then fail to store: those messages are handed back
+                // (negatively acknowledged), never dropped.
+                tracing::warn!("nats source: dead letters cannot be stored: {e}");
+            }
+            Ok::<_, logferry_nats::Error>((bus, consumer))
+        };
+        tokio::select! {
+            () = tx.closed() => return None,
+            r = attempt => match r {
+                Ok(x) => return Some(x),
+                Err(e) => tracing::warn!("nats source: {e} (retrying in {delay:?})"),
+            },
+        }
+        tokio::select! {
+            () = tx.closed() => return None,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The stream that keeps the dead letters of stream `stream`: `STREAM_DEAD`.
+pub fn dead_letter_stream(stream: &str) -> String {
+    format!("{stream}_DEAD")
+}
+
+/// The batch a message holds; `None` when it went to the dead-letter subject instead
+/// (delivered too often, or not a logferry batch).
+async fn batch_of(
+    delivery: &Delivery,
+    config: &NatsSourceConfig,
+    stats: &NatsSourceStats,
+    bus: &Bus,
+) -> Option<Batch> {
+    let why = if delivery.delivered > config.max_deliver {
+        format!(
+            "delivered {} times (max_deliver {}) without being delivered downstream",
+            delivery.delivered, config.max_deliver
+        )
+    } else {
+        match Batch::decode(&delivery.payload) {
+            Ok(batch) => return Some(batch),
+            Err(e) => format!("not a logferry batch: {e}"),
+        }
+    };
+    dead_letter(delivery, &why, config, bus).await;
+    stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+    None
+}
+
+/// Moves `delivery` to the dead-letter subject (headers kept, the reason added), then
+/// terminates it. When the dead letter cannot be stored, the message is negatively
+/// acknowledged instead: it comes back, never dropped.
+async fn dead_letter(delivery: &Delivery, why: &str, config: &NatsSourceConfig, bus: &Bus) {
+    tracing::error!(
+        "nats source: message {} of stream {} goes to {}: {why}",
+        delivery.stream_sequence,
+        config.stream.name,
+        config.dead_letter_subject
+    );
+    let mut headers = delivery.headers.clone();
+    headers.insert(HEADER_DEAD_REASON, header_value(why).as_ref());
+    let id = format!("dead:{}:{}", config.stream.name, delivery.stream_sequence);
+    let stored = async {
+        bus.publish(
+            &config.dead_letter_subject,
+            &id,
+            headers,
+            delivery.payload.clone(),
+        )
+        .await?
+        .acknowledged()
+        .await
+    }
+    .await;
+    let settled = match stored {
+        Ok(_) => delivery.settle.term().await,
+        Err(e) => {
+            tracing::error!("nats source: cannot store the dead letter: {e}");
+            delivery.settle.nak(config.nak_delay).await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!("nats source: {e}");
+    }
+}
+
+/// Holds the messages the pipeline works on: in-progress acknowledgements while they
+/// wait, then an acknowledgement or a delayed negative one, and their permits back.
+async fn settle(
+    mut rx: mpsc::UnboundedReceiver<Settlement>,
+    config: NatsSourceConfig,
+    stats: Arc<NatsSourceStats>,
+    bus: Bus,
+) {
+    let mut held: HashMap<
+        u64,
+        (
+            logferry_nats::Settle,
+            u64,
+            tokio::sync::OwnedSemaphorePermit,
+        ),
+    > = HashMap::new();
+    let every = (config.consumer.ack_wait / 3).max(Duration::from_millis(100));
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            s = rx.recv() => match s {
+                None => break,
+                Some(Settlement::Hold(held_message)) => {
+                    let (seq, settle, delivered, permit) = *held_message;
+                    held.insert(seq, (settle, delivered, permit));
+                }
+                Some(Settlement::Ack(seq)) => {
+                    if let Some((settle, _, _permit)) = held.remove(&seq) {
+                        match settle.ack().await {
+                            Ok(()) => stats.acked.fetch_add(1, Ordering::Relaxed),
+                            Err(e) => {
+                                // Redelivered after the ack wait: a duplicate, not a loss.
+                                tracing::warn!("nats source: message {seq}: {e}");
+                                0
+                            }
+                        };
+                    }
+                }
+                Some(Settlement::Nak(seq)) => {
+                    if let Some((settle, delivered, _permit)) = held.remove(&seq) {
+                        let delay = nak_delay(config.nak_delay, delivered);
+                        if let Err(e) = settle.nak(delay).await {
+                            tracing::warn!("nats source: message {seq}: {e}");
+                        }
+                        stats.naked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            },
+            _ = ticker.tick() => {
+                if !held.is_empty() {
+                    let seqs: Vec<&u64> = held.keys().collect();
+                    tracing::debug!("nats source: holding messages {seqs:?}");
+                }
+                for (seq, (settle, _, _)) in &held {
+                    match settle.progress().await {
+                        Ok(()) => {
+                            stats.progress.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::warn!("nats source: message {seq}: {e}"),
+                    }
+                }
+            }
+        }
+    }
+    // The pipeline is gone: what it still held goes back at once, for another worker.
+    for (_, (settle, _, _)) in held.drain() {
+        let _ = settle.nak(Duration::ZERO).await;
+        stats.naked.fetch_add(1, Ordering::Relaxed);
+    }
+    let _ = bus.flush().await;
+}
+
+/// The delay of a negative acknowledgement after `delivered` deliveries: `first`,
+/// doubled each time, at most 5 minutes.
+fn nak_delay(first: Duration, delivered: u64) -> Duration {
+    let doublings = u32::try_from(delivered.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(16);
+    first
+        .saturating_mul(1u32 << doublings)
+        .min(Duration::from_secs(300))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nak_delays_double_up_to_five_minutes() {
+        let s = Duration::from_secs;
+        assert_eq!(nak_delay(s(5), 1), s(5));
+        assert_eq!(nak_delay(s(5), 2), s(10));
+        assert_eq!(nak_delay(s(5), 4), s(40));
+        assert_eq!(nak_delay(s(5), 40), s(300));
+    }
+
+    #[test]
+    fn header_values_lose_line_breaks_and_stay_short() {
+        assert_eq!(header_value("/var/log/a.log"), "/var/log/a.log");
+        assert_eq!(header_value("a\r\nb"), "a  b");
+        assert_eq!(header_value(&"é".repeat(600)).len(), 1000);
+    }
+}

@@ -1,0 +1,332 @@
+//! NATS scale-out rows of `cargo xtask bench` (issue 17), when `nats-server` is on
+//! `PATH`: release `logferry run` processes, a `nats-server -js` on loopback with its
+//! store under the scratch directory, the emulator binary over plain HTTP.
+//!
+//! - **edge publish**: the syslog corpus as a backlog of an edge daemon (followed file
+//!   into a `nats` sink); from the daemon's start to the moment the stream held every
+//!   byte it ends with (the server's `/jsz` polled every 20 ms; the edge's ledger says
+//!   when every record was acknowledged).
+//! - **one worker**: that stream, full, drained by one worker daemon into HTTP Ingest
+//!   (until the emulator counted every record), against a file-source daemon shipping
+//!   the same file to the same kind of emulator in the same run.
+//! - **two workers**: the same, refilled, drained by two worker daemons.
+//!
+//! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
+//! it, to see how far holding more messages lets compression run ahead of the requests.
+
+use crate::bench::{Emulator, bin, mb};
+use crate::bench_daemon::DaemonRow;
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The rows, or none when `nats-server` is missing.
+pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
+    if Command::new("nats-server")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("nats-server not on PATH: no NATS rows");
+        return Ok(Vec::new());
+    }
+    let dir = scratch.join("nats");
+    std::fs::create_dir_all(&dir)?;
+    let backlog = dir.join("backlog.log");
+    std::fs::hard_link(syslog, &backlog).or_else(|_| std::fs::copy(syslog, &backlog).map(drop))?;
+    let bytes = std::fs::metadata(&backlog)?.len();
+    let lines = std::fs::read(&backlog)?
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u64;
+
+    let mut rows = Vec::new();
+    // Edge publish, filling the stream for the one-worker row.
+    let server = Server::start(&dir.join("nats-1"))?;
+    let publish = fill(&server, &dir.join("edge-1"), &backlog, lines)?;
+    let rate = mb(bytes) / publish;
+    rows.push(DaemonRow {
+        what: format!(
+            "edge publish: a {:.0} MB backlog into a local JetStream stream (file storage)",
+            mb(bytes)
+        ),
+        result: format!("{rate:.1} MB/s of records"),
+        target: "≥ 200 MB/s".into(),
+        met: rate >= 200.0,
+    });
+    let one = drain(&server, &dir.join("w1"), 1, lines)?;
+    drop(server);
+    let file = file_daemon(&dir.join("file"), &backlog, lines)?;
+    let (one_rate, file_rate) = (mb(bytes) / one, mb(bytes) / file);
+    rows.push(DaemonRow {
+        what: "one worker: the full stream → HTTP Ingest (emulator decoding)".into(),
+        result: format!(
+            "{one_rate:.1} MB/s, {:.2} × file → HTTP Ingest ({file_rate:.1} MB/s) in the same run",
+            one_rate / file_rate
+        ),
+        target: "≥ 0.80 × file → HTTP Ingest".into(),
+        met: one_rate >= 0.8 * file_rate,
+    });
+    let server = Server::start(&dir.join("nats-2"))?;
+    fill(&server, &dir.join("edge-2"), &backlog, lines)?;
+    let two = drain(&server, &dir.join("w2"), 2, lines)?;
+    drop(server);
+    let two_rate = mb(bytes) / two;
+    rows.push(DaemonRow {
+        what: "two workers vs one, same stream, same machine (emulator and both workers share its cores)".into(),
+        result: format!("{two_rate:.1} MB/s, {:.2} × one worker", two_rate / one_rate),
+        target: "≥ 1.6 × one worker (with the emulator not the bottleneck)".into(),
+        met: two_rate >= 1.6 * one_rate,
+    });
+    Ok(rows)
+}
+
+/// A `nats-server -js` on free ports (client and monitoring), killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    monitor: u16,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Server {
+    fn start(store: &Path) -> Result<Server> {
+        std::fs::create_dir_all(store)?;
+        let (port, monitor) = (free_port()?, free_port()?);
+        let log = store.join("server.log");
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &monitor.to_string()])
+            .arg("-sd")
+            .arg(store)
+            .arg("-l")
+            .arg(&log)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start nats-server")?;
+        let server = Server {
+            child,
+            port,
+            monitor,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("Server is ready")
+        {
+            if Instant::now() > deadline {
+                bail!("nats-server did not become ready");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// (messages, bytes) stored in JetStream now, from `/jsz`.
+    fn stored(&self) -> Result<(u64, u64)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.monitor))?;
+        write!(
+            stream,
+            "GET /jsz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+        )?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply)?;
+        let text = String::from_utf8_lossy(&reply);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(body).context("/jsz is not JSON")?;
+        Ok((
+            v["messages"].as_u64().unwrap_or(0),
+            v["bytes"].as_u64().unwrap_or(0),
+        ))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `logferry run` on `config`; its log next to it.
+fn daemon(config: &Path, env: &[(&str, String)]) -> Result<Child> {
+    let log = config.with_extension("log");
+    let mut cmd = Command::new(bin("logferry"));
+    cmd.args(["run", "--config"])
+        .arg(config)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log)?);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().context("cannot start logferry run")
+}
+
+fn stop(mut child: Child) -> Result<()> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// Where the edge's registry says reading of its (one) file stands.
+fn read_offset(data: &Path) -> u64 {
+    std::fs::read(data.join("bus").join("backlog").join("files.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["files"][0]["offset"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Publishes `backlog` through an edge daemon; the seconds until the stream held all of
+/// it: the file read to its end (the registry, written every 250 ms), and the stream's
+/// bytes unchanged for 1.5 s after that (the time of their last change is the end).
+/// The edge's ledger, exact once it stopped, must then say every record was published.
+fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let size = std::fs::metadata(backlog)?.len();
+    let config = dir.join("edge.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n[sources.backlog]\ntype = \"file\"\ninclude = [\"{file}\"]\n\
+             [sinks.bus]\ntype = \"nats\"\ninputs = [\"backlog\"]\nurl = \"{url}\"\nstream = \"LOGS\"\nsubject = \"logs.bench\"\nfsync = \"never\"\n",
+            data = dir.join("data").display(),
+            file = backlog.display(),
+            url = server.url(),
+        ),
+    )?;
+    let started = Instant::now();
+    let edge = daemon(&config, &[])?;
+    let mut last = (0u64, started.elapsed());
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        if Instant::now() > deadline {
+            bail!("edge publish: not done after 600 s");
+        }
+        let (_, bytes) = server.stored().unwrap_or_default();
+        if bytes != last.0 {
+            last = (bytes, started.elapsed());
+        }
+        if read_offset(&dir.join("data")) >= size
+            && started.elapsed() - last.1 > Duration::from_millis(1500)
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop(edge)?;
+    let ledger: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("data/bus/backlog/ledger.json"))?)?;
+    let (read, published) = (
+        ledger["read"].as_u64().unwrap_or(0),
+        ledger["delivered"].as_u64().unwrap_or(0),
+    );
+    if read != lines || published != lines {
+        bail!("edge publish: {published} of {read} records published, {lines} lines: {ledger}");
+    }
+    Ok(last.1.as_secs_f64())
+}
+
+fn received(emu: &Emulator) -> u64 {
+    emu.live_stats()
+        .ok()
+        .and_then(|s| s["endpoints"]["http_ingest"]["records"].as_u64())
+        .unwrap_or(0)
+}
+
+/// Drains the stream with `workers` worker daemons into an emulator; the seconds until
+/// it counted `lines` records.
+fn drain(server: &Server, dir: &Path, workers: usize, lines: u64) -> Result<f64> {
+    let emu = Emulator::start_with(false, false, 0)?;
+    let env = [
+        ("HTTP_INGEST_URL", emu.str("http_ingest_url")),
+        ("HTTP_INGEST_KEY", emu.str("http_ingest_key")),
+    ];
+    let configs: Vec<PathBuf> = (0..workers)
+        .map(|i| {
+            let d = dir.join(format!("worker-{i}"));
+            std::fs::create_dir_all(&d)?;
+            let config = d.join("worker.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    "data_dir = \"{data}\"\n[sources.bus]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"LOGS\"\nconsumer = \"bench\"\n{in_flight}\
+                     [sinks.taegis]\ntype = \"http-ingest\"\ninputs = [\"bus\"]\nurl = \"${{HTTP_INGEST_URL}}\"\nkey = \"${{HTTP_INGEST_KEY}}\"\n",
+                    data = d.join("data").display(),
+                    url = server.url(),
+                    in_flight = std::env::var("LOGFERRY_BENCH_NATS_IN_FLIGHT")
+                        .map(|n| format!("in_flight = {n}\n"))
+                        .unwrap_or_default(),
+                ),
+            )?;
+            Ok(config)
+        })
+        .collect::<Result<_>>()?;
+    let started = Instant::now();
+    let children = configs
+        .iter()
+        .map(|c| daemon(c, &env))
+        .collect::<Result<Vec<_>>>()?;
+    let deadline = started + Duration::from_secs(600);
+    while received(&emu) < lines {
+        if Instant::now() > deadline {
+            bail!("drain: {} of {lines} records after 600 s", received(&emu));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    for c in children {
+        stop(c)?;
+    }
+    Ok(secs)
+}
+
+/// The same backlog shipped by a file-source daemon; the seconds until all arrived.
+fn file_daemon(dir: &Path, backlog: &Path, lines: u64) -> Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let emu = Emulator::start_with(false, false, 0)?;
+    let config = dir.join("file.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{data}\"\n[sources.backlog]\ntype = \"file\"\ninclude = [\"{file}\"]\n\
+             [sinks.taegis]\ntype = \"http-ingest\"\ninputs = [\"backlog\"]\nurl = \"${{HTTP_INGEST_URL}}\"\nkey = \"${{HTTP_INGEST_KEY}}\"\nfsync = \"never\"\n",
+            data = dir.join("data").display(),
+            file = backlog.display(),
+        ),
+    )?;
+    let env = [
+        ("HTTP_INGEST_URL", emu.str("http_ingest_url")),
+        ("HTTP_INGEST_KEY", emu.str("http_ingest_key")),
+    ];
+    let started = Instant::now();
+    let child = daemon(&config, &env)?;
+    let deadline = started + Duration::from_secs(600);
+    while received(&emu) < lines {
+        if Instant::now() > deadline {
+            bail!(
+                "file daemon: {} of {lines} records after 600 s",
+                received(&emu)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    stop(child)?;
+    Ok(secs)
+}
