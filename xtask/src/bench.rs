@@ -22,12 +22,16 @@ use std::time::{Duration, Instant};
 
 struct Options {
     size_mb: usize,
+    /// Only the rows against the machine's limit (`--limit`), for these corpora
+    /// (`--corpus NAME`, else all).
+    limit_only: Option<Vec<String>>,
     runs: usize,
     /// Only the `logferry run` rows (`--daemon-only`).
     daemon_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only] [--limit [--corpus NAME]]
+/// [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
     if args.first().is_some_and(|a| a == "--criterion") {
         let mut cmd = vec!["bench", "--locked", "-p", "logferry-benches"];
@@ -48,6 +52,12 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             .unwrap_or(3)
             .max(1),
         daemon_only: args.iter().any(|a| a == "--daemon-only"),
+        limit_only: args.iter().any(|a| a == "--limit").then(|| {
+            flag_value(args, "--corpus").map_or_else(
+                || crate::bench_limit::CORPORA.map(str::to_owned).to_vec(),
+                |c| vec![c.to_owned()],
+            )
+        }),
     };
     run(&options)
 }
@@ -72,6 +82,13 @@ fn run(options: &Options) -> Result<()> {
     ])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
+    if let Some(corpora) = &options.limit_only {
+        let corpora: Vec<&str> = corpora.iter().map(String::as_str).collect();
+        let table = crate::bench_limit::rows(&dir, &corpora, options.size_mb, options.runs)?;
+        println!("\n{table}");
+        std::fs::write(target_dir().join("bench-limit.md"), &table)?;
+        return Ok(());
+    }
     let syslog = corpus(
         &dir,
         "syslog",
@@ -210,6 +227,13 @@ fn run(options: &Options) -> Result<()> {
     ));
 
     let mut report = render(&rows, options, syslog_mb);
+    report.push('\n');
+    report.push_str(&crate::bench_limit::rows(
+        &dir,
+        &crate::bench_limit::CORPORA,
+        options.size_mb,
+        options.runs,
+    )?);
     if subcommand_exists("run") {
         report.push_str(&daemon_rows(&dir, &syslog)?);
     }
@@ -296,7 +320,8 @@ fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.split_whitespace().next().unwrap_or_default().parse()?)
 }
 
 /// Seconds to POST `total_mib` MiB to a count-only plain-HTTP emulator over 4 connections.
@@ -399,7 +424,7 @@ pub(crate) struct Emulator {
 }
 
 /// A scratch directory under target/bench, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -472,7 +497,7 @@ impl Emulator {
 
     /// Stops the emulator and returns its final stats, and the scratch directory (kept
     /// until the caller drops it).
-    fn stop(mut self) -> Result<(serde_json::Value, TempDir)> {
+    pub(crate) fn stop(mut self) -> Result<(serde_json::Value, TempDir)> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
         self.child.wait()?;
