@@ -78,8 +78,6 @@ pub struct LineFramer {
     /// Whether the last byte seen of the line in progress is `\r` (kept or not).
     ends_cr: bool,
     carry: Vec<u8>,
-    /// Line ends of the run being gathered by [`LineFramer::push_runs`] (kept to reuse).
-    run_ends: Vec<usize>,
     stats: FrameStats,
     /// While a byte order mark may still start the source: how many of its bytes were
     /// seen (held back, not yet framed). `None` once decided, or when not at offset 0.
@@ -107,7 +105,6 @@ impl LineFramer {
             parts_emitted: false,
             ends_cr: false,
             carry: Vec::new(),
-            run_ends: Vec::new(),
             stats: FrameStats::default(),
             bom_seen: (position.offset == 0).then_some(0),
         }
@@ -237,8 +234,8 @@ impl LineFramer {
         self.offset += lines.len() as u64;
         self.stats.bytes += lines.len() as u64;
         let max = self.config.max_record_bytes;
-        let mut ends = std::mem::take(&mut self.run_ends);
-        ends.clear();
+        // Line ends of the run being gathered (one allocation per chunk).
+        let mut ends = Vec::new();
         let (mut run_start, mut run_line) = (0usize, self.line);
         let mut start = 0usize;
         for nl in memchr::memchr_iter(b'\n', lines) {
@@ -272,7 +269,6 @@ impl LineFramer {
             run_line,
             sink,
         );
-        self.run_ends = ends;
     }
 
     /// Gives the gathered run, if any, and starts a new one.
