@@ -123,6 +123,15 @@ thread_local! {
     static ENCODERS: RefCell<Vec<GzipEncoder>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Scratch buffers of the per-thread encoders, shared: a blocking pool may run many
+/// threads, and each keeping its own buffer of a batch's bound would grow memory with
+/// the thread count; at most [`POOLED`] are kept.
+static SCRATCH: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Scratch buffers kept between batches: as many as the pipelines compress at once on
+/// two cores (the blocking tasks in flight).
+const POOLED: usize = 4;
+
 /// Gzips `input` at `level` with the default backend, reusing a per-thread encoder.
 ///
 /// ```
@@ -151,7 +160,24 @@ pub(crate) fn with_encoder<T>(
                 encoders.len() - 1
             }
         };
-        f(&mut encoders[index])
+        let encoder = &mut encoders[index];
+        let pool = || {
+            SCRATCH
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if encoder.scratch.is_empty() {
+            encoder.scratch = pool().pop().unwrap_or_default();
+        }
+        let out = f(encoder);
+        let scratch = std::mem::take(&mut encoder.scratch);
+        if !scratch.is_empty() {
+            let mut pool = pool();
+            if pool.len() < POOLED {
+                pool.push(scratch);
+            }
+        }
+        out
     })
 }
 
