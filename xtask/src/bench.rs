@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 struct Options {
     size_mb: usize,
+    /// Only the rows against the machine's limit (`--limit`), for these corpora
+    /// (`--corpus NAME`, else all).
+    limit_only: Option<Vec<String>>,
     runs: usize,
     /// Only the `logferry run` rows (`--daemon-only`).
     daemon_only: bool,
@@ -29,7 +32,8 @@ struct Options {
     nats_only: bool,
 }
 
-/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only | --nats-only] [--criterion [FILTER]]`.
+/// `cargo xtask bench [--size-mb N] [--runs N] [--daemon-only | --net-only | --nats-only]
+/// [--limit [--corpus NAME]] [--criterion [FILTER]]`.
 pub(crate) fn command(args: &[String]) -> Result<()> {
     if args.iter().any(|a| a == "--net-only") {
         return crate::bench_net::command();
@@ -54,6 +58,12 @@ pub(crate) fn command(args: &[String]) -> Result<()> {
             .max(1),
         daemon_only: args.iter().any(|a| a == "--daemon-only"),
         nats_only: args.iter().any(|a| a == "--nats-only"),
+        limit_only: args.iter().any(|a| a == "--limit").then(|| {
+            flag_value(args, "--corpus").map_or_else(
+                || crate::bench_limit::CORPORA.map(str::to_owned).to_vec(),
+                |c| vec![c.to_owned()],
+            )
+        }),
     };
     run(&options)
 }
@@ -78,6 +88,13 @@ fn run(options: &Options) -> Result<()> {
     ])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
+    if let Some(corpora) = &options.limit_only {
+        let corpora: Vec<&str> = corpora.iter().map(String::as_str).collect();
+        let table = crate::bench_limit::rows(&dir, &corpora, options.size_mb, options.runs)?;
+        println!("\n{table}");
+        std::fs::write(target_dir().join("bench-limit.md"), &table)?;
+        return Ok(());
+    }
     let syslog = corpus(
         &dir,
         "syslog",
@@ -223,6 +240,13 @@ fn run(options: &Options) -> Result<()> {
     ));
 
     let mut report = render(&rows, options, syslog_mb);
+    report.push('\n');
+    report.push_str(&crate::bench_limit::rows(
+        &dir,
+        &crate::bench_limit::CORPORA,
+        options.size_mb,
+        options.runs,
+    )?);
     if subcommand_exists("run") {
         report.push_str(&daemon_rows(&dir, &syslog)?);
     }
@@ -313,7 +337,8 @@ fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text.split_whitespace().next().unwrap_or_default().parse()?)
 }
 
 /// Seconds to POST `total_mib` MiB to a count-only plain-HTTP emulator over 4 connections.
@@ -424,7 +449,7 @@ impl Drop for Emulator {
 }
 
 /// A scratch directory under target/bench, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {
@@ -500,7 +525,7 @@ impl Emulator {
 
     /// Stops the emulator and returns its final stats, and the scratch directory (kept
     /// until the caller drops it).
-    fn stop(mut self) -> Result<(serde_json::Value, TempDir)> {
+    pub(crate) fn stop(mut self) -> Result<(serde_json::Value, TempDir)> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
         self.child.wait()?;

@@ -11,12 +11,15 @@
 //! - `chaos [--records N] [--kills N]`: the kill -9 crash test at a larger size than CI
 //!   runs (default 1,000,000 records and 10 kills).
 //! - `bench [--size-mb N] [--runs N]`: end-to-end throughput against the physical limits
-//!   (see `bench.rs`); `bench --criterion [FILTER]` runs the criterion benches.
+//!   (see `bench.rs`); `bench --limit [--corpus NAME]` only logferry against the machine's
+//!   limit per corpus (see `bench_limit.rs`); `bench --criterion [FILTER]` runs the
+//!   criterion benches.
 //!
 //! The xtask moves to the workspace root first, so it works from any directory.
 
 mod bench;
 mod bench_daemon;
+mod bench_limit;
 mod bench_nats;
 mod bench_net;
 mod fuzz;
@@ -45,7 +48,7 @@ fn main() -> Result<()> {
         "audit" => audit(),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <ci | audit | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] | bench --criterion [FILTER]>"
+                "usage: cargo xtask <ci | audit | fuzz [TARGET] [--secs N] | bench [--size-mb N] [--runs N] [--limit [--corpus NAME]] | bench --criterion [FILTER]>"
             );
             Ok(())
         }

@@ -31,6 +31,10 @@ pub struct GzipEncoder {
     level: Level,
     backend: Backend,
     libdeflate: Option<libdeflater::Compressor>,
+    /// libdeflate writes into an initialised buffer of its worst-case bound (more than
+    /// the input): kept between calls, so it is zeroed once instead of per batch, and
+    /// only the compressed bytes are copied out.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for GzipEncoder {
@@ -49,6 +53,7 @@ impl GzipEncoder {
             level,
             backend,
             libdeflate: None,
+            scratch: Vec::new(),
         }
     }
 
@@ -72,13 +77,18 @@ impl GzipEncoder {
                         .expect("Level is 0..=9, inside libdeflate's 0..=12");
                     libdeflater::Compressor::new(lvl)
                 });
-                let start = out.len();
                 let bound = compressor.gzip_compress_bound(input.len());
-                out.resize(start + bound, 0);
+                if self.scratch.len() < bound {
+                    self.scratch.resize(bound, 0);
+                }
                 let written = compressor
-                    .gzip_compress(input, &mut out[start..])
+                    .gzip_compress(input, &mut self.scratch[..bound])
                     .expect("the output buffer is gzip_compress_bound bytes, always enough");
-                out.truncate(start + written);
+                out.extend_from_slice(&self.scratch[..written]);
+                // A batch far larger than usual does not pin its bound for good.
+                if self.scratch.len() > SCRATCH_KEEP {
+                    self.scratch = Vec::new();
+                }
             }
             Backend::ZlibRs => {
                 let mut encoder = flate2::write::GzEncoder::new(
@@ -93,17 +103,34 @@ impl GzipEncoder {
         }
     }
 
-    /// One complete gzip member holding `input`.
+    /// One complete gzip member holding `input` (with libdeflate, in a buffer of
+    /// exactly its length).
     pub fn encode(&mut self, input: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(input.len() / 3 + 64);
+        let mut out = match self.backend {
+            Backend::Libdeflate => Vec::new(),
+            Backend::ZlibRs => Vec::with_capacity(input.len() / 3 + 64),
+        };
         self.encode_into(input, &mut out);
         out
     }
 }
 
+/// The largest scratch buffer an encoder keeps between calls: the bound of a batch at
+/// the pipelines' usual 1 MB maximum, with room to spare.
+const SCRATCH_KEEP: usize = 2 << 20;
+
 thread_local! {
     static ENCODERS: RefCell<Vec<GzipEncoder>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Scratch buffers of the per-thread encoders, shared: a blocking pool may run many
+/// threads, and each keeping its own buffer of a batch's bound would grow memory with
+/// the thread count; at most [`POOLED`] are kept.
+static SCRATCH: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// Scratch buffers kept between batches: as many as the pipelines compress at once on
+/// two cores (the blocking tasks in flight).
+const POOLED: usize = 4;
 
 /// Gzips `input` at `level` with the default backend, reusing a per-thread encoder.
 ///
@@ -133,7 +160,24 @@ pub(crate) fn with_encoder<T>(
                 encoders.len() - 1
             }
         };
-        f(&mut encoders[index])
+        let encoder = &mut encoders[index];
+        let pool = || {
+            SCRATCH
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if encoder.scratch.is_empty() {
+            encoder.scratch = pool().pop().unwrap_or_default();
+        }
+        let out = f(encoder);
+        let scratch = std::mem::take(&mut encoder.scratch);
+        if !scratch.is_empty() {
+            let mut pool = pool();
+            if pool.len() < POOLED {
+                pool.push(scratch);
+            }
+        }
+        out
     })
 }
 

@@ -14,7 +14,7 @@
 //! - Every batch knows the source range it covers and a sequence number, so a checkpoint
 //!   can advance only past delivered batches ([`AckTracker`]).
 
-use crate::{Position, Record};
+use crate::{LineRun, Position, Record};
 use logferry_spool::{Entry, EntryError, EntryReader};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -423,6 +423,68 @@ impl Batcher {
         if self.body.len() >= self.config.target_bytes || full_count {
             self.bulk = true;
             self.emit(&mut sink);
+        }
+    }
+
+    /// Adds a run of plain lines: the same batches as [`Batcher::push`] of each line's
+    /// record in turn, with the bytes copied in one piece per batch.
+    pub fn push_run(&mut self, run: &LineRun<'_>, now: Instant, mut sink: impl FnMut(Batch)) {
+        let ends = run.ends;
+        let mut i = 0;
+        while i < ends.len() {
+            let base = if i == 0 { 0 } else { ends[i - 1] };
+            let need = ends[i] - base;
+            if !self.body.is_empty() && self.body.len() + need > self.config.max_bytes {
+                self.bulk = true;
+                self.emit(&mut sink);
+            }
+            if self.body.is_empty() {
+                self.opened = Some(now);
+                let target = if self.bulk {
+                    self.config.target_bytes
+                } else {
+                    self.config.target_bytes.min(TRICKLE_RESERVE)
+                };
+                self.body
+                    .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
+            }
+            // Records `i..i + take` go in: up to the one reaching the target, none past
+            // the maximum (but one at least: an oversized record travels alone), none
+            // past the record limit.
+            let held = self.body.len();
+            let rest = &ends[i..];
+            let fit = rest
+                .partition_point(|&e| held + (e - base) <= self.config.max_bytes)
+                .max(1);
+            let reach = rest.partition_point(|&e| held + (e - base) < self.config.target_bytes) + 1;
+            let room = self.config.max_records.map_or(usize::MAX, |max| {
+                max.saturating_sub(self.spans.len()).max(1)
+            });
+            let take = fit.min(reach).min(room).min(rest.len());
+            let last = ends[i + take - 1];
+            self.body.extend_from_slice(&run.bytes[base..last]);
+            let mut from = base;
+            for (k, &end) in rest[..take].iter().enumerate() {
+                let offset = run.start.offset + from as u64;
+                self.spans.push(RecordSpan {
+                    body_end: held + (end - base),
+                    position: Position {
+                        offset,
+                        line: run.start.line + (i + k) as u64,
+                    },
+                    source_end: offset + (end - from) as u64,
+                });
+                from = end;
+            }
+            i += take;
+            let full_count = self
+                .config
+                .max_records
+                .is_some_and(|max| self.spans.len() >= max);
+            if self.body.len() >= self.config.target_bytes || full_count {
+                self.bulk = true;
+                self.emit(&mut sink);
+            }
         }
     }
 

@@ -58,7 +58,7 @@ pub use error::{FrameError, FrameErrorKind};
 pub use json::JsonFramer;
 pub use lines::LineFramer;
 pub use multiline::{Multiline, MultilineConfig, MultilineRule, MultilineStats};
-pub use record::{Position, Record, RecordFlags};
+pub use record::{Framed, LineRun, Position, Record, RecordFlags};
 pub use target::WireTarget;
 
 /// The input format: plain text lines or JSON objects.
@@ -102,6 +102,18 @@ impl Framer {
         match self {
             Framer::Lines(f) => f.push(chunk, sink),
             Framer::Json(f) => f.push(chunk, sink),
+        }
+    }
+
+    /// Frames `chunk` like [`Framer::push`], but gives runs of plain text lines in one
+    /// piece ([`LineFramer::push_runs`]); JSON objects come one by one.
+    pub fn push_runs<F>(&mut self, chunk: &[u8], mut sink: F)
+    where
+        F: for<'r> FnMut(Framed<'r>),
+    {
+        match self {
+            Framer::Lines(f) => f.push_runs(chunk, sink),
+            Framer::Json(f) => f.push(chunk, |r| sink(Framed::Record(r))),
         }
     }
 

@@ -19,8 +19,8 @@
 //!   [`FramingConfig::max_rejected_bytes`] for a rejected record, however long it is.
 
 use crate::{
-    FrameError, FrameErrorKind, FrameStats, FramingConfig, OversizePolicy, Position, Record,
-    RecordFlags, Utf8Policy,
+    FrameError, FrameErrorKind, FrameStats, Framed, FramingConfig, LineRun, OversizePolicy,
+    Position, Record, RecordFlags, Utf8Policy,
 };
 use std::borrow::Cow;
 
@@ -171,6 +171,131 @@ impl LineFramer {
             }
         };
         self.push_data(chunk, sink);
+    }
+
+    /// Frames `chunk` exactly like [`LineFramer::push`] (same records, positions,
+    /// errors and counters), but gives runs of plain lines ([`LineRun`]) in one piece
+    /// instead of record by record: the chunk's whole lines are checked for UTF-8 in one
+    /// pass and cut at their `\n`s, and only lines a policy touches (blank, CRLF,
+    /// oversized, invalid UTF-8) and lines straddling chunks become single records.
+    ///
+    /// ```
+    /// use logferry_framing::{Framed, FramingConfig, LineFramer};
+    /// let mut framer = LineFramer::new(FramingConfig::default());
+    /// let mut seen = Vec::new();
+    /// framer.push_runs(b"one\ntwo\n\nthree\r\nfour\nfi", |f| match f {
+    ///     Framed::Run(run) => seen.push(format!("run {:?} at line {}", run.ends, run.start.line)),
+    ///     Framed::Record(r) => seen.push(format!("record {}", r.unwrap().text)),
+    /// });
+    /// framer.finish(|r| seen.push(format!("record {}", r.unwrap().text)));
+    /// assert_eq!(seen, [
+    ///     "record one",   // the source's first line says whether it starts with a BOM
+    ///     "run [4] at line 2",
+    ///     "record three", // after a blank line; CRLF: the record is not the line's bytes
+    ///     "run [5] at line 5",
+    ///     "record fi",    // not whole yet
+    /// ]);
+    /// ```
+    pub fn push_runs<F>(&mut self, chunk: &[u8], mut sink: F)
+    where
+        F: for<'r> FnMut(Framed<'r>),
+    {
+        let mut rest = chunk;
+        if self.pending || self.bom_seen.is_some() {
+            // A line in progress, or a possible byte order mark: up to the first `\n`
+            // the record way (a framer may be fed any cut of its input).
+            let head = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            self.push(&rest[..head], |r| sink(Framed::Record(r)));
+            rest = &rest[head..];
+        }
+        if rest.is_empty() {
+            return;
+        }
+        let whole = memchr::memrchr(b'\n', rest).map_or(0, |i| i + 1);
+        let (lines, tail) = rest.split_at(whole);
+        if !lines.is_empty() {
+            if std::str::from_utf8(lines).is_ok() {
+                self.push_plain(lines, &mut sink);
+            } else {
+                self.push(lines, |r| sink(Framed::Record(r)));
+            }
+        }
+        if !tail.is_empty() {
+            self.push(tail, |r| sink(Framed::Record(r)));
+        }
+    }
+
+    /// Whole lines of valid UTF-8 (`lines` ends with `\n`), no line in progress.
+    fn push_plain<F>(&mut self, lines: &[u8], sink: &mut F)
+    where
+        F: for<'r> FnMut(Framed<'r>),
+    {
+        let base = self.offset;
+        self.offset += lines.len() as u64;
+        self.stats.bytes += lines.len() as u64;
+        let max = self.config.max_record_bytes;
+        // Line ends of the run being gathered (one allocation per chunk).
+        let mut ends = Vec::new();
+        let (mut run_start, mut run_line) = (0usize, self.line);
+        let mut start = 0usize;
+        for nl in memchr::memchr_iter(b'\n', lines) {
+            let line = &lines[start..nl];
+            if !line.is_empty() && line[line.len() - 1] != b'\r' && line.len() <= max {
+                if ends.is_empty() {
+                    (run_start, run_line) = (start, self.line);
+                }
+                ends.push(nl + 1 - run_start);
+            } else {
+                self.flush_run(
+                    &lines[run_start..start],
+                    &mut ends,
+                    base,
+                    run_start,
+                    run_line,
+                    sink,
+                );
+                let at = base + start as u64;
+                let len = (nl - start) as u64 + 1;
+                self.emit(line, at, len, true, &mut |r| sink(Framed::Record(r)));
+            }
+            self.line += 1;
+            start = nl + 1;
+        }
+        self.flush_run(
+            &lines[run_start..start],
+            &mut ends,
+            base,
+            run_start,
+            run_line,
+            sink,
+        );
+    }
+
+    /// Gives the gathered run, if any, and starts a new one.
+    fn flush_run<F>(
+        &mut self,
+        bytes: &[u8],
+        ends: &mut Vec<usize>,
+        base: u64,
+        at: usize,
+        line: u64,
+        sink: &mut F,
+    ) where
+        F: for<'r> FnMut(Framed<'r>),
+    {
+        if ends.is_empty() {
+            return;
+        }
+        self.stats.records += ends.len() as u64;
+        sink(Framed::Run(LineRun {
+            bytes,
+            ends,
+            start: Position {
+                offset: base + at as u64,
+                line,
+            },
+        }));
+        ends.clear();
     }
 
     fn push_data<F>(&mut self, chunk: &[u8], mut sink: F)

@@ -76,3 +76,30 @@ impl Record<'_> {
         }
     }
 }
+
+/// Consecutive whole lines taken verbatim from a chunk: each is valid UTF-8, not blank,
+/// has no `\r` before its `\n`, and is within the size limit, so its record is exactly
+/// its bytes and a batch body holds them as they are ([`Batcher::push_run`]).
+///
+/// [`Batcher::push_run`]: crate::Batcher::push_run
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRun<'a> {
+    /// The lines, each ending with `\n`.
+    pub bytes: &'a [u8],
+    /// Offset just past each line's `\n` in `bytes`, increasing; the last is
+    /// `bytes.len()`.
+    pub ends: &'a [usize],
+    /// Where the first line starts in the source; line `i` of the run is source line
+    /// `start.line + i`.
+    pub start: Position,
+}
+
+/// What [`LineFramer::push_runs`](crate::LineFramer::push_runs) and
+/// [`Framer::push_runs`](crate::Framer::push_runs) give, in input order.
+#[derive(Debug)]
+pub enum Framed<'a> {
+    /// A record or a framing error, as [`Framer::push`](crate::Framer::push) gives them.
+    Record(Result<Record<'a>, crate::FrameError>),
+    /// Plain lines in one piece.
+    Run(LineRun<'a>),
+}

@@ -3,7 +3,7 @@
 
 use crate::FrontConfig;
 use logferry_framing::{
-    Batch, Batcher, FrameError, FrameStats, Framer, Multiline, Position, Record,
+    Batch, Batcher, FrameError, FrameStats, Framed, Framer, Multiline, Position, Record,
 };
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,10 +99,19 @@ impl Front {
     ) {
         self.learn_target(config);
         let stages = &mut self.stages;
-        self.framer.push(chunk, |r| match r {
-            Ok(record) => stages.record(&record, now, out),
-            Err(e) => out(Out::Error(e)),
-        });
+        if stages.multiline.is_some() {
+            self.framer.push(chunk, |r| match r {
+                Ok(record) => stages.record(&record, now, out),
+                Err(e) => out(Out::Error(e)),
+            });
+        } else {
+            // Plain lines go to the batcher in runs: one copy per batch, not per record.
+            self.framer.push_runs(chunk, |f| match f {
+                Framed::Run(run) => stages.batcher.push_run(&run, now, |b| out(Out::Batch(b))),
+                Framed::Record(Ok(record)) => stages.record(&record, now, out),
+                Framed::Record(Err(e)) => out(Out::Error(e)),
+            });
+        }
         self.stages.poll(now, out);
     }
 

@@ -16,7 +16,7 @@ use logferry_framing::{
 };
 use logferry_source::Checkpoints;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, channel, sync_channel};
 use std::time::Instant;
 
 /// Where records come from: one-shot files, stdin and globs ([`Files`]) and followed
@@ -213,7 +213,7 @@ fn frame_one(
         return false;
     }
     let mut front = Front::new(config, name.clone(), start);
-    let chunks = spawn_reader(input);
+    let (chunks, recycle) = spawn_reader(input);
     let mut outs: Vec<Out> = Vec::new();
     let mut last: Option<Item> = None;
     // Batches may resume reading right after them once the framer knows the input is
@@ -251,7 +251,11 @@ fn frame_one(
         let now = Instant::now();
         let mut collect = |o| outs.push(o);
         match received {
-            Ok(Chunk::Data(chunk)) => front.push(config, &chunk, now, &mut collect),
+            Ok(Chunk::Data(chunk)) => {
+                front.push(config, &chunk, now, &mut collect);
+                // Back to the reader, to be read into again (it may have ended).
+                let _ = recycle.send(chunk);
+            }
             Err(RecvTimeoutError::Timeout) => front.poll(config, now, &mut collect),
             Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
                 front.finish(now, &mut collect);
@@ -280,14 +284,18 @@ fn frame_one(
 }
 
 /// Reads `source` on its own thread, one chunk at a time, ending with `End` or `Failed`.
-fn spawn_reader(mut source: logferry_source::Source) -> Receiver<Chunk> {
+/// Framed chunks come back on the second channel to be read into again, so a few
+/// buffers circulate instead of a copy and an allocation per chunk.
+fn spawn_reader(mut source: logferry_source::Source) -> (Receiver<Chunk>, Sender<Vec<u8>>) {
     let (tx, rx): (SyncSender<Chunk>, Receiver<Chunk>) = sync_channel(2);
+    let (recycle, spares) = channel::<Vec<u8>>();
     std::thread::Builder::new()
         .name("logferry-read".into())
         .spawn(move || {
             loop {
-                let chunk = match source.read_chunk() {
-                    Ok(Some(bytes)) => Chunk::Data(bytes.to_vec()),
+                let spare = spares.try_recv().unwrap_or_default();
+                let chunk = match source.take_chunk(spare) {
+                    Ok(Some(bytes)) => Chunk::Data(bytes),
                     Ok(None) => Chunk::End,
                     Err(e) => Chunk::Failed(e),
                 };
@@ -298,7 +306,7 @@ fn spawn_reader(mut source: logferry_source::Source) -> Receiver<Chunk> {
             }
         })
         .expect("a thread can be spawned");
-    rx
+    (rx, recycle)
 }
 
 #[cfg(test)]

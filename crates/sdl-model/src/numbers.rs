@@ -18,40 +18,49 @@ use crate::json;
 use std::borrow::Cow;
 use std::ops::Range;
 
-/// Whether `text` may hold a number that an `f64` changes: outside strings, a digit
-/// followed by `.`, `e` or `E`, or 19 digits in a row. A cheap test before keeping a copy
-/// of a line (false positives only cost the copy); digits inside strings (addresses,
-/// times, ids) never count, so ordinary log lines are not copied.
+/// Whether `text` may hold a number that an `f64` changes ([`numbers_needing_text`] finds
+/// one only if this says yes): outside strings, a number token of 19 digits or more, or a
+/// decimal with an exponent or more than 15 digits (any other decimal an `f64` keeps,
+/// [`needs_text`]). A cheap test before keeping a copy of a line (false positives only
+/// cost a second look); digits inside strings (addresses, times, ids) never count, and
+/// strings are skipped with `memchr`, so ordinary log lines cost little.
 pub(crate) fn may_need_text(text: &[u8]) -> bool {
-    let mut run = 0;
-    let mut prev_digit = false;
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in text {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => {
+                // To the closing quote (as `string_end`: a backslash escapes one byte).
+                i += 1;
+                loop {
+                    let Some(k) = memchr::memchr2(b'"', b'\\', &text[i.min(text.len())..]) else {
+                        return false;
+                    };
+                    i += k;
+                    if text[i] == b'"' {
+                        i += 1;
+                        break;
+                    }
+                    i += 2;
+                }
             }
-            continue;
-        }
-        if b == b'"' {
-            in_string = true;
-            run = 0;
-            prev_digit = false;
-        } else if b.is_ascii_digit() {
-            run += 1;
-            if run >= 19 {
-                return true;
+            // A token as `numbers_needing_text` cuts it.
+            b'-' | b'0'..=b'9' => {
+                let (mut digits, mut decimal, mut exponent) = (0usize, false, false);
+                while let Some(&b) = text.get(i) {
+                    match b {
+                        b'0'..=b'9' => digits += usize::from(!exponent),
+                        b'.' => decimal = true,
+                        b'e' | b'E' => exponent = true,
+                        b'-' | b'+' => {}
+                        _ => break,
+                    }
+                    i += 1;
+                }
+                if exponent || (decimal && digits > 15) || (!decimal && digits >= 19) {
+                    return true;
+                }
             }
-            prev_digit = true;
-        } else {
-            if prev_digit && matches!(b, b'.' | b'e' | b'E') {
-                return true;
-            }
-            run = 0;
-            prev_digit = false;
+            _ => i += 1,
         }
     }
     false
@@ -443,13 +452,49 @@ fn string_end(text: &[u8], mut i: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #[test]
+        fn the_cheap_test_never_misses_a_number_kept_as_text(
+            parts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "\"", "\\", ",", ":", "{", "}", "[", "]", " ", "-", "+", ".", "e", "E",
+                        "a", "true", "1E400", "0.30000000000000004", "18446744073709551616",
+                        "123456789012345678901234567890.5", "1.5", "-0.0000000000000000000001",
+                    ]).prop_map(str::to_owned),
+                    "[0-9]{1,22}",
+                ],
+                0..30,
+            )
+        ) {
+            let text = parts.concat();
+            if !numbers_needing_text(text.as_bytes()).is_empty() {
+                proptest::prop_assert!(may_need_text(text.as_bytes()), "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_decimals_need_no_second_look() {
+        assert!(!may_need_text(
+            br#"{"latency_ms":12.5,"n":-3,"ratio":0.00012345678}"#
+        ));
+        assert!(may_need_text(br#"{"x":0.1234567890123456}"#), "16 digits");
+        assert!(may_need_text(br#"{"x":1e5}"#), "an exponent");
+        assert!(may_need_text(br#"{"x":1234567890123456789}"#), "19 digits");
+    }
+
     #[test]
     fn digits_inside_strings_never_ask_for_a_copy() {
         assert!(!may_need_text(
             br#"{"ip":"10.0.0.1","ts":"2026-12-01T10:00:00.123Z","id":"12345678901234567890"}"#
         ));
         assert!(!may_need_text(br#"{"q":"a \\\" 1.5","n":42}"#));
-        assert!(may_need_text(br#"{"ip":"10.0.0.1","score":0.5}"#));
+        assert!(may_need_text(
+            br#"{"ip":"10.0.0.1","score":0.12345678901234567}"#
+        ));
         assert!(may_need_text(br#"{"big":18446744073709551616}"#));
     }
 

@@ -288,6 +288,36 @@ impl Source {
         Ok(Some(chunk))
     }
 
+    /// Reads the next chunk like [`read_chunk`](Source::read_chunk), but hands over the
+    /// buffer it was read into instead of lending it: the source goes on reading into
+    /// `spare` (a chunk given back earlier, or an empty `Vec`). Passing chunks between
+    /// threads this way copies and allocates nothing once a few buffers circulate.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), logferry_source::Error> {
+    /// use logferry_source::{Source, SourceConfig};
+    /// let config = SourceConfig { chunk_bytes: 4 };
+    /// let mut source = Source::from_reader("demo", &b"one\ntwo\n"[..], &config);
+    /// let first = source.take_chunk(Vec::new())?.expect("a chunk");
+    /// assert_eq!(first, b"one\n");
+    /// let second = source.take_chunk(first)?.expect("a chunk");
+    /// assert_eq!(second, b"two\n");
+    /// assert_eq!(source.take_chunk(second)?, None);
+    /// # Ok(()) }
+    /// ```
+    pub fn take_chunk(&mut self, spare: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
+        let Some(n) = self.read_chunk()?.map(<[u8]>::len) else {
+            return Ok(None);
+        };
+        let size = self.buf.len();
+        let mut spare = spare;
+        // Only a fresh or short buffer is (partly) zeroed: a full one is used as is.
+        spare.resize(size, 0);
+        let mut chunk = std::mem::replace(&mut self.buf, spare);
+        chunk.truncate(n);
+        Ok(Some(chunk))
+    }
+
     /// A checkpoint saying everything before `position` was shipped (a regular file
     /// only): store it with [`Checkpoints::store`] once the records before `position` are
     /// safe (delivered, or durably spooled). Its fingerprint has the [`Tail`] of the file

@@ -146,3 +146,80 @@ proptest! {
         prop_assert_eq!(a.range().end, b.range().start.offset);
     }
 }
+
+/// What framing and batching `input` (cut at `cuts`) gives: batches (body, spans,
+/// sequence number), errors in order among them, and the framer's counters. With
+/// `runs`, plain lines go through `push_runs` and `Batcher::push_run`.
+fn batch_cut(
+    config: &FramingConfig,
+    batching: BatchConfig,
+    input: &[u8],
+    cuts: &[usize],
+    runs: bool,
+) -> (Vec<String>, String) {
+    use logferry_framing::Framed;
+    let mut framer = Framer::new(Format::Text, config.clone());
+    let mut batcher = Batcher::new(batching, Some("in".into()));
+    let now = Instant::now();
+    let mut out: Vec<String> = Vec::new();
+    let mut from = 0;
+    let cuts = cuts.iter().copied().chain([input.len()]);
+    for cut in cuts {
+        let cut = cut.clamp(from, input.len());
+        let chunk = &input[from..cut];
+        from = cut;
+        let record = |r: Result<logferry_framing::Record<'_>, logferry_framing::FrameError>,
+                      batcher: &mut Batcher,
+                      out: &mut Vec<String>| match r {
+            Ok(r) => batcher.push(&r, now, |b| out.push(format!("{b:?}"))),
+            Err(e) => out.push(e.to_string()),
+        };
+        if runs {
+            framer.push_runs(chunk, |f| match f {
+                Framed::Run(run) => batcher.push_run(&run, now, |b| out.push(format!("{b:?}"))),
+                Framed::Record(r) => record(r, &mut batcher, &mut out),
+            });
+        } else {
+            framer.push(chunk, |r| record(r, &mut batcher, &mut out));
+        }
+    }
+    framer.finish(|r| match r {
+        Ok(r) => batcher.push(&r, now, |b| out.push(format!("{b:?}"))),
+        Err(e) => out.push(e.to_string()),
+    });
+    batcher.flush(|b| out.push(format!("{b:?}")));
+    (out, format!("{:?} {:?}", framer.stats(), framer.position()))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn runs_of_plain_lines_batch_like_records_one_by_one(
+        input in input_strategy(),
+        lines in proptest::collection::vec("[a-z ]{0,12}\r?\n?", 0..40),
+        cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        config in config_strategy(),
+        target in 1usize..60,
+        max in 1usize..120,
+        max_records in proptest::option::of(1usize..6),
+        bom in 0usize..4,
+    ) {
+        // Mostly plain lines (long runs), with the biased bytes in the middle.
+        let plain = lines.concat();
+        let half = plain.len() / 2;
+        let input = [&b"\xEF\xBB\xBF"[..bom], &plain.as_bytes()[..half], &input, &plain.as_bytes()[half..]].concat();
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        let batching = BatchConfig {
+            target_bytes: target,
+            max_bytes: max.max(target),
+            max_records,
+            ..BatchConfig::default()
+        };
+        prop_assert_eq!(
+            batch_cut(&config, batching, &input, &cuts, true),
+            batch_cut(&config, batching, &input, &cuts, false)
+        );
+    }
+}

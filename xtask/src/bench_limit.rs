@@ -1,0 +1,576 @@
+//! `cargo xtask bench --limit [--corpus NAME]`: logferry against this machine's limit,
+//! per corpus (issue 18).
+//!
+//! The limit of HTTP Ingest with gzip 1 is every core running the batch encoder: the
+//! one-core rate of `gzip-limit` (our encoder, 1 MiB batches, input in memory) times the
+//! cores. Each round measures the encoder and then logferry on the same corpus, back to
+//! back, and computes the fraction within the round; the table gives the median round
+//! (ratios in one round survive a noisy shared machine far better than rates do).
+//!
+//! The share of logferry's CPU time spent compressing is estimated without a profiler:
+//! the encoder's CPU time for the same bytes (`gzip-limit`'s thread CPU time, from
+//! `/proc/thread-self/stat`) over logferry's user + system CPU time (from `/proc/PID/stat`).
+//! The estimate assumes logferry's encoder costs per byte what it costs alone (its
+//! batches are smaller, about 0.3–0.5 MB instead of 1 MiB, and it shares caches with the
+//! other threads, so the true share is a little higher); `valgrind --tool=callgrind`
+//! on a small corpus gives the exact instruction share (see ARCHITECTURE.md).
+//!
+//! Corpora, generated deterministically (a fixed-seed splitmix64), cached under
+//! `target/bench/`:
+//! - `syslog`: the bench's syslog-like corpus (`logferry_emulator::sample::syslog`);
+//! - `entropy`: syslog lines full of random IPv4 and IPv6 addresses, UUIDs, user names,
+//!   host names and URLs carrying tokens: what compresses worst among real logs;
+//! - `events`: NDJSON security events (`logferry_emulator::sample::ndjson`), shipped as
+//!   text lines;
+//! - `cef`: ArcSight CEF lines from a firewall, a proxy and an EDR, with random
+//!   addresses, users, hashes and request URLs.
+
+use crate::bench::{Emulator, bin, clock_ticks, mb, sample};
+use anyhow::{Context, Result, bail};
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The corpora, by name.
+pub(crate) const CORPORA: [&str; 4] = ["syslog", "entropy", "events", "cef"];
+
+/// One corpus file (`size_mb` MB), generated once.
+pub(crate) fn corpus(dir: &Path, name: &str, size_mb: usize) -> Result<PathBuf> {
+    let generate: fn(usize, u64) -> Vec<u8> = match name {
+        "syslog" => logferry_emulator::sample::syslog,
+        "events" => logferry_emulator::sample::ndjson,
+        "entropy" => entropy,
+        "cef" => cef,
+        other => bail!("unknown corpus {other:?}: one of {}", CORPORA.join(", ")),
+    };
+    let ext = if name == "events" { "ndjson" } else { "log" };
+    let path = dir.join(format!("limit-{name}-{size_mb}mb.{ext}"));
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= (size_mb as u64) * 1_000_000) {
+        return Ok(path);
+    }
+    println!("generating {} ({size_mb} MB)", path.display());
+    let tmp = path.with_extension("tmp");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+    let (mut written, mut seed) = (0usize, 1u64);
+    while written < size_mb * 1_000_000 {
+        let piece = generate(16_000_000, seed);
+        out.write_all(&piece)?;
+        written += piece.len();
+        seed += 1;
+    }
+    out.flush()?;
+    drop(out);
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+/// splitmix64: tiny, fast, and the same everywhere.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (n > 0; the modulo bias is irrelevant here).
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+
+    fn ipv4(&mut self, out: &mut String) {
+        let v = self.next();
+        let _ = write!(
+            out,
+            "{}.{}.{}.{}",
+            v as u8,
+            (v >> 8) as u8,
+            (v >> 16) as u8,
+            (v >> 24) as u8
+        );
+    }
+
+    fn ipv6(&mut self, out: &mut String) {
+        let (a, b) = (self.next(), self.next());
+        let _ = write!(
+            out,
+            "2001:db8:{:x}:{:x}:{:x}:{:x}:{:x}:{:x}",
+            a as u16,
+            (a >> 16) as u16,
+            (a >> 32) as u16,
+            b as u16,
+            (b >> 16) as u16,
+            (b >> 32) as u16
+        );
+    }
+
+    fn ip(&mut self, out: &mut String) {
+        if self.below(3) == 0 {
+            self.ipv6(out)
+        } else {
+            self.ipv4(out)
+        }
+    }
+
+    fn uuid(&mut self, out: &mut String) {
+        let (a, b) = (self.next(), self.next());
+        let _ = write!(
+            out,
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) as u16,
+            a as u16 & 0xfff,
+            (b >> 48) as u16 & 0x3fff | 0x8000,
+            b & 0xffff_ffff_ffff
+        );
+    }
+
+    /// `n` characters of `alphabet`.
+    fn token(&mut self, n: usize, alphabet: &[u8], out: &mut String) {
+        for _ in 0..n {
+            out.push(char::from(
+                alphabet[self.below(alphabet.len() as u64) as usize],
+            ));
+        }
+    }
+
+    /// A user name: a first-name-like stem and random letters and digits, or an email.
+    fn user(&mut self, out: &mut String) {
+        out.push_str(self.pick(&["j", "a", "m", "svc_", "admin.", "k", "s", "d", "t", "r"]));
+        let n = 4 + self.below(8) as usize;
+        self.token(n, b"abcdefghijklmnopqrstuvwxyz", out);
+        if self.below(3) == 0 {
+            self.token(2, b"0123456789", out);
+        }
+        if self.below(4) == 0 {
+            out.push('@');
+            out.push_str(self.pick(&["corp.example.com", "example.org", "acme.io"]));
+        }
+    }
+
+    fn host(&mut self, out: &mut String) {
+        out.push_str(self.pick(&["web", "db", "api", "k8s-node", "edge", "vpn", "mail"]));
+        out.push('-');
+        self.token(6, b"0123456789abcdef", out);
+    }
+
+    fn url(&mut self, out: &mut String) {
+        out.push_str(self.pick(&[
+            "https://login.example.com/oauth2/authorize",
+            "https://api.example.com/v2/users/",
+            "https://cdn.example.net/assets/",
+            "https://portal.acme.io/session/",
+            "http://updates.vendor.example/dl/",
+        ]));
+        self.uuid(out);
+        out.push_str("?token=");
+        let n = 24 + self.below(24) as usize;
+        self.token(
+            n,
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+            out,
+        );
+        out.push_str("&sig=");
+        self.token(16, b"0123456789abcdef", out);
+    }
+
+    fn time(&mut self, seq: u64, out: &mut String) {
+        let s = 1_764_633_600 + seq / 40;
+        let (h, m, sec) = ((s / 3600) % 24, (s / 60) % 60, s % 60);
+        let _ = write!(
+            out,
+            "Dec {:>2} {h:02}:{m:02}:{sec:02}",
+            1 + (s / 86_400) % 28
+        );
+    }
+}
+
+const AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "curl/8.5.0",
+    "python-requests/2.32.3",
+];
+
+/// About `bytes` of high-entropy syslog, newline-terminated, deterministic per `seed`.
+pub(crate) fn entropy(bytes: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ 0xe17a);
+    let mut out = String::with_capacity(bytes + 1024);
+    let mut seq = 0u64;
+    while out.len() < bytes {
+        out.push_str(["<38>", "<190>", "<86>", "<30>", "<134>"][r.below(5) as usize]);
+        r.time(seq, &mut out);
+        out.push(' ');
+        r.host(&mut out);
+        match r.below(5) {
+            0 => {
+                let _ = write!(out, " sshd[{}]: Accepted publickey for ", r.below(60_000));
+                r.user(&mut out);
+                out.push_str(" from ");
+                r.ip(&mut out);
+                let _ = write!(out, " port {} ssh2: ED25519 SHA256:", r.below(65_536));
+                r.token(
+                    43,
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                    &mut out,
+                );
+            }
+            1 => {
+                out.push_str(" nginx: ");
+                r.ip(&mut out);
+                out.push_str(" - ");
+                r.user(&mut out);
+                let _ = write!(
+                    out,
+                    " \"{} ",
+                    r.pick(&["GET", "GET", "POST", "PUT", "DELETE"])
+                );
+                r.url(&mut out);
+                let _ = write!(
+                    out,
+                    " HTTP/1.1\" {} {} \"-\" \"{}\" rt=0.{:03} req_id=",
+                    [200, 200, 302, 401, 403, 404, 500][r.below(7) as usize],
+                    r.below(500_000),
+                    r.pick(&AGENTS),
+                    r.below(1000)
+                );
+                r.uuid(&mut out);
+            }
+            2 => {
+                out.push_str(" auditd: type=USER_LOGIN user=");
+                r.user(&mut out);
+                out.push_str(" session=");
+                r.uuid(&mut out);
+                out.push_str(" addr=");
+                r.ip(&mut out);
+                let _ = write!(
+                    out,
+                    " uid={} res={}",
+                    r.below(70_000),
+                    r.pick(&["success", "failed"])
+                );
+            }
+            3 => {
+                out.push_str(" proxy: client=");
+                r.ip(&mut out);
+                out.push_str(" user=");
+                r.user(&mut out);
+                out.push_str(" dest=");
+                r.ip(&mut out);
+                let _ = write!(out, ":{} url=", r.below(65_536));
+                r.url(&mut out);
+                let _ = write!(
+                    out,
+                    " bytes={} cat={}",
+                    r.below(10_000_000),
+                    r.pick(&["business", "social", "malware", "uncategorized"])
+                );
+            }
+            _ => {
+                let _ = write!(out, " app[{}]: request_id=", r.below(60_000));
+                r.uuid(&mut out);
+                out.push_str(" trace=");
+                r.token(32, b"0123456789abcdef", &mut out);
+                out.push_str(" user=");
+                r.user(&mut out);
+                out.push_str(" src=");
+                r.ip(&mut out);
+                let _ = write!(
+                    out,
+                    " msg=\"{}\" duration_ms={}",
+                    r.pick(&[
+                        "token refreshed",
+                        "password changed",
+                        "mfa challenge sent",
+                        "api key rotated"
+                    ]),
+                    r.below(5000)
+                );
+            }
+        }
+        out.push('\n');
+        seq += 1;
+    }
+    out.into_bytes()
+}
+
+/// About `bytes` of CEF lines (syslog header + `CEF:0|...`), deterministic per `seed`.
+pub(crate) fn cef(bytes: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed.wrapping_mul(0x9e37_79b9) ^ 0xcef0);
+    let mut out = String::with_capacity(bytes + 1024);
+    let mut seq = 0u64;
+    while out.len() < bytes {
+        out.push_str("<134>");
+        r.time(seq, &mut out);
+        out.push(' ');
+        r.host(&mut out);
+        let rt = 1_764_633_600_000 + seq * 25 + r.below(25);
+        match r.below(3) {
+            0 => {
+                let (sig, name, sev) = [
+                    ("100", "Traffic allowed", 1),
+                    ("101", "Traffic denied", 5),
+                    ("310", "Port scan detected", 8),
+                ][r.below(3) as usize];
+                let _ = write!(
+                    out,
+                    " CEF:0|Acme|NGFW|10.2.4|{sig}|{name}|{sev}|rt={rt} src="
+                );
+                r.ipv4(&mut out);
+                let _ = write!(out, " spt={} dst=", r.below(65_536));
+                r.ip(&mut out);
+                let _ = write!(
+                    out,
+                    " dpt={} proto={} act={} cs1Label=rule cs1=policy-{} deviceInboundInterface=eth{} in={} out={}",
+                    [22, 53, 80, 443, 445, 3389, 8443][r.below(7) as usize],
+                    r.pick(&["TCP", "UDP"]),
+                    r.pick(&["allow", "deny", "drop"]),
+                    r.below(400),
+                    r.below(4),
+                    r.below(2_000_000),
+                    r.below(2_000_000)
+                );
+            }
+            1 => {
+                let _ = write!(
+                    out,
+                    " CEF:0|Acme|SecureWebGateway|6.1|{}|Web request|3|rt={rt} src=",
+                    r.below(40)
+                );
+                r.ipv4(&mut out);
+                out.push_str(" suser=");
+                r.user(&mut out);
+                out.push_str(" request=");
+                r.url(&mut out);
+                let _ = write!(
+                    out,
+                    " requestMethod={} requestClientApplication={} outcome={} cat={}",
+                    r.pick(&["GET", "POST", "CONNECT"]),
+                    r.pick(&AGENTS),
+                    r.pick(&["200", "302", "403", "407"]),
+                    r.pick(&["Business", "Cloud Storage", "Malicious", "News"])
+                );
+            }
+            _ => {
+                let _ = write!(
+                    out,
+                    " CEF:0|Acme|EDR|4.0|{}|Suspicious process|{}|rt={rt} dhost=",
+                    r.below(900),
+                    4 + r.below(6)
+                );
+                r.host(&mut out);
+                out.push_str(" duser=");
+                r.user(&mut out);
+                let _ = write!(
+                    out,
+                    " sproc={} fname={} fileHash=",
+                    r.pick(&[
+                        "explorer.exe",
+                        "winword.exe",
+                        "powershell.exe",
+                        "svchost.exe"
+                    ]),
+                    r.pick(&["rundll32.exe", "cmd.exe", "wscript.exe", "certutil.exe"])
+                );
+                r.token(64, b"0123456789abcdef", &mut out);
+                out.push_str(" cs2Label=commandLine cs2=-enc ");
+                let n = 40 + r.below(80) as usize;
+                r.token(
+                    n,
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                    &mut out,
+                );
+                out.push_str(" externalId=");
+                r.uuid(&mut out);
+            }
+        }
+        out.push('\n');
+        seq += 1;
+    }
+    out.into_bytes()
+}
+
+/// One logferry run: wall and CPU seconds, peak RSS.
+struct Shipped {
+    wall: f64,
+    cpu: f64,
+    rss_kb: u64,
+}
+
+/// Ships `input` with `logferry http-ingest` (gzip 1) to a count-only emulator and checks
+/// the emulator received every byte sent.
+fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
+    let emu = Emulator::start_with(tls, true, 0)?;
+    let summary_path = input.with_extension(format!("summary-{}.json", std::process::id()));
+    let mut cmd = Command::new(bin("logferry"));
+    cmd.arg("http-ingest")
+        .args(extra)
+        .arg(input)
+        .arg("--no-progress")
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HTTP_INGEST_URL", emu.str("http_ingest_url"))
+        .env("HTTP_INGEST_KEY", emu.str("http_ingest_key"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if tls {
+        cmd.arg("--ca-file").arg(emu.str("ca_cert"));
+    }
+    let started = Instant::now();
+    let mut child = cmd.spawn().context("cannot start logferry")?;
+    let pid = child.id();
+    let tick = clock_ticks();
+    let (mut cpu, mut rss_kb) = (0.0, 0u64);
+    loop {
+        if let Some((c, r)) = sample(pid, tick) {
+            (cpu, rss_kb) = (c, rss_kb.max(r));
+        }
+        if child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    let status = child.wait()?;
+    let (stats, _scratch) = emu.stop()?;
+    if !status.success() {
+        bail!("logferry http-ingest failed ({status}): {err}");
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary_path)?)?;
+    let _ = std::fs::remove_file(&summary_path);
+    let sent = summary["bytes_sent"].as_u64().unwrap_or(0);
+    let received = stats["endpoints"]["http_ingest"]["wire_bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    if sent != received || sent == 0 {
+        bail!("the sender reports {sent} bytes sent, the emulator received {received}");
+    }
+    Ok(Shipped { wall, cpu, rss_kb })
+}
+
+/// The one-core encoder on `input`: (wall seconds, CPU seconds of the encoding thread).
+fn encoder(input: &Path) -> Result<(f64, f64)> {
+    let out = Command::new(bin("gzip-limit"))
+        .arg(input)
+        .arg("1")
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "gzip-limit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    let wall = fields.next().context("gzip-limit printed nothing")??;
+    let cpu = fields.next().transpose()?.unwrap_or(wall);
+    Ok((wall, cpu))
+}
+
+/// A row: the medians over rounds.
+struct Row {
+    corpus: String,
+    what: &'static str,
+    input_mb: f64,
+    core_mb_s: f64,
+    mb_s: f64,
+    fraction: f64,
+    compress_share: f64,
+    cpu_s: f64,
+    rss_mb: f64,
+    spread: (f64, f64),
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The rows for `corpora`, `runs` rounds each.
+pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) -> Result<String> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let mut rows = Vec::new();
+    for name in corpora {
+        let input = corpus(dir, name, size_mb)?;
+        let input_mb = mb(std::fs::metadata(&input)?.len());
+        let variants: [(&'static str, bool); 2] =
+            [("gzip 1, plain HTTP", false), ("gzip 1, HTTPS", true)];
+        let mut per: Vec<Vec<(f64, f64, Shipped)>> = variants.iter().map(|_| Vec::new()).collect();
+        for round in 0..runs {
+            for (i, (what, tls)) in variants.iter().enumerate() {
+                // The encoder right before each logferry run: the fraction is taken
+                // within the pair.
+                let (enc_wall, enc_cpu) = encoder(&input)?;
+                let shipped = ship(&input, *tls, &[])?;
+                println!(
+                    "{name} round {round} {what}: encoder {:.1} MB/s, logferry {:.1} MB/s = {:.2} of {cores} cores, CPU {:.2} s (encoder {:.2} s)",
+                    input_mb / enc_wall,
+                    input_mb / shipped.wall,
+                    enc_wall / (cores * shipped.wall),
+                    shipped.cpu,
+                    enc_cpu
+                );
+                per[i].push((enc_wall, enc_cpu, shipped));
+            }
+        }
+        for ((what, _), pairs) in variants.iter().zip(per) {
+            let fractions: Vec<f64> = pairs.iter().map(|(e, _, s)| e / (cores * s.wall)).collect();
+            let (lo, hi) = fractions
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(l, h), f| (l.min(*f), h.max(*f)));
+            rows.push(Row {
+                corpus: (*name).to_owned(),
+                what,
+                input_mb,
+                core_mb_s: median(pairs.iter().map(|(e, _, _)| input_mb / e).collect()),
+                mb_s: median(pairs.iter().map(|(_, _, s)| input_mb / s.wall).collect()),
+                fraction: median(fractions),
+                compress_share: median(pairs.iter().map(|(_, c, s)| c / s.cpu).collect()),
+                cpu_s: median(pairs.iter().map(|(_, _, s)| s.cpu).collect()),
+                rss_mb: pairs.iter().map(|(_, _, s)| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+                spread: (lo, hi),
+            });
+        }
+    }
+    Ok(render(&rows, runs, cores))
+}
+
+fn render(rows: &[Row], runs: usize, cores: f64) -> String {
+    let mut out = format!(
+        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); compression share = encoder CPU for the same bytes / logferry's CPU.\n\n\
+         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | compression share of CPU | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.0}% | {:.2} | {:.1} |",
+            r.corpus,
+            r.input_mb,
+            r.what,
+            r.core_mb_s,
+            r.mb_s,
+            r.fraction,
+            r.spread.0,
+            r.spread.1,
+            r.compress_share * 100.0,
+            r.cpu_s,
+            r.rss_mb
+        );
+    }
+    out
+}
