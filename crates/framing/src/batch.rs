@@ -395,20 +395,7 @@ impl Batcher {
     pub fn push(&mut self, record: &Record<'_>, now: Instant, mut sink: impl FnMut(Batch)) {
         let text = record.text.as_bytes();
         let need = text.len() + 1;
-        if !self.body.is_empty() && self.body.len() + need > self.config.max_bytes {
-            self.bulk = true;
-            self.emit(&mut sink);
-        }
-        if self.body.is_empty() {
-            self.opened = Some(now);
-            let target = if self.bulk {
-                self.config.target_bytes
-            } else {
-                self.config.target_bytes.min(TRICKLE_RESERVE)
-            };
-            self.body
-                .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
-        }
+        self.make_room(need, now, &mut sink);
         self.body.extend_from_slice(text);
         self.body.push(b'\n');
         self.spans.push(RecordSpan {
@@ -416,14 +403,7 @@ impl Batcher {
             position: record.position,
             source_end: record.end_offset(),
         });
-        let full_count = self
-            .config
-            .max_records
-            .is_some_and(|max| self.spans.len() >= max);
-        if self.body.len() >= self.config.target_bytes || full_count {
-            self.bulk = true;
-            self.emit(&mut sink);
-        }
+        self.close_if_full(&mut sink);
     }
 
     /// Adds a run of plain lines: the same batches as [`Batcher::push`] of each line's
@@ -434,20 +414,7 @@ impl Batcher {
         while i < ends.len() {
             let base = if i == 0 { 0 } else { ends[i - 1] };
             let need = ends[i] - base;
-            if !self.body.is_empty() && self.body.len() + need > self.config.max_bytes {
-                self.bulk = true;
-                self.emit(&mut sink);
-            }
-            if self.body.is_empty() {
-                self.opened = Some(now);
-                let target = if self.bulk {
-                    self.config.target_bytes
-                } else {
-                    self.config.target_bytes.min(TRICKLE_RESERVE)
-                };
-                self.body
-                    .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
-            }
+            self.make_room(need, now, &mut sink);
             // Records `i..i + take` go in: up to the one reaching the target, none past
             // the maximum (but one at least: an oversized record travels alone), none
             // past the record limit.
@@ -477,14 +444,39 @@ impl Batcher {
                 from = end;
             }
             i += take;
-            let full_count = self
-                .config
-                .max_records
-                .is_some_and(|max| self.spans.len() >= max);
-            if self.body.len() >= self.config.target_bytes || full_count {
-                self.bulk = true;
-                self.emit(&mut sink);
-            }
+            self.close_if_full(&mut sink);
+        }
+    }
+
+    /// Before `need` more bytes: closes the open batch if they would take it past the
+    /// maximum, and opens a new one (reserving the whole target for an input that comes
+    /// in bulk, little for one that trickles) if none is open.
+    fn make_room(&mut self, need: usize, now: Instant, sink: &mut impl FnMut(Batch)) {
+        if !self.body.is_empty() && self.body.len() + need > self.config.max_bytes {
+            self.bulk = true;
+            self.emit(sink);
+        }
+        if self.body.is_empty() {
+            self.opened = Some(now);
+            let target = if self.bulk {
+                self.config.target_bytes
+            } else {
+                self.config.target_bytes.min(TRICKLE_RESERVE)
+            };
+            self.body
+                .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
+        }
+    }
+
+    /// Closes the open batch once it reached the target size or the record limit.
+    fn close_if_full(&mut self, sink: &mut impl FnMut(Batch)) {
+        let full_count = self
+            .config
+            .max_records
+            .is_some_and(|max| self.spans.len() >= max);
+        if self.body.len() >= self.config.target_bytes || full_count {
+            self.bulk = true;
+            self.emit(sink);
         }
     }
 
