@@ -364,20 +364,33 @@ async fn serve<S: AsyncRead + Unpin>(
             framer.finish(&mut on);
             input.flush(&mut batches);
         }
-        let out = items.drain(..).chain(
-            batches
-                .drain(..)
-                .map(|batch| Item::Batch { batch, ack: None }),
-        );
-        for item in out {
-            if tx.send(item).await.is_err() {
-                return;
-            }
+        if !send_all(tx, &mut items, &mut batches).await {
+            return;
         }
         if ended {
             return;
         }
     }
+}
+
+/// Sends the items, then the batches, collected since the last send (neither waits for
+/// an acknowledgement: syslog has none); false once the receiver is gone.
+async fn send_all(
+    tx: &tokio::sync::mpsc::Sender<Item>,
+    items: &mut Vec<Item>,
+    batches: &mut Vec<Batch>,
+) -> bool {
+    let out = items.drain(..).chain(
+        batches
+            .drain(..)
+            .map(|batch| Item::Batch { batch, ack: None }),
+    );
+    for item in out {
+        if tx.send(item).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// One framer event of a connection.
@@ -535,15 +548,8 @@ async fn udp_loop(socket: std::net::UdpSocket, shared: Arc<Shared>, tx: Sender<I
                 }
             }
         }
-        let out = items.drain(..).chain(
-            batches
-                .drain(..)
-                .map(|batch| Item::Batch { batch, ack: None }),
-        );
-        for item in out {
-            if tx.send(item).await.is_err() {
-                return;
-            }
+        if !send_all(&tx, &mut items, &mut batches).await {
+            return;
         }
         if stopping {
             return;
