@@ -108,9 +108,10 @@ impl Batch {
         &self.body
     }
 
-    /// Takes the body out.
-    pub fn into_body(self) -> Vec<u8> {
-        self.body
+    /// Takes the body out (the spans go back to the shelf; hand the body to
+    /// [`recycle`](crate::recycle) once done with it).
+    pub fn into_body(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
     }
 
     /// Number of records.
@@ -169,16 +170,16 @@ impl Batch {
     /// Splits the batch in two at the record boundary nearest the middle of the body
     /// (for a server that answered "too large"). Both halves keep the sequence number.
     /// A single-record batch cannot be split and comes back as `Err`.
-    pub fn split_half(self) -> Result<(Batch, Batch), Batch> {
+    pub fn split_half(mut self) -> Result<(Batch, Batch), Batch> {
         if self.spans.len() < 2 {
             return Err(self);
         }
         let ends: Vec<usize> = self.spans.iter().map(|s| s.body_end).collect();
         let cut = cut_near_middle(&ends, self.body.len());
         let at = self.spans[cut - 1].body_end;
-        let mut body = self.body;
+        let mut body = std::mem::take(&mut self.body);
         let tail_body = body.split_off(at);
-        let mut spans = self.spans;
+        let mut spans = std::mem::take(&mut self.spans);
         let tail_spans: Vec<RecordSpan> = spans
             .split_off(cut)
             .into_iter()
@@ -198,9 +199,18 @@ impl Batch {
                 seq: self.seq,
                 body: tail_body,
                 spans: tail_spans,
-                source_name: self.source_name,
+                source_name: self.source_name.take(),
             },
         ))
+    }
+}
+
+/// A batch's span list goes back to the shelf when the batch is done with, for the
+/// next batch to fill (see the `recycle` module); the body does too if it is still here.
+impl Drop for Batch {
+    fn drop(&mut self) {
+        crate::recycle::SPANS.put(std::mem::take(&mut self.spans));
+        crate::recycle::BODIES.put(std::mem::take(&mut self.body));
     }
 }
 
@@ -463,6 +473,11 @@ impl Batcher {
             } else {
                 self.config.target_bytes.min(TRICKLE_RESERVE)
             };
+            if self.bulk && self.body.capacity() == 0 {
+                // Memory of a batch already sent, rather than fresh pages.
+                self.body = crate::recycle::BODIES.take().unwrap_or_default();
+                self.spans = crate::recycle::SPANS.take().unwrap_or_default();
+            }
             self.body
                 .reserve(target.max(need).min(self.config.max_bytes.max(need)) + 256);
         }

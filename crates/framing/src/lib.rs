@@ -47,6 +47,7 @@ mod json;
 mod lines;
 mod multiline;
 mod record;
+mod recycle;
 mod syntax;
 mod target;
 
@@ -59,6 +60,7 @@ pub use json::JsonFramer;
 pub use lines::LineFramer;
 pub use multiline::{Multiline, MultilineConfig, MultilineRule, MultilineStats};
 pub use record::{Framed, LineRun, Position, Record, RecordFlags};
+pub use recycle::recycle;
 pub use target::WireTarget;
 
 /// The input format: plain text lines or JSON objects.

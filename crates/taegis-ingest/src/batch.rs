@@ -285,7 +285,9 @@ impl EncodedBatch {
 async fn encode_body(raw: Vec<u8>, compression: Option<Level>) -> (Bytes, Encoding) {
     match compression {
         Some(level) => {
-            let (_, gz) = logferry_compress::gzip_blocking(raw, level).await;
+            let (raw, gz) = logferry_compress::gzip_blocking(raw, level).await;
+            // The next batch fills the same memory (no fresh pages to fault in).
+            logferry_framing::recycle(raw);
             (Bytes::from(gz), Encoding::Gzip)
         }
         None => (Bytes::from(raw), Encoding::Identity),
