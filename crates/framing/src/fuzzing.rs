@@ -6,7 +6,11 @@
 //! record and error inside the input's bounds, offsets increasing, no record over the
 //! maximum (text) and every JSON record a single line.
 
-use crate::{Format, Framer, FramingConfig, OversizePolicy, Utf8Policy};
+use crate::{
+    BatchConfig, Batcher, Format, Framed as Piece, Framer, FramingConfig, OversizePolicy,
+    Utf8Policy,
+};
+use std::time::Instant;
 
 /// Outcome of framing, comparable between cuts.
 type Framed = Vec<Result<(String, u64, u64, u64), (u64, u64)>>;
@@ -117,4 +121,70 @@ pub fn line_framer(data: &[u8]) {
 /// JSON framer: same records for any cut, positions exact, records single-line.
 pub fn json_framer(data: &[u8]) {
     check(Format::Json, data);
+}
+
+/// Frames and batches `input` cut at `cuts`: with `runs`, plain lines go through
+/// `push_runs` and `Batcher::push_run`, otherwise record by record. Each batch is
+/// described, then its body handed back to the shelf ([`crate::recycle`]) so the next
+/// batches reuse it. Returns the batches and errors in order.
+fn batch(
+    config: &FramingConfig,
+    batching: BatchConfig,
+    input: &[u8],
+    cuts: &[usize],
+    runs: bool,
+) -> Vec<String> {
+    let mut framer = Framer::new(Format::Text, config.clone());
+    let mut batcher = Batcher::new(batching, Some("in".into()));
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let emit = |out: &mut Vec<String>, b: crate::Batch| {
+        out.push(format!("{b:?}"));
+        crate::recycle(b.into_body());
+    };
+    let record = |r: Result<crate::Record<'_>, crate::FrameError>,
+                  batcher: &mut Batcher,
+                  out: &mut Vec<String>| match r {
+        Ok(r) => batcher.push(&r, now, |b| emit(out, b)),
+        Err(e) => out.push(e.to_string()),
+    };
+    let mut from = 0;
+    for cut in cuts.iter().copied().chain([input.len()]) {
+        let cut = cut.clamp(from, input.len());
+        let chunk = &input[from..cut];
+        from = cut;
+        if runs {
+            framer.push_runs(chunk, |piece| match piece {
+                Piece::Run(run) => batcher.push_run(&run, now, |b| emit(&mut out, b)),
+                Piece::Record(r) => record(r, &mut batcher, &mut out),
+            });
+        } else {
+            framer.push(chunk, |r| record(r, &mut batcher, &mut out));
+        }
+    }
+    framer.finish(|r| record(r, &mut batcher, &mut out));
+    batcher.flush(|b| emit(&mut out, b));
+    out
+}
+
+/// Line framer into batches: plain lines batched in runs (`push_runs`, `push_run`) give
+/// exactly the batches that framing and batching record by record gives, for any cut of
+/// the input and any batch limits, with batch bodies recycled between batches.
+pub fn line_batcher(data: &[u8]) {
+    let Some((config, cuts, input)) = parse(data) else {
+        return;
+    };
+    let knobs = data.get(1).copied().unwrap_or(0);
+    let batching = BatchConfig {
+        target_bytes: [1, 7, 64, 4096][usize::from(knobs & 3)],
+        max_bytes: [1, 16, 100, 1 << 20][usize::from((knobs >> 2) & 3)],
+        max_records: [None, Some(1), Some(3), None][usize::from((knobs >> 4) & 3)],
+        ..BatchConfig::default()
+    };
+    let by_record = batch(&config, batching, input, &[], false);
+    let by_run = batch(&config, batching, input, &cuts, true);
+    assert_eq!(
+        by_record, by_run,
+        "batching runs differs from batching records"
+    );
 }
