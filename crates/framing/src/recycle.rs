@@ -9,7 +9,8 @@
 //! compression), and the next bulk batch takes them from there.
 //!
 //! The shelf keeps at most [`KEPT`] buffers of each kind, each between [`MIN_BYTES`]
-//! and [`MAX_BYTES`], so it holds a few megabytes at most whatever the input.
+//! and [`MAX_BYTES`] (a bulk batch reserves about its target, at most the 1 MB batch
+//! maximum), so it holds at most 2 × 8 × 2 MiB, typically 8 × 0.5 MB, whatever the input.
 
 use crate::RecordSpan;
 use std::sync::{Mutex, PoisonError};
@@ -22,7 +23,7 @@ const KEPT: usize = 8;
 const MIN_BYTES: usize = 16 << 10;
 
 /// Larger buffers (one huge record's batch) are let go.
-const MAX_BYTES: usize = 4 << 20;
+const MAX_BYTES: usize = 2 << 20;
 
 /// A stack of spare buffers of one element type.
 pub(crate) struct Shelf<T> {
