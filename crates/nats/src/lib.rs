@@ -402,9 +402,12 @@ impl Consumer {
     /// (an empty list when none came). Never waits for more once it has one: a worker
     /// asking for four while three are left gets the three at once, not after `wait`.
     pub async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, Error> {
-        let now = self.fetch_within(max, None).await?;
-        if !now.is_empty() {
-            return Ok(now);
+        match self.fetch_within(max, None).await {
+            Ok(now) if !now.is_empty() => return Ok(now),
+            Ok(_) => {}
+            // A request that does not wait is refused where a waiting one is held (the
+            // consumer's `max_ack_pending` reached by delayed naks): wait instead.
+            Err(e) => tracing::debug!("{e}: waiting for a message instead"),
         }
         self.fetch_within(1, Some(wait)).await
     }
