@@ -397,12 +397,31 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Up to `max` messages, waiting at most `wait` for the first; fewer (or none) when
-    /// the stream has fewer.
+    /// Up to `max` messages: those the server has for this consumer now (one request
+    /// that does not wait), or when it has none, the first one that comes within `wait`
+    /// (an empty list when none came). Never waits for more once it has one: a worker
+    /// asking for four while three are left gets the three at once, not after `wait`.
     pub async fn fetch(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, Error> {
+        match self.fetch_within(max, None).await {
+            Ok(now) if !now.is_empty() => return Ok(now),
+            Ok(_) => {}
+            // A request that does not wait is refused where a waiting one is held (the
+            // consumer's `max_ack_pending` reached by delayed naks): wait instead.
+            Err(e) => tracing::debug!("{e}: waiting for a message instead"),
+        }
+        self.fetch_within(1, Some(wait)).await
+    }
+
+    /// One pull request: without `wait`, answered at once with what there is.
+    async fn fetch_within(
+        &self,
+        max: usize,
+        wait: Option<Duration>,
+    ) -> Result<Vec<Delivery>, Error> {
         // A pull request sent while the connection was down (a server restarting) is
         // never answered: give up on it a little after its own expiry.
-        tokio::time::timeout(wait + Duration::from_secs(3), self.fetch_once(max, wait))
+        let limit = wait.unwrap_or_default() + Duration::from_secs(3);
+        tokio::time::timeout(limit, self.fetch_once(max, wait))
             .await
             .unwrap_or_else(|_| {
                 Err(Error::new(
@@ -412,15 +431,20 @@ impl Consumer {
             })
     }
 
-    async fn fetch_once(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, Error> {
-        let mut batch = self
-            .inner
-            .batch()
-            .max_messages(max.max(1))
-            .expires(wait)
-            .messages()
-            .await
-            .map_err(|e| Error::new(format!("{}: fetch", self.name), e))?;
+    async fn fetch_once(&self, max: usize, wait: Option<Duration>) -> Result<Vec<Delivery>, Error> {
+        let max = max.max(1);
+        let batch = match wait {
+            Some(wait) => {
+                self.inner
+                    .batch()
+                    .max_messages(max)
+                    .expires(wait)
+                    .messages()
+                    .await
+            }
+            None => self.inner.fetch().max_messages(max).messages().await,
+        };
+        let mut batch = batch.map_err(|e| Error::new(format!("{}: fetch", self.name), e))?;
         let mut out = Vec::new();
         while let Some(message) = batch.next().await {
             let message = message.map_err(|e| Error::new(format!("{}: fetch", self.name), e))?;

@@ -16,6 +16,7 @@ pub struct Server {
     store: PathBuf,
     cluster: Option<Cluster>,
     name: String,
+    conf: Option<String>,
 }
 
 /// A node's place in a cluster on loopback.
@@ -40,6 +41,22 @@ impl Server {
         Server::start_with(free_port()?, store, None, "n1")
     }
 
+    /// A single server on a free port, storing under `store`, reading `conf` (a
+    /// nats-server configuration: a `tls` block, `operator` and `resolver` for JWT
+    /// authentication) besides its flags.
+    pub fn start_configured(store: &Path, conf: &str) -> io::Result<Server> {
+        let mut server = Server {
+            child: None,
+            port: free_port()?,
+            store: store.to_owned(),
+            cluster: None,
+            name: "n1".to_owned(),
+            conf: Some(conf.to_owned()),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
     /// A server on `port`, storing under `store`, in `cluster` when given, named `name`.
     pub fn start_with(
         port: u16,
@@ -53,6 +70,7 @@ impl Server {
             store: store.to_owned(),
             cluster,
             name: name.to_owned(),
+            conf: None,
         };
         server.spawn()?;
         Ok(server)
@@ -76,6 +94,11 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if let Some(conf) = &self.conf {
+            let path = self.store.join("server.conf");
+            std::fs::write(&path, conf)?;
+            cmd.arg("-c").arg(path);
+        }
         if let Some(c) = &self.cluster {
             let routes: Vec<String> = c
                 .routes

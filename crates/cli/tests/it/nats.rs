@@ -173,9 +173,14 @@ fn append(path: &Path, lines: std::ops::Range<usize>) {
 
 /// How many times each line reached HTTP Ingest.
 fn counts(emu: &Emulator) -> HashMap<String, usize> {
+    counts_at(emu, Endpoint::HttpIngest)
+}
+
+/// How many times each line reached `endpoint`.
+fn counts_at(emu: &Emulator, endpoint: Endpoint) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for r in emu.records() {
-        if r.endpoint == Endpoint::HttpIngest {
+        if r.endpoint == endpoint {
             *counts.entry(r.text).or_default() += 1;
         }
     }
@@ -444,6 +449,114 @@ async fn a_three_node_cluster_loses_a_node_and_every_record_arrives() {
     assert!(duplicates <= 4 * 2_000, "{duplicates} duplicates");
     drained(&urls[1..], &[&edge, &worker], true).await;
     assert!(edge.term() && worker.term(), "both exit 0");
+    emu.shutdown().await;
+}
+
+/// SDL behind NATS: two workers, each with an `sdl` sink of two sessions, drain the
+/// stream into the emulator while it fails some requests and answers slowly. Every line
+/// arrives, and no SDL session ever has two requests in flight (each worker owns its
+/// sessions; the emulator records every overlap).
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_with_sdl_sinks_deliver_every_record_one_request_per_session() {
+    let emu = Emulator::builder()
+        .memory_records(usize::MAX / 2)
+        .seed(23)
+        .start()
+        .await
+        .unwrap();
+    let mut faults = FaultSet::fail_rate(0.1, vec![FaultStatus::Code(503)]);
+    faults.latency_ms = 30;
+    emu.set_faults(Faults::none().with_endpoint(Endpoint::SdlAddEvents, faults))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("nats")).unwrap();
+    let urls = vec![server.url()];
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, ""));
+    let sdl_env = vec![
+        ("SDL_URL".to_owned(), emu.sdl_url().to_string()),
+        ("SDL_API_KEY".to_owned(), emu.sdl_api_key().to_string()),
+    ];
+    let workers: Vec<(PathBuf, Daemon)> = (0..2)
+        .map(|i| {
+            let d = dir.path().join(format!("w{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            let ca = ca_file(&emu, &d);
+            let config = d.join("worker.toml");
+            std::fs::write(
+                &config,
+                format!(
+                    r#"data_dir = "{data}"
+shutdown_timeout = "10s"
+
+[sources.bus]
+type = "nats"
+url = {urls}
+stream = "LOGS"
+consumer = "shippers"
+{SUBJECT}
+
+[sinks.sdl]
+type = "sdl"
+inputs = ["bus"]
+url = "${{SDL_URL}}"
+key = "${{SDL_API_KEY}}"
+ca_file = "{ca}"
+sessions = 2
+pace = "off"
+"#,
+                    data = d.join("data").display(),
+                    urls = quoted(&urls),
+                    ca = ca.display(),
+                ),
+            )
+            .unwrap();
+            (d, Daemon::spawn(&config, sdl_env.clone()))
+        })
+        .collect();
+    const N: usize = 8_000;
+    for chunk in 0..8 {
+        append(&edge_dir.join("app.log"), chunk * 1000..(chunk + 1) * 1000);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let arrived = loop {
+        let counts = counts_at(&emu, Endpoint::SdlAddEvents);
+        if (0..N).all(|i| counts.contains_key(&line(i))) {
+            break counts;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = workers.iter().map(|(_, w)| w.log()).collect();
+            panic!(
+                "{} of {N} lines arrived; logs:\n{}\n-----\n{}",
+                counts.len(),
+                edge.log(),
+                logs.join("\n-----\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // No kill: every record once (a 503 is retried by the worker holding its message).
+    assert_eq!(arrived.values().sum::<usize>(), N);
+    let stats = emu.stats();
+    assert_eq!(
+        stats.max_concurrent_per_session(),
+        1,
+        "{:?}",
+        stats.violations
+    );
+    assert!(stats.violations.is_empty(), "{:?}", stats.violations);
+    drained(&urls, &[&edge], true).await;
+    let mut delivered = 0;
+    for (d, w) in workers {
+        assert!(w.term(), "the worker exits 0");
+        let (read, got, rejected, invalid) = ledger(&d.join("data"), "sdl", "bus");
+        assert_eq!((rejected, invalid), (0, 0));
+        assert_eq!(read, got, "{}", d.display());
+        delivered += got;
+    }
+    assert_eq!(delivered, N as u64);
+    assert!(edge.term(), "the edge exits 0");
     emu.shutdown().await;
 }
 

@@ -175,3 +175,77 @@ async fn a_restarted_server_keeps_its_stream() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A fetch asking for more than the stream holds gets what there is at once (a worker
+/// at the end of a backlog, or on a quiet stream, must not wait for the pull request's
+/// expiry), and one asking on an empty stream gets the first message that comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_hands_over_what_there_is_without_waiting_for_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path()).unwrap();
+    let bus = bus(&server).await;
+    bus.ensure_stream(&StreamSpec::new("LOGS", vec!["logs.x".into()]))
+        .await
+        .unwrap();
+    for id in ["a", "b", "c"] {
+        bus.publish("logs.x", id, headers(), id.as_bytes().to_vec().into())
+            .await
+            .unwrap()
+            .acknowledged()
+            .await
+            .unwrap();
+    }
+    let consumer = bus
+        .consumer("LOGS", &ConsumerSpec::new("shippers"))
+        .await
+        .unwrap();
+    let asked = Instant::now();
+    let got = consumer.fetch(4, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "waited {:?} for a fourth message",
+        asked.elapsed()
+    );
+    for d in &got {
+        d.settle.ack().await.unwrap();
+    }
+    // Empty now: waits for the next one, and has it as soon as it is published.
+    let waiting = tokio::spawn({
+        let consumer = bus
+            .consumer("LOGS", &ConsumerSpec::new("shippers"))
+            .await
+            .unwrap();
+        async move {
+            let got = consumer.fetch(4, Duration::from_secs(10)).await.unwrap();
+            (got.len(), Instant::now())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await; // the pull request is out
+    bus.publish("logs.x", "d", headers(), "d".into())
+        .await
+        .unwrap()
+        .acknowledged()
+        .await
+        .unwrap();
+    let published = Instant::now();
+    let (n, at) = waiting.await.unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        at.duration_since(published) < Duration::from_secs(2),
+        "handed over {:?} after it was published",
+        at.duration_since(published)
+    );
+    let empty = Instant::now();
+    assert!(
+        consumer
+            .fetch(4, Duration::from_millis(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        empty.elapsed() >= Duration::from_millis(250),
+        "no wait when empty"
+    );
+}

@@ -2,3 +2,4 @@
 //! temporary store): the calls the pipeline makes, checked end to end.
 
 mod bus;
+mod secure;
