@@ -9,7 +9,11 @@
 //! - **one worker**: that stream, full, drained by one worker daemon into HTTP Ingest
 //!   (until the emulator counted every record), against a file-source daemon shipping
 //!   the same file to the same kind of emulator in the same run.
-//! - **two workers**: the same, refilled, drained by two worker daemons.
+//! - **two workers**: the stream refilled and drained by one worker, then refilled and
+//!   drained by two, both times into a count-only emulator (decoding would make the
+//!   emulator, on the same two cores, the bottleneck); the end is the stream empty (work
+//!   queue retention: a message goes once a worker acknowledged it after delivery), and
+//!   the workers' ledgers must add up to every record.
 //!
 //! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
 //! it, to see how far holding more messages lets compression run ahead of the requests.
@@ -57,7 +61,7 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
         target: "≥ 200 MB/s".into(),
         met: rate >= 200.0,
     });
-    let one = drain(&server, &dir.join("w1"), 1, lines)?;
+    let one = drain(&server, &dir.join("w1"), 1, lines, false)?;
     drop(server);
     let file = file_daemon(&dir.join("file"), &backlog, lines)?;
     let (one_rate, file_rate) = (mb(bytes) / one, mb(bytes) / file);
@@ -70,16 +74,35 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
         target: "≥ 0.80 × file → HTTP Ingest".into(),
         met: one_rate >= 0.8 * file_rate,
     });
-    let server = Server::start(&dir.join("nats-2"))?;
-    fill(&server, &dir.join("edge-2"), &backlog, lines)?;
-    let two = drain(&server, &dir.join("w2"), 2, lines)?;
-    drop(server);
-    let two_rate = mb(bytes) / two;
+    // Two workers against one with an emulator that only reads the bodies: decoding them
+    // takes about as much CPU as the workers do, on the same two cores, and would be
+    // what limits both.
+    let mut drained = Vec::new();
+    for workers in [1, 2] {
+        let server = Server::start(&dir.join(format!("nats-{}", workers + 1)))?;
+        fill(
+            &server,
+            &dir.join(format!("edge-{}", workers + 1)),
+            &backlog,
+            lines,
+        )?;
+        drained.push(drain(
+            &server,
+            &dir.join(format!("c{workers}")),
+            workers,
+            lines,
+            true,
+        )?);
+    }
+    let (one_co, two_co) = (mb(bytes) / drained[0], mb(bytes) / drained[1]);
     rows.push(DaemonRow {
-        what: "two workers vs one, same stream, same machine (emulator and both workers share its cores)".into(),
-        result: format!("{two_rate:.1} MB/s, {:.2} × one worker", two_rate / one_rate),
+        what: "two workers vs one, same stream, same machine (both workers, nats-server and a count-only emulator share its cores)".into(),
+        result: format!(
+            "{two_co:.1} MB/s, {:.2} × one worker ({one_co:.1} MB/s) into the same count-only emulator",
+            two_co / one_co
+        ),
         target: "≥ 1.6 × one worker (with the emulator not the bottleneck)".into(),
-        met: two_rate >= 1.6 * one_rate,
+        met: two_co >= 1.6 * one_co,
     });
     Ok(rows)
 }
@@ -250,9 +273,12 @@ fn received(emu: &Emulator) -> u64 {
 }
 
 /// Drains the stream with `workers` worker daemons into an emulator; the seconds until
-/// it counted `lines` records.
-fn drain(server: &Server, dir: &Path, workers: usize, lines: u64) -> Result<f64> {
-    let emu = Emulator::start_with(false, false, 0)?;
+/// it counted `lines` records. With `count_only` the emulator only reads the bodies (so
+/// it is not what limits the workers) and the end is the stream empty: its retention
+/// removes a message once a worker acknowledged it, which it does only after delivery;
+/// the workers' ledgers must then add up to `lines`.
+fn drain(server: &Server, dir: &Path, workers: usize, lines: u64, count_only: bool) -> Result<f64> {
+    let emu = Emulator::start_with(false, count_only, 0)?;
     let env = [
         ("HTTP_INGEST_URL", emu.str("http_ingest_url")),
         ("HTTP_INGEST_KEY", emu.str("http_ingest_key")),
@@ -283,7 +309,14 @@ fn drain(server: &Server, dir: &Path, workers: usize, lines: u64) -> Result<f64>
         .map(|c| daemon(c, &env))
         .collect::<Result<Vec<_>>>()?;
     let deadline = started + Duration::from_secs(600);
-    while received(&emu) < lines {
+    let done = || {
+        if count_only {
+            server.stored().is_ok_and(|(messages, _)| messages == 0)
+        } else {
+            received(&emu) >= lines
+        }
+    };
+    while !done() {
         if Instant::now() > deadline {
             bail!("drain: {} of {lines} records after 600 s", received(&emu));
         }
@@ -292,6 +325,22 @@ fn drain(server: &Server, dir: &Path, workers: usize, lines: u64) -> Result<f64>
     let secs = started.elapsed().as_secs_f64();
     for c in children {
         stop(c)?;
+    }
+    if count_only {
+        let delivered: u64 = configs
+            .iter()
+            .map(|c| {
+                let ledger = c.with_file_name("data").join("taegis/bus/ledger.json");
+                std::fs::read(&ledger)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| v["delivered"].as_u64())
+                    .unwrap_or(0)
+            })
+            .sum();
+        if delivered < lines {
+            bail!("drain: the workers' ledgers say {delivered} of {lines} records delivered");
+        }
     }
     Ok(secs)
 }

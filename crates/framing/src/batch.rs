@@ -95,6 +95,8 @@ pub struct Batch {
     body: Vec<u8>,
     spans: Vec<RecordSpan>,
     source_name: Option<Arc<str>>,
+    /// A gzip member holding exactly `body`, when the batch arrived compressed.
+    gzip: Option<Vec<u8>>,
 }
 
 impl Batch {
@@ -106,6 +108,20 @@ impl Batch {
     /// The body: records, each ending with `\n`.
     pub fn body(&self) -> &[u8] {
         &self.body
+    }
+
+    /// Attaches `member`, a gzip member whose content is exactly this batch's body (the
+    /// caller checked it: a NATS worker inflated the message it came in). An encoder that
+    /// would gzip the body may send `member` instead ([`Batch::take_gzip`]). It does not
+    /// travel into the stored form, and the halves of [`Batch::split_half`] have none.
+    pub fn with_gzip(mut self, member: Vec<u8>) -> Batch {
+        self.gzip = Some(member);
+        self
+    }
+
+    /// Takes the gzip member attached by [`Batch::with_gzip`], if any.
+    pub fn take_gzip(&mut self) -> Option<Vec<u8>> {
+        self.gzip.take()
     }
 
     /// Takes the body out (the spans go back to the shelf; hand the body to
@@ -194,12 +210,14 @@ impl Batch {
                 body,
                 spans,
                 source_name: self.source_name.clone(),
+                gzip: None,
             },
             Batch {
                 seq: self.seq,
                 body: tail_body,
                 spans: tail_spans,
                 source_name: self.source_name.take(),
+                gzip: None,
             },
         ))
     }
@@ -326,6 +344,7 @@ impl Entry for Batch {
             body,
             spans,
             source_name: (!name.is_empty()).then(|| name.into()),
+            gzip: None,
         })
     }
 }
@@ -522,6 +541,7 @@ impl Batcher {
             body: std::mem::take(&mut self.body),
             spans: std::mem::take(&mut self.spans),
             source_name: self.source_name.clone(),
+            gzip: None,
         };
         self.next_seq += 1;
         self.opened = None;

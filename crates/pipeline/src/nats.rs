@@ -44,8 +44,14 @@ pub const HEADER_RANGE: &str = "Logferry-Range";
 pub const HEADER_RECORDS: &str = "Logferry-Records";
 /// Header: who published (host, sink, source of the edge route).
 pub const HEADER_ORIGIN: &str = "Logferry-Origin";
-/// Header: the payload's form (`lfr1`: logferry's stored batch).
+/// Header: the payload's form. `lfr1`: logferry's stored batch (records, their
+/// positions, the source's name). `lfr1+gzip`, what edges publish: the same compressed
+/// as two gzip members, the stored batch up to its body and then the body, so that the
+/// payload inflates as one stream and the second member ([`HEADER_BODY_AT`]) is a gzip
+/// body a worker's HTTP Ingest sink sends as it is.
 pub const HEADER_ENCODING: &str = "Logferry-Encoding";
+/// Header with `lfr1+gzip`: the payload offset where the body's gzip member starts.
+pub const HEADER_BODY_AT: &str = "Logferry-Body-At";
 /// Header on dead letters: why the message was moved there.
 pub const HEADER_DEAD_REASON: &str = "Logferry-Dead-Reason";
 
@@ -183,8 +189,9 @@ impl NatsSink {
         }
     }
 
-    /// The message for `batch`: its id, headers and payload.
-    fn message(&self, batch: &Batch) -> (String, Headers, bytes::Bytes) {
+    /// The message for `batch`: its id, headers and payload (`lfr1+gzip`, compressed on
+    /// the blocking pool).
+    async fn message(&self, batch: &Batch) -> (String, Headers, bytes::Bytes) {
         let range = batch.range();
         let source = range.source_name.as_deref().unwrap_or("");
         let id = logferry_nats::message_id(
@@ -213,8 +220,23 @@ impl NatsSink {
         );
         headers.insert(HEADER_RECORDS, batch.len().to_string().as_str());
         headers.insert(HEADER_ORIGIN, header_value(&self.config.origin).as_ref());
-        headers.insert(HEADER_ENCODING, "lfr1");
-        (id, headers, bytes::Bytes::from(batch.encode()))
+        let stored = batch.encode();
+        let body_at = stored.len() - batch.body().len();
+        let task = tokio::task::spawn_blocking(move || {
+            let level = logferry_compress::Level::FAST;
+            let mut payload = logferry_compress::gzip(&stored[..body_at], level);
+            let head = payload.len();
+            payload.extend_from_slice(&logferry_compress::gzip(&stored[body_at..], level));
+            (head, payload)
+        });
+        let (head, payload) = match task.await {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("blocking compression task cancelled: {e}"),
+        };
+        headers.insert(HEADER_ENCODING, "lfr1+gzip");
+        headers.insert(HEADER_BODY_AT, head.to_string().as_str());
+        (id, headers, bytes::Bytes::from(payload))
     }
 
     /// Publishes one message and waits for its acknowledgement, retrying (the same id:
@@ -315,7 +337,16 @@ impl Sink for NatsSink {
             return;
         };
         let bus = &bus;
-        let mut entries = Some(entries);
+        // Compressed ahead of publishing, on both cores, in order.
+        let compressing = std::thread::available_parallelism().map_or(2, usize::from);
+        let mut entries = Some(
+            entries
+                .map(|(id, batch)| async move {
+                    let message = self.message(&batch).await;
+                    (id, batch, message)
+                })
+                .buffered(compressing),
+        );
         let mut pending = FuturesOrdered::new();
         let max = self.config.max_in_flight.max(1);
         loop {
@@ -371,11 +402,10 @@ impl Sink for NatsSink {
                     report(Report::Done(id));
                 }
                 next = async { entries.as_mut().expect("checked").next().await }, if entries.is_some() && room => {
-                    let Some((id, batch)) = next else {
+                    let Some((id, batch, message)) = next else {
                         entries = None;
                         continue;
                     };
-                    let message = self.message(&batch);
                     self.counts.bytes_wire.fetch_add(message.2.len() as u64, Ordering::Relaxed);
                     self.counts.in_flight.fetch_add(1, Ordering::Relaxed);
                     // Sent now (in order), its acknowledgement awaited in turn.
@@ -733,7 +763,7 @@ async fn batch_of(
             delivery.delivered, config.max_deliver
         )
     } else {
-        match Batch::decode(&delivery.payload) {
+        match read_payload(&delivery.payload, &delivery.headers) {
             Ok(batch) => return Some(batch),
             Err(e) => format!("not a logferry batch: {e}"),
         }
@@ -741,6 +771,52 @@ async fn batch_of(
     dead_letter(delivery, &why, config, bus).await;
     stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
     None
+}
+
+/// The most a message's payload may inflate to: far above what an edge publishes (a
+/// 512 KiB body and 10,000 spans of 32 bytes), far below a decompression bomb.
+const MAX_INFLATED_BYTES: usize = 8 << 20;
+
+/// The batch in a message ([`HEADER_ENCODING`]): `lfr1` read as it is, `lfr1+gzip`
+/// inflated first, with its body's gzip member attached for a sink that sends gzip.
+fn read_payload(payload: &[u8], headers: &Headers) -> Result<Batch, String> {
+    let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
+    match header(HEADER_ENCODING).as_deref() {
+        None | Some("lfr1") => Batch::decode(payload).map_err(|e| e.to_string()),
+        Some("lfr1+gzip") => {
+            let inflate = |gz: &[u8]| {
+                logferry_compress::decode(logferry_compress::Encoding::Gzip, gz, MAX_INFLATED_BYTES)
+                    .map_err(|e| format!("{HEADER_ENCODING} lfr1+gzip: {e}"))
+            };
+            // The two members inflated apart: the second, checked below to be the body of
+            // the stored batch, can then be sent as it is.
+            let at = header(HEADER_BODY_AT)
+                .and_then(|at| at.parse::<usize>().ok())
+                .filter(|&at| at > 0 && at < payload.len());
+            let split = at.and_then(|at| {
+                let (head, body) = (inflate(&payload[..at]).ok()?, inflate(&payload[at..]).ok()?);
+                Some((head, body, at))
+            });
+            match split {
+                Some((mut stored, body, at)) => {
+                    let body_len = body.len();
+                    stored.extend_from_slice(&body);
+                    let batch = Batch::decode(&stored).map_err(|e| e.to_string())?;
+                    // The stored batch ends with its body: of that length, the second
+                    // member is exactly it.
+                    Ok(if batch.body().len() == body_len {
+                        batch.with_gzip(payload[at..].to_vec())
+                    } else {
+                        batch
+                    })
+                }
+                None => Batch::decode(&inflate(payload)?).map_err(|e| e.to_string()),
+            }
+        }
+        Some(other) => Err(format!(
+            "{HEADER_ENCODING} {other:?} is not one this worker reads"
+        )),
+    }
 }
 
 /// Moves `delivery` to the dead-letter subject (headers kept, the reason added), then
@@ -867,6 +943,86 @@ fn nak_delay(first: Duration, delivered: u64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A batch of `lines` numbered syslog-like lines from `app.log`.
+    fn batch_of_lines(lines: usize) -> Batch {
+        let mut framer = logferry_framing::LineFramer::new(Default::default());
+        let mut batcher = logferry_framing::Batcher::new(
+            logferry_framing::BatchConfig {
+                target_bytes: usize::MAX,
+                max_bytes: usize::MAX,
+                ..Default::default()
+            },
+            Some("app.log".into()),
+        );
+        let now = std::time::Instant::now();
+        let text: String = (0..lines)
+            .map(|i| format!("<13>Dec  2 20:00:00 host app[{i}]: user=u{i} ok\n"))
+            .collect();
+        framer.push(text.as_bytes(), |r| {
+            batcher.push(&r.expect("a line"), now, |_| {})
+        });
+        let mut out = None;
+        batcher.flush(|b| out = Some(b));
+        out.expect("a batch")
+    }
+
+    fn sink() -> NatsSink {
+        let connect = ConnectConfig::new(vec!["nats://127.0.0.1:1".into()]);
+        NatsSink::new(NatsSinkConfig::new(
+            connect,
+            "LOGS",
+            "logs.test",
+            "host/bus/app".into(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn an_edge_message_is_compressed_and_a_worker_reads_it_with_its_body_member() {
+        let batch = batch_of_lines(500);
+        let (_, headers, payload) = sink().message(&batch).await;
+        assert_eq!(
+            headers.get(HEADER_ENCODING).map(|v| v.as_str()),
+            Some("lfr1+gzip")
+        );
+        assert!(
+            payload.len() * 3 < batch.encode().len(),
+            "not compressed: {} bytes",
+            payload.len()
+        );
+        let mut read = read_payload(&payload, &headers).expect("a batch");
+        let member = read.take_gzip().expect("the body's gzip member");
+        assert_eq!(read, batch);
+        let inflated =
+            logferry_compress::decode(logferry_compress::Encoding::Gzip, &member, 1 << 20).unwrap();
+        assert_eq!(inflated, batch.body());
+    }
+
+    #[tokio::test]
+    async fn a_wrong_body_offset_loses_only_the_member_and_unknown_encodings_are_refused() {
+        let batch = batch_of_lines(50);
+        let (_, mut headers, payload) = sink().message(&batch).await;
+        headers.insert(HEADER_BODY_AT, "3");
+        let mut read = read_payload(&payload, &headers).expect("still a batch");
+        assert!(read.take_gzip().is_none());
+        assert_eq!(read, batch);
+        // A plain stored batch (what older edges publish) is read as it is.
+        let mut plain = Headers::new();
+        plain.insert(HEADER_ENCODING, "lfr1");
+        assert_eq!(
+            read_payload(&batch.encode(), &plain).expect("a batch"),
+            batch
+        );
+        plain.insert(HEADER_ENCODING, "zstd");
+        let err = read_payload(&batch.encode(), &plain).unwrap_err();
+        assert!(
+            err.contains("\"zstd\" is not one this worker reads"),
+            "{err}"
+        );
+        // A payload that does not inflate is refused, with why.
+        let err = read_payload(&payload[..payload.len() / 2], &headers).unwrap_err();
+        assert!(err.contains("lfr1+gzip"), "{err}");
+    }
 
     #[test]
     fn nak_delays_double_up_to_five_minutes() {

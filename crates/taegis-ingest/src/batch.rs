@@ -49,14 +49,25 @@ impl fmt::Debug for EncodedBatch {
 impl EncodedBatch {
     /// Encodes `batch`, gzipping on tokio's blocking pool when `compression` is set (so
     /// batches compress on every core while the runtime keeps sending).
-    pub async fn encode(batch: Batch, compression: Option<Level>) -> EncodedBatch {
+    ///
+    /// A batch that arrived with a gzip member of its body ([`Batch::with_gzip`]: records
+    /// an edge host compressed before publishing them to NATS) is sent as that member
+    /// when `compression` is set, at whatever level it has, rather than compressed again.
+    pub async fn encode(mut batch: Batch, compression: Option<Level>) -> EncodedBatch {
+        let member = batch.take_gzip();
         let seq = batch.seq();
         let range = batch.range();
         let records = u32::try_from(batch.len()).unwrap_or(u32::MAX);
         let positions: Arc<[Position]> = batch.spans().iter().map(|s| s.position).collect();
         let raw = batch.into_body();
         let raw_len = raw.len();
-        let (body, encoding) = encode_body(raw, compression).await;
+        let (body, encoding) = match (compression, member) {
+            (Some(_), Some(member)) => {
+                logferry_framing::recycle(raw);
+                (Bytes::from(member), Encoding::Gzip)
+            }
+            _ => encode_body(raw, compression).await,
+        };
         EncodedBatch {
             seq,
             range,
@@ -379,6 +390,36 @@ impl Entry for EncodedBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_gzip_member_that_came_with_the_batch_is_sent_as_it_is() {
+        let mut batcher = logferry_framing::Batcher::new(Default::default(), None);
+        let record = logferry_framing::Record {
+            text: "a record".into(),
+            position: Position::START,
+            source_len: 9,
+            flags: Default::default(),
+        };
+        batcher.push(&record, std::time::Instant::now(), |_| {});
+        let mut batches = Vec::new();
+        batcher.flush(|b| batches.push(b));
+        let batch = batches.pop().expect("a batch");
+        // Level 9, unlike what this sender would make: proof the member went out as is.
+        let member = logferry_compress::gzip(batch.body(), Level::new(9).unwrap());
+        let sent =
+            EncodedBatch::encode(batch.clone().with_gzip(member.clone()), Some(Level::FAST)).await;
+        assert_eq!(
+            (sent.body().as_ref(), sent.encoding()),
+            (&member[..], Encoding::Gzip)
+        );
+        assert_eq!(sent.raw().unwrap(), batch.body());
+        // Without compression the raw body goes, member or not.
+        let plain = EncodedBatch::encode(batch.clone().with_gzip(member), None).await;
+        assert_eq!(
+            (plain.body().as_ref(), plain.encoding()),
+            (batch.body(), Encoding::Identity)
+        );
+    }
 
     #[tokio::test]
     async fn stored_form_round_trips_and_rejects_garbage() {
