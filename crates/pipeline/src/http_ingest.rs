@@ -154,6 +154,9 @@ impl Sink for HttpIngestSink {
                             body: Cow::Owned(body),
                             truncated: false,
                         }]));
+                        if let Some(wait) = d.retry_after {
+                            report(Report::HoldOff(wait));
+                        }
                         report(Report::Failed(d.entry));
                         return;
                     }

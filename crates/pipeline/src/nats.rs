@@ -536,6 +536,39 @@ pub struct NatsSource {
     config: NatsSourceConfig,
     stats: Arc<NatsSourceStats>,
     finished: Arc<watch::Sender<bool>>,
+    hold: HoldOff,
+}
+
+/// Until when messages handed back to the stream wait at least, shared by a
+/// [`NatsSource`] and whoever learns that the endpoint asked for a pause: the
+/// `Retry-After` of the answer after which a batch was given up
+/// ([`Event::HoldOff`](crate::Event::HoldOff)). Without it a handed-back message would come
+/// back after `nak_delay` only, while the endpoint had asked for longer.
+#[derive(Debug, Clone, Default)]
+pub struct HoldOff(Arc<Mutex<Option<tokio::time::Instant>>>);
+
+impl HoldOff {
+    /// Messages handed back from now on wait at least `wait` from now (a later deadline
+    /// already set is kept).
+    pub fn hold_for(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut at = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *at = Some(at.map_or(until, |t| t.max(until)));
+    }
+
+    /// How long a message handed back now must wait at least.
+    fn remaining(&self) -> Duration {
+        let at = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        at.map_or(Duration::ZERO, |t| {
+            t.saturating_duration_since(tokio::time::Instant::now())
+        })
+    }
 }
 
 /// Resolves once a started [`NatsSource`] settled everything it held (acknowledgements
@@ -557,7 +590,13 @@ impl NatsSource {
             config,
             stats: Arc::default(),
             finished: Arc::new(watch::Sender::new(false)),
+            hold: HoldOff::default(),
         }
+    }
+
+    /// The handle that delays what this source hands back ([`HoldOff`]).
+    pub fn hold_off(&self) -> HoldOff {
+        self.hold.clone()
     }
 
     /// What to await, once the pipeline ended, before the process exits: the last
@@ -611,7 +650,7 @@ impl Source for NatsSource {
         let (tx, rx) = mpsc::channel(front.queue.max(1));
         let finished = self.finished;
         tokio::spawn(async move {
-            consume(self.config, self.stats, tx).await;
+            consume(self.config, self.stats, self.hold, tx).await;
             finished.send_replace(true);
         });
         rx
@@ -619,7 +658,12 @@ impl Source for NatsSource {
 }
 
 /// Connects, then fetches while the pipeline takes batches.
-async fn consume(config: NatsSourceConfig, stats: Arc<NatsSourceStats>, tx: mpsc::Sender<Item>) {
+async fn consume(
+    config: NatsSourceConfig,
+    stats: Arc<NatsSourceStats>,
+    hold: HoldOff,
+    tx: mpsc::Sender<Item>,
+) {
     let Some((bus, consumer)) = connect_worker(&config, &tx).await else {
         return;
     };
@@ -629,6 +673,7 @@ async fn consume(config: NatsSourceConfig, stats: Arc<NatsSourceStats>, tx: mpsc
         settle_rx,
         config.clone(),
         stats.clone(),
+        hold,
         bus.clone(),
     ));
     let mut failures = 0u32;
@@ -862,6 +907,7 @@ async fn settle(
     mut rx: mpsc::UnboundedReceiver<Settlement>,
     config: NatsSourceConfig,
     stats: Arc<NatsSourceStats>,
+    hold: HoldOff,
     bus: Bus,
 ) {
     let mut held: HashMap<
@@ -897,7 +943,8 @@ async fn settle(
                 }
                 Some(Settlement::Nak(seq)) => {
                     if let Some((settle, delivered, _permit)) = held.remove(&seq) {
-                        let delay = nak_delay(config.nak_delay, delivered);
+                        // Never sooner than the endpoint asked (its Retry-After).
+                        let delay = nak_delay(config.nak_delay, delivered).max(hold.remaining());
                         if let Err(e) = settle.nak(delay).await {
                             tracing::warn!("nats source: message {seq}: {e}");
                         }
@@ -1022,6 +1069,19 @@ mod tests {
         // A payload that does not inflate is refused, with why.
         let err = read_payload(&payload[..payload.len() / 2], &headers).unwrap_err();
         assert!(err.contains("lfr1+gzip"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hold_off_keeps_the_latest_deadline_and_runs_out() {
+        let hold = HoldOff::default();
+        assert_eq!(hold.remaining(), Duration::ZERO);
+        hold.hold_for(Duration::from_secs(30));
+        hold.hold_for(Duration::from_secs(10)); // an earlier deadline changes nothing
+        assert_eq!(hold.remaining(), Duration::from_secs(30));
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert_eq!(hold.remaining(), Duration::from_secs(5));
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(hold.remaining(), Duration::ZERO);
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub enum Event<'a> {
     },
     /// The sink stopped by itself (reported once).
     Stopped(&'a str),
+    /// The endpoint asked not to be sent anything for this long (the `Retry-After` of
+    /// the answer after which a batch was given up): whoever takes given-up batches back
+    /// (a NATS worker's `nats::HoldOff`) should not offer them sooner.
+    HoldOff(std::time::Duration),
     /// The spool, or a source's acknowledgement, failed: the run stops reading (nothing
     /// is lost: what was not spooled will be read again).
     DurabilityError(&'a str),
@@ -436,6 +440,7 @@ pub async fn run<Src: Source, S: Sink>(
             kept: durable.is_some(),
         }),
         Report::Stopped(why) => emit(Event::Stopped(why)),
+        Report::HoldOff(wait) => emit(Event::HoldOff(wait)),
         Report::Failed(id) => {
             if durable.is_none() {
                 drop(acks.borrow_mut().remove(&id));

@@ -155,4 +155,9 @@ pub enum Report<'a> {
     /// run; without one its source's acknowledgement is dropped unrun, so a source that
     /// can take it back (a bus consumer's negative acknowledgement) does so now.
     Failed(u64),
+    /// The endpoint asked not to be sent anything for this long: the `Retry-After` of
+    /// its last answer before an entry was given up, reported just before that entry's
+    /// [`Failed`](Report::Failed). The run passes it on as
+    /// [`Event::HoldOff`](crate::Event::HoldOff).
+    HoldOff(std::time::Duration),
 }

@@ -117,6 +117,10 @@ pub struct Delivery {
     /// or write it to a dead-letter file). Parts already accepted are in it too: sending
     /// it again may duplicate them, which at-least-once delivery allows.
     pub undelivered: Option<crate::EncodedBatch>,
+    /// When the batch was given up after retryable answers: how long the last of them
+    /// asked not to be sent anything (its `Retry-After`, from when it arrived). A caller
+    /// that hands the batch back to a queue (a NATS worker) waits at least this long.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Delivery {

@@ -227,7 +227,8 @@ enum PartEnd {
     Split,
     Rejected(String),
     Stopped(StopReason),
-    GaveUp(String),
+    /// Why, and the last answer's `Retry-After`.
+    GaveUp(String, Option<std::time::Duration>),
 }
 
 impl Ingest {
@@ -340,6 +341,7 @@ impl Ingest {
             retries: 0,
             entry: batch.entry(),
             undelivered: None,
+            retry_after: None,
         };
         // Cheap: the body is reference-counted.
         let original = batch.clone();
@@ -399,8 +401,9 @@ impl Ingest {
                     let left = self.left(original, progressed, part, parts).await;
                     return self.failed(delivery, left, NotDelivered::Stopped(reason));
                 }
-                PartEnd::GaveUp(why) => {
+                PartEnd::GaveUp(why, retry_after) => {
                     let left = self.left(original, progressed, part, parts).await;
+                    delivery.retry_after = retry_after;
                     return self.failed(delivery, left, NotDelivered::GaveUp(why));
                 }
             }
@@ -564,7 +567,7 @@ impl Ingest {
             // The HTTP Ingest table has no re-authentication row; a key is either valid
             // or refused.
             Finish::Reauthenticate => {
-                PartEnd::GaveUp("unexpected re-authentication verdict".into())
+                PartEnd::GaveUp("unexpected re-authentication verdict".into(), None)
             }
             Finish::GaveUp(GaveUp::Stopped) => match report.value {
                 Err(e) if e.is_certificate() => {
@@ -575,13 +578,25 @@ impl Ingest {
                     self.stop_with(reason.clone());
                     PartEnd::Stopped(reason)
                 }
-                Err(e) => PartEnd::GaveUp(format!("the request could not be made: {e}")),
-                Ok(_) => PartEnd::GaveUp(format!("stopped; last: {}", report.last_verdict)),
+                Err(e) => PartEnd::GaveUp(format!("the request could not be made: {e}"), None),
+                Ok(_) => PartEnd::GaveUp(format!("stopped; last: {}", report.last_verdict), None),
             },
-            Finish::GaveUp(other) => PartEnd::GaveUp(format!(
-                "{other:?} after {attempts} attempts; last: {}",
-                report.last_verdict
-            )),
+            Finish::GaveUp(other) => {
+                let retry_after = match &report.last_verdict {
+                    Verdict::Retry {
+                        not_before: Some(at),
+                        ..
+                    } => Some(at.delay_from(std::time::SystemTime::now())),
+                    _ => None,
+                };
+                PartEnd::GaveUp(
+                    format!(
+                        "{other:?} after {attempts} attempts; last: {}",
+                        report.last_verdict
+                    ),
+                    retry_after,
+                )
+            }
         };
         (end, attempts)
     }

@@ -173,6 +173,7 @@ async fn consume<S: Sink>(
 ) -> anyhow::Result<Summary> {
     let sink = built.sink;
     let source = NatsSource::new(config);
+    let hold = source.hold_off();
     let counts = source.stats();
     let finished = source.finished();
     let dead_letter = sender
@@ -190,6 +191,14 @@ async fn consume<S: Sink>(
             // The batches name the edges' files; where a worker stopped in them means
             // nothing (the bus keeps what it did not take).
             Event::Interrupted { .. } => return std::ops::ControlFlow::Continue(()),
+            // The endpoint's Retry-After: what goes back to the bus waits that long.
+            Event::HoldOff(wait) => {
+                tracing::info!(
+                    "nats worker: the endpoint asked for a pause of {wait:?}: batches handed back to the stream wait at least that long"
+                );
+                hold.hold_for(wait);
+                return std::ops::ControlFlow::Continue(());
+            }
             e => e,
         };
         observer.borrow_mut().event(&e);

@@ -636,6 +636,62 @@ async fn refused_records_are_dead_lettered_and_exhausted_messages_go_to_the_dead
     emu.shutdown().await;
 }
 
+/// A batch the worker gives up on after a 429 with `Retry-After: 3` goes back to the
+/// stream for no less than those 3 s, though its `nak_delay` is 100 ms.
+#[tokio::test]
+async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() {
+    let emu = Emulator::builder()
+        .memory_records(usize::MAX / 2)
+        .start()
+        .await
+        .unwrap();
+    emu.set_faults(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(1, FaultStatus::Code(429)).with_retry_after(3),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("nats")).unwrap();
+    let urls = vec![server.url()];
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, ""));
+    let worker_dir = dir.path().join("worker");
+    let extra = format!("{SUBJECT}\nnak_delay = \"100ms\"");
+    let worker_config = worker_config(&emu, &worker_dir, &urls, &extra);
+    // A retry budget shorter than the Retry-After: the sender gives up at the 429.
+    let text = std::fs::read_to_string(&worker_config).unwrap() + "retry_for = \"1s\"\n";
+    std::fs::write(&worker_config, text).unwrap();
+    let worker = Daemon::start(&emu, &worker_config);
+    append(&edge_dir.join("app.log"), 0..100);
+    let requests = || {
+        emu.stats()
+            .endpoints
+            .get(&Endpoint::HttpIngest)
+            .map_or(0, |e| e.requests)
+    };
+    wait_for("the worker never sent its first request", || {
+        requests() >= 1
+    });
+    let refused_at = Instant::now();
+    all_arrived(&emu, 100, &[&edge, &worker], Duration::from_secs(30));
+    let waited = refused_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2_900),
+        "the batch came back after {waited:?}, sooner than the endpoint's Retry-After of 3 s; worker log:\n{}",
+        worker.log()
+    );
+    assert!(
+        worker.log().contains("asked for a pause of 3s"),
+        "the pause is logged; worker log:\n{}",
+        worker.log()
+    );
+    drained(&urls, &[&edge, &worker], true).await;
+    assert!(edge.term() && worker.term(), "both exit 0");
+    let stats = bus_stats(&worker_dir.join("data"));
+    assert!(stats["naked"].as_u64().unwrap() >= 1, "{stats}");
+    emu.shutdown().await;
+}
+
 /// `logferry validate`: a worker's nats source feeds one sink, never two.
 #[test]
 fn a_nats_source_feeding_two_sinks_is_refused() {

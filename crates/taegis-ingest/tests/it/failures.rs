@@ -373,6 +373,31 @@ async fn close_ends_shipping_while_the_input_is_idle() {
 }
 
 #[tokio::test]
+async fn a_batch_given_up_after_a_retry_after_reports_it() {
+    let emu = emulator(Faults::none().with_endpoint(
+        Endpoint::HttpIngest,
+        FaultSet::fail_first(100, FaultStatus::Code(429)).with_retry_after(42),
+    ))
+    .await;
+    let ingest = sender(&emu, |c| {
+        c.retry.stop = logferry_retry::Stop::after_attempts(1)
+    });
+    let deliveries = ship(&ingest, batches(&lines(3, 1), 1_000)).await;
+    assert!(
+        matches!(
+            deliveries[0].status,
+            DeliveryStatus::NotDelivered(NotDelivered::GaveUp(_))
+        ),
+        "{deliveries:?}"
+    );
+    let wait = deliveries[0]
+        .retry_after
+        .expect("the endpoint's Retry-After");
+    assert_eq!(wait, Duration::from_secs(42));
+    emu.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_stop_condition_gives_up_and_reports() {
     let emu = emulator(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
@@ -388,6 +413,7 @@ async fn a_stop_condition_gives_up_and_reports() {
     };
     assert!(why.contains("3 attempts"), "{why}");
     assert_eq!(deliveries[0].requests, 3);
+    assert_eq!(deliveries[0].retry_after, None, "503s without Retry-After");
     let kept = deliveries[0]
         .undelivered
         .as_ref()
