@@ -281,6 +281,13 @@ impl Sink for SdlSink {
                         let mut ids: Vec<u64> = f.records.iter().filter_map(|r| r.entry).collect();
                         ids.sort_unstable();
                         ids.dedup();
+                        if let logferry_sdl::Error::GaveUp {
+                            retry_after: Some(wait),
+                            ..
+                        } = &f.error
+                        {
+                            report(Report::HoldOff(*wait));
+                        }
                         for id in ids {
                             outstanding.borrow_mut().remove(&id);
                             report(Report::Failed(id));

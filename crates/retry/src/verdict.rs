@@ -66,6 +66,30 @@ impl Verdict {
     pub fn is_retry(&self) -> bool {
         matches!(self, Verdict::Retry { .. })
     }
+
+    /// The wait the server's `Retry-After` asked for, counted from `now`, when this is a
+    /// retry that came with one: what a caller that gives the request up should still
+    /// respect before the data is offered again (a worker handing it back to a queue).
+    ///
+    /// ```
+    /// use logferry_retry::{RetryAfter, RetryCause, Verdict};
+    /// use std::time::{Duration, SystemTime};
+    /// let v = Verdict::Retry {
+    ///     not_before: Some(RetryAfter::Delay(Duration::from_secs(30))),
+    ///     cause: RetryCause::Status(http::StatusCode::TOO_MANY_REQUESTS),
+    /// };
+    /// assert_eq!(v.retry_after(SystemTime::now()), Some(Duration::from_secs(30)));
+    /// assert_eq!(Verdict::Delivered.retry_after(SystemTime::now()), None);
+    /// ```
+    pub fn retry_after(&self, now: std::time::SystemTime) -> Option<std::time::Duration> {
+        match self {
+            Verdict::Retry {
+                not_before: Some(at),
+                ..
+            } => Some(at.delay_from(now)),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {

@@ -49,6 +49,9 @@ pub enum Error {
         attempts: u32,
         /// The last attempt's outcome.
         last: String,
+        /// How long the last answer asked not to be sent anything (its `Retry-After`),
+        /// when it did: a caller handing the records back to a queue waits that long.
+        retry_after: Option<std::time::Duration>,
     },
     /// A single event can't fit any request (after the oversize policy ran), or a
     /// one-event request was still too large for the server.

@@ -270,6 +270,9 @@ impl UploadLogs {
             Finish::GaveUp(GaveUp::Fatal(reason)) => Err(Error::Refused { reason }),
             Finish::GaveUp(_) | Finish::Reauthenticate => Err(Error::GaveUp {
                 attempts: report.attempts,
+                retry_after: report
+                    .last_verdict
+                    .retry_after(std::time::SystemTime::now()),
                 last: report.last_verdict.to_string(),
             }),
         }

@@ -582,13 +582,9 @@ impl Ingest {
                 Ok(_) => PartEnd::GaveUp(format!("stopped; last: {}", report.last_verdict), None),
             },
             Finish::GaveUp(other) => {
-                let retry_after = match &report.last_verdict {
-                    Verdict::Retry {
-                        not_before: Some(at),
-                        ..
-                    } => Some(at.delay_from(std::time::SystemTime::now())),
-                    _ => None,
-                };
+                let retry_after = report
+                    .last_verdict
+                    .retry_after(std::time::SystemTime::now());
                 PartEnd::GaveUp(
                     format!(
                         "{other:?} after {attempts} attempts; last: {}",

@@ -1395,6 +1395,7 @@ fn sent(finish: Finish, run: &Run, last_verdict: Verdict, answer: Answer) -> Sen
         Finish::GaveUp(GaveUp::Fatal(reason)) => Sent::Failed(Error::Refused { reason }),
         Finish::GaveUp(_) | Finish::Reauthenticate => Sent::Failed(Error::GaveUp {
             attempts: run.attempts,
+            retry_after: last_verdict.retry_after(SystemTime::now()),
             last: last_verdict.to_string(),
         }),
     }

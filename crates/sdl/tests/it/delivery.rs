@@ -298,6 +298,33 @@ async fn a_retrying_session_does_not_block_the_others() {
     emu.shutdown().await;
 }
 
+/// A request given up after an answer with `Retry-After` says how long was asked, for a
+/// caller that hands the events back to a queue (a NATS worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_given_up_reports_the_last_retry_after() {
+    let emu = emulator_with(sdl_faults(
+        FaultSet::fail_first(100, FaultStatus::Code(429)).with_retry_after(42),
+    ))
+    .await;
+    let mut c = config(&emu);
+    c.retry.stop = logferry_retry::Stop::after_attempts(1);
+    let (sender, mut reports) = SdlSender::start_with_reports(client(&emu), c).expect("starts");
+    sender.send(event(0)).await.expect("queued");
+    let _ = sender.flush().await;
+    let failure = loop {
+        match reports.recv().await {
+            Some(Report::Failed(f)) => break f,
+            Some(_) => {}
+            None => panic!("no failure reported"),
+        }
+    };
+    let logferry_sdl::Error::GaveUp { retry_after, .. } = failure.error else {
+        panic!("{:?}", failure.error);
+    };
+    assert_eq!(retry_after, Some(Duration::from_secs(42)));
+    emu.shutdown().await;
+}
+
 /// Issue "Correctness round", item 8: a request that timed out may still be held by a
 /// frozen server, which reads and answers it once it runs again; its retry must not
 /// overlap it on the same session.
