@@ -358,6 +358,23 @@ impl Bus {
             .map_err(|e| Error::new(format!("stream {stream}"), e))?;
         Ok(info.state.messages)
     }
+
+    /// Pull requests of consumer `durable` of `stream` waiting at the server for messages
+    /// (for monitoring, and for tests that must know a worker is waiting).
+    pub async fn consumer_waiting(&self, stream: &str, durable: &str) -> Result<u64, Error> {
+        let what = || format!("consumer {durable} of stream {stream}");
+        let s = self
+            .js
+            .get_stream(stream)
+            .await
+            .map_err(|e| Error::new(what(), e))?;
+        let mut consumer: PullConsumer = s
+            .get_consumer(durable)
+            .await
+            .map_err(|e| Error::new(what(), e))?;
+        let info = consumer.info().await.map_err(|e| Error::new(what(), e))?;
+        Ok(info.num_waiting as u64)
+    }
 }
 
 /// A published message whose acknowledgement has not come yet.

@@ -154,6 +154,16 @@ ca_file = "{ca}"
     path
 }
 
+/// A worker quick to give a batch up and hand it back: a 1 s retry budget and a 100 ms
+/// `nak_delay`, `extra` added to its source.
+fn quick_to_give_up(emu: &Emulator, dir: &Path, urls: &[String], extra: &str) -> Daemon {
+    let extra = format!("{SUBJECT}\nnak_delay = \"100ms\"\n{extra}");
+    let config = worker_config(emu, dir, urls, &extra);
+    let text = std::fs::read_to_string(&config).unwrap() + "retry_for = \"1s\"\n";
+    std::fs::write(&config, text).unwrap();
+    Daemon::start(emu, &config)
+}
+
 /// A worker that creates the stream when it starts first (single server: one replica).
 const SUBJECT: &str = "subject = \"logs.test\"";
 
@@ -587,12 +597,7 @@ async fn refused_records_are_dead_lettered_and_exhausted_messages_go_to_the_dead
     let edge_dir = dir.path().join("edge");
     let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, ""));
     let worker_dir = dir.path().join("worker");
-    let extra = format!("{SUBJECT}\nmax_deliver = 2\nnak_delay = \"100ms\"");
-    let worker_config = worker_config(&emu, &worker_dir, &urls, &extra);
-    // A short retry budget, so 503s give the batch up quickly.
-    let text = std::fs::read_to_string(&worker_config).unwrap() + "retry_for = \"1s\"\n";
-    std::fs::write(&worker_config, text).unwrap();
-    let worker = Daemon::start(&emu, &worker_config);
+    let worker = quick_to_give_up(&emu, &worker_dir, &urls, "max_deliver = 2");
     append(&edge_dir.join("app.log"), 0..1_000);
     let dead_file = worker_dir.join("data/taegis/bus/dead-letter.jsonl");
     let dead_lines = || {
@@ -656,12 +661,8 @@ async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() 
     let edge_dir = dir.path().join("edge");
     let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, ""));
     let worker_dir = dir.path().join("worker");
-    let extra = format!("{SUBJECT}\nnak_delay = \"100ms\"");
-    let worker_config = worker_config(&emu, &worker_dir, &urls, &extra);
-    // A retry budget shorter than the Retry-After: the sender gives up at the 429.
-    let text = std::fs::read_to_string(&worker_config).unwrap() + "retry_for = \"1s\"\n";
-    std::fs::write(&worker_config, text).unwrap();
-    let worker = Daemon::start(&emu, &worker_config);
+    // Its retry budget (1 s) is shorter than the Retry-After: it gives up at the 429.
+    let worker = quick_to_give_up(&emu, &worker_dir, &urls, "");
     append(&edge_dir.join("app.log"), 0..100);
     let requests = || {
         emu.stats()

@@ -221,7 +221,15 @@ async fn a_fetch_hands_over_what_there_is_without_waiting_for_more() {
             (got.len(), Instant::now())
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await; // the pull request is out
+    // Published once the pull request is out, waiting at the server.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bus.consumer_waiting("LOGS", "shippers").await.unwrap() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the fetch never waited at the server"
+        );
+        tokio::task::yield_now().await;
+    }
     bus.publish("logs.x", "d", headers(), "d".into())
         .await
         .unwrap()
