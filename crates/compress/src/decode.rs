@@ -64,10 +64,77 @@ fn read_limited(reader: impl Read, encoding: Encoding, limit: usize) -> Result<V
     Ok(out)
 }
 
+/// Decodes one gzip member (RFC 1952) as logferry's own encoder writes it, refusing
+/// output larger than `limit` bytes: with libdeflate, about twice as fast as [`decode`].
+/// For bodies logferry compressed itself (the members of a NATS message); use [`decode`]
+/// for any gzip body a client sent.
+///
+/// The input must be exactly one member: the size and CRC-32 in its last 8 bytes must be
+/// those of what it decodes to, so a member followed by anything else (another member,
+/// garbage) is refused, as is a damaged one (libdeflate checks the member's own trailer).
+///
+/// ```
+/// use logferry_compress::{gunzip_member, gzip, Level};
+/// let body = gzip(b"hello\n", Level::FAST);
+/// assert_eq!(gunzip_member(&body, 1024).unwrap(), b"hello\n");
+/// assert!(gunzip_member(&body, 3).is_err());
+/// let mut two = body.clone();
+/// two.extend_from_slice(&gzip(b"world\n", Level::FAST));
+/// assert!(gunzip_member(&two, 1024).is_err());
+/// ```
+pub fn gunzip_member(input: &[u8], limit: usize) -> Result<Vec<u8>, Error> {
+    let corrupt = |why: String| Error::Corrupt {
+        encoding: Encoding::Gzip,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+    };
+    let Some(trailer) = input.last_chunk::<8>() else {
+        return Err(corrupt("shorter than a gzip trailer".into()));
+    };
+    let crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+    let size = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]) as usize;
+    if size > limit {
+        return Err(Error::TooLarge { limit });
+    }
+    let mut out = vec![0u8; size];
+    let n = libdeflater::Decompressor::new()
+        .gzip_decompress(input, &mut out)
+        .map_err(|e| corrupt(format!("{e:?}")))?;
+    // libdeflate checked the first member against its own trailer; the input's last 8
+    // bytes must be that trailer, or something follows the member.
+    if n != size || libdeflater::crc32(&out) != crc {
+        return Err(corrupt("not exactly one gzip member".into()));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Level, gzip};
+
+    #[test]
+    fn one_member_decodes_and_anything_else_is_refused() {
+        let body = gzip(&[b'x'; 10_000], Level::FAST);
+        assert_eq!(gunzip_member(&body, 10_000).unwrap(), vec![b'x'; 10_000]);
+        assert!(matches!(
+            gunzip_member(&body, 9_999),
+            Err(Error::TooLarge { .. })
+        ));
+        // Cut short: its "trailer" is now any eight bytes.
+        assert!(gunzip_member(&body[..body.len() - 5], 1 << 20).is_err());
+        let mut damaged = body.clone();
+        damaged[20] ^= 0xff;
+        assert!(gunzip_member(&damaged, 1 << 20).is_err());
+        // Followed by another member of the same size: the first decodes, but the last
+        // trailer is not its own.
+        let mut two = gzip(b"a\n", Level::FAST);
+        two.extend(gzip(b"b\n", Level::FAST));
+        assert!(gunzip_member(&two, 100).is_err(), "two members are not one");
+        let mut tailed = body.clone();
+        tailed.extend_from_slice(b"garbage!");
+        assert!(gunzip_member(&tailed, 1 << 20).is_err());
+        assert!(gunzip_member(b"", 100).is_err());
+    }
     use std::io::Write;
 
     #[test]

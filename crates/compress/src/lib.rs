@@ -52,7 +52,7 @@ mod offload;
 pub mod stream;
 
 pub use batch::{Backend, GzipEncoder, gzip};
-pub use decode::decode;
+pub use decode::{decode, gunzip_member};
 pub use error::Error;
 #[cfg(feature = "tokio")]
 pub use offload::gzip_blocking;

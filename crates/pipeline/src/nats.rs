@@ -838,10 +838,10 @@ fn read_payload(payload: &[u8], headers: &Headers) -> Result<Batch, String> {
             let at = header(HEADER_BODY_AT)
                 .and_then(|at| at.parse::<usize>().ok())
                 .filter(|&at| at > 0 && at < payload.len());
-            let split = at.and_then(|at| {
-                let (head, body) = (inflate(&payload[..at]).ok()?, inflate(&payload[at..]).ok()?);
-                Some((head, body, at))
-            });
+            // Each member alone, with libdeflate: exactly one member each, or refused.
+            let member = |gz: &[u8]| logferry_compress::gunzip_member(gz, MAX_INFLATED_BYTES).ok();
+            let split =
+                at.and_then(|at| Some((member(&payload[..at])?, member(&payload[at..])?, at)));
             match split {
                 Some((mut stored, body, at)) => {
                     let body_len = body.len();
