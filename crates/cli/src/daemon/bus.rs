@@ -14,7 +14,7 @@
 use super::ledger::RouteLedger;
 use super::observer::Watch;
 use super::plan::{RouteSpec, SinkArgs};
-use super::route::{Stage, until_stopped};
+use super::route::{Stage, ticking, until_stopped};
 use crate::args::{Built, FormatArg, FramingArgs, SenderArgs};
 use crate::driver::Recorder;
 use crate::progress::Progress;
@@ -229,18 +229,7 @@ async fn consume<S: Sink>(
             .tick(&sink.stats(), &logferry::spool::SpoolStats::default(), None);
         write_stats();
     };
-    let ticking = async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            tick();
-        }
-    };
-    let run = async {
-        tokio::select! {
-            ledger = run => ledger,
-            () = ticking => unreachable!("the ticker never ends"),
-        }
-    };
+    let run = ticking(run, &tick);
     let ledger = until_stopped(&sink, stage, run, None).await;
     // The last acknowledgements reach the server before the route ends.
     if tokio::time::timeout(Duration::from_secs(5), finished.wait())

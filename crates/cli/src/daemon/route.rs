@@ -119,18 +119,7 @@ async fn records<S: Sink>(
         // Also while idle: the last events of a burst reach the file within a second.
         book.borrow_mut().write();
     };
-    let ticking = async {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            tick();
-        }
-    };
-    let run = async {
-        tokio::select! {
-            ledger = run => ledger,
-            () = ticking => unreachable!("the ticker never ends"),
-        }
-    };
+    let run = ticking(run, &tick);
     // A listening source is stopped like an input that ends, and the sink is closed only
     // by the run itself once everything is spooled: what a syslog sender handed over is
     // never dropped on the way out.
@@ -244,6 +233,21 @@ impl std::io::Read for Beats {
         buf[..n].copy_from_slice(&self.pending[..n]);
         self.pending.drain(..n);
         Ok(n)
+    }
+}
+
+/// Runs `work`, calling `tick` every second while it runs (metrics, ledger and status
+/// files stay current even while the route is idle).
+pub(crate) async fn ticking<T>(work: impl Future<Output = T>, tick: impl Fn()) -> T {
+    let ticks = async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            tick();
+        }
+    };
+    tokio::select! {
+        done = work => done,
+        () = ticks => unreachable!("the ticker never ends"),
     }
 }
 
