@@ -288,6 +288,16 @@ fn corpus(
 ) -> Result<PathBuf> {
     let path = dir.join(format!("{name}-{size_mb}mb"));
     let path = path.with_extension(if name == "events" { "ndjson" } else { "log" });
+    write_corpus(path, size_mb, generate)
+}
+
+/// Writes `size_mb` MB of `generate`'s output to `path` (16 MB pieces with successive
+/// seeds, through a temporary file), unless a file of that size is there already.
+pub(crate) fn write_corpus(
+    path: PathBuf,
+    size_mb: usize,
+    generate: fn(usize, u64) -> Vec<u8>,
+) -> Result<PathBuf> {
     if std::fs::metadata(&path).is_ok_and(|m| m.len() >= (size_mb as u64) * 1_000_000) {
         return Ok(path);
     }
@@ -547,6 +557,27 @@ impl Emulator {
     /// The emulator's stats now, from its admin API (plain HTTP emulators only).
     pub(crate) fn live_stats(&self) -> Result<serde_json::Value> {
         self.admin("stats")
+    }
+
+    /// HTTP Ingest records stored so far, from the live stats (0 when they cannot be read).
+    pub(crate) fn received(&self) -> u64 {
+        self.live_stats()
+            .ok()
+            .and_then(|s| s["endpoints"]["http_ingest"]["records"].as_u64())
+            .unwrap_or(0)
+    }
+
+    /// Waits (polling every 20 ms, at most 600 s) until `lines` HTTP Ingest records are
+    /// stored; `what` names the row in the error.
+    pub(crate) fn wait_received(&self, lines: u64, what: &str) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.received() < lines {
+            if Instant::now() > deadline {
+                bail!("{what}: {} of {lines} records after 600 s", self.received());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
     }
 
     /// `GET /_emulator/PATH` on the admin API (plain HTTP emulators only), as JSON.

@@ -144,14 +144,6 @@ fn scrape(addr: &str) -> Result<(Duration, usize)> {
     Ok((started.elapsed(), reply.len()))
 }
 
-/// Records the emulator stored so far, from its live stats.
-fn received(emu: &Emulator) -> u64 {
-    emu.live_stats()
-        .ok()
-        .and_then(|s| s["endpoints"]["http_ingest"]["records"].as_u64())
-        .unwrap_or(0)
-}
-
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -242,7 +234,7 @@ fn idle(scratch: &Path) -> Result<DaemonRow> {
     let daemon = Daemon::start(&emu, &dir, &format!("{}/*.log", files.display()), "")?;
     // Start-up (first reads, the first flush) is not idle.
     let started = Instant::now();
-    while received(&emu) < 100 && started.elapsed() < Duration::from_secs(30) {
+    while emu.received() < 100 && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -304,12 +296,12 @@ fn many_files(scratch: &Path) -> Result<DaemonRow> {
         }
     }
     let deadline = Instant::now() + Duration::from_secs(60);
-    while received(&emu) < written && Instant::now() < deadline {
+    while emu.received() < written && Instant::now() < deadline {
         peak = peak.max(daemon.sample().1);
         std::thread::sleep(Duration::from_millis(50));
     }
     peak = peak.max(daemon.sample().1);
-    let got = received(&emu);
+    let got = emu.received();
     daemon.stop()?;
     let rss = peak as f64 / 1024.0;
     if scrapes.is_empty() {
@@ -356,23 +348,14 @@ fn catch_up(scratch: &Path, syslog: &Path) -> Result<DaemonRow> {
         .stderr(Stdio::null())
         .status()?;
     let one_shot = started.elapsed().as_secs_f64();
-    if !status.success() || received(&emu) < lines {
+    if !status.success() || emu.received() < lines {
         bail!("catch-up: the one-shot run failed ({status}) or lost records");
     }
     drop(emu);
     let emu = Emulator::start_with(false, false, 0)?;
     let started = Instant::now();
     let daemon = Daemon::start(&emu, &dir, &backlog.display().to_string(), "")?;
-    let deadline = started + Duration::from_secs(600);
-    while received(&emu) < lines {
-        if Instant::now() > deadline {
-            bail!(
-                "catch-up: {} of {lines} records after 600 s",
-                received(&emu)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    emu.wait_received(lines, "catch-up")?;
     let secs = started.elapsed().as_secs_f64();
     daemon.stop()?;
     let (rate, one_shot_rate) = (mb(bytes) / secs, mb(bytes) / one_shot);

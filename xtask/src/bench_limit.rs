@@ -28,7 +28,7 @@
 use crate::bench::{Emulator, bin, clock_ticks, mb, sample};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,23 +47,7 @@ pub(crate) fn corpus(dir: &Path, name: &str, size_mb: usize) -> Result<PathBuf> 
     };
     let ext = if name == "events" { "ndjson" } else { "log" };
     let path = dir.join(format!("limit-{name}-{size_mb}mb.{ext}"));
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() >= (size_mb as u64) * 1_000_000) {
-        return Ok(path);
-    }
-    println!("generating {} ({size_mb} MB)", path.display());
-    let tmp = path.with_extension("tmp");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-    let (mut written, mut seed) = (0usize, 1u64);
-    while written < size_mb * 1_000_000 {
-        let piece = generate(16_000_000, seed);
-        out.write_all(&piece)?;
-        written += piece.len();
-        seed += 1;
-    }
-    out.flush()?;
-    drop(out);
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
+    crate::bench::write_corpus(path, size_mb, generate)
 }
 
 /// splitmix64: tiny, fast, and the same everywhere.

@@ -265,13 +265,6 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
     Ok(last.1.as_secs_f64())
 }
 
-fn received(emu: &Emulator) -> u64 {
-    emu.live_stats()
-        .ok()
-        .and_then(|s| s["endpoints"]["http_ingest"]["records"].as_u64())
-        .unwrap_or(0)
-}
-
 /// Drains the stream with `workers` worker daemons into an emulator; the seconds until
 /// it counted `lines` records. With `count_only` the emulator only reads the bodies (so
 /// it is not what limits the workers) and the end is the stream empty: its retention
@@ -313,12 +306,12 @@ fn drain(server: &Server, dir: &Path, workers: usize, lines: u64, count_only: bo
         if count_only {
             server.stored().is_ok_and(|(messages, _)| messages == 0)
         } else {
-            received(&emu) >= lines
+            emu.received() >= lines
         }
     };
     while !done() {
         if Instant::now() > deadline {
-            bail!("drain: {} of {lines} records after 600 s", received(&emu));
+            bail!("drain: {} of {lines} records after 600 s", emu.received());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -365,16 +358,7 @@ fn file_daemon(dir: &Path, backlog: &Path, lines: u64) -> Result<f64> {
     ];
     let started = Instant::now();
     let child = daemon(&config, &env)?;
-    let deadline = started + Duration::from_secs(600);
-    while received(&emu) < lines {
-        if Instant::now() > deadline {
-            bail!(
-                "file daemon: {} of {lines} records after 600 s",
-                received(&emu)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    emu.wait_received(lines, "file daemon")?;
     let secs = started.elapsed().as_secs_f64();
     stop(child)?;
     Ok(secs)
