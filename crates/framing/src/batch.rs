@@ -270,8 +270,43 @@ impl Entry for Batch {
     const KIND: [u8; 4] = *b"LFR1";
 
     fn write_body(&self, out: &mut Vec<u8>) {
-        let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
         out.reserve(self.stored_len() - Self::KIND.len());
+        self.write_head(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    fn read_body(stored: &[u8]) -> Result<Batch, EntryError> {
+        Batch::read_stored(stored)
+    }
+}
+
+impl Batch {
+    /// The stored form ([`Entry::encode`]) up to its body: the kind tag, sequence
+    /// number, name, spans and the body's length. Followed by [`Batch::body`] it is the
+    /// whole stored form, so the two can be written (or compressed) apart without
+    /// copying the body.
+    ///
+    /// ```
+    /// use logferry_framing::{BatchConfig, Batcher, Record};
+    /// use logferry_spool::Entry;
+    /// let mut batcher = Batcher::new(BatchConfig::default(), Some("app.log".into()));
+    /// let record = Record { text: "one".into(), position: Default::default(), source_len: 4, flags: Default::default() };
+    /// let mut batches = Vec::new();
+    /// batcher.push(&record, std::time::Instant::now(), |b| batches.push(b));
+    /// batcher.flush(|b| batches.push(b));
+    /// let mut stored = batches[0].stored_head();
+    /// stored.extend_from_slice(batches[0].body());
+    /// assert_eq!(stored, batches[0].encode());
+    /// ```
+    pub fn stored_head(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.stored_len() - self.body.len());
+        out.extend_from_slice(&Self::KIND);
+        self.write_head(&mut out);
+        out
+    }
+
+    fn write_head(&self, out: &mut Vec<u8>) {
+        let name = self.source_name.as_deref().unwrap_or_default().as_bytes();
         out.extend_from_slice(&self.seq.to_le_bytes());
         out.extend_from_slice(&(name.len() as u32).to_le_bytes());
         out.extend_from_slice(name);
@@ -287,10 +322,9 @@ impl Entry for Batch {
             }
         }
         out.extend_from_slice(&(self.body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&self.body);
     }
 
-    fn read_body(stored: &[u8]) -> Result<Batch, EntryError> {
+    fn read_stored(stored: &[u8]) -> Result<Batch, EntryError> {
         let mut r = EntryReader::new(Self::KIND, stored);
         let seq = r.u64()?;
         let name = r.str_u32()?;

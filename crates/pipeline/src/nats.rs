@@ -190,8 +190,8 @@ impl NatsSink {
     }
 
     /// The message for `batch`: its id, headers and payload (`lfr1+gzip`, compressed on
-    /// the blocking pool).
-    async fn message(&self, batch: &Batch) -> (String, Headers, bytes::Bytes) {
+    /// the blocking pool, where the batch goes and comes back: its body is not copied).
+    async fn message(&self, batch: Batch) -> (Batch, (String, Headers, bytes::Bytes)) {
         let range = batch.range();
         let source = range.source_name.as_deref().unwrap_or("");
         let id = logferry_nats::message_id(
@@ -220,23 +220,21 @@ impl NatsSink {
         );
         headers.insert(HEADER_RECORDS, batch.len().to_string().as_str());
         headers.insert(HEADER_ORIGIN, header_value(&self.config.origin).as_ref());
-        let stored = batch.encode();
-        let body_at = stored.len() - batch.body().len();
         let task = tokio::task::spawn_blocking(move || {
             let level = logferry_compress::Level::FAST;
-            let mut payload = logferry_compress::gzip(&stored[..body_at], level);
+            let mut payload = logferry_compress::gzip(&batch.stored_head(), level);
             let head = payload.len();
-            payload.extend_from_slice(&logferry_compress::gzip(&stored[body_at..], level));
-            (head, payload)
+            payload.extend_from_slice(&logferry_compress::gzip(batch.body(), level));
+            (batch, head, payload)
         });
-        let (head, payload) = match task.await {
+        let (batch, head, payload) = match task.await {
             Ok(done) => done,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("blocking compression task cancelled: {e}"),
         };
         headers.insert(HEADER_ENCODING, "lfr1+gzip");
         headers.insert(HEADER_BODY_AT, head.to_string().as_str());
-        (id, headers, bytes::Bytes::from(payload))
+        (batch, (id, headers, bytes::Bytes::from(payload)))
     }
 
     /// Publishes one message and waits for its acknowledgement, retrying (the same id:
@@ -342,7 +340,7 @@ impl Sink for NatsSink {
         let mut entries = Some(
             entries
                 .map(|(id, batch)| async move {
-                    let message = self.message(&batch).await;
+                    let (batch, message) = self.message(batch).await;
                     (id, batch, message)
                 })
                 .buffered(compressing),
@@ -1027,7 +1025,7 @@ mod tests {
     #[tokio::test]
     async fn an_edge_message_is_compressed_and_a_worker_reads_it_with_its_body_member() {
         let batch = batch_of_lines(500);
-        let (_, headers, payload) = sink().message(&batch).await;
+        let (_, (_, headers, payload)) = sink().message(batch.clone()).await;
         assert_eq!(
             headers.get(HEADER_ENCODING).map(|v| v.as_str()),
             Some("lfr1+gzip")
@@ -1048,7 +1046,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_body_offset_loses_only_the_member_and_unknown_encodings_are_refused() {
         let batch = batch_of_lines(50);
-        let (_, mut headers, payload) = sink().message(&batch).await;
+        let (_, (_, mut headers, payload)) = sink().message(batch.clone()).await;
         headers.insert(HEADER_BODY_AT, "3");
         let mut read = read_payload(&payload, &headers).expect("still a batch");
         assert!(read.take_gzip().is_none());
