@@ -378,6 +378,14 @@ impl Reader<'_> {
         }
     }
 
+    /// A section's optional `format` (`text` or `json`; text when absent).
+    fn format(&self, table: &DeTable<'_>, path: &str) -> Result<Format> {
+        match table.get("format") {
+            Some(v) => self.choice(v, path, &[("text", Format::Text), ("json", Format::Json)]),
+            None => Ok(Format::default()),
+        }
+    }
+
     /// One of `choices`, by name.
     fn choice<T: Clone>(&self, v: &Value<'_>, path: &str, choices: &[(&str, T)]) -> Result<T> {
         let s = self.string(v, path)?;
@@ -818,14 +826,7 @@ impl Reader<'_> {
                 .transpose()
         };
         let subject = optional("subject")?.map(|(s, _)| s);
-        let format = match table.get("format") {
-            Some(v) => self.choice(
-                v,
-                &at("format"),
-                &[("text", Format::Text), ("json", Format::Json)],
-            )?,
-            None => Format::default(),
-        };
+        let format = self.format(table, &at("format"))?;
         let credentials_file = optional("credentials_file")?.map(|(s, from_env)| {
             if from_env {
                 env.mark("credentials_file");
@@ -930,14 +931,7 @@ impl Reader<'_> {
                 ));
             }
         }
-        let format = match table.get("format") {
-            Some(v) => self.choice(
-                v,
-                &at("format"),
-                &[("text", Format::Text), ("json", Format::Json)],
-            )?,
-            None => Format::default(),
-        };
+        let format = self.format(table, &at("format"))?;
         let start_at = match table.get("start_at") {
             Some(v) => self.choice(
                 v,
