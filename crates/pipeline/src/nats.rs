@@ -841,17 +841,10 @@ fn read_payload(payload: &[u8], headers: &Headers) -> Result<Batch, String> {
             let split =
                 at.and_then(|at| Some((member(&payload[..at])?, member(&payload[at..])?, at)));
             match split {
-                Some((mut stored, body, at)) => {
-                    let body_len = body.len();
-                    stored.extend_from_slice(&body);
-                    let batch = Batch::decode(&stored).map_err(|e| e.to_string())?;
-                    // The stored batch ends with its body: of that length, the second
-                    // member is exactly it.
-                    Ok(if batch.body().len() == body_len {
-                        batch.with_gzip(payload[at..].to_vec())
-                    } else {
-                        batch
-                    })
+                Some((head, body, at)) => {
+                    // Checked as the stored batch's own body: the second member is it.
+                    let batch = Batch::from_stored_parts(&head, body).map_err(|e| e.to_string())?;
+                    Ok(batch.with_gzip(payload[at..].to_vec()))
                 }
                 None => Batch::decode(&inflate(payload)?).map_err(|e| e.to_string()),
             }
