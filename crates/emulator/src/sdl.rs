@@ -236,7 +236,7 @@ fn parse_fast_or_reference(
 fn json_value(v: &logferry_sdl_model::AttrValue) -> Value {
     use logferry_sdl_model::AttrValue as A;
     match v {
-        A::String(s) => Value::String(s.clone()),
+        A::String(s) => Value::String(s.to_string()),
         A::Integer(i) => Value::from(*i),
         A::Unsigned(u) => Value::from(*u),
         A::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),

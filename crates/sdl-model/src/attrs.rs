@@ -9,6 +9,7 @@
 //! nested fields searchable one by one (`k8s.pod`).
 
 use crate::json;
+use compact_str::CompactString;
 use std::fmt;
 
 /// One attribute value. Nested JSON never appears here: it has been flattened (see
@@ -20,8 +21,9 @@ use std::fmt;
 /// they are written as `null`.
 #[derive(Debug, Clone)]
 pub enum AttrValue {
-    /// A string, written escaped.
-    String(String),
+    /// A string, written escaped. Up to 24 bytes are stored inline, without an allocation
+    /// (most keys and many values of log events are that short).
+    String(CompactString),
     /// A signed integer.
     Integer(i64),
     /// An unsigned integer above `i64::MAX` (smaller ones are normally `Integer`).
@@ -93,14 +95,19 @@ impl fmt::Display for AttrValue {
     }
 }
 
+impl From<CompactString> for AttrValue {
+    fn from(v: CompactString) -> AttrValue {
+        AttrValue::String(v)
+    }
+}
 impl From<String> for AttrValue {
     fn from(v: String) -> AttrValue {
-        AttrValue::String(v)
+        AttrValue::String(v.into())
     }
 }
 impl From<&str> for AttrValue {
     fn from(v: &str) -> AttrValue {
-        AttrValue::String(v.to_owned())
+        AttrValue::String(v.into())
     }
 }
 impl From<i64> for AttrValue {
@@ -157,8 +164,12 @@ pub enum Flatten {
 }
 
 /// The attributes of an event, a log or a session: keys in insertion order, each key once.
+///
+/// Keys are [`CompactString`]s: a key of up to 24 bytes (nearly every key) is stored
+/// inline, so an event's attributes cost one allocation for the list plus one per long
+/// string value, not one per key and value.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Attrs(Vec<(String, AttrValue)>);
+pub struct Attrs(Vec<(CompactString, AttrValue)>);
 
 impl Attrs {
     /// No attributes.
@@ -175,7 +186,7 @@ impl Attrs {
     /// the old value.
     pub fn insert(
         &mut self,
-        key: impl Into<String>,
+        key: impl Into<CompactString>,
         value: impl Into<AttrValue>,
     ) -> Option<AttrValue> {
         let key = key.into();
@@ -188,7 +199,7 @@ impl Attrs {
     }
 
     /// Sets `key` and returns `self`, for building literals.
-    pub fn with(mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Attrs {
+    pub fn with(mut self, key: impl Into<CompactString>, value: impl Into<AttrValue>) -> Attrs {
         self.insert(key, value);
         self
     }
@@ -225,7 +236,7 @@ impl Attrs {
     }
 
     /// The attributes as a slice of pairs.
-    pub fn as_slice(&self) -> &[(String, AttrValue)] {
+    pub fn as_slice(&self) -> &[(CompactString, AttrValue)] {
         &self.0
     }
 
@@ -287,7 +298,7 @@ impl Attrs {
     }
 }
 
-impl<K: Into<String>, V: Into<AttrValue>> FromIterator<(K, V)> for Attrs {
+impl<K: Into<CompactString>, V: Into<AttrValue>> FromIterator<(K, V)> for Attrs {
     /// Later keys replace earlier equal ones.
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Attrs {
         let mut attrs = Attrs::new();
@@ -299,8 +310,8 @@ impl<K: Into<String>, V: Into<AttrValue>> FromIterator<(K, V)> for Attrs {
 }
 
 impl<'a> IntoIterator for &'a Attrs {
-    type Item = &'a (String, AttrValue);
-    type IntoIter = std::slice::Iter<'a, (String, AttrValue)>;
+    type Item = &'a (CompactString, AttrValue);
+    type IntoIter = std::slice::Iter<'a, (CompactString, AttrValue)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter()
     }
@@ -330,7 +341,7 @@ impl serde::Serialize for Attrs {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
         for (k, v) in &self.0 {
-            map.serialize_entry(k, v)?;
+            map.serialize_entry(k.as_str(), v)?;
         }
         map.end()
     }
@@ -483,11 +494,22 @@ pub(crate) fn flat_value<V: JsonNode>(v: &V) -> AttrValue {
         Node::U64(u) => AttrValue::from(u),
         Node::F64(f) => AttrValue::Float(f),
         Node::Number(t) => AttrValue::Number(t.to_owned()),
-        Node::Str(s) => AttrValue::String(s.to_owned()),
+        Node::Str(s) => AttrValue::String(s.into()),
         Node::Array | Node::Object => {
-            let mut out = Vec::new();
-            write_compact(v, &mut out);
-            AttrValue::String(String::from_utf8(out).expect("the JSON writer emits UTF-8"))
+            // Written into a reused buffer, then copied once at its final size (or kept
+            // inline): growing a fresh `Vec` would reallocate several times per value.
+            thread_local!(static TEXT: std::cell::RefCell<Vec<u8>> = const {
+                std::cell::RefCell::new(Vec::new())
+            });
+            TEXT.with_borrow_mut(|out| {
+                out.clear();
+                write_compact(v, out);
+                let text = std::str::from_utf8(out).expect("the JSON writer emits UTF-8");
+                let value = AttrValue::String(CompactString::from(text));
+                out.truncate(0);
+                out.shrink_to(64 * 1024);
+                value
+            })
         }
     }
 }

@@ -84,9 +84,7 @@ impl Converter {
             None => {
                 let mut event = Event::message(read_at, String::from_utf8_lossy(record));
                 if let Some(name) = source {
-                    event
-                        .attrs
-                        .insert("logfile", AttrValue::String(name.to_owned()));
+                    event.attrs.insert("logfile", AttrValue::from(name));
                 }
                 event
             }
@@ -99,7 +97,7 @@ impl Converter {
         if let Some(parser) = &self.parser {
             event
                 .attrs
-                .insert("parser", AttrValue::String(parser.clone()));
+                .insert("parser", AttrValue::from(parser.as_str()));
         }
         Ok(event)
     }

@@ -103,6 +103,8 @@ pub use builder::{
     Config, Dedupe, MAX_BODY_BYTES, ORIGINAL_TS, Oversize, ReadyRequest, RequestBuilder,
     SessionHeader, Stats, Timestamps,
 };
+/// The string type of attribute keys and string values ([`AttrValue::String`]).
+pub use compact_str::CompactString;
 pub use convert::{Converter, RecordFormat};
 pub use error::{Error, ParseError};
 pub use event::{

@@ -260,7 +260,26 @@ impl Batch {
     }
 
     /// Assembles the body. The batch must not be empty.
-    pub(super) fn finish(self, stats: Option<&mut Stats>) -> ReadyRequest {
+    /// Takes over `spare`'s buffers (emptied) for its arena and pair ends, so a session's
+    /// requests reuse one arena instead of growing a new one to the body's size each time.
+    pub(super) fn reuse(&mut self, spare: Spare) {
+        debug_assert!(
+            self.slots.is_empty(),
+            "only a fresh batch takes spare buffers"
+        );
+        let Spare {
+            mut arena,
+            mut pair_ends,
+        } = spare;
+        arena.clear();
+        pair_ends.clear();
+        self.arena = arena;
+        self.pair_ends = pair_ends;
+    }
+
+    /// The finished request, and the batch's buffers for the next one
+    /// ([`Batch::reuse`]).
+    pub(super) fn finish(mut self, stats: Option<&mut Stats>) -> (ReadyRequest, Spare) {
         let expected = self.len();
         let inline_len = self.inline_len();
         let n = self.slots.len();
@@ -377,7 +396,11 @@ impl Batch {
             stats.body_bytes += body.len() as u64;
             stats.inline_bytes += inline_len as u64;
         }
-        ReadyRequest {
+        let spare = Spare {
+            arena: std::mem::take(&mut self.arena),
+            pair_ends: std::mem::take(&mut self.pair_ends),
+        };
+        let ready = ReadyRequest {
             body: Bytes::from(body),
             events,
             group_of,
@@ -386,6 +409,14 @@ impl Batch {
             inline_len,
             truncated: self.truncated,
             moved: self.moved,
-        }
+        };
+        (ready, spare)
     }
+}
+
+/// A finished batch's arena and pair ends, for the next batch of the same builder.
+#[derive(Debug, Default)]
+pub(super) struct Spare {
+    arena: Vec<u8>,
+    pair_ends: Vec<usize>,
 }

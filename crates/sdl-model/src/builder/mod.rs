@@ -317,7 +317,9 @@ impl RequestBuilder {
             &mut self.batch,
             Batch::new(self.env.clone(), floor, ordered),
         );
-        Some(batch.finish(Some(&mut self.stats)))
+        let (ready, spare) = batch.finish(Some(&mut self.stats));
+        self.batch.reuse(spare);
+        Some(ready)
     }
 
     /// Drops the pending request unsent, as if its events had never been pushed (the

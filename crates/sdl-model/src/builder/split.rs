@@ -38,7 +38,7 @@ impl ReadyRequest {
                     unreachable!("a batch without a limit takes every event");
                 }
             }
-            batch.finish(None)
+            batch.finish(None).0
         };
         let first = half(mid);
         let second = half(usize::MAX);

@@ -22,7 +22,7 @@ fn text() -> impl Strategy<Value = String> {
 
 fn value() -> impl Strategy<Value = AttrValue> {
     prop_oneof![
-        text().prop_map(AttrValue::String),
+        text().prop_map(AttrValue::from),
         any::<i64>().prop_map(AttrValue::Integer),
         any::<u64>().prop_map(AttrValue::from),
         any::<f64>().prop_map(AttrValue::Float),
