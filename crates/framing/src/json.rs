@@ -300,6 +300,8 @@ fn is_ws(b: u8) -> bool {
 struct Validator {
     scratch: Vec<u8>,
     buffers: Option<simd_json::Buffers>,
+    /// The last record's tape, kept for its allocation.
+    tape: Option<simd_json::Tape<'static>>,
 }
 
 impl std::fmt::Debug for Validator {
@@ -322,9 +324,17 @@ impl Validator {
         let buffers = self
             .buffers
             .get_or_insert_with(|| simd_json::Buffers::new(bytes.len().max(4096)));
-        match simd_json::to_tape_with_buffers(&mut self.scratch, buffers) {
-            Ok(tape) if tape.as_value().is_object() => Ok(()),
-            Ok(_) => Err(FrameErrorKind::NotAnObject),
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape(Vec::new()))
+            .reset();
+        let parsed = simd_json::fill_tape(&mut self.scratch, buffers, &mut tape)
+            .map(|()| tape.as_value().is_object());
+        self.tape = Some(tape.reset());
+        match parsed {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FrameErrorKind::NotAnObject),
             Err(_) => match crate::syntax::check(bytes, base) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(FrameErrorKind::NotAnObject),

@@ -370,14 +370,104 @@ pub(crate) trait JsonNode {
     fn for_each_entry(&self, f: &mut dyn FnMut(&str, &Self));
     /// Calls `f` for each element of an array (nothing for other values).
     fn for_each_elem(&self, f: &mut dyn FnMut(&Self));
-    /// The member `key` of an object.
-    fn member(&self, key: &str) -> Option<&Self>;
-    /// The element `i` of an array.
-    fn elem(&self, i: usize) -> Option<&Self>;
     /// The number of elements or members (0 for scalars).
     fn container_len(&self) -> usize;
     fn is_empty_container(&self) -> bool {
         self.container_len() == 0
+    }
+}
+
+/// A parsed JSON tree whose members can be looked up (what request parsing needs).
+pub(crate) trait JsonTree: JsonNode {
+    /// The member `key` of an object.
+    fn member(&self, key: &str) -> Option<&Self>;
+    /// The element `i` of an array.
+    fn elem(&self, i: usize) -> Option<&Self>;
+}
+
+/// A value on a simd-json tape: the nodes from it to its end. Reading an event from
+/// the tape directly, rather than from a `BorrowedValue` built from it, saves building
+/// (allocating) a map per object and a vector per array of every line.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TapeValue<'t, 'i>(pub(crate) &'t [simd_json::Node<'i>]);
+
+impl<'t, 'i> TapeValue<'t, 'i> {
+    /// The number of nodes of the value starting at `node` (itself included).
+    fn span(node: &simd_json::Node<'_>) -> usize {
+        match node {
+            simd_json::Node::Object { count, .. } | simd_json::Node::Array { count, .. } => {
+                count + 1
+            }
+            _ => 1,
+        }
+    }
+
+    /// The members of an object, in order (duplicates kept); nothing for other values.
+    pub(crate) fn entries(self) -> impl Iterator<Item = (&'i str, TapeValue<'t, 'i>)> {
+        let len = match self.0.first() {
+            Some(simd_json::Node::Object { len, .. }) => *len,
+            _ => 0,
+        };
+        let mut rest = self.0.get(1..).unwrap_or_default();
+        (0..len).map_while(move |_| {
+            let (simd_json::Node::String(key), tail) = rest.split_first()? else {
+                return None;
+            };
+            let n = Self::span(tail.first()?);
+            let (value, next) = tail.split_at(n);
+            rest = next;
+            Some((*key, TapeValue(value)))
+        })
+    }
+
+    /// The elements of an array, in order; nothing for other values.
+    fn elems(self) -> impl Iterator<Item = TapeValue<'t, 'i>> {
+        let len = match self.0.first() {
+            Some(simd_json::Node::Array { len, .. }) => *len,
+            _ => 0,
+        };
+        let mut rest = self.0.get(1..).unwrap_or_default();
+        (0..len).map_while(move |_| {
+            let n = Self::span(rest.first()?);
+            let (value, next) = rest.split_at(n);
+            rest = next;
+            Some(TapeValue(value))
+        })
+    }
+}
+
+impl JsonNode for TapeValue<'_, '_> {
+    fn node(&self) -> Node<'_> {
+        use simd_json::{Node as T, StaticNode as S};
+        match self.0.first() {
+            Some(T::String(s)) => Node::Str(s),
+            Some(T::Object { .. }) => Node::Object,
+            Some(T::Array { .. }) => Node::Array,
+            Some(T::Static(S::Bool(b))) => Node::Bool(*b),
+            Some(T::Static(S::I64(i))) => Node::I64(*i),
+            Some(T::Static(S::U64(u))) => match i64::try_from(*u) {
+                Ok(i) => Node::I64(i),
+                Err(_) => Node::U64(*u),
+            },
+            Some(T::Static(S::F64(f))) => Node::F64(*f),
+            Some(T::Static(S::Null)) | None => Node::Null,
+        }
+    }
+    fn for_each_entry(&self, f: &mut dyn FnMut(&str, &Self)) {
+        for (k, v) in self.entries() {
+            f(k, &v);
+        }
+    }
+    fn for_each_elem(&self, f: &mut dyn FnMut(&Self)) {
+        for v in self.elems() {
+            f(&v);
+        }
+    }
+    fn container_len(&self) -> usize {
+        match self.0.first() {
+            Some(simd_json::Node::Object { len, .. } | simd_json::Node::Array { len, .. }) => *len,
+            _ => 0,
+        }
     }
 }
 
@@ -413,18 +503,21 @@ impl JsonNode for serde_json::Value {
             a.iter().for_each(f);
         }
     }
-    fn member(&self, key: &str) -> Option<&Self> {
-        self.as_object()?.get(key)
-    }
-    fn elem(&self, i: usize) -> Option<&Self> {
-        self.as_array()?.get(i)
-    }
     fn container_len(&self) -> usize {
         match self {
             serde_json::Value::Array(a) => a.len(),
             serde_json::Value::Object(m) => m.len(),
             _ => 0,
         }
+    }
+}
+
+impl JsonTree for serde_json::Value {
+    fn member(&self, key: &str) -> Option<&Self> {
+        self.as_object()?.get(key)
+    }
+    fn elem(&self, i: usize) -> Option<&Self> {
+        self.as_array()?.get(i)
     }
 }
 
@@ -457,6 +550,16 @@ impl JsonNode for simd_json::BorrowedValue<'_> {
             a.iter().for_each(f);
         }
     }
+    fn container_len(&self) -> usize {
+        match self {
+            simd_json::BorrowedValue::Array(a) => a.len(),
+            simd_json::BorrowedValue::Object(m) => m.len(),
+            _ => 0,
+        }
+    }
+}
+
+impl JsonTree for simd_json::BorrowedValue<'_> {
     fn member(&self, key: &str) -> Option<&Self> {
         match self {
             // simd-json keeps duplicate names and `get` returns the first; serde_json keeps
@@ -474,13 +577,6 @@ impl JsonNode for simd_json::BorrowedValue<'_> {
         match self {
             simd_json::BorrowedValue::Array(a) => a.get(i),
             _ => None,
-        }
-    }
-    fn container_len(&self) -> usize {
-        match self {
-            simd_json::BorrowedValue::Array(a) => a.len(),
-            simd_json::BorrowedValue::Object(m) => m.len(),
-            _ => 0,
         }
     }
 }

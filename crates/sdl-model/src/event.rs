@@ -4,7 +4,7 @@
 
 #[cfg(test)]
 use crate::AttrValue;
-use crate::attrs::{JsonNode, Node};
+use crate::attrs::{JsonNode, Node, TapeValue};
 use crate::{Attrs, Error, Flatten, Severity, Timestamp};
 
 /// One SDL event.
@@ -111,7 +111,8 @@ impl Event {
         config: &FromJsonConfig,
     ) -> Result<Event, Error> {
         let mut buffers = simd_json::Buffers::new(line.len());
-        event_from_slice(line, &mut buffers, now, config).map(|(event, _)| event)
+        let mut tape = simd_json::Tape(Vec::new());
+        event_from_slice(line, &mut buffers, &mut tape, now, config).map(|(event, _)| event)
     }
 }
 
@@ -131,6 +132,8 @@ impl Event {
 /// ```
 pub struct EventReader {
     buffers: simd_json::Buffers,
+    /// The tape of the last line, kept for its allocation.
+    tape: simd_json::Tape<'static>,
     config: FromJsonConfig,
     unreadable: Unreadable,
 }
@@ -148,6 +151,7 @@ impl EventReader {
     pub fn new(config: FromJsonConfig) -> EventReader {
         EventReader {
             buffers: simd_json::Buffers::default(),
+            tape: simd_json::Tape(Vec::new()),
             config,
             unreadable: Unreadable::default(),
         }
@@ -156,7 +160,8 @@ impl EventReader {
     /// One line (a JSON object) as an event, as [`Event::from_json_object`] describes.
     /// simd-json parses in place, so `line` is overwritten.
     pub fn read(&mut self, line: &mut [u8], now: Timestamp) -> Result<Event, Error> {
-        let (event, unread) = event_from_slice(line, &mut self.buffers, now, &self.config)?;
+        let (event, unread) =
+            event_from_slice(line, &mut self.buffers, &mut self.tape, now, &self.config)?;
         self.unreadable.add(unread);
         Ok(event)
     }
@@ -208,6 +213,7 @@ struct Unread {
 fn event_from_slice(
     line: &mut [u8],
     buffers: &mut simd_json::Buffers,
+    spare_tape: &mut simd_json::Tape<'static>,
     now: Timestamp,
     config: &FromJsonConfig,
 ) -> Result<(Event, Unread), Error> {
@@ -231,14 +237,20 @@ fn event_from_slice(
             obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
         return event_from_members(&mut members, now, config);
     }
-    let value = simd_json::to_borrowed_value_with_buffers(line, buffers)
-        .map_err(|e| invalid(e.to_string()))?;
-    let simd_json::BorrowedValue::Object(obj) = &value else {
-        return Err(not_object());
+    // Read from the tape itself, which is reused from line to line.
+    let mut tape = std::mem::replace(spare_tape, simd_json::Tape(Vec::new())).reset();
+    simd_json::fill_tape(line, buffers, &mut tape).map_err(|e| invalid(e.to_string()))?;
+    let root = TapeValue(&tape.0);
+    let done = if matches!(root.node(), Node::Object) {
+        let values: Vec<(&str, TapeValue<'_, '_>)> = root.entries().collect();
+        let mut members: Vec<(&str, &TapeValue<'_, '_>)> =
+            values.iter().map(|(k, v)| (*k, v)).collect();
+        event_from_members(&mut members, now, config)
+    } else {
+        Err(not_object())
     };
-    let mut members: Vec<(&str, &simd_json::BorrowedValue<'_>)> =
-        obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-    event_from_members(&mut members, now, config)
+    *spare_tape = tape.reset();
+    done
 }
 
 /// How [`Event::from_json_object`] reads an object.

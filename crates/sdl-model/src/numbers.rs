@@ -13,7 +13,7 @@
 //! ([`Node::Number`]). Text without such a number (almost every log line) takes the parser's
 //! fast path unchanged.
 
-use crate::attrs::{JsonNode, Node};
+use crate::attrs::{JsonNode, JsonTree, Node};
 use crate::json;
 use std::borrow::Cow;
 use std::ops::Range;
@@ -403,6 +403,16 @@ impl JsonNode for Raw<'_> {
             a.iter().for_each(f);
         }
     }
+    fn container_len(&self) -> usize {
+        match self {
+            Raw::Array(a) => a.len(),
+            Raw::Object(m) => m.len(),
+            _ => 0,
+        }
+    }
+}
+
+impl JsonTree for Raw<'_> {
     fn member(&self, key: &str) -> Option<&Self> {
         // The last of duplicate names, as the other two readers take it.
         match self {
@@ -414,13 +424,6 @@ impl JsonNode for Raw<'_> {
         match self {
             Raw::Array(a) => a.get(i),
             _ => None,
-        }
-    }
-    fn container_len(&self) -> usize {
-        match self {
-            Raw::Array(a) => a.len(),
-            Raw::Object(m) => m.len(),
-            _ => 0,
         }
     }
 }

@@ -19,7 +19,7 @@
 //! Unknown members are ignored. Nested attribute values are flattened to their compact
 //! JSON text, as the server stores them ([`crate::Flatten::JsonString`]).
 
-use crate::attrs::{JsonNode, Node};
+use crate::attrs::{JsonNode, JsonTree, Node};
 use crate::{
     Attrs, Event, Flatten, Log, ParseError, Session, SessionInfo, Severity, Thread, Timestamp,
 };
@@ -147,7 +147,7 @@ fn array<V: JsonNode>(v: &V, path: &str) -> Result<usize, ParseError> {
     }
 }
 
-fn request_from<V: JsonNode>(root: &V) -> Result<AddEventsRequest, ParseError> {
+fn request_from<V: JsonTree>(root: &V) -> Result<AddEventsRequest, ParseError> {
     if !matches!(root.node(), Node::Object) {
         return Err(ParseError::NotJson {
             reason: "expected a JSON object".to_owned(),
@@ -238,7 +238,7 @@ fn request_from<V: JsonNode>(root: &V) -> Result<AddEventsRequest, ParseError> {
     })
 }
 
-fn event_from<V: JsonNode>(
+fn event_from<V: JsonTree>(
     e: &V,
     i: usize,
     log_ids: &HashSet<String>,
