@@ -242,7 +242,8 @@ fn event_from_slice(
     simd_json::fill_tape(line, buffers, &mut tape).map_err(|e| invalid(e.to_string()))?;
     let root = TapeValue(&tape.0);
     let done = if matches!(root.node(), Node::Object) {
-        let values: Vec<(&str, TapeValue<'_, '_>)> = root.entries().collect();
+        let mut values = Vec::with_capacity(root.container_len());
+        values.extend(root.entries());
         let mut members: Vec<(&str, &TapeValue<'_, '_>)> =
             values.iter().map(|(k, v)| (*k, v)).collect();
         event_from_members(&mut members, now, config)
