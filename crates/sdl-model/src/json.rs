@@ -87,6 +87,29 @@ fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
         .map(|p| i + p)
 }
 
+/// Index of the first `"` or `\\` at or after `from`, eight bytes at a time (for skipping
+/// the strings of a JSON text: a call costs less than `memchr2` on the short strings of a
+/// log line).
+#[inline]
+pub(crate) fn next_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    let mut i = from;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
+        if has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\'))) {
+            break;
+        }
+        i += 8;
+    }
+    bytes
+        .get(i..)?
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\')
+        .map(|p| i + p)
+}
+
 /// The length of the escaped form of one byte of UTF-8 (continuation bytes count 1).
 #[inline]
 pub(crate) fn escaped_byte_len(b: u8) -> usize {

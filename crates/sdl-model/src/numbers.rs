@@ -23,7 +23,7 @@ use std::ops::Range;
 /// decimal with an exponent or more than 15 digits (any other decimal an `f64` keeps,
 /// [`needs_text`]). A cheap test before keeping a copy of a line (false positives only
 /// cost a second look); digits inside strings (addresses, times, ids) never count, and
-/// strings are skipped with `memchr`, so ordinary log lines cost little.
+/// strings are skipped eight bytes at a time, so ordinary log lines cost little.
 pub(crate) fn may_need_text(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
@@ -32,10 +32,10 @@ pub(crate) fn may_need_text(text: &[u8]) -> bool {
                 // To the closing quote (as `string_end`: a backslash escapes one byte).
                 i += 1;
                 loop {
-                    let Some(k) = memchr::memchr2(b'"', b'\\', &text[i.min(text.len())..]) else {
+                    let Some(k) = crate::json::next_quote_or_backslash(text, i) else {
                         return false;
                     };
-                    i += k;
+                    i = k;
                     if text[i] == b'"' {
                         i += 1;
                         break;
