@@ -61,52 +61,53 @@ pub(crate) fn write_str_content(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Index of the first byte at or after `from` that must be escaped (a control character,
-/// `"` or `\\`). Skips eight bytes at a time while none of them needs escaping (the
-/// usual case: log text rarely contains any).
+/// `"` or `\\`), eight bytes at a time (the usual case: log text rarely contains any).
 #[inline]
 fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
-    let mut i = from;
-    while let Some(word) = bytes.get(i..i + 8) {
-        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        // A byte below 0x20 (bytes >= 0x80 never match), a '"', or a '\\'.
-        let control = w.wrapping_sub(ONES * 0x20) & !w & HIGHS != 0;
-        if control
-            || has_zero(w ^ (ONES * u64::from(b'"')))
-            || has_zero(w ^ (ONES * u64::from(b'\\')))
-        {
-            break;
-        }
-        i += 8;
-    }
-    bytes[i..]
-        .iter()
-        .position(|&b| ESCAPE[b as usize] != 0)
-        .map(|p| i + p)
+    find_special(bytes, from, true)
 }
 
 /// Index of the first `"` or `\\` at or after `from`, eight bytes at a time (for skipping
-/// the strings of a JSON text: a call costs less than `memchr2` on the short strings of a
-/// log line).
+/// the strings of a JSON text).
 #[inline]
 pub(crate) fn next_quote_or_backslash(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS != 0;
+    find_special(bytes, from, false)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `v` that is zero. Only bytes above a zero byte can be
+/// flagged wrongly (by its borrow), so the lowest flag is always exact.
+#[inline]
+fn zero_bytes(v: u64) -> u64 {
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// Index of the first `"`, `\\` or (with `control`) byte below 0x20 at or after `from`:
+/// a word of eight bytes per step, the match's index read from the lowest flag of the
+/// word; the last few bytes one by one.
+#[inline]
+fn find_special(bytes: &[u8], from: usize, control: bool) -> Option<usize> {
     let mut i = from;
     while let Some(word) = bytes.get(i..i + 8) {
         let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        if has_zero(w ^ (ONES * u64::from(b'"'))) || has_zero(w ^ (ONES * u64::from(b'\\'))) {
-            break;
+        let mut flags =
+            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if control {
+            // A byte below 0x20 (bytes >= 0x80 never match); exact at the lowest, as above.
+            flags |= w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        }
+        if flags != 0 {
+            return Some(i + (flags.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
+    let special = |b: u8| b == b'"' || b == b'\\' || (control && b < 0x20);
     bytes
         .get(i..)?
         .iter()
-        .position(|&b| b == b'"' || b == b'\\')
+        .position(|&b| special(b))
         .map(|p| i + p)
 }
 
@@ -201,6 +202,34 @@ mod tests {
             s in proptest::string::string_regex("(?s)[a-z \"\\\\\x00-\x1f\x7fé😀]{0,40}").expect("valid regex"),
         ) {
             check(&s);
+        }
+
+        #[test]
+        fn the_word_scan_finds_what_a_byte_loop_finds(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::num::u8::ANY,
+                    proptest::strategy::Just(b'"'),
+                    proptest::strategy::Just(b'\\'),
+                    0u8..0x20,
+                    0x20u8..0x30,
+                ],
+                0..40,
+            ),
+            from in 0usize..41,
+        ) {
+            let from = from.min(bytes.len());
+            let naive = |special: &dyn Fn(u8) -> bool| {
+                bytes[from..].iter().position(|&b| special(b)).map(|p| from + p)
+            };
+            proptest::prop_assert_eq!(
+                next_escape(&bytes, from),
+                naive(&|b| ESCAPE[b as usize] != 0)
+            );
+            proptest::prop_assert_eq!(
+                next_quote_or_backslash(&bytes, from),
+                naive(&|b| b == b'"' || b == b'\\')
+            );
         }
     }
 
