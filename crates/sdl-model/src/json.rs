@@ -37,27 +37,53 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Appends the escaped content of `s` without the surrounding quotes.
+///
+/// Eight bytes per step: a word without a byte to escape is appended whole (a fixed-size
+/// copy, no `memcpy` call); a word with one is appended, cut back to that byte, and the
+/// escape written after it. Log text with escaped quotes (nested JSON flattened to its
+/// text, quoted request lines) has many short runs between escapes, where copying each
+/// run by its length cost a call per run.
 #[inline]
 pub(crate) fn write_str_content(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
-    let mut start = 0;
-    while let Some(i) = next_escape(bytes, start) {
-        out.extend_from_slice(&bytes[start..i]);
-        let b = bytes[i];
-        match ESCAPE[b as usize] {
-            b'u' => out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[(b >> 4) as usize],
-                HEX[(b & 0xf) as usize],
-            ]),
-            other => out.extend_from_slice(&[b'\\', other]),
+    out.reserve(bytes.len());
+    let mut i = 0;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let word: [u8; 8] = word.try_into().expect("eight bytes");
+        let flags = special_flags(u64::from_le_bytes(word), true);
+        out.extend_from_slice(&word);
+        if flags == 0 {
+            i += 8;
+            continue;
         }
-        start = i + 1;
+        let k = (flags.trailing_zeros() / 8) as usize;
+        out.truncate(out.len() - 8 + k);
+        write_escape(out, bytes[i + k]);
+        i += k + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
+    for &b in &bytes[i..] {
+        if ESCAPE[b as usize] == 0 {
+            out.push(b);
+        } else {
+            write_escape(out, b);
+        }
+    }
+}
+
+/// Appends the escape of `b`, a byte [`ESCAPE`] marks.
+#[inline]
+fn write_escape(out: &mut Vec<u8>, b: u8) {
+    match ESCAPE[b as usize] {
+        b'u' => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ]),
+        other => out.extend_from_slice(&[b'\\', other]),
+    }
 }
 
 /// Index of the first byte at or after `from` that must be escaped (a control character,
@@ -84,6 +110,19 @@ fn zero_bytes(v: u64) -> u64 {
     v.wrapping_sub(ONES) & !v & HIGHS
 }
 
+/// The high bit of each byte of `w` that is `"`, `\\` or (with `control`) below 0x20;
+/// the lowest flag is exact (see [`zero_bytes`]).
+#[inline]
+fn special_flags(w: u64, control: bool) -> u64 {
+    let mut flags =
+        zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+    if control {
+        // A byte below 0x20 (bytes >= 0x80 never match).
+        flags |= w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    }
+    flags
+}
+
 /// Index of the first `"`, `\\` or (with `control`) byte below 0x20 at or after `from`:
 /// a word of eight bytes per step, the match's index read from the lowest flag of the
 /// word; the last few bytes one by one.
@@ -91,13 +130,10 @@ fn zero_bytes(v: u64) -> u64 {
 fn find_special(bytes: &[u8], from: usize, control: bool) -> Option<usize> {
     let mut i = from;
     while let Some(word) = bytes.get(i..i + 8) {
-        let w = u64::from_le_bytes(word.try_into().expect("eight bytes"));
-        let mut flags =
-            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
-        if control {
-            // A byte below 0x20 (bytes >= 0x80 never match); exact at the lowest, as above.
-            flags |= w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-        }
+        let flags = special_flags(
+            u64::from_le_bytes(word.try_into().expect("eight bytes")),
+            control,
+        );
         if flags != 0 {
             return Some(i + (flags.trailing_zeros() / 8) as usize);
         }
