@@ -54,7 +54,16 @@ pub(crate) struct SdlArgs {
 }
 
 pub(crate) async fn run(args: SdlArgs, progress: &mut Progress) -> anyhow::Result<Summary> {
-    let built = build(&args)?;
+    let mut built = build(&args)?;
+    // Without a spool, the sink is the only reader of the records: it parses each one into
+    // an event with the parser the framer would validate it with, and reports one it
+    // cannot read with the framer's own reason (`FramingConfig::validate_lines`), so
+    // validating while framing would parse every line twice. A spool keeps validating:
+    // it stores the records before the sink reads them, and an invalid record in a stored
+    // batch would be reported again each time the batch is read back.
+    if args.sender.spool.is_none() {
+        built.front.framing.validate_lines = false;
+    }
     let job = args
         .sender
         .job(built.sink, &built.target, &args.files, built.front)?;

@@ -55,6 +55,14 @@ pub struct FramingConfig {
     /// longer records keep only their start, so memory stays bounded however long a line
     /// is. Default: 8 MiB.
     pub max_rejected_bytes: usize,
+    /// Validate each NDJSON line as one JSON object (simd-json). Default: true. Turn it
+    /// off only when whatever consumes the records parses each one anyway and reports the
+    /// ones it cannot read, with their position: the SDL sink does (it reads every record
+    /// into an event with the same parser, and [`json_object_error`](crate::json_object_error)
+    /// gives the framer's own reason for one it cannot read), so validating here too would
+    /// parse every line twice. Documents (pretty-printed objects, arrays) are validated
+    /// either way.
+    pub validate_lines: bool,
 }
 
 impl Default for FramingConfig {
@@ -66,6 +74,7 @@ impl Default for FramingConfig {
             oversize: OversizePolicy::Split,
             skip_blank: true,
             max_rejected_bytes: 8 << 20,
+            validate_lines: true,
         }
     }
 }

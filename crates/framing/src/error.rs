@@ -65,8 +65,14 @@ impl fmt::Display for FrameError {
         if let Some(name) = &self.source_name {
             write!(f, "{name}: ")?;
         }
-        write!(f, "{}: ", self.position)?;
-        match &self.kind {
+        write!(f, "{}: {}", self.position, self.kind)
+    }
+}
+
+impl fmt::Display for FrameErrorKind {
+    /// What is wrong, without where (a [`FrameError`] says where).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
             FrameErrorKind::InvalidUtf8 { at } => {
                 write!(f, "invalid UTF-8 at byte {at}")
             }

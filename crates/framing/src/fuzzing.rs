@@ -68,6 +68,7 @@ fn parse(data: &[u8]) -> Option<(FramingConfig, Vec<usize>, &[u8])> {
         max_record_bytes: [1, 3, 16, 64, 500_000][usize::from(knobs >> 3) % 5],
         skip_blank: knobs & 0x80 == 0,
         max_rejected_bytes: 32,
+        validate_lines: true,
         ..FramingConfig::default()
     };
     Some((config, cuts, input))

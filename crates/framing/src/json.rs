@@ -290,6 +290,25 @@ fn is_one_complete_object(line: &[u8]) -> bool {
     false
 }
 
+/// Why `bytes` is not exactly one JSON object, in the framer's words (the
+/// [`FrameErrorKind`] it would report for such an NDJSON line), or `None` when it is one.
+/// For a consumer of records framed with
+/// [`FramingConfig::validate_lines`](crate::FramingConfig) off, to phrase the error for a
+/// record its own parser refused. Byte offsets count from the start of `bytes`.
+///
+/// ```
+/// use logferry_framing::{FrameErrorKind, json_object_error};
+/// assert_eq!(json_object_error(br#"{"a":1}"#), None);
+/// assert_eq!(json_object_error(b"[1]"), Some(FrameErrorKind::NotAnObject));
+/// assert_eq!(
+///     json_object_error(br#"{"a":}"#).map(|k| k.to_string()),
+///     Some("invalid JSON: expected a value at byte 5, found '}'".to_owned())
+/// );
+/// ```
+pub fn json_object_error(bytes: &[u8]) -> Option<FrameErrorKind> {
+    Validator::default().check_object(bytes, 0).err()
+}
+
 /// JSON whitespace (RFC 8259 §2).
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
@@ -387,7 +406,9 @@ impl State {
             (record.text.len() - record.text.trim_start_matches([' ', '\t', '\r']).len()) as u64;
         // Offsets in a reason count from the line's start, where the error is reported.
         let base = usize::try_from(lead).unwrap_or(usize::MAX);
-        if let Err(kind) = self.validator.check_object(trimmed.as_bytes(), base) {
+        if self.config.validate_lines
+            && let Err(kind) = self.validator.check_object(trimmed.as_bytes(), base)
+        {
             self.error(record.position, kind, trimmed.as_bytes(), sink);
             return;
         }

@@ -56,7 +56,7 @@ pub use batch::{
 };
 pub use config::{FrameStats, FramingConfig, OversizePolicy, Utf8Policy};
 pub use error::{FrameError, FrameErrorKind};
-pub use json::JsonFramer;
+pub use json::{JsonFramer, json_object_error};
 pub use lines::LineFramer;
 pub use multiline::{Multiline, MultilineConfig, MultilineRule, MultilineStats};
 pub use record::{Framed, LineRun, Position, Record, RecordFlags};

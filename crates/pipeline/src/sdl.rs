@@ -67,6 +67,12 @@ impl SdlSink {
     /// [`MAX_RECORD_BYTES`](Self::MAX_RECORD_BYTES); spool units and conversion work come
     /// in ~256 KB batches (at most 1 MB, or one larger record); the sender makes its own
     /// requests of up to its `max_body_bytes` from the events.
+    ///
+    /// JSON lines are validated while framing. Without a spool, a caller may turn that off
+    /// (`framing.validate_lines`): the sink parses every record into an event with the same
+    /// parser and reports one it cannot read as invalid, with its position and the
+    /// framer's own reason. With a spool it must not: the records are stored before the
+    /// sink reads them, and an invalid one would be reported again on every read back.
     pub fn front(format: Format) -> FrontConfig {
         let mut front = FrontConfig::new(format);
         front.framing.max_record_bytes = Self::MAX_RECORD_BYTES;

@@ -94,7 +94,7 @@ impl StoredBatch {
                 }
                 Err(e) => invalid.push(InvalidRecord {
                     position,
-                    reason: e.to_string(),
+                    reason: reason(&e, bytes),
                     bytes: bytes.to_vec(),
                 }),
             }
@@ -104,6 +104,17 @@ impl StoredBatch {
             invalid,
             unreadable: converter.unreadable(),
         }
+    }
+}
+
+/// Why a record is not an event. A record that is not one JSON object is described in
+/// the framer's words (it was framed without validation, see
+/// `FramingConfig::validate_lines`), as it would have been had the framer refused it.
+fn reason(e: &logferry_sdl_model::Error, bytes: &[u8]) -> String {
+    match e {
+        logferry_sdl_model::Error::InvalidJson { .. } => logferry_framing::json_object_error(bytes)
+            .map_or_else(|| e.to_string(), |kind| kind.to_string()),
+        _ => e.to_string(),
     }
 }
 

@@ -275,6 +275,17 @@ async fn invalid_and_undelivered_records_in_one_run_all_add_up() {
         [("invalid".to_owned(), 2), ("undelivered".to_owned(), 3)].into(),
         "{s1}"
     );
+    // Without a spool the lines are not validated while framing (the sink parses each
+    // one): the reason is still the framer's own, with the line and byte.
+    let letters = std::fs::read_to_string(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
+    assert!(
+        letters.contains(
+            "app.json: line 2, byte 14: not a valid SDL event: invalid JSON: invalid literal at byte 0"
+        ) && letters.contains(
+            "app.json: line 4, byte 66: not a valid SDL event: invalid JSON: invalid literal at byte 8"
+        ),
+        "{letters}"
+    );
     std::fs::remove_file(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
 
     // With a spool: the undelivered stay in it, only the invalid are dead-lettered; the

@@ -28,6 +28,7 @@ fn config_strategy() -> impl Strategy<Value = FramingConfig> {
             max_record_bytes: max,
             skip_blank: skip,
             max_rejected_bytes: 8,
+            validate_lines: true,
             ..FramingConfig::default()
         })
 }
