@@ -124,6 +124,13 @@ impl Batch {
     }
 
     pub(super) fn serialize(&mut self, event: &Event) -> Serialized {
+        // Nothing written yet (a batch's first pairs): start from a spare arena.
+        if self.arena.capacity() == 0
+            && self.pair_ends.is_empty()
+            && let Some(spare) = Spare::take()
+        {
+            self.reuse(spare);
+        }
         let head_start = self.arena.len();
         if let Some(thread) = &event.thread {
             self.arena.extend_from_slice(b",\"thread\":");
@@ -260,13 +267,9 @@ impl Batch {
     }
 
     /// Assembles the body. The batch must not be empty.
-    /// Takes over `spare`'s buffers (emptied) for its arena and pair ends, so a session's
-    /// requests reuse one arena instead of growing a new one to the body's size each time.
-    pub(super) fn reuse(&mut self, spare: Spare) {
-        debug_assert!(
-            self.slots.is_empty(),
-            "only a fresh batch takes spare buffers"
-        );
+    /// Takes over `spare`'s buffers (emptied) for its arena and pair ends, so requests
+    /// reuse arenas instead of growing a new one to the body's size each time.
+    fn reuse(&mut self, spare: Spare) {
         let Spare {
             mut arena,
             mut pair_ends,
@@ -414,9 +417,35 @@ impl Batch {
     }
 }
 
-/// A finished batch's arena and pair ends, for the next batch of the same builder.
+/// A finished batch's arena and pair ends, for the next batch that starts filling on
+/// this thread ([`Spare::put`], [`Spare::take`]).
 #[derive(Debug, Default)]
 pub(super) struct Spare {
     arena: Vec<u8>,
     pair_ends: Vec<usize>,
+}
+
+/// How many spare arenas a thread keeps. A sender fills one session's batch at a time
+/// while the others send theirs, so a couple is enough; a builder does not keep its own
+/// while its session sends (eight sessions would hold eight idle arenas).
+const SPARES_KEPT: usize = 2;
+
+thread_local!(static SPARES: std::cell::RefCell<Vec<Spare>> = const {
+    std::cell::RefCell::new(Vec::new())
+});
+
+impl Spare {
+    /// Keeps `self` for the next batch that starts on this thread, if there is room.
+    pub(super) fn put(self) {
+        SPARES.with_borrow_mut(|spares| {
+            if spares.len() < SPARES_KEPT {
+                spares.push(self);
+            }
+        });
+    }
+
+    /// A spare kept on this thread, if any.
+    fn take() -> Option<Spare> {
+        SPARES.with_borrow_mut(Vec::pop)
+    }
 }

@@ -318,7 +318,7 @@ impl RequestBuilder {
             Batch::new(self.env.clone(), floor, ordered),
         );
         let (ready, spare) = batch.finish(Some(&mut self.stats));
-        self.batch.reuse(spare);
+        spare.put();
         Some(ready)
     }
 
