@@ -1,7 +1,10 @@
 //! Property harnesses for the fuzz targets in `fuzz/` (public so the fuzz crate can call
 //! them; not part of the stable API).
 
-use crate::{Severity, Status, parse_request, parse_request_serde_json, parse_response};
+use crate::{
+    Event, EventReader, FromJsonConfig, Severity, Status, Timestamp, parse_request,
+    parse_request_serde_json, parse_response,
+};
 
 /// Request parsing: whatever is accepted satisfies the contract's rules, and the
 /// simd-json and serde_json paths agree on what they both accept.
@@ -78,4 +81,53 @@ pub fn severity(data: &[u8]) {
             "seed name {s:?}"
         );
     }
+}
+
+/// NDJSON line to event (simd-json's tape, walked directly): never a panic; lenient reading
+/// never refuses a JSON object; and on a line `serde_json` reads as an object, the same
+/// attribute keys and level as the `serde_json` path (values may differ where a number is
+/// beyond what `serde_json` keeps, and the time with them).
+pub fn event(data: &[u8]) {
+    let now = Timestamp::from_nanos(1_700_000_000_000_000_000);
+    let config = FromJsonConfig::default();
+    let mut line = data.to_vec();
+    let read = EventReader::new(config.clone()).read(&mut line, now);
+    if let Ok(event) = &read {
+        let text = event.attrs.to_json();
+        // `IgnoredAny` checks the syntax only: numbers of any size pass, as RFC 8259 has it.
+        assert!(
+            text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
+            "attributes written as invalid JSON: {text}"
+        );
+    }
+    let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice::<serde_json::Value>(data)
+    else {
+        return;
+    };
+    let event = read.unwrap_or_else(|e| panic!("a JSON object refused: {e}"));
+    // Names that repeat, exactly or in another case, are read differently: serde_json's
+    // map keeps the last of equal names and sorts them, the tape keeps the text's order
+    // and the time and level members are the first that match.
+    let mut copy = data.to_vec();
+    let Ok(tape) = simd_json::to_tape(&mut copy) else {
+        return;
+    };
+    let mut names: Vec<String> = crate::attrs::TapeValue(&tape.0)
+        .entries()
+        .map(|(k, _)| k.to_ascii_lowercase())
+        .collect();
+    let all = names.len();
+    names.sort_unstable();
+    names.dedup();
+    if names.len() != all {
+        return;
+    }
+    let other = Event::from_json_object(&obj, now, &config).expect("lenient reading");
+    let keys = |e: &Event| {
+        let mut keys: Vec<String> = e.attrs.iter().map(|(k, _)| k.to_owned()).collect();
+        keys.sort_unstable();
+        keys
+    };
+    assert_eq!(keys(&event), keys(&other));
+    assert_eq!(event.sev, other.sev);
 }
