@@ -14,6 +14,8 @@
 //! `server_2_10`+ features, so the stream and consumer configurations it sends carry no
 //! field an older server refuses.
 
+#[cfg(feature = "testing")]
+pub mod secured;
 pub mod server;
 
 use async_nats::HeaderMap;

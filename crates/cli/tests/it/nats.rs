@@ -693,6 +693,52 @@ async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() 
     emu.shutdown().await;
 }
 
+/// The config's `ca_file` and `credentials_file`, on an edge's `nats` sink and on a
+/// worker's `nats` source, reach a nats-server in operator mode behind TLS (its CA and a
+/// user's `.creds` file made by the test): every line arrives. A worker without the
+/// credentials file is refused by the server and its log says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn ca_file_and_credentials_file_from_the_config_reach_a_secured_server() {
+    let emu = Emulator::builder()
+        .memory_records(usize::MAX / 2)
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).unwrap();
+    let secured = logferry_nats::secured::secured(&nats_dir);
+    let urls = vec![secured.server.url()];
+    let ca = format!("ca_file = \"{}\"", secured.ca.display());
+    let keys = format!("{ca}\ncredentials_file = \"{}\"", secured.creds.display());
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, &keys));
+    let worker_dir = dir.path().join("worker");
+    let worker_keys = format!("{SUBJECT}\n{keys}");
+    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
+    const N: usize = 3_000;
+    append(&edge_dir.join("app.log"), 0..N);
+    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
+    assert_eq!(total, N, "every line, once");
+    assert!(worker.term(), "the worker exits 0");
+
+    // The same worker without its credentials file: the server refuses it.
+    let anonymous_dir = dir.path().join("anonymous");
+    let anonymous = Daemon::start(
+        &emu,
+        &worker_config(&emu, &anonymous_dir, &urls, &format!("{SUBJECT}\n{ca}")),
+    );
+    wait_for("the refused worker says why", || {
+        anonymous
+            .log()
+            .to_ascii_lowercase()
+            .contains("authorization")
+    });
+    drop(anonymous);
+    assert!(edge.term(), "the edge exits 0");
+    emu.shutdown().await;
+}
+
 /// `logferry validate`: a worker's nats source feeds one sink, never two.
 #[test]
 fn a_nats_source_feeding_two_sinks_is_refused() {
