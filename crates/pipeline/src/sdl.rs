@@ -103,7 +103,7 @@ fn lost_events<'a>(records: &'a [Record], reason: &'a str) -> Vec<Lost<'a>> {
             position: r.position,
             reason: Cow::Borrowed(reason),
             records: 1,
-            body: Cow::Owned(serde_json::to_vec(&r.event).unwrap_or_default()),
+            body: Cow::Owned(r.event.to_json()),
             truncated: false,
         })
         .collect()

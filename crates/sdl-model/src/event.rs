@@ -66,6 +66,42 @@ impl Event {
         self
     }
 
+    /// The event as compact JSON, written as a request body writes it: `ts` a string of
+    /// digits, `sev` a number, and numbers kept as written ([`AttrValue::Number`], which
+    /// serde's data model cannot carry: `Serialize` gives the nearest `f64`). For a
+    /// dead-letter file, so an event that could not be sent keeps its exact values.
+    ///
+    /// ```
+    /// use logferry_sdl_model::{Event, Timestamp};
+    /// let mut line = br#"{"msg":"x","big":1E400,"tiny":-0.0000000000000000000001}"#.to_vec();
+    /// let config = Default::default();
+    /// let event = Event::from_json_slice(&mut line, Timestamp::from_nanos(7), &config)?;
+    /// assert_eq!(
+    ///     String::from_utf8(event.to_json()).unwrap(),
+    ///     r#"{"ts":"7","sev":3,"attrs":{"msg":"x","big":1E400,"tiny":-0.0000000000000000000001}}"#
+    /// );
+    /// # Ok::<(), logferry_sdl_model::Error>(())
+    /// ```
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(b"{\"ts\":\"");
+        crate::json::write_u64(&mut out, self.ts.as_nanos());
+        out.extend_from_slice(b"\",\"sev\":");
+        out.push(b'0' + self.sev.as_u8());
+        if let Some(thread) = &self.thread {
+            out.extend_from_slice(b",\"thread\":");
+            crate::json::write_str(&mut out, thread);
+        }
+        if let Some(log) = &self.log {
+            out.extend_from_slice(b",\"log\":");
+            crate::json::write_str(&mut out, log);
+        }
+        out.extend_from_slice(b",\"attrs\":");
+        self.attrs.write_json(&mut out);
+        out.push(b'}');
+        out
+    }
+
     /// Turns one JSON object (one NDJSON line, parsed by `serde_json`) into an event.
     ///
     /// Member names are matched in any ASCII case (`Timestamp`, `LEVEL`).

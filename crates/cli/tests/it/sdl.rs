@@ -286,6 +286,13 @@ async fn invalid_and_undelivered_records_in_one_run_all_add_up() {
         ),
         "{letters}"
     );
+    // The undelivered keep their numbers as written (serde's data model would give the
+    // nearest f64, or a string for 1E400).
+    assert!(
+        letters.contains(r#"\"x\":1E400,\"o\":\"{\\\"n\\\":18446744073709551616}\""#)
+            && letters.contains(r#"\"tiny\":-0.0000000000000000000001"#),
+        "{letters}"
+    );
     std::fs::remove_file(dir.path().join("logferry-dead-letter.jsonl")).unwrap();
 
     // With a spool: the undelivered stay in it, only the invalid are dead-lettered; the

@@ -306,6 +306,11 @@ proptest! {
         let attrs: Attrs = inp.attrs.iter().cloned().collect();
         let mut event = Event::new(Timestamp::from_nanos(inp.ts), attrs).with_sev(inp.sev);
         event.thread = inp.thread.clone();
+        prop_assert_eq!(
+            event.to_json(),
+            serde_json::to_vec(&event).expect("serializes"),
+            "Event::to_json writes what serde_json writes (no number kept as written here)"
+        );
         let config = Config { timestamps: Timestamps::AsGiven, ..Config::default() };
         let out = build(SessionHeader::new(Session::new("s").expect("valid")), config, vec![(None, event.clone())]);
         let body = std::str::from_utf8(out.requests[0].body()).expect("UTF-8");
