@@ -67,9 +67,10 @@ impl Event {
     }
 
     /// The event as compact JSON, written as a request body writes it: `ts` a string of
-    /// digits, `sev` a number, and numbers kept as written ([`AttrValue::Number`], which
-    /// serde's data model cannot carry: `Serialize` gives the nearest `f64`). For a
-    /// dead-letter file, so an event that could not be sent keeps its exact values.
+    /// digits, `sev` a number, and numbers kept as written
+    /// ([`AttrValue::Number`](crate::AttrValue::Number), which serde's data model cannot
+    /// carry: `Serialize` gives the nearest `f64`). For a dead-letter file, so an event
+    /// that could not be sent keeps its exact values.
     ///
     /// ```
     /// use logferry_sdl_model::{Event, Timestamp};
