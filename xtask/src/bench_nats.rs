@@ -61,7 +61,7 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
         target: "≥ 200 MB/s".into(),
         met: rate >= 200.0,
     });
-    let one = drain(&server, &dir.join("w1"), 1, lines, false)?;
+    let one = drain(&server, &dir.join("w1"), 1, lines, false, false)?;
     drop(server);
     let file = file_daemon(&dir.join("file"), &backlog, lines)?;
     let (one_rate, file_rate) = (mb(bytes) / one, mb(bytes) / file);
@@ -77,33 +77,38 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
     // Two workers against one with an emulator that only reads the bodies: decoding them
     // takes about as much CPU as the workers do, on the same two cores, and would be
     // what limits both.
-    let mut drained = Vec::new();
-    for workers in [1, 2] {
-        let server = Server::start(&dir.join(format!("nats-{}", workers + 1)))?;
-        fill(
-            &server,
-            &dir.join(format!("edge-{}", workers + 1)),
-            &backlog,
-            lines,
-        )?;
-        drained.push(drain(
-            &server,
-            &dir.join(format!("c{workers}")),
-            workers,
-            lines,
-            true,
-        )?);
+    // Each twice: the workers free to use every core (one worker alone already uses
+    // both of this machine's), then each worker kept to a core of its own (`taskset`),
+    // which is what "two workers on two cores" against one worker measures there;
+    // nats-server and the emulator run anywhere either way.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    for pin in [false, true] {
+        if pin && cores < 2 {
+            break;
+        }
+        let mut drained = Vec::new();
+        for workers in [1, 2] {
+            let name = format!("{}{workers}", if pin { "p" } else { "c" });
+            let server = Server::start(&dir.join(format!("nats-{name}")))?;
+            fill(&server, &dir.join(format!("edge-{name}")), &backlog, lines)?;
+            drained.push(drain(&server, &dir.join(&name), workers, lines, true, pin)?);
+        }
+        let (one_co, two_co) = (mb(bytes) / drained[0], mb(bytes) / drained[1]);
+        let what = if pin {
+            "two workers vs one, each worker kept to a core of its own (`taskset`; nats-server and a count-only emulator run on either)"
+        } else {
+            "two workers vs one, same stream, same machine (both workers, nats-server and a count-only emulator share its cores)"
+        };
+        rows.push(DaemonRow {
+            what: what.into(),
+            result: format!(
+                "{two_co:.1} MB/s, {:.2} × one worker ({one_co:.1} MB/s) into the same count-only emulator",
+                two_co / one_co
+            ),
+            target: "≥ 1.6 × one worker (with the emulator not the bottleneck)".into(),
+            met: two_co >= 1.6 * one_co,
+        });
     }
-    let (one_co, two_co) = (mb(bytes) / drained[0], mb(bytes) / drained[1]);
-    rows.push(DaemonRow {
-        what: "two workers vs one, same stream, same machine (both workers, nats-server and a count-only emulator share its cores)".into(),
-        result: format!(
-            "{two_co:.1} MB/s, {:.2} × one worker ({one_co:.1} MB/s) into the same count-only emulator",
-            two_co / one_co
-        ),
-        target: "≥ 1.6 × one worker (with the emulator not the bottleneck)".into(),
-        met: two_co >= 1.6 * one_co,
-    });
     Ok(rows)
 }
 
@@ -184,8 +189,20 @@ impl Drop for Server {
 
 /// Starts `logferry run` on `config`; its log next to it.
 fn daemon(config: &Path, env: &[(&str, String)]) -> Result<Child> {
+    daemon_on(config, env, None)
+}
+
+/// [`daemon`], kept to core `cpu` (`taskset -c`) when given.
+fn daemon_on(config: &Path, env: &[(&str, String)], cpu: Option<usize>) -> Result<Child> {
     let log = config.with_extension("log");
-    let mut cmd = Command::new(bin("logferry"));
+    let mut cmd = match cpu {
+        Some(cpu) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(cpu.to_string()).arg(bin("logferry"));
+            cmd
+        }
+        None => Command::new(bin("logferry")),
+    };
     cmd.args(["run", "--config"])
         .arg(config)
         .env_clear()
@@ -270,7 +287,15 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
 /// it is not what limits the workers) and the end is the stream empty: its retention
 /// removes a message once a worker acknowledged it, which it does only after delivery;
 /// the workers' ledgers must then add up to `lines`.
-fn drain(server: &Server, dir: &Path, workers: usize, lines: u64, count_only: bool) -> Result<f64> {
+/// Drains the stream with `workers` workers; with `pin`, worker `i` runs on core `i` only.
+fn drain(
+    server: &Server,
+    dir: &Path,
+    workers: usize,
+    lines: u64,
+    count_only: bool,
+    pin: bool,
+) -> Result<f64> {
     let emu = Emulator::start_with(false, count_only, 0)?;
     let env = [
         ("HTTP_INGEST_URL", emu.str("http_ingest_url")),
@@ -299,7 +324,8 @@ fn drain(server: &Server, dir: &Path, workers: usize, lines: u64, count_only: bo
     let started = Instant::now();
     let children = configs
         .iter()
-        .map(|c| daemon(c, &env))
+        .enumerate()
+        .map(|(i, c)| daemon_on(c, &env, pin.then_some(i)))
         .collect::<Result<Vec<_>>>()?;
     let deadline = started + Duration::from_secs(600);
     let done = || {
