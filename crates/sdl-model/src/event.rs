@@ -354,11 +354,29 @@ fn find_member<V>(members: &[(&str, &V)], keys: &[&str]) -> Option<(usize, usize
     })
 }
 
+/// Members whose names repeat exactly become one: the last value, at the first one's
+/// place (as [`Attrs::insert`] keeps them). So the time and the level are read from the
+/// value that stays, as `serde_json`'s map (which keeps the last) reads them.
+fn merge_repeated_names<V>(members: &mut Vec<(&str, &V)>) {
+    let mut i = 1;
+    while i < members.len() {
+        let name = members[i].0;
+        match members[..i].iter().position(|(k, _)| *k == name) {
+            Some(first) => {
+                members[first].1 = members[i].1;
+                members.remove(i);
+            }
+            None => i += 1,
+        }
+    }
+}
+
 fn event_from_members<V: JsonNode>(
     members: &mut Vec<(&str, &V)>,
     now: Timestamp,
     config: &FromJsonConfig,
 ) -> Result<(Event, Unread), Error> {
+    merge_repeated_names(members);
     let mut unread = Unread::default();
     let mut ts = now;
     if let Some((i, ki)) = find_member(members, &TIME_KEYS) {
@@ -725,6 +743,16 @@ mod tests {
         let mut total = Unreadable::default();
         total += reader.unreadable();
         assert_eq!(total.events, 2);
+    }
+
+    #[test]
+    fn repeated_names_keep_the_last_value_as_serde_json_does() {
+        let text = r#"{"level":"war","msg":"x","level":"warn","ts":"bad","ts":5,"msg":"y"}"#;
+        let e = both(text);
+        assert_eq!(e.sev, Severity::Warning, "the last level, not the first");
+        assert_eq!(e.ts.as_nanos(), 5_000_000_000);
+        assert_eq!(e.attrs.get("level"), None, "a level read is not kept");
+        assert_eq!(e.attrs.to_json(), r#"{"msg":"y","ts":5}"#);
     }
 
     #[test]

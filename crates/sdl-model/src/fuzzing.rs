@@ -105,21 +105,24 @@ pub fn event(data: &[u8]) {
         return;
     };
     let event = read.unwrap_or_else(|e| panic!("a JSON object refused: {e}"));
-    // Names that repeat, exactly or in another case, are read differently: serde_json's
-    // map keeps the last of equal names and sorts them, the tape keeps the text's order
-    // and the time and level members are the first that match.
+    // Names equal but for case are matched in any case for the time and the level, and
+    // the readers meet them in different orders (serde_json's map sorts its names, the
+    // tape keeps the text's order): those lines are not compared. Names repeated
+    // exactly are (both keep the last value).
     let mut copy = data.to_vec();
     let Ok(tape) = simd_json::to_tape(&mut copy) else {
         return;
     };
-    let mut names: Vec<String> = crate::attrs::TapeValue(&tape.0)
+    let mut names: Vec<&str> = crate::attrs::TapeValue(&tape.0)
         .entries()
-        .map(|(k, _)| k.to_ascii_lowercase())
+        .map(|(k, _)| k)
         .collect();
-    let all = names.len();
     names.sort_unstable();
     names.dedup();
-    if names.len() != all {
+    let mut folded: Vec<String> = names.iter().map(|k| k.to_ascii_lowercase()).collect();
+    folded.sort_unstable();
+    folded.dedup();
+    if folded.len() != names.len() {
         return;
     }
     let other = Event::from_json_object(&obj, now, &config).expect("lenient reading");
