@@ -28,21 +28,10 @@ pub(crate) fn may_need_text(text: &[u8]) -> bool {
     let mut i = 0;
     while i < text.len() {
         match text[i] {
-            b'"' => {
-                // To the closing quote (as `string_end`: a backslash escapes one byte).
-                i += 1;
-                loop {
-                    let Some(k) = crate::json::next_quote_or_backslash(text, i) else {
-                        return false;
-                    };
-                    i = k;
-                    if text[i] == b'"' {
-                        i += 1;
-                        break;
-                    }
-                    i += 2;
-                }
-            }
+            b'"' => match string_end(text, i) {
+                Some(end) => i = end,
+                None => return false,
+            },
             // A token as `numbers_needing_text` cuts it.
             b'-' | b'0'..=b'9' => {
                 let (mut digits, mut decimal, mut exponent) = (0usize, false, false);
@@ -438,17 +427,17 @@ fn skip_ws(text: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The index just after the string starting at `i` (a `"`).
+/// The index just after the string starting at `i` (a `"`): a backslash escapes the
+/// byte after it; eight bytes at a time between them.
 fn string_end(text: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
-    while i < text.len() {
-        match text[i] {
-            b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+    loop {
+        i = json::next_quote_or_backslash(text, i)?;
+        if text[i] == b'"' {
+            return Some(i + 1);
         }
+        i += 2;
     }
-    None
 }
 
 #[cfg(test)]
