@@ -85,22 +85,25 @@ impl Event {
     /// ```
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64);
-        out.extend_from_slice(b"{\"ts\":\"");
-        crate::json::write_u64(&mut out, self.ts.as_nanos());
-        out.extend_from_slice(b"\",\"sev\":");
-        out.push(b'0' + self.sev.as_u8());
-        if let Some(thread) = &self.thread {
-            out.extend_from_slice(b",\"thread\":");
-            crate::json::write_str(&mut out, thread);
-        }
-        if let Some(log) = &self.log {
-            out.extend_from_slice(b",\"log\":");
-            crate::json::write_str(&mut out, log);
-        }
+        write_ts_sev(&mut out, self.ts.as_nanos(), self.sev);
+        self.write_thread_and_log(&mut out);
         out.extend_from_slice(b",\"attrs\":");
         self.attrs.write_json(&mut out);
         out.push(b'}');
         out
+    }
+
+    /// Appends `,"thread":"…"` and `,"log":"…"`, each when set: the members an event's
+    /// JSON has between `sev` and `attrs`.
+    pub(crate) fn write_thread_and_log(&self, out: &mut Vec<u8>) {
+        if let Some(thread) = &self.thread {
+            out.extend_from_slice(b",\"thread\":");
+            crate::json::write_str(out, thread);
+        }
+        if let Some(log) = &self.log {
+            out.extend_from_slice(b",\"log\":");
+            crate::json::write_str(out, log);
+        }
     }
 
     /// Turns one JSON object (one NDJSON line, parsed by `serde_json`) into an event.
@@ -151,6 +154,15 @@ impl Event {
         let mut tape = simd_json::Tape(Vec::new());
         event_from_slice(line, &mut buffers, &mut tape, now, config).map(|(event, _)| event)
     }
+}
+
+/// Appends an event's JSON up to its `sev`: `{"ts":"<digits>","sev":<0-6>` (the time as
+/// written, which a request may have moved by a tie-break).
+pub(crate) fn write_ts_sev(out: &mut Vec<u8>, ts: u64, sev: Severity) {
+    out.extend_from_slice(b"{\"ts\":\"");
+    crate::json::write_u64(out, ts);
+    out.extend_from_slice(b"\",\"sev\":");
+    out.push(b'0' + sev.as_u8());
 }
 
 /// Reads JSON objects (NDJSON lines) into events with simd-json, reusing its parse buffers

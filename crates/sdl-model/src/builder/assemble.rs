@@ -6,6 +6,7 @@ use super::dedupe::Group;
 use super::envelope::{Envelope, write_log_entry};
 use super::order::Order;
 use super::{Dedupe, ReadyRequest, Stats};
+use crate::event::write_ts_sev;
 use crate::json::{self, decimal_len};
 use crate::{Event, Timestamp};
 use bytes::Bytes;
@@ -132,14 +133,7 @@ impl Batch {
             self.reuse(spare);
         }
         let head_start = self.arena.len();
-        if let Some(thread) = &event.thread {
-            self.arena.extend_from_slice(b",\"thread\":");
-            json::write_str(&mut self.arena, thread);
-        }
-        if let Some(log) = &event.log {
-            self.arena.extend_from_slice(b",\"log\":");
-            json::write_str(&mut self.arena, log);
-        }
+        event.write_thread_and_log(&mut self.arena);
         let head = head_start..self.arena.len();
         let pairs_at = self.pair_ends.len();
         for (key, value) in event.attrs.iter() {
@@ -266,7 +260,6 @@ impl Batch {
         Ok(())
     }
 
-    /// Assembles the body. The batch must not be empty.
     /// Takes over `spare`'s buffers (emptied) for its arena and pair ends, so requests
     /// reuse arenas instead of growing a new one to the body's size each time.
     fn reuse(&mut self, spare: Spare) {
@@ -280,8 +273,8 @@ impl Batch {
         self.pair_ends = pair_ends;
     }
 
-    /// The finished request, and the batch's buffers for the next one
-    /// ([`Batch::reuse`]).
+    /// Assembles the body (the batch must not be empty): the finished request, and the
+    /// batch's buffers for the next batch ([`Spare::put`]).
     pub(super) fn finish(mut self, stats: Option<&mut Stats>) -> (ReadyRequest, Spare) {
         let expected = self.len();
         let inline_len = self.inline_len();
@@ -304,10 +297,7 @@ impl Batch {
             if pos > 0 {
                 body.push(b',');
             }
-            body.extend_from_slice(b"{\"ts\":\"");
-            json::write_u64(&mut body, u);
-            body.extend_from_slice(b"\",\"sev\":");
-            body.push(b'0' + slot.event.sev.as_u8());
+            write_ts_sev(&mut body, u, slot.event.sev);
             body.extend_from_slice(&self.arena[slot.head.clone()]);
             let group = slot
                 .group
