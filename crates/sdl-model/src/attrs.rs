@@ -402,21 +402,30 @@ impl<'t, 'i> TapeValue<'t, 'i> {
         }
     }
 
+    /// The `n` values that follow a container's header, each with its own nodes: an
+    /// array's elements, or an object's names and values in turn.
+    fn children(self, n: usize) -> impl Iterator<Item = TapeValue<'t, 'i>> {
+        let mut rest = self.0.get(1..).unwrap_or_default();
+        (0..n).map_while(move |_| {
+            let (value, next) = rest.split_at(Self::span(rest.first()?));
+            rest = next;
+            Some(TapeValue(value))
+        })
+    }
+
     /// The members of an object, in order (duplicates kept); nothing for other values.
     pub(crate) fn entries(self) -> impl Iterator<Item = (&'i str, TapeValue<'t, 'i>)> {
         let len = match self.0.first() {
             Some(simd_json::Node::Object { len, .. }) => *len,
             _ => 0,
         };
-        let mut rest = self.0.get(1..).unwrap_or_default();
-        (0..len).map_while(move |_| {
-            let (simd_json::Node::String(key), tail) = rest.split_first()? else {
-                return None;
-            };
-            let n = Self::span(tail.first()?);
-            let (value, next) = tail.split_at(n);
-            rest = next;
-            Some((*key, TapeValue(value)))
+        let mut children = self.children(2 * len);
+        std::iter::from_fn(move || {
+            let (name, value) = (children.next()?, children.next()?);
+            match name.0.first() {
+                Some(simd_json::Node::String(key)) => Some((*key, value)),
+                _ => None,
+            }
         })
     }
 
@@ -426,13 +435,7 @@ impl<'t, 'i> TapeValue<'t, 'i> {
             Some(simd_json::Node::Array { len, .. }) => *len,
             _ => 0,
         };
-        let mut rest = self.0.get(1..).unwrap_or_default();
-        (0..len).map_while(move |_| {
-            let n = Self::span(rest.first()?);
-            let (value, next) = rest.split_at(n);
-            rest = next;
-            Some(TapeValue(value))
-        })
+        self.children(len)
     }
 }
 

@@ -6,6 +6,7 @@
 use crate::AttrValue;
 use crate::attrs::{JsonNode, Node, TapeValue};
 use crate::{Attrs, Error, Flatten, Severity, Timestamp};
+use std::borrow::Borrow;
 
 /// One SDL event.
 ///
@@ -140,7 +141,8 @@ impl Event {
     ) -> Result<Event, Error> {
         let mut members: Vec<(&str, &serde_json::Value)> =
             obj.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        event_from_members(&mut members, now, config).map(|(event, _)| event)
+        event_from_members::<serde_json::Value, _>(&mut members, now, config)
+            .map(|(event, _)| event)
     }
 
     /// Like [`Event::from_json_object`], parsing one JSON object with simd-json (the fast
@@ -284,17 +286,15 @@ fn event_from_slice(
         };
         let mut members: Vec<(&str, &crate::numbers::Raw<'_>)> =
             obj.iter().map(|(k, v)| (k.as_ref(), v)).collect();
-        return event_from_members(&mut members, now, config);
+        return event_from_members::<crate::numbers::Raw<'_>, _>(&mut members, now, config);
     }
     // Read from the tape itself, which is reused from line to line.
     let mut tape = std::mem::replace(spare_tape, simd_json::Tape(Vec::new())).reset();
     simd_json::fill_tape(line, buffers, &mut tape).map_err(|e| invalid(e.to_string()))?;
     let root = TapeValue(&tape.0);
     let done = if matches!(root.node(), Node::Object) {
-        let mut values = Vec::with_capacity(root.container_len());
-        values.extend(root.entries());
-        let mut members: Vec<(&str, &TapeValue<'_, '_>)> =
-            values.iter().map(|(k, v)| (*k, v)).collect();
+        let mut members = Vec::with_capacity(root.container_len());
+        members.extend(root.entries());
         event_from_members(&mut members, now, config)
     } else {
         Err(not_object())
@@ -357,7 +357,7 @@ enum Scale {
 }
 
 /// The first member named by `keys` (in their order), names compared in any case.
-fn find_member<V>(members: &[(&str, &V)], keys: &[&str]) -> Option<(usize, usize)> {
+fn find_member<V>(members: &[(&str, V)], keys: &[&str]) -> Option<(usize, usize)> {
     keys.iter().enumerate().find_map(|(ki, key)| {
         members
             .iter()
@@ -369,22 +369,23 @@ fn find_member<V>(members: &[(&str, &V)], keys: &[&str]) -> Option<(usize, usize
 /// Members whose names repeat exactly become one: the last value, at the first one's
 /// place (as [`Attrs::insert`] keeps them). So the time and the level are read from the
 /// value that stays, as `serde_json`'s map (which keeps the last) reads them.
-fn merge_repeated_names<V>(members: &mut Vec<(&str, &V)>) {
+fn merge_repeated_names<V>(members: &mut Vec<(&str, V)>) {
     let mut i = 1;
     while i < members.len() {
         let name = members[i].0;
         match members[..i].iter().position(|(k, _)| *k == name) {
             Some(first) => {
-                members[first].1 = members[i].1;
-                members.remove(i);
+                let (_, last) = members.remove(i);
+                members[first].1 = last;
             }
             None => i += 1,
         }
     }
 }
 
-fn event_from_members<V: JsonNode>(
-    members: &mut Vec<(&str, &V)>,
+/// The event of an object's `members` (values, or references to them).
+fn event_from_members<V: JsonNode, M: Borrow<V>>(
+    members: &mut Vec<(&str, M)>,
     now: Timestamp,
     config: &FromJsonConfig,
 ) -> Result<(Event, Unread), Error> {
@@ -393,7 +394,7 @@ fn event_from_members<V: JsonNode>(
     let mut ts = now;
     if let Some((i, ki)) = find_member(members, &TIME_KEYS) {
         let micros = ki >= 4;
-        match json_time(members[i].1, micros) {
+        match json_time(members[i].1.borrow(), micros) {
             // The member stays among the attributes: the source's own record of its time.
             Ok(t) => ts = t,
             Err(reason) if !config.lenient => {
@@ -412,7 +413,7 @@ fn event_from_members<V: JsonNode>(
             2 => Scale::PinoOrSyslog,
             _ => Scale::Syslog,
         };
-        match json_severity(members[i].1, scale) {
+        match json_severity(members[i].1.borrow(), scale) {
             Ok(s) => {
                 sev = s;
                 members.remove(i);
@@ -428,7 +429,7 @@ fn event_from_members<V: JsonNode>(
     }
     let mut attrs = Attrs::with_capacity(members.len());
     for (k, v) in members.iter() {
-        attrs.add_node(k, *v, config.flatten);
+        attrs.add_node(k, v.borrow(), config.flatten);
     }
     let event = Event {
         ts,
