@@ -142,6 +142,21 @@ pub fn gzip(input: &[u8], level: Level) -> Vec<u8> {
     with_encoder(level, Backend::default(), |e| e.encode(input))
 }
 
+/// Like [`gzip`], appending the member to `out` (several members in one buffer, without
+/// a buffer of its own for each).
+///
+/// ```
+/// use logferry_compress::{Level, gzip, gzip_into};
+/// let mut two = gzip(b"one\n", Level::FAST);
+/// gzip_into(b"two\n", Level::FAST, &mut two);
+/// let mut expected = gzip(b"one\n", Level::FAST);
+/// expected.extend_from_slice(&gzip(b"two\n", Level::FAST));
+/// assert_eq!(two, expected);
+/// ```
+pub fn gzip_into(input: &[u8], level: Level, out: &mut Vec<u8>) {
+    with_encoder(level, Backend::default(), |e| e.encode_into(input, out));
+}
+
 /// Runs `f` with this thread's cached encoder for `level` and `backend`.
 pub(crate) fn with_encoder<T>(
     level: Level,

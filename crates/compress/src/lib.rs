@@ -51,7 +51,7 @@ mod offload;
 #[cfg(feature = "tokio")]
 pub mod stream;
 
-pub use batch::{Backend, GzipEncoder, gzip};
+pub use batch::{Backend, GzipEncoder, gzip, gzip_into};
 pub use decode::{decode, gunzip_member};
 pub use error::Error;
 #[cfg(feature = "tokio")]

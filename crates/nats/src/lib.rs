@@ -334,17 +334,25 @@ impl Bus {
     /// What durable consumer `durable` of `stream` has left: (messages not yet delivered,
     /// messages delivered and not yet acknowledged).
     pub async fn consumer_pending(&self, stream: &str, durable: &str) -> Result<(u64, u64), Error> {
+        let info = self.consumer_info(stream, durable).await?;
+        Ok((info.num_pending, info.num_ack_pending as u64))
+    }
+
+    /// The server's information on consumer `durable` of `stream`.
+    async fn consumer_info(
+        &self,
+        stream: &str,
+        durable: &str,
+    ) -> Result<async_nats::jetstream::consumer::Info, Error> {
         let what = || format!("consumer {durable} on stream {stream}");
         let s = self
             .js
             .get_stream(stream)
             .await
             .map_err(|e| Error::new(what(), e))?;
-        let info = s
-            .consumer_info(durable)
+        s.consumer_info(durable)
             .await
-            .map_err(|e| Error::new(what(), e))?;
-        Ok((info.num_pending, info.num_ack_pending as u64))
+            .map_err(|e| Error::new(what(), e))
     }
 
     /// Messages in `stream` now (a work-queue stream: not yet acknowledged).
@@ -364,17 +372,7 @@ impl Bus {
     /// Pull requests of consumer `durable` of `stream` waiting at the server for messages
     /// (for monitoring, and for tests that must know a worker is waiting).
     pub async fn consumer_waiting(&self, stream: &str, durable: &str) -> Result<u64, Error> {
-        let what = || format!("consumer {durable} of stream {stream}");
-        let s = self
-            .js
-            .get_stream(stream)
-            .await
-            .map_err(|e| Error::new(what(), e))?;
-        let mut consumer: PullConsumer = s
-            .get_consumer(durable)
-            .await
-            .map_err(|e| Error::new(what(), e))?;
-        let info = consumer.info().await.map_err(|e| Error::new(what(), e))?;
+        let info = self.consumer_info(stream, durable).await?;
         Ok(info.num_waiting as u64)
     }
 }

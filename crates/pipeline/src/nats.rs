@@ -224,7 +224,7 @@ impl NatsSink {
             let level = logferry_compress::Level::FAST;
             let mut payload = logferry_compress::gzip(&batch.stored_head(), level);
             let head = payload.len();
-            payload.extend_from_slice(&logferry_compress::gzip(batch.body(), level));
+            logferry_compress::gzip_into(batch.body(), level, &mut payload);
             (batch, head, payload)
         });
         let (batch, head, payload) = match task.await {
