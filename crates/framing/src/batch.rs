@@ -96,7 +96,7 @@ pub struct Batch {
     spans: Vec<RecordSpan>,
     source_name: Option<Arc<str>>,
     /// A gzip member holding exactly `body`, when the batch arrived compressed.
-    gzip: Option<Vec<u8>>,
+    gzip: Option<bytes::Bytes>,
 }
 
 impl Batch {
@@ -114,13 +114,13 @@ impl Batch {
     /// caller checked it: a NATS worker inflated the message it came in). An encoder that
     /// would gzip the body may send `member` instead ([`Batch::take_gzip`]). It does not
     /// travel into the stored form, and the halves of [`Batch::split_half`] have none.
-    pub fn with_gzip(mut self, member: Vec<u8>) -> Batch {
-        self.gzip = Some(member);
+    pub fn with_gzip(mut self, member: impl Into<bytes::Bytes>) -> Batch {
+        self.gzip = Some(member.into());
         self
     }
 
     /// Takes the gzip member attached by [`Batch::with_gzip`], if any.
-    pub fn take_gzip(&mut self) -> Option<Vec<u8>> {
+    pub fn take_gzip(&mut self) -> Option<bytes::Bytes> {
         self.gzip.take()
     }
 

@@ -822,7 +822,7 @@ const MAX_INFLATED_BYTES: usize = 8 << 20;
 
 /// The batch in a message ([`HEADER_ENCODING`]): `lfr1` read as it is, `lfr1+gzip`
 /// inflated first, with its body's gzip member attached for a sink that sends gzip.
-fn read_payload(payload: &[u8], headers: &Headers) -> Result<Batch, String> {
+fn read_payload(payload: &bytes::Bytes, headers: &Headers) -> Result<Batch, String> {
     let header = |name: &str| headers.get(name).map(|v| v.as_str().to_owned());
     match header(HEADER_ENCODING).as_deref() {
         None | Some("lfr1") => Batch::decode(payload).map_err(|e| e.to_string()),
@@ -844,7 +844,8 @@ fn read_payload(payload: &[u8], headers: &Headers) -> Result<Batch, String> {
                 Some((head, body, at)) => {
                     // Checked as the stored batch's own body: the second member is it.
                     let batch = Batch::from_stored_parts(&head, body).map_err(|e| e.to_string())?;
-                    Ok(batch.with_gzip(payload[at..].to_vec()))
+                    // A slice of the message: the member is not copied.
+                    Ok(batch.with_gzip(payload.slice(at..)))
                 }
                 None => Batch::decode(&inflate(payload)?).map_err(|e| e.to_string()),
             }
@@ -1048,17 +1049,17 @@ mod tests {
         let mut plain = Headers::new();
         plain.insert(HEADER_ENCODING, "lfr1");
         assert_eq!(
-            read_payload(&batch.encode(), &plain).expect("a batch"),
+            read_payload(&batch.encode().into(), &plain).expect("a batch"),
             batch
         );
         plain.insert(HEADER_ENCODING, "zstd");
-        let err = read_payload(&batch.encode(), &plain).unwrap_err();
+        let err = read_payload(&batch.encode().into(), &plain).unwrap_err();
         assert!(
             err.contains("\"zstd\" is not one this worker reads"),
             "{err}"
         );
         // A payload that does not inflate is refused, with why.
-        let err = read_payload(&payload[..payload.len() / 2], &headers).unwrap_err();
+        let err = read_payload(&payload.slice(..payload.len() / 2), &headers).unwrap_err();
         assert!(err.contains("lfr1+gzip"), "{err}");
     }
 

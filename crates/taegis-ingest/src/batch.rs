@@ -64,7 +64,7 @@ impl EncodedBatch {
         let (body, encoding) = match (compression, member) {
             (Some(_), Some(member)) => {
                 logferry_framing::recycle(raw);
-                (Bytes::from(member), Encoding::Gzip)
+                (member, Encoding::Gzip)
             }
             _ => encode_body(raw, compression).await,
         };
