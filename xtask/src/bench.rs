@@ -291,6 +291,23 @@ fn corpus(
     write_corpus(path, size_mb, generate)
 }
 
+/// Waits (polling every 20 ms, at most 600 s) until `done`; past that, fails naming
+/// `what` and where it got (`progress`).
+pub(crate) fn wait_until(
+    what: &str,
+    done: impl Fn() -> bool,
+    progress: impl Fn() -> String,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !done() {
+        if Instant::now() > deadline {
+            bail!("{what}: {} after 600 s", progress());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// Writes `size_mb` MB of `generate`'s output to `path` (16 MB pieces with successive
 /// seeds, through a temporary file), unless a file of that size is there already.
 pub(crate) fn write_corpus(
@@ -570,14 +587,11 @@ impl Emulator {
     /// Waits (polling every 20 ms, at most 600 s) until `lines` HTTP Ingest records are
     /// stored; `what` names the row in the error.
     pub(crate) fn wait_received(&self, lines: u64, what: &str) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(600);
-        while self.received() < lines {
-            if Instant::now() > deadline {
-                bail!("{what}: {} of {lines} records after 600 s", self.received());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
+        wait_until(
+            what,
+            || self.received() >= lines,
+            || format!("{} of {lines} records", self.received()),
+        )
     }
 
     /// `GET /_emulator/PATH` on the admin API (plain HTTP emulators only), as JSON.

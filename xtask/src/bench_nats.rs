@@ -18,7 +18,7 @@
 //! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
 //! it, to see how far holding more messages lets compression run ahead of the requests.
 
-use crate::bench::{Emulator, bin, mb};
+use crate::bench::{Emulator, bin, mb, wait_until};
 use crate::bench_daemon::DaemonRow;
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
@@ -286,8 +286,8 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
 /// it counted `lines` records. With `count_only` the emulator only reads the bodies (so
 /// it is not what limits the workers) and the end is the stream empty: its retention
 /// removes a message once a worker acknowledged it, which it does only after delivery;
-/// the workers' ledgers must then add up to `lines`.
-/// Drains the stream with `workers` workers; with `pin`, worker `i` runs on core `i` only.
+/// the workers' ledgers must then add up to `lines`. With `pin`, worker `i` runs on core
+/// `i` only.
 fn drain(
     server: &Server,
     dir: &Path,
@@ -327,19 +327,14 @@ fn drain(
         .enumerate()
         .map(|(i, c)| daemon_on(c, &env, pin.then_some(i)))
         .collect::<Result<Vec<_>>>()?;
-    let deadline = started + Duration::from_secs(600);
-    let done = || {
-        if count_only {
-            server.stored().is_ok_and(|(messages, _)| messages == 0)
-        } else {
-            emu.received() >= lines
-        }
-    };
-    while !done() {
-        if Instant::now() > deadline {
-            bail!("drain: {} of {lines} records after 600 s", emu.received());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if count_only {
+        wait_until(
+            "drain",
+            || server.stored().is_ok_and(|(messages, _)| messages == 0),
+            || format!("{} of {lines} records", emu.received()),
+        )?;
+    } else {
+        emu.wait_received(lines, "drain")?;
     }
     let secs = started.elapsed().as_secs_f64();
     for c in children {
