@@ -6,7 +6,7 @@
 
 use crate::*;
 use logferry::nats::server::{Cluster, Server, free_port};
-use logferry_emulator::{Emulator, Endpoint, FaultSet, FaultStatus, Faults};
+use logferry_emulator::{Emulator, EmulatorBuilder, Endpoint, FaultSet, FaultStatus, Faults};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -164,6 +164,12 @@ fn quick_to_give_up(emu: &Emulator, dir: &Path, urls: &[String], extra: &str) ->
     Daemon::start(emu, &config)
 }
 
+/// An emulator (over TLS) that keeps every record it receives, so each line's arrivals
+/// can be counted.
+fn keeping_all() -> EmulatorBuilder {
+    Emulator::builder().memory_records(usize::MAX / 2)
+}
+
 /// A worker that creates the stream when it starts first (single server: one replica).
 const SUBJECT: &str = "subject = \"logs.test\"";
 
@@ -266,12 +272,7 @@ async fn drained(urls: &[String], logs: &[&Daemon], stream_too: bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn edge_to_nats_to_a_worker_delivers_every_record_once_and_the_ledgers_add_up() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .seed(5)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().seed(5).start().await.unwrap();
     // Retryable refusals: the worker retries (holding its messages), never duplicates.
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
@@ -324,12 +325,7 @@ async fn edge_to_nats_to_a_worker_delivers_every_record_once_and_the_ledgers_add
 /// within what was unacknowledged at the kills, and the workers count what came back.
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_a_worker_and_the_edge_and_restart_nats_server_loses_nothing() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .seed(17)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().seed(17).start().await.unwrap();
     let mut faults = FaultSet::fail_rate(0.1, vec![FaultStatus::Code(503)]);
     faults.latency_ms = 150; // requests take a while: a kill finds messages held
     emu.set_faults(Faults::none().with_endpoint(Endpoint::HttpIngest, faults))
@@ -404,11 +400,7 @@ async fn kill_9_a_worker_and_the_edge_and_restart_nats_server_loses_nothing() {
 /// replicas): one node is killed while records flow; clients fail over to the others.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_three_node_cluster_loses_a_node_and_every_record_arrives() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let route_ports: Vec<u16> = (0..3).map(|_| free_port().unwrap()).collect();
     let mut nodes: Vec<Server> = (0..3)
@@ -468,12 +460,7 @@ async fn a_three_node_cluster_loses_a_node_and_every_record_arrives() {
 /// sessions; the emulator records every overlap).
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_with_sdl_sinks_deliver_every_record_one_request_per_session() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .seed(23)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().seed(23).start().await.unwrap();
     let mut faults = FaultSet::fail_rate(0.1, vec![FaultStatus::Code(503)]);
     faults.latency_ms = 30;
     emu.set_faults(Faults::none().with_endpoint(Endpoint::SdlAddEvents, faults))
@@ -576,11 +563,7 @@ pace = "off"
 /// dead-letter subject (stream `LOGS_DEAD`), counted. Nothing stays in the stream.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_records_are_dead_lettered_and_exhausted_messages_go_to_the_dead_letter_subject() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("nats")).unwrap();
     let urls = vec![server.url()];
@@ -645,11 +628,7 @@ async fn refused_records_are_dead_lettered_and_exhausted_messages_go_to_the_dead
 /// stream for no less than those 3 s, though its `nak_delay` is 100 ms.
 #[tokio::test]
 async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().start().await.unwrap();
     emu.set_faults(Faults::none().with_endpoint(
         Endpoint::HttpIngest,
         FaultSet::fail_first(1, FaultStatus::Code(429)).with_retry_after(3),
@@ -699,11 +678,7 @@ async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() 
 /// credentials file is refused by the server and its log says why.
 #[tokio::test(flavor = "multi_thread")]
 async fn ca_file_and_credentials_file_from_the_config_reach_a_secured_server() {
-    let emu = Emulator::builder()
-        .memory_records(usize::MAX / 2)
-        .start()
-        .await
-        .unwrap();
+    let emu = keeping_all().start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let nats_dir = dir.path().join("nats");
     std::fs::create_dir_all(&nats_dir).unwrap();
