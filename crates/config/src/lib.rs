@@ -71,9 +71,9 @@ mod reader;
 
 pub use error::{ConfigError, Location, did_you_mean};
 pub use model::{
-    AfterUpload, Api, Config, FileSource, Format, HttpSource, Multiline, MultilineRule, NatsSource,
-    OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt, SyslogMode,
-    SyslogSource, TlsFiles,
+    AfterUpload, Api, Config, FileSource, Format, HttpSource, Multiline, MultilineRule, NatsAuth,
+    NatsSource, OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
+    SyslogMode, SyslogSource, TlsFiles,
 };
 
 use std::path::Path;

@@ -276,11 +276,14 @@ pub struct NatsSource {
     pub subject: Option<String>,
     /// `format` of the records (default text): what the sink is told they are.
     pub format: Format,
-    /// `credentials_file`: a NATS `.creds` file.
-    pub credentials_file: Option<PathBuf>,
+    /// How the worker authenticates: `credentials_file`, `user` and `password`, `token`
+    /// or `nkey_seed_file`, one of them at most.
+    pub auth: NatsAuth,
     /// `ca_file`: CA certificates (PEM) to trust; turns TLS on.
     pub ca_file: Option<PathBuf>,
-    /// `client_cert` and `client_key`: a client certificate (mutual TLS), both or neither.
+    /// `client_cert` and `client_key`: a client certificate and its key (PEM), both or
+    /// neither, for a server that verifies clients' certificates (mutual TLS; its
+    /// `tls { verify: true }`). May come with any `auth`.
     pub client_cert: Option<(PathBuf, PathBuf)>,
     /// `in_flight`: messages this worker holds unacknowledged at most (default 4).
     pub in_flight: usize,
@@ -318,10 +321,7 @@ impl fmt::Debug for NatsSource {
             .field("consumer", &self.consumer)
             .field("subject", &self.subject)
             .field("format", &self.format)
-            .field(
-                "credentials_file",
-                &Shown(&self.credentials_file, e("credentials_file")),
-            )
+            .field("auth", &Shown(&self.auth, e("auth")))
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
             .field("in_flight", &self.in_flight)
@@ -330,6 +330,58 @@ impl fmt::Debug for NatsSource {
             .field("dead_letter_subject", &self.dead_letter_subject)
             .field("nak_delay", &self.nak_delay)
             .finish()
+    }
+}
+
+/// How a `nats` source (or sink) authenticates to the servers: one way at most, each its
+/// own keys. Passwords and tokens never show in `Debug`; give them from the environment
+/// (`password = "${NATS_PASSWORD}"`) to keep them out of the file.
+#[derive(Clone, PartialEq, Default)]
+#[non_exhaustive]
+pub enum NatsAuth {
+    /// None of the keys: no authentication (or a client certificate alone).
+    #[default]
+    None,
+    /// `credentials_file`: a NATS `.creds` file (a user JWT and its NKey seed).
+    CredentialsFile(PathBuf),
+    /// `user` and `password` (both).
+    UserPassword {
+        /// `user`.
+        user: String,
+        /// `password` (never printed).
+        password: String,
+    },
+    /// `token` (never printed).
+    Token(String),
+    /// `nkey_seed_file`: a file holding a user NKey seed (`SU...`).
+    NkeySeedFile(PathBuf),
+}
+
+impl NatsAuth {
+    /// The keys that choose a way to authenticate, each of which excludes the others
+    /// (`user` and `password` go together).
+    pub const KEYS: &'static [&'static str] = &[
+        "credentials_file",
+        "user",
+        "password",
+        "token",
+        "nkey_seed_file",
+    ];
+}
+
+impl fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::CredentialsFile(p) => f.debug_tuple("CredentialsFile").field(p).finish(),
+            NatsAuth::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &REDACTED)
+                .finish(),
+            NatsAuth::Token(_) => f.debug_tuple("Token").field(&REDACTED).finish(),
+            NatsAuth::NkeySeedFile(p) => f.debug_tuple("NkeySeedFile").field(p).finish(),
+        }
     }
 }
 

@@ -7,8 +7,8 @@ use crate::env::{Substituted, substitute};
 use crate::error::{ConfigError, Location, did_you_mean};
 use crate::model::{
     AfterUpload, Api, Config, EnvMarks, FileSource, Format, HttpSource, Multiline, MultilineRule,
-    NatsSource, OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind, StartAt,
-    SyslogMode, SyslogSource, TlsFiles,
+    NatsAuth, NatsSource, OptionValue, SinkConfig, SinkKind, SinkOption, SourceConfig, SourceKind,
+    StartAt, SyslogMode, SyslogSource, TlsFiles,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -61,6 +61,10 @@ const NATS_KEYS: &[&str] = &[
     "subject",
     "format",
     "credentials_file",
+    "user",
+    "password",
+    "token",
+    "nkey_seed_file",
     "ca_file",
     "client_cert",
     "client_key",
@@ -153,6 +157,54 @@ fn found(v: &DeValue<'_>) -> &'static str {
 }
 
 /// A table's entries in file order.
+/// What is wrong with the NATS keys `keys` (a `nats` source's or sink's, in file order,
+/// `-` read as `_`), if anything: two ways to authenticate ([`NatsAuth::KEYS`]), `user`
+/// without `password` or the reverse, `client_cert` without `client_key` or the reverse.
+/// The index of the key the error is about, and why.
+fn nats_keys_problem(keys: &[String]) -> Option<(usize, String)> {
+    let at = |k: &str| keys.iter().position(|w| w == k);
+    // `user` and `password` are one way.
+    fn way(k: &str) -> &str {
+        if k == "password" { "user" } else { k }
+    }
+    let mut auth = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| NatsAuth::KEYS.contains(&k.as_str()));
+    if let Some((_, first)) = auth.next()
+        && let Some((i, second)) = auth.find(|(_, k)| way(k) != way(first))
+    {
+        return Some((
+            i,
+            format!(
+                "`{second}` cannot be used with `{first}`: one way to authenticate at most \
+                 (`credentials_file`, `user` and `password`, `token`, or `nkey_seed_file`)"
+            ),
+        ));
+    }
+    for (one, other) in [
+        ("user", "password"),
+        ("password", "user"),
+        ("client_cert", "client_key"),
+        ("client_key", "client_cert"),
+    ] {
+        if let Some(i) = at(one)
+            && at(other).is_none()
+        {
+            return Some((i, format!("`{one}` needs `{other}` too")));
+        }
+    }
+    None
+}
+
+/// `table`'s keys in file order, `-` read as `_`.
+fn key_names(table: &DeTable<'_>) -> Vec<String> {
+    entries(table)
+        .into_iter()
+        .map(|(k, _)| k.get_ref().replace('-', "_"))
+        .collect()
+}
+
 fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Value<'i>)> {
     let mut all: Vec<_> = table.iter().collect();
     all.sort_by_key(|(k, _)| k.span().start);
@@ -827,30 +879,46 @@ impl Reader<'_> {
         };
         let subject = optional("subject")?.map(|(s, _)| s);
         let format = self.format(table, &at("format"))?;
-        let credentials_file = optional("credentials_file")?.map(|(s, from_env)| {
-            if from_env {
-                env.mark("credentials_file");
-            }
-            PathBuf::from(s)
-        });
-        let ca_file = optional("ca_file")?.map(|(s, _)| PathBuf::from(s));
-        let client_cert = match (optional("client_cert")?, optional("client_key")?) {
-            (Some((c, _)), Some((k, _))) => Some((PathBuf::from(c), PathBuf::from(k))),
-            (None, None) => None,
-            (c, _) => {
-                let (missing, other) = if c.is_some() {
-                    ("client_key", "client_cert")
-                } else {
-                    ("client_cert", "client_key")
-                };
-                let (k, _) = table.get_key_value(other).expect("present");
-                return Err(self.err(
-                    k.span(),
-                    &at(other),
-                    format!("`{other}` needs `{missing}` too"),
-                ));
-            }
+        if let Some((i, why)) = nats_keys_problem(&key_names(table)) {
+            let (k, _) = entries(table)[i];
+            return Err(self.err(k.span(), &at(k.get_ref().as_ref()), why));
+        }
+        // The secrets themselves are never marked: their `Debug` never shows them.
+        let mut from_env = false;
+        let mut value = |k: &str| -> Result<Option<String>> {
+            Ok(optional(k)?.map(|(s, e)| {
+                from_env |= e;
+                s
+            }))
         };
+        let auth = if let Some(path) = value("credentials_file")? {
+            NatsAuth::CredentialsFile(PathBuf::from(path))
+        } else if let Some(path) = value("nkey_seed_file")? {
+            NatsAuth::NkeySeedFile(PathBuf::from(path))
+        } else if let (Some(user), Some(password)) = (value("user")?, optional("password")?) {
+            NatsAuth::UserPassword {
+                user,
+                password: password.0,
+            }
+        } else if let Some((token, _)) = optional("token")? {
+            NatsAuth::Token(token)
+        } else {
+            NatsAuth::None
+        };
+        if from_env {
+            env.mark("auth");
+        }
+        for k in ["password", "token"] {
+            if let Some(v) = table.get(k)
+                && optional(k)?.is_some_and(|(s, _)| s.trim().is_empty())
+            {
+                return Err(self.err(v.span(), &at(k), "must not be empty"));
+            }
+        }
+        let ca_file = optional("ca_file")?.map(|(s, _)| PathBuf::from(s));
+        let client_cert = optional("client_cert")?
+            .zip(optional("client_key")?)
+            .map(|((c, _), (k, _))| (PathBuf::from(c), PathBuf::from(k)));
         let in_flight = match table.get("in_flight") {
             Some(v) => self.count(v, &at("in_flight"), 1)?,
             None => NatsSource::DEFAULT_IN_FLIGHT,
@@ -874,7 +942,7 @@ impl Reader<'_> {
             consumer,
             subject,
             format,
-            credentials_file,
+            auth,
             ca_file,
             client_cert,
             in_flight,
@@ -1209,6 +1277,12 @@ impl Reader<'_> {
                     ),
                 ));
             }
+        }
+        if kind == SinkKind::Nats
+            && let Some((i, why)) = nats_keys_problem(&key_names(table))
+        {
+            let (k, _) = entries(table)[i];
+            return Err(self.err(k.span(), &join(path, k.get_ref().as_ref()), why));
         }
         let mut options = Vec::new();
         for (key, value) in entries(table) {

@@ -2,7 +2,8 @@
 //! stream, a pool of workers shares one durable pull consumer of it.
 //!
 //! Transport only: [`connect`] (several server URLs, TLS with a CA and a client
-//! certificate, credentials files), [`Bus::ensure_stream`] (file storage, work-queue
+//! certificate, and one way to authenticate, [`Auth`]: a credentials file, a user and
+//! password, a token or an NKey seed file), [`Bus::ensure_stream`] (file storage, work-queue
 //! retention, a duplicate window), [`Bus::publish`] (headers, a `Nats-Msg-Id`, and the
 //! server's acknowledgement awaited), [`Bus::consumer`] (a durable pull consumer with
 //! explicit acknowledgement) whose [`Consumer::fetch`] hands out [`Delivery`]s, each
@@ -49,6 +50,57 @@ impl Error {
     }
 }
 
+/// A password or a token: kept out of every `Debug` (and it has no `Display`), so it
+/// reaches no log, error or metric by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the server's `CONNECT` only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the client proves who it is to the server: one way at most (a client
+/// certificate, [`ConnectConfig::client_cert`], may come with any of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Nothing (a server without authorization, or one that knows clients by their
+    /// certificate).
+    #[default]
+    None,
+    /// A credentials file (`.creds`: a user JWT and its NKey seed), for a server in
+    /// operator mode.
+    CredentialsFile(PathBuf),
+    /// A user and a password (the server's `authorization { user, password }` or
+    /// `authorization { users = [...] }`).
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+    /// A token (the server's `authorization { token }`).
+    Token(Secret),
+    /// A file holding a user's NKey seed (`SU...`, one line), read at each connection; the
+    /// server knows the matching public key (`authorization { users = [{ nkey: U... }] }`)
+    /// and the client signs the server's nonce with the seed.
+    NkeySeedFile(PathBuf),
+}
+
 /// How to reach the servers.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -56,8 +108,8 @@ pub struct ConnectConfig {
     /// Server URLs (`nats://host:4222`, `tls://host:4222`): any of them is tried, and the
     /// servers a cluster announces are added.
     pub urls: Vec<String>,
-    /// A credentials file (`.creds`: a user JWT and its NKey seed).
-    pub credentials_file: Option<PathBuf>,
+    /// How the client authenticates (default: it does not).
+    pub auth: Auth,
     /// A PEM file of CA certificates to trust (TLS on).
     pub ca_file: Option<PathBuf>,
     /// A client certificate and its key, PEM (mutual TLS).
@@ -72,10 +124,11 @@ pub struct ConnectConfig {
 
 impl std::fmt::Debug for ConnectConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Paths only: the credentials themselves are never read into this struct.
+        // Paths, and a user name: passwords and tokens are `Secret`s, and files of
+        // credentials are read only while connecting.
         f.debug_struct("ConnectConfig")
             .field("urls", &self.urls)
-            .field("credentials_file", &self.credentials_file)
+            .field("auth", &self.auth)
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
             .field("require_tls", &self.require_tls)
@@ -91,7 +144,7 @@ impl ConnectConfig {
     pub fn new(urls: Vec<String>) -> Self {
         ConnectConfig {
             urls,
-            credentials_file: None,
+            auth: Auth::None,
             ca_file: None,
             client_cert: None,
             require_tls: false,
@@ -128,28 +181,68 @@ pub async fn connect(config: &ConnectConfig) -> Result<Bus, Error> {
         .request_timeout(Some(config.request_timeout))
         .max_reconnects(None)
         .require_tls(config.require_tls);
-    if let Some(creds) = &config.credentials_file {
-        options = options
-            .credentials_file(creds)
-            .await
-            .map_err(|e| Error::new(format!("credentials file {}", creds.display()), e))?;
+    match &config.auth {
+        Auth::None => {}
+        Auth::CredentialsFile(creds) => {
+            options = options
+                .credentials_file(creds)
+                .await
+                .map_err(|e| Error::new(format!("credentials file {}", creds.display()), e))?;
+        }
+        Auth::UserPassword { user, password } => {
+            options = options.user_and_password(user.clone(), password.expose().to_owned());
+        }
+        Auth::Token(token) => options = options.token(token.expose().to_owned()),
+        Auth::NkeySeedFile(path) => options = options.nkey(nkey_seed(path)?),
     }
     if let Some(ca) = &config.ca_file {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
     }
     if let Some((cert, key)) = &config.client_cert {
-        options = options.add_client_certificate(cert.clone(), key.clone());
+        options = options
+            .add_client_certificate(cert.clone(), key.clone())
+            .require_tls(true);
     }
-    let client = options
-        .connect(addrs)
-        .await
-        .map_err(|e| Error::new(format!("connect to {}", config.urls.join(", ")), e))?;
+    let client = options.connect(addrs).await.map_err(|e| {
+        let mut what = format!("{}: connect to {}", config.name, config.urls.join(", "));
+        // A server that verifies clients' certificates answers a missing or unknown one
+        // with a TLS alert that does not say which side's certificate it means.
+        let text = e.to_string();
+        if text.contains("fatal alert") && text.contains("Certificate") {
+            what.push_str(match config.client_cert {
+                None => " (the server may want a client certificate: `client_cert`, `client_key`)",
+                Some(_) => " (the server may not trust the client certificate, `client_cert`)",
+            });
+        }
+        Error::new(what, e)
+    })?;
     let js = jetstream::ContextBuilder::new()
         .timeout(config.request_timeout)
         .max_ack_inflight(4096)
         .backpressure_on_inflight(true)
         .build(client.clone());
     Ok(Bus { client, js })
+}
+
+/// The user NKey seed in the file at `path`: its one line, which must look like one (the
+/// seed itself is never put in the error).
+fn nkey_seed(path: &std::path::Path) -> Result<String, Error> {
+    let what = || format!("nkey seed file {}", path.display());
+    let text = std::fs::read_to_string(path).map_err(|e| Error::new(what(), e))?;
+    let seed = text.trim();
+    // A user seed: base32 of a prefix byte pair that encodes as `SU`, 58 characters.
+    let looks_like_one = seed.len() == 58
+        && seed.starts_with("SU")
+        && seed
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    if !looks_like_one {
+        return Err(Error::new(
+            what(),
+            "not a user NKey seed (one line of 58 characters starting with SU)",
+        ));
+    }
+    Ok(seed.to_owned())
 }
 
 /// The stream the edge publishes into and workers consume.

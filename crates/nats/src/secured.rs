@@ -1,10 +1,14 @@
-//! A `nats-server` that wants TLS and a credentials file, for tests of both (feature
-//! `testing`): [`secured`].
+//! `nats-server`s that want something of their clients, for tests (feature `testing`):
+//! TLS and a credentials file ([`secured`]), a client certificate ([`mutual_tls`]), and
+//! the files the other ways to authenticate need ([`nkey_user`]).
 
 use crate::server::Server;
 use base64::Engine as _;
 use nkeys::KeyPair;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair as CertKey};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair as CertKey,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -58,29 +62,61 @@ pub struct Secured {
     pub creds: PathBuf,
 }
 
+/// A new CA, its certificate written to `dir/NAME.pem`.
+fn new_ca(dir: &Path, name: &str) -> (CertifiedIssuer<'static, CertKey>, PathBuf) {
+    let ca_key = CertKey::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let file = dir.join(format!("{name}.pem"));
+    std::fs::write(&file, ca.pem()).unwrap();
+    (ca, file)
+}
+
+/// A certificate for `names` signed by `ca`, for `usage`, written to `dir/NAME.pem` and
+/// its key to `dir/NAME.key`: the two paths.
+fn new_leaf(
+    ca: &CertifiedIssuer<'static, CertKey>,
+    names: &[&str],
+    usage: ExtendedKeyUsagePurpose,
+    dir: &Path,
+    name: &str,
+) -> (PathBuf, PathBuf) {
+    let key = CertKey::generate().unwrap();
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).unwrap();
+    params.extended_key_usages = vec![usage];
+    let leaf = params.signed_by(&key, ca).unwrap();
+    let (cert_file, key_file) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.key")),
+    );
+    std::fs::write(&cert_file, leaf.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    (cert_file, key_file)
+}
+
+/// A CA (`dir/ca.pem`) and a server certificate for 127.0.0.1 signed by it: the CA,
+/// its file, and the server's certificate and key files.
+fn server_tls(dir: &Path) -> (CertifiedIssuer<'static, CertKey>, PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_file) = new_ca(dir, "ca");
+    let (cert_file, key_file) = new_leaf(
+        &ca,
+        &["127.0.0.1", "localhost"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+        dir,
+        "server",
+    );
+    (ca, ca_file, cert_file, key_file)
+}
+
 /// Starts a `nats-server` in operator mode behind TLS, its files in `dir`: a CA and a
 /// server certificate for 127.0.0.1 made here, operator, account and user JWTs signed
 /// here with NKeys (the accounts preloaded in a memory resolver), and the user's `.creds`
 /// file. Panics when any step fails (it is for tests).
 pub fn secured(dir: &Path) -> Secured {
     // TLS: a CA, and a certificate for 127.0.0.1 signed by it.
-    let ca_key = CertKey::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = CertKey::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-    let (ca_file, cert_file, key_file) = (
-        dir.join("ca.pem"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    );
-    std::fs::write(&ca_file, ca.pem()).unwrap();
-    std::fs::write(&cert_file, leaf.pem()).unwrap();
-    std::fs::write(&key_file, leaf_key.serialize_pem()).unwrap();
+    let (_, ca_file, cert_file, key_file) = server_tls(dir);
 
     // Operator mode: operator → accounts (the system one and ours) → a user of ours.
     let operator = KeyPair::new_operator();
@@ -142,4 +178,70 @@ tls {{
         ca: ca_file,
         creds,
     }
+}
+
+/// A server that wants a client certificate, and the files of clients it takes and
+/// refuses.
+#[derive(Debug)]
+pub struct MutualTls {
+    /// The server: TLS on its client port with `verify: true` (a client without a
+    /// certificate signed by [`ca`](Self::ca) is refused), JetStream, no other
+    /// authorization.
+    pub server: Server,
+    /// The CA (PEM) that signed the server's certificate and the client's.
+    pub ca: PathBuf,
+    /// A client certificate (PEM) signed by `ca`, and its key.
+    pub client: (PathBuf, PathBuf),
+    /// A client certificate signed by another CA, and its key: refused.
+    pub stranger: (PathBuf, PathBuf),
+}
+
+/// Starts a `nats-server` behind TLS that verifies client certificates, its files in
+/// `dir`. Panics when any step fails (it is for tests).
+pub fn mutual_tls(dir: &Path) -> MutualTls {
+    let (ca, ca_file, cert_file, key_file) = server_tls(dir);
+    let client = new_leaf(
+        &ca,
+        &["shipper"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        dir,
+        "client",
+    );
+    let (other_ca, _) = new_ca(dir, "other-ca");
+    let stranger = new_leaf(
+        &other_ca,
+        &["shipper"],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        dir,
+        "stranger",
+    );
+    let conf = format!(
+        r#"
+tls {{
+  cert_file: "{cert}"
+  key_file: "{key}"
+  ca_file: "{ca}"
+  verify: true
+}}
+"#,
+        cert = cert_file.display(),
+        key = key_file.display(),
+        ca = ca_file.display(),
+    );
+    let server = Server::start_configured(&dir.join("store"), &conf).unwrap();
+    MutualTls {
+        server,
+        ca: ca_file,
+        client,
+        stranger,
+    }
+}
+
+/// A new user NKey: its public key (`U...`, for the server's `authorization { users = [{
+/// nkey: ... }] }`) and a file in `dir` named `NAME.nk` holding its seed.
+pub fn nkey_user(dir: &Path, name: &str) -> (String, PathBuf) {
+    let user = KeyPair::new_user();
+    let file = dir.join(format!("{name}.nk"));
+    std::fs::write(&file, format!("{}\n", user.seed().unwrap())).unwrap();
+    (user.public_key(), file)
 }

@@ -15,12 +15,13 @@ use super::ledger::RouteLedger;
 use super::observer::Watch;
 use super::plan::{RouteSpec, SinkArgs};
 use super::route::{Stage, ticking, until_stopped};
-use crate::args::{Built, FormatArg, FramingArgs, SenderArgs};
+use crate::args::{Built, FormatArg, FramingArgs, SenderArgs, secret};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
 use clap::Args;
-use logferry::nats::{ConnectConfig, StreamSpec};
+use logferry::http::Secret;
+use logferry::nats::{Auth, ConnectConfig, StreamSpec};
 use logferry::pipeline::nats::{NatsSinkConfig, NatsSourceConfig};
 use logferry::pipeline::{Event, NatsSink, NatsSource, Sink};
 use std::cell::RefCell;
@@ -47,9 +48,22 @@ pub(crate) struct NatsArgs {
     /// The format of the records (set from the source).
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: FormatArg,
-    /// A NATS credentials file (`.creds`).
+    /// A NATS credentials file (`.creds`). One way to authenticate at most: this, --user
+    /// and --password, --token or --nkey-seed-file (the config checks it).
     #[arg(long, value_name = "PATH")]
     pub(crate) credentials_file: Option<PathBuf>,
+    /// A user, with --password.
+    #[arg(long, requires = "password")]
+    pub(crate) user: Option<String>,
+    /// The user's password (give it from the environment: `password = "${NATS_PASSWORD}"`).
+    #[arg(long, requires = "user", allow_hyphen_values = true, value_parser = secret)]
+    pub(crate) password: Option<Secret>,
+    /// A token (give it from the environment: `token = "${NATS_TOKEN}"`).
+    #[arg(long, allow_hyphen_values = true, value_parser = secret)]
+    pub(crate) token: Option<Secret>,
+    /// A file holding a user NKey seed (`SU...`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) nkey_seed_file: Option<PathBuf>,
     /// A client certificate (PEM) for mutual TLS, with --client-key.
     #[arg(long, value_name = "PATH", requires = "client_key")]
     pub(crate) client_cert: Option<PathBuf>,
@@ -88,12 +102,31 @@ impl NatsArgs {
         {
             anyhow::bail!("`credentials_file` {}: not a file", creds.display());
         }
+        if let Some(seed) = &self.nkey_seed_file
+            && !seed.is_file()
+        {
+            anyhow::bail!("`nkey_seed_file` {}: not a file", seed.display());
+        }
         Ok(())
     }
 
     fn connect(&self) -> ConnectConfig {
         let mut c = ConnectConfig::new(self.url.clone());
-        c.credentials_file = self.credentials_file.clone();
+        // The config allows one of them at most.
+        c.auth = if let Some(path) = &self.credentials_file {
+            Auth::CredentialsFile(path.clone())
+        } else if let Some(path) = &self.nkey_seed_file {
+            Auth::NkeySeedFile(path.clone())
+        } else if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            Auth::UserPassword {
+                user: user.clone(),
+                password: logferry::nats::Secret::new(password.expose()),
+            }
+        } else if let Some(token) = &self.token {
+            Auth::Token(logferry::nats::Secret::new(token.expose()))
+        } else {
+            Auth::None
+        };
         c.ca_file = self.sender.ca_file.clone();
         c.client_cert = self.client_cert.clone().zip(self.client_key.clone());
         c
@@ -125,6 +158,21 @@ pub(crate) fn build_sink(spec: &RouteSpec, args: &NatsArgs) -> anyhow::Result<Bu
     })
 }
 
+/// The config's way to authenticate as the transport's.
+fn auth(auth: &logferry_config::NatsAuth) -> Auth {
+    use logferry_config::NatsAuth;
+    match auth {
+        NatsAuth::CredentialsFile(p) => Auth::CredentialsFile(p.clone()),
+        NatsAuth::UserPassword { user, password } => Auth::UserPassword {
+            user: user.clone(),
+            password: logferry::nats::Secret::new(password.clone()),
+        },
+        NatsAuth::Token(t) => Auth::Token(logferry::nats::Secret::new(t.clone())),
+        NatsAuth::NkeySeedFile(p) => Auth::NkeySeedFile(p.clone()),
+        _ => Auth::None,
+    }
+}
+
 /// A worker's route: `source` (a durable consumer) into the route's sink, no spool.
 pub(crate) async fn worker(
     spec: &RouteSpec,
@@ -133,7 +181,7 @@ pub(crate) async fn worker(
     watch: &RefCell<Watch>,
 ) -> anyhow::Result<Summary> {
     let mut connect = ConnectConfig::new(source.urls.clone());
-    connect.credentials_file = source.credentials_file.clone();
+    connect.auth = auth(&source.auth);
     connect.ca_file = source.ca_file.clone();
     connect.client_cert = source.client_cert.clone();
     connect.name = format!("logferry worker {}", spec.name);

@@ -23,13 +23,22 @@ struct Daemon {
 
 impl Daemon {
     fn start(emu: &Emulator, config: &Path) -> Daemon {
-        let env = vec![
+        Daemon::start_with(emu, config, &[])
+    }
+
+    /// Started with `env` besides the emulator's variables.
+    fn start_with(emu: &Emulator, config: &Path, env: &[(&str, &str)]) -> Daemon {
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.extend([
             ("HTTP_INGEST_URL".to_owned(), emu.http_ingest_url()),
             (
                 "HTTP_INGEST_KEY".to_owned(),
                 emu.http_ingest_key().to_owned(),
             ),
-        ];
+        ]);
         Daemon::spawn(config, env)
     }
 
@@ -711,6 +720,170 @@ async fn ca_file_and_credentials_file_from_the_config_reach_a_secured_server() {
     });
     drop(anonymous);
     assert!(edge.term(), "the edge exits 0");
+    emu.shutdown().await;
+}
+
+/// The config's `client_cert` and `client_key` (mutual TLS), on an edge's `nats` sink
+/// and a worker's `nats` source, against a server that verifies client certificates
+/// (`verify: true`): every line arrives. A worker without them, and an edge whose
+/// certificate another CA signed, are refused, and their logs say so and name the route.
+#[tokio::test(flavor = "multi_thread")]
+async fn client_cert_and_client_key_from_the_config_reach_a_server_that_verifies_clients() {
+    let emu = keeping_all().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).unwrap();
+    let m = logferry_nats::secured::mutual_tls(&nats_dir);
+    let urls = vec![m.server.url()];
+    let ca = format!("ca_file = \"{}\"", m.ca.display());
+    let cert = |(c, k): &(PathBuf, PathBuf)| {
+        format!(
+            "{ca}\nclient_cert = \"{}\"\nclient_key = \"{}\"",
+            c.display(),
+            k.display()
+        )
+    };
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, &cert(&m.client)));
+    let worker_dir = dir.path().join("worker");
+    let worker_keys = format!("{SUBJECT}\n{}", cert(&m.client));
+    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
+    const N: usize = 3_000;
+    append(&edge_dir.join("app.log"), 0..N);
+    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
+    assert_eq!(total, N, "every line, once");
+    assert!(worker.term(), "the worker exits 0");
+    assert!(edge.term(), "the edge exits 0");
+
+    // Without a certificate: the server ends the handshake.
+    let bare = Daemon::start(
+        &emu,
+        &worker_config(
+            &emu,
+            &dir.path().join("bare"),
+            &urls,
+            &format!("{SUBJECT}\n{ca}"),
+        ),
+    );
+    // Another CA's certificate: refused too.
+    let stranger_dir = dir.path().join("stranger");
+    let stranger = Daemon::start(&emu, &edge_config(&stranger_dir, &urls, &cert(&m.stranger)));
+    for (daemon, route) in [(&bare, "taegis<-bus"), (&stranger, "bus<-app")] {
+        wait_for("the refused daemon says why", || {
+            daemon.log().lines().any(|l| {
+                let l = l.to_ascii_lowercase();
+                l.contains(route)
+                    && l.contains("connect to")
+                    && (l.contains("tls") || l.contains("certificate"))
+            })
+        });
+    }
+    emu.shutdown().await;
+}
+
+/// A server that knows a user by password and another by NKey: an edge with `user` and
+/// `password` (the password from the environment) and a worker with `nkey_seed_file`
+/// deliver every line; a worker with a wrong password is refused and says so; the
+/// password shows in no log.
+#[tokio::test(flavor = "multi_thread")]
+async fn user_and_password_and_an_nkey_seed_file_from_the_config() {
+    let emu = keeping_all().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let nats_dir = dir.path().join("nats");
+    std::fs::create_dir_all(&nats_dir).unwrap();
+    let (public, seed_file) = logferry_nats::secured::nkey_user(&nats_dir, "worker");
+    const PASSWORD: &str = "edge-pass-Zq81";
+    let conf = format!(
+        r#"authorization {{ users = [ {{ user: "edge", password: "{PASSWORD}" }}, {{ nkey: {public} }} ] }}"#
+    );
+    let server = Server::start_configured(&nats_dir.join("store"), &conf).unwrap();
+    let urls = vec![server.url()];
+    let edge_dir = dir.path().join("edge");
+    let edge_keys = "user = \"edge\"\npassword = \"${NATS_PASSWORD}\"";
+    let edge = Daemon::start_with(
+        &emu,
+        &edge_config(&edge_dir, &urls, edge_keys),
+        &[("NATS_PASSWORD", PASSWORD)],
+    );
+    let worker_dir = dir.path().join("worker");
+    let worker_keys = format!("{SUBJECT}\nnkey_seed_file = \"{}\"", seed_file.display());
+    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
+    const N: usize = 3_000;
+    append(&edge_dir.join("app.log"), 0..N);
+    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
+    assert_eq!(total, N, "every line, once");
+    assert!(worker.term(), "the worker exits 0");
+
+    const WRONG: &str = "wrong-pass-Kx27";
+    let wrong_keys = format!("{SUBJECT}\nuser = \"edge\"\npassword = \"${{NATS_PASSWORD}}\"");
+    let wrong = Daemon::start_with(
+        &emu,
+        &worker_config(&emu, &dir.path().join("wrong"), &urls, &wrong_keys),
+        &[("NATS_PASSWORD", WRONG)],
+    );
+    wait_for("the refused worker says why", || {
+        wrong
+            .log()
+            .lines()
+            .any(|l| l.contains("taegis<-bus") && l.to_ascii_lowercase().contains("authorization"))
+    });
+    let wrong_log = wrong.log();
+    drop(wrong);
+    let edge_log = edge.log();
+    assert!(edge.term(), "the edge exits 0");
+    for log in [&edge_log, &wrong_log] {
+        assert!(!log.contains(PASSWORD) && !log.contains(WRONG), "{log}");
+    }
+    emu.shutdown().await;
+}
+
+/// A server that wants a token: an edge and a worker with `token` (from the environment)
+/// deliver every line; a worker with another token is refused and says so; the token
+/// shows in no log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_from_the_config() {
+    let emu = keeping_all().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    const TOKEN: &str = "t0ken-Pq55";
+    let conf = format!(r#"authorization {{ token: "{TOKEN}" }}"#);
+    let server = Server::start_configured(&dir.path().join("nats"), &conf).unwrap();
+    let urls = vec![server.url()];
+    let keys = "token = \"${NATS_TOKEN}\"";
+    let env = [("NATS_TOKEN", TOKEN)];
+    let edge_dir = dir.path().join("edge");
+    let edge = Daemon::start_with(&emu, &edge_config(&edge_dir, &urls, keys), &env);
+    let worker_dir = dir.path().join("worker");
+    let worker_keys = format!("{SUBJECT}\n{keys}");
+    let worker = Daemon::start_with(
+        &emu,
+        &worker_config(&emu, &worker_dir, &urls, &worker_keys),
+        &env,
+    );
+    const N: usize = 3_000;
+    append(&edge_dir.join("app.log"), 0..N);
+    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
+    assert_eq!(total, N, "every line, once");
+    assert!(worker.term(), "the worker exits 0");
+
+    const WRONG: &str = "t0ken-Wr66";
+    let wrong = Daemon::start_with(
+        &emu,
+        &worker_config(&emu, &dir.path().join("wrong"), &urls, &worker_keys),
+        &[("NATS_TOKEN", WRONG)],
+    );
+    wait_for("the refused worker says why", || {
+        wrong
+            .log()
+            .lines()
+            .any(|l| l.contains("taegis<-bus") && l.to_ascii_lowercase().contains("authorization"))
+    });
+    let wrong_log = wrong.log();
+    drop(wrong);
+    let edge_log = edge.log();
+    assert!(edge.term(), "the edge exits 0");
+    for log in [&edge_log, &wrong_log] {
+        assert!(!log.contains(TOKEN) && !log.contains(WRONG), "{log}");
+    }
     emu.shutdown().await;
 }
 

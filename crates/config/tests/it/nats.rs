@@ -2,7 +2,7 @@
 //! an edge's sink (its keys are the daemon's to check), with their errors.
 
 use crate::{error, parse};
-use logferry_config::{Format, NatsSource, SinkKind, SourceKind};
+use logferry_config::{Format, NatsAuth, NatsSource, SinkKind, SourceKind};
 use std::time::Duration;
 
 const WORKER: &str = r#"data_dir = "/var/lib/logferry"
@@ -88,5 +88,144 @@ fn worker_source_errors_name_the_key() {
     assert_eq!(
         error(&WORKER.replace("url = [\"nats://n1:4222\", \"nats://n2:4222\"]", "url = []")),
         "t.toml:5:7: sources.bus.url: must name at least one server"
+    );
+}
+
+/// `WORKER` with its `credentials_file` line replaced by `auth`.
+fn worker_with(auth: &str) -> String {
+    WORKER.replace("credentials_file = \"/etc/logferry/worker.creds\"", auth)
+}
+
+fn nats_source(config: &logferry_config::Config) -> &NatsSource {
+    let SourceKind::Nats(n) = &config.sources["bus"].kind else {
+        panic!("a nats source");
+    };
+    n
+}
+
+#[test]
+fn each_way_to_authenticate_reads_into_its_own_variant() {
+    let cases = [
+        (
+            "credentials_file = \"/etc/w.creds\"",
+            NatsAuth::CredentialsFile("/etc/w.creds".into()),
+        ),
+        (
+            "user = \"w\"\npassword = \"${KEY}\"",
+            NatsAuth::UserPassword {
+                user: "w".into(),
+                password: "sekrit-from-env".into(),
+            },
+        ),
+        (
+            "token = \"${KEY}\"",
+            NatsAuth::Token("sekrit-from-env".into()),
+        ),
+        (
+            "nkey_seed_file = \"/etc/w.nk\"",
+            NatsAuth::NkeySeedFile("/etc/w.nk".into()),
+        ),
+        ("", NatsAuth::None),
+    ];
+    for (keys, want) in cases {
+        let config = parse(&worker_with(keys)).unwrap();
+        assert_eq!(nats_source(&config).auth, want, "{keys}");
+    }
+    let config = parse(&worker_with(
+        "client_cert = \"/etc/w.pem\"\nclient_key = \"/etc/w.key\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        nats_source(&config).client_cert,
+        Some(("/etc/w.pem".into(), "/etc/w.key".into()))
+    );
+}
+
+#[test]
+fn passwords_and_tokens_never_show_in_debug_even_written_in_the_file() {
+    for keys in [
+        "user = \"w\"\npassword = \"written-pass\"",
+        "token = \"written-pass\"",
+        "user = \"w\"\npassword = \"${KEY}\"",
+    ] {
+        let config = parse(&worker_with(keys)).unwrap();
+        for debug in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(
+                !debug.contains("written-pass") && !debug.contains("sekrit-from-env"),
+                "{debug}"
+            );
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+    }
+    // The same keys on an edge's sink: options named like secrets.
+    let text = "data_dir = \"/d\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/l\"]\n\
+                [sinks.bus]\ntype = \"nats\"\ninputs = [\"app\"]\nurl = \"nats://n:4222\"\n\
+                stream = \"S\"\nsubject = \"s\"\ntoken = \"written-pass\"\n";
+    let config = parse(text).unwrap();
+    let debug = format!("{:?}", config.sinks["bus"]);
+    assert!(!debug.contains("written-pass"), "{debug}");
+}
+
+#[test]
+fn two_ways_to_authenticate_or_half_a_pair_are_refused_at_the_key() {
+    const ONE_WAY: &str = "one way to authenticate at most (`credentials_file`, `user` and `password`, `token`, or `nkey_seed_file`)";
+    // At the second key, in file order.
+    assert_eq!(
+        error(&WORKER.replace("ack_wait = \"2m\"\n", "ack_wait = \"2m\"\ntoken = \"t\"\n")),
+        format!(
+            "t.toml:12:1: sources.bus.credentials_file: `credentials_file` cannot be used with `token`: {ONE_WAY}"
+        )
+    );
+    assert_eq!(
+        error(&worker_with(
+            "user = \"w\"\npassword = \"p\"\ntoken = \"t\""
+        )),
+        format!("t.toml:13:1: sources.bus.token: `token` cannot be used with `user`: {ONE_WAY}")
+    );
+    assert_eq!(
+        error(&worker_with("user = \"w\"")),
+        "t.toml:11:1: sources.bus.user: `user` needs `password` too"
+    );
+    assert_eq!(
+        error(&worker_with("password = \"${KEY}\"")),
+        "t.toml:11:1: sources.bus.password: `password` needs `user` too"
+    );
+    assert_eq!(
+        error(&worker_with("client_key = \"/k\"")),
+        "t.toml:11:1: sources.bus.client_key: `client_key` needs `client_cert` too"
+    );
+    assert_eq!(
+        error(&worker_with("token = \"\"")),
+        "t.toml:11:9: sources.bus.token: must not be empty"
+    );
+    // The same rules on an edge's sink.
+    let edge = |keys: &str| {
+        format!(
+            "data_dir = \"/d\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/l\"]\n\
+             [sinks.bus]\ntype = \"nats\"\ninputs = [\"app\"]\nurl = \"nats://n:4222\"\n\
+             stream = \"S\"\nsubject = \"s\"\n{keys}\n"
+        )
+    };
+    assert_eq!(
+        error(&edge("credentials_file = \"/c\"\nnkey_seed_file = \"/n\"")),
+        format!(
+            "t.toml:12:1: sinks.bus.nkey_seed_file: `nkey_seed_file` cannot be used with `credentials_file`: {ONE_WAY}"
+        )
+    );
+    assert_eq!(
+        error(&edge("token = \"t\"\nnkey-seed-file = \"/n\"")),
+        format!(
+            "t.toml:12:1: sinks.bus.nkey-seed-file: `nkey_seed_file` cannot be used with `token`: {ONE_WAY}"
+        )
+    );
+    assert_eq!(
+        error(&edge("client_cert = \"/c\"")),
+        "t.toml:11:1: sinks.bus.client_cert: `client_cert` needs `client_key` too"
+    );
+    assert!(
+        parse(&edge(
+            "user = \"w\"\npassword = \"p\"\nclient_cert = \"/c\"\nclient_key = \"/k\""
+        ))
+        .is_ok()
     );
 }

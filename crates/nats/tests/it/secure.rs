@@ -5,7 +5,7 @@
 //! or without the CA, is refused.
 
 use logferry_nats::secured::secured;
-use logferry_nats::{ConnectConfig, ConsumerSpec, Headers, StreamSpec, connect};
+use logferry_nats::{Auth, ConnectConfig, ConsumerSpec, Headers, StreamSpec, connect};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -14,7 +14,7 @@ async fn tls_and_a_credentials_file_reach_jetstream_and_neither_can_be_left_out(
     let s = secured(dir.path());
     let mut config = ConnectConfig::new(vec![s.server.url()]);
     config.ca_file = Some(s.ca.clone());
-    config.credentials_file = Some(s.creds.clone());
+    config.auth = Auth::CredentialsFile(s.creds.clone());
     config.request_timeout = Duration::from_secs(5);
     let bus = connect(&config).await.expect("TLS and the .creds file");
     bus.ensure_stream(&StreamSpec::new("LOGS", vec!["logs.x".into()]))
@@ -37,7 +37,7 @@ async fn tls_and_a_credentials_file_reach_jetstream_and_neither_can_be_left_out(
 
     // No credentials: refused by the server.
     let mut anonymous = config.clone();
-    anonymous.credentials_file = None;
+    anonymous.auth = Auth::None;
     let refused = connect(&anonymous).await.expect_err("no credentials");
     assert!(
         refused.to_string().to_ascii_lowercase().contains("auth"),
@@ -57,7 +57,7 @@ async fn tls_and_a_credentials_file_reach_jetstream_and_neither_can_be_left_out(
     let bogus = dir.path().join("bogus.creds");
     std::fs::write(&bogus, "not a creds file").unwrap();
     let mut wrong = config.clone();
-    wrong.credentials_file = Some(bogus);
+    wrong.auth = Auth::CredentialsFile(bogus);
     let refused = connect(&wrong).await.expect_err("not a creds file");
     assert!(refused.to_string().contains("bogus.creds"), "{refused}");
 }
