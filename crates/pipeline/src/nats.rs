@@ -76,6 +76,12 @@ pub struct NatsSinkConfig {
     pub format: Format,
     /// Publishes whose acknowledgement may be awaited at once.
     pub max_in_flight: usize,
+    /// How messages are compressed: `Some(level)` publishes `lfr1+gzip` at that gzip
+    /// level (default level 1: compression runs on the edges, and a worker's HTTP Ingest
+    /// sink sends the body's member as it is); `None` publishes the stored batch as it is
+    /// (`lfr1`: four times the bytes through nats-server, and a worker's HTTP Ingest sink
+    /// compresses the records itself).
+    pub compression: Option<logferry_compress::Level>,
 }
 
 impl NatsSinkConfig {
@@ -88,6 +94,7 @@ impl NatsSinkConfig {
             origin,
             format: Format::Text,
             max_in_flight: 64,
+            compression: Some(logferry_compress::Level::FAST),
         }
     }
 }
@@ -190,7 +197,8 @@ impl NatsSink {
     }
 
     /// The message for `batch`: its id, headers and payload (`lfr1+gzip`, compressed on
-    /// the blocking pool, where the batch goes and comes back: its body is not copied).
+    /// the blocking pool, where the batch goes and comes back: its body is not copied;
+    /// `lfr1` without compression).
     async fn message(&self, batch: Batch) -> (Batch, (String, Headers, bytes::Bytes)) {
         let range = batch.range();
         let source = range.source_name.as_deref().unwrap_or("");
@@ -220,8 +228,12 @@ impl NatsSink {
         );
         headers.insert(HEADER_RECORDS, batch.len().to_string().as_str());
         headers.insert(HEADER_ORIGIN, header_value(&self.config.origin).as_ref());
+        let Some(level) = self.config.compression else {
+            headers.insert(HEADER_ENCODING, "lfr1");
+            let payload = bytes::Bytes::from(batch.encode());
+            return (batch, (id, headers, payload));
+        };
         let task = tokio::task::spawn_blocking(move || {
-            let level = logferry_compress::Level::FAST;
             let mut payload = logferry_compress::gzip(&batch.stored_head(), level);
             let head = payload.len();
             logferry_compress::gzip_into(batch.body(), level, &mut payload);
@@ -1007,13 +1019,45 @@ mod tests {
     }
 
     fn sink() -> NatsSink {
+        NatsSink::new(sink_config())
+    }
+
+    fn sink_config() -> NatsSinkConfig {
         let connect = ConnectConfig::new(vec!["nats://127.0.0.1:1".into()]);
-        NatsSink::new(NatsSinkConfig::new(
-            connect,
-            "LOGS",
-            "logs.test",
-            "host/bus/app".into(),
-        ))
+        NatsSinkConfig::new(connect, "LOGS", "logs.test", "host/bus/app".into())
+    }
+
+    #[tokio::test]
+    async fn an_edge_without_compression_publishes_the_stored_batch_and_a_level_is_kept() {
+        let batch = batch_of_lines(500);
+        let mut plain = sink_config();
+        plain.compression = None;
+        let (_, (id, headers, payload)) = NatsSink::new(plain).message(batch.clone()).await;
+        assert_eq!(
+            headers.get(HEADER_ENCODING).map(|v| v.as_str()),
+            Some("lfr1")
+        );
+        assert!(headers.get(HEADER_BODY_AT).is_none());
+        assert_eq!(&payload[..], &batch.encode()[..]);
+        let mut read = read_payload(&payload, &headers).expect("a batch");
+        assert!(read.take_gzip().is_none(), "no member: the sink compresses");
+        assert_eq!(read, batch);
+        // The same batch has the same id whatever the compression: a republish after a
+        // change of setting is still dropped by the server.
+        let (_, (gz_id, _, fast)) = sink().message(batch.clone()).await;
+        assert_eq!(id, gz_id);
+        let mut best = sink_config();
+        best.compression = Some(logferry_compress::Level::BEST);
+        let (_, (_, headers, smaller)) = NatsSink::new(best).message(batch.clone()).await;
+        assert!(
+            smaller.len() < fast.len(),
+            "{} !< {}",
+            smaller.len(),
+            fast.len()
+        );
+        let mut read = read_payload(&smaller, &headers).expect("a batch");
+        assert!(read.take_gzip().is_some());
+        assert_eq!(read, batch);
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use super::ledger::RouteLedger;
 use super::observer::Watch;
 use super::plan::{RouteSpec, SinkArgs};
 use super::route::{Stage, ticking, until_stopped};
-use crate::args::{Built, FormatArg, FramingArgs, SenderArgs, secret};
+use crate::args::{Built, CompressionArg, FormatArg, FramingArgs, SenderArgs, secret};
 use crate::driver::Recorder;
 use crate::progress::Progress;
 use crate::summary::Summary;
@@ -80,6 +80,13 @@ pub(crate) struct NatsArgs {
     /// Publishes awaiting their acknowledgement at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub(crate) max_in_flight: u16,
+    /// Message compression: `gzip` (`lfr1+gzip`, the body a ready HTTP Ingest body) or
+    /// `none` (`lfr1`: the worker's sink compresses).
+    #[arg(long, value_enum, default_value = "gzip")]
+    pub(crate) compression: CompressionArg,
+    /// gzip level, 1 (fastest) to 9 (smallest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub(crate) compression_level: u8,
     /// Who publishes, in message ids and the `Logferry-Origin` header [default:
     /// HOSTNAME/SINK/SOURCE]. Must differ between hosts.
     #[arg(long)]
@@ -148,6 +155,7 @@ pub(crate) fn build_sink(spec: &RouteSpec, args: &NatsArgs) -> anyhow::Result<Bu
     config.stream.replicas = usize::from(args.replicas);
     config.stream.duplicate_window = args.duplicate_window;
     config.max_in_flight = usize::from(args.max_in_flight);
+    config.compression = args.compression.level(args.compression_level);
     let mut front = NatsSink::front(args.format.into());
     front.framing = args.framing.config(front.framing.max_record_bytes);
     front.batching.linger = args.framing.linger;

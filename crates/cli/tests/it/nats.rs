@@ -887,6 +887,105 @@ async fn a_token_from_the_config() {
     emu.shutdown().await;
 }
 
+/// `compression = "none"` on one edge and gzip at level 9 on another: the first
+/// publishes plain `lfr1` messages, the second `lfr1+gzip` (looked at by the test
+/// through the workers' consumer before any worker runs, then handed back), and one
+/// worker delivers every line of both.
+#[tokio::test(flavor = "multi_thread")]
+async fn edges_with_and_without_compression_reach_the_same_worker() {
+    let emu = keeping_all().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("nats")).unwrap();
+    let urls = vec![server.url()];
+    let plain_dir = dir.path().join("plain");
+    let plain = Daemon::start(
+        &emu,
+        &edge_config(&plain_dir, &urls, "compression = \"none\""),
+    );
+    let gzip_dir = dir.path().join("gzip");
+    let gzip = Daemon::start(
+        &emu,
+        &edge_config(
+            &gzip_dir,
+            &urls,
+            "compression = \"gzip\"\ncompression_level = 9",
+        ),
+    );
+    const N: usize = 3_000;
+    append(&plain_dir.join("app.log"), 0..N);
+    append(&gzip_dir.join("app.log"), N..2 * N);
+
+    // Every message's encoding, by the edge that published it, until both edges'
+    // records are all in the stream; each message handed back at once.
+    let bus = logferry::nats::connect(&logferry::nats::ConnectConfig::new(urls.clone()))
+        .await
+        .unwrap();
+    let consumer = async {
+        loop {
+            if let Ok(c) = bus
+                .consumer("LOGS", &logferry::nats::ConsumerSpec::new("shippers"))
+                .await
+            {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await; // the stream is not there yet
+        }
+    };
+    let consumer = tokio::time::timeout(Duration::from_secs(20), consumer)
+        .await
+        .expect("an edge creates the stream");
+    // Keyed by stream sequence: a message handed back comes again.
+    let mut by_sequence: HashMap<u64, (String, String, usize)> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while by_sequence.values().map(|m| m.2).sum::<usize>() < 2 * N {
+        assert!(Instant::now() < deadline, "in the stream: {by_sequence:?}");
+        for d in consumer.fetch(16, Duration::from_secs(1)).await.unwrap() {
+            let h = |k: &str| {
+                d.headers
+                    .get(k)
+                    .map(|v| v.as_str().to_owned())
+                    .unwrap_or_default()
+            };
+            let source = PathBuf::from(h("Logferry-Source"));
+            let edge = if source.starts_with(&plain_dir) {
+                "plain"
+            } else {
+                "gzip"
+            };
+            let records: usize = h("Logferry-Records").parse().unwrap();
+            by_sequence.insert(
+                d.stream_sequence,
+                (edge.to_owned(), h("Logferry-Encoding"), records),
+            );
+            d.settle.nak(Duration::ZERO).await.unwrap();
+        }
+    }
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    for (edge, encoding, records) in by_sequence.into_values() {
+        *seen.entry((edge, encoding)).or_default() += records;
+    }
+    let want = HashMap::from([
+        (("plain".to_owned(), "lfr1".to_owned()), N),
+        (("gzip".to_owned(), "lfr1+gzip".to_owned()), N),
+    ]);
+    assert_eq!(seen, want, "(edge, encoding) → records");
+    drop(consumer);
+
+    let worker_dir = dir.path().join("worker");
+    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, SUBJECT));
+    let total = all_arrived(
+        &emu,
+        2 * N,
+        &[&plain, &gzip, &worker],
+        Duration::from_secs(60),
+    );
+    assert_eq!(total, 2 * N, "every line of both edges, once");
+    assert!(worker.term(), "the worker exits 0");
+    assert!(plain.term(), "the plain edge exits 0");
+    assert!(gzip.term(), "the gzip edge exits 0");
+    emu.shutdown().await;
+}
+
 /// `logferry validate`: a worker's nats source feeds one sink, never two.
 #[test]
 fn a_nats_source_feeding_two_sinks_is_refused() {
