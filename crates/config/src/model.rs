@@ -48,6 +48,29 @@ impl<T: fmt::Debug> fmt::Debug for Shown<'_, T> {
     }
 }
 
+/// Server URLs for `Debug`: one with user info (`nats://user:password@host`, a token as
+/// `nats://token@host`) is shown as `<redacted>`, whole.
+struct UrlsShown<'a>(&'a [String]);
+
+impl fmt::Debug for UrlsShown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|u| Shown(u, has_user_info(u))))
+            .finish()
+    }
+}
+
+/// Whether `url` carries user info (`scheme://user:password@host`, `scheme://token@host`),
+/// which may be a secret.
+pub(crate) fn has_user_info(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    rest.split(['/', '?', '#'])
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
+}
+
 /// A whole configuration file.
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
@@ -316,7 +339,7 @@ impl fmt::Debug for NatsSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let e = |k| self.env.has(k);
         f.debug_struct("NatsSource")
-            .field("urls", &Shown(&self.urls, e("url")))
+            .field("urls", &Shown(&UrlsShown(&self.urls), e("url")))
             .field("stream", &self.stream)
             .field("consumer", &self.consumer)
             .field("subject", &self.subject)
@@ -621,9 +644,16 @@ impl SinkOption {
         is_secret_key(&self.key)
     }
 
-    /// Whether the value may be shown to a user (in an error, a log, `Debug`).
+    /// Whether the value may be shown to a user (in an error, a log, `Debug`): not from
+    /// the environment, not under a secret's key, and not a URL with user info (a NATS
+    /// URL may carry a password or a token: `nats://user:password@host`).
     pub fn is_showable(&self) -> bool {
-        !self.from_env && !self.is_secret()
+        let user_info = match &self.value {
+            OptionValue::String(s) => has_user_info(s),
+            OptionValue::List(l) => l.iter().any(|s| has_user_info(s)),
+            _ => false,
+        };
+        !self.from_env && !self.is_secret() && !user_info
     }
 }
 

@@ -73,6 +73,31 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// `url` with the secret of its user info replaced by `<redacted>`, for logs, errors and
+/// `Debug`: NATS takes `nats://user:password@host` and `nats://token@host`, so the
+/// password, or a lone user part (a token), is hidden; the user name of a pair is kept.
+///
+/// ```
+/// use logferry_nats::redact_url;
+/// assert_eq!(redact_url("nats://alice:s3cret@127.0.0.1:4222"), "nats://alice:<redacted>@127.0.0.1:4222");
+/// assert_eq!(redact_url("tls://t0ken@nats-1"), "tls://<redacted>@nats-1");
+/// assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+/// ```
+pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.into();
+    };
+    let keep = match url[start..at].find(':') {
+        Some(colon) => &url[..start + colon + 1],
+        None => &url[..start],
+    };
+    format!("{keep}<redacted>{}", &url[at..]).into()
+}
+
 /// How the client proves who it is to the server: one way at most (a client
 /// certificate, [`ConnectConfig::client_cert`], may come with any of them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -127,7 +152,10 @@ impl std::fmt::Debug for ConnectConfig {
         // Paths, and a user name: passwords and tokens are `Secret`s, and files of
         // credentials are read only while connecting.
         f.debug_struct("ConnectConfig")
-            .field("urls", &self.urls)
+            .field(
+                "urls",
+                &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>(),
+            )
             .field("auth", &self.auth)
             .field("ca_file", &self.ca_file)
             .field("client_cert", &self.client_cert)
@@ -172,7 +200,7 @@ pub async fn connect(config: &ConnectConfig) -> Result<Bus, Error> {
         .iter()
         .map(|u| {
             u.parse::<ServerAddr>()
-                .map_err(|e| Error::new(format!("server URL {u}"), e))
+                .map_err(|e| Error::new(format!("server URL {}", redact_url(u)), e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut options = async_nats::ConnectOptions::new()
@@ -204,7 +232,8 @@ pub async fn connect(config: &ConnectConfig) -> Result<Bus, Error> {
             .require_tls(true);
     }
     let client = options.connect(addrs).await.map_err(|e| {
-        let mut what = format!("{}: connect to {}", config.name, config.urls.join(", "));
+        let urls: Vec<_> = config.urls.iter().map(|u| redact_url(u)).collect();
+        let mut what = format!("{}: connect to {}", config.name, urls.join(", "));
         // A server that verifies clients' certificates answers a missing or unknown one
         // with a TLS alert that does not say which side's certificate it means.
         let text = e.to_string();
@@ -680,5 +709,39 @@ mod tests {
         ] {
             assert_ne!(a, other);
         }
+    }
+
+    #[tokio::test]
+    async fn a_password_in_a_url_reaches_neither_debug_nor_a_connect_error() {
+        // A closed port on loopback: the connection is refused at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let config = ConnectConfig::new(vec![
+            format!("nats://alice:url-pass@127.0.0.1:{port}"),
+            format!("nats://url-token@127.0.0.1:{port}"),
+        ]);
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("url-pass") && !debug.contains("url-token"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("nats://alice:<redacted>@127.0.0.1"),
+            "{debug}"
+        );
+        let Err(error) = connect(&config).await else {
+            panic!("nothing listens on {port}");
+        };
+        let error = error.to_string();
+        assert!(
+            !error.contains("url-pass") && !error.contains("url-token"),
+            "{error}"
+        );
+        assert!(
+            error.contains("connect to nats://alice:<redacted>@127.0.0.1"),
+            "{error}"
+        );
     }
 }

@@ -30,6 +30,25 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// A NATS server URL, which may carry a password or a token (`nats://user:pass@host`):
+/// `Debug` shows it redacted.
+#[derive(Clone)]
+pub(crate) struct NatsUrl(pub(crate) String);
+
+impl std::str::FromStr for NatsUrl {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(NatsUrl(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for NatsUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&logferry::nats::redact_url(&self.0), f)
+    }
+}
+
 /// The options of a `nats` sink (`[sinks.NAME]` with `type = "nats"`).
 #[derive(Debug, Args)]
 pub(crate) struct NatsArgs {
@@ -38,7 +57,7 @@ pub(crate) struct NatsArgs {
     pub(crate) files: Vec<PathBuf>,
     /// A NATS server URL; repeat (a list in the file) for a cluster.
     #[arg(long, required = true)]
-    pub(crate) url: Vec<String>,
+    pub(crate) url: Vec<NatsUrl>,
     /// The stream, created when missing (file storage, work-queue retention).
     #[arg(long)]
     pub(crate) stream: String,
@@ -100,9 +119,9 @@ pub(crate) struct NatsArgs {
 impl NatsArgs {
     /// What `logferry validate` can check without connecting.
     pub(crate) fn check(&self) -> anyhow::Result<()> {
-        for url in &self.url {
+        for NatsUrl(url) in &self.url {
             url.parse::<logferry::nats::ServerAddr>()
-                .map_err(|e| anyhow::anyhow!("`url` {url}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("`url` {}: {e}", logferry::nats::redact_url(url)))?;
         }
         if let Some(creds) = &self.credentials_file
             && !creds.is_file()
@@ -118,7 +137,7 @@ impl NatsArgs {
     }
 
     fn connect(&self) -> ConnectConfig {
-        let mut c = ConnectConfig::new(self.url.clone());
+        let mut c = ConnectConfig::new(self.url.iter().map(|u| u.0.clone()).collect());
         // The config allows one of them at most.
         c.auth = if let Some(path) = &self.credentials_file {
             Auth::CredentialsFile(path.clone())

@@ -167,6 +167,33 @@ fn passwords_and_tokens_never_show_in_debug_even_written_in_the_file() {
 }
 
 #[test]
+fn a_password_or_token_inside_a_url_never_shows_in_debug() {
+    // On a worker's source, in a cluster's list.
+    let worker = WORKER.replace(
+        r#"url = ["nats://n1:4222", "nats://n2:4222"]"#,
+        r#"url = ["nats://w:url-pass@n1:4222", "nats://url-token@n2:4222", "nats://n3:4222"]"#,
+    );
+    assert_ne!(worker, WORKER);
+    let config = parse(&worker).unwrap();
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("url-pass") && !debug.contains("url-token"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains("nats://n3:4222"),
+        "a URL without user info shows: {debug}"
+    );
+    // On an edge's sink.
+    let text = "data_dir = \"/d\"\n[sources.app]\ntype = \"file\"\ninclude = [\"/l\"]\n\
+                [sinks.bus]\ntype = \"nats\"\ninputs = [\"app\"]\nurl = \"nats://e:url-pass@n:4222\"\n\
+                stream = \"S\"\nsubject = \"s\"\n";
+    let config = parse(text).unwrap();
+    let debug = format!("{:?}", config.sinks["bus"]);
+    assert!(!debug.contains("url-pass"), "{debug}");
+}
+
+#[test]
 fn two_ways_to_authenticate_or_half_a_pair_are_refused_at_the_key() {
     const ONE_WAY: &str = "one way to authenticate at most (`credentials_file`, `user` and `password`, `token`, or `nkey_seed_file`)";
     // At the second key, in file order.
