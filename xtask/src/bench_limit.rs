@@ -447,11 +447,13 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
     Ok(Shipped { wall, cpu, rss_kb })
 }
 
-/// The one-core encoder on `input`: (wall seconds, CPU seconds of the encoding thread).
-fn encoder(input: &Path) -> Result<(f64, f64)> {
+/// The batch encoder on `input` on `threads` threads at once: (wall seconds, CPU seconds of
+/// the encoding threads).
+fn encoder(input: &Path, threads: usize) -> Result<(f64, f64)> {
     let out = Command::new(bin("gzip-limit"))
         .arg(input)
         .arg("1")
+        .arg(threads.to_string())
         .output()?;
     if !out.status.success() {
         bail!(
@@ -466,6 +468,14 @@ fn encoder(input: &Path) -> Result<(f64, f64)> {
     Ok((wall, cpu))
 }
 
+/// One round of one variant: the encoder on one core and on every core, then logferry.
+struct Round {
+    enc_wall: f64,
+    enc_cpu: f64,
+    all_wall: f64,
+    shipped: Shipped,
+}
+
 /// A row: the medians over rounds.
 struct Row {
     corpus: String,
@@ -474,6 +484,11 @@ struct Row {
     core_mb_s: f64,
     mb_s: f64,
     fraction: f64,
+    /// The encoder on every core at once, as a fraction of the limit (one core × cores):
+    /// what this machine gives two encoders that share nothing but the input.
+    all_cores: f64,
+    /// logferry as a fraction of the encoder on every core at once.
+    of_all_cores: f64,
     compress_share: f64,
     cpu_s: f64,
     rss_mb: f64,
@@ -494,26 +509,38 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
         let input_mb = mb(std::fs::metadata(&input)?.len());
         let variants: [(&'static str, bool); 2] =
             [("gzip 1, plain HTTP", false), ("gzip 1, HTTPS", true)];
-        let mut per: Vec<Vec<(f64, f64, Shipped)>> = variants.iter().map(|_| Vec::new()).collect();
+        let mut per: Vec<Vec<Round>> = variants.iter().map(|_| Vec::new()).collect();
         for round in 0..runs {
             for (i, (what, tls)) in variants.iter().enumerate() {
-                // The encoder right before each logferry run: the fraction is taken
-                // within the pair.
-                let (enc_wall, enc_cpu) = encoder(&input)?;
+                // The encoders right before each logferry run: the fractions are taken
+                // within the round.
+                let (enc_wall, enc_cpu) = encoder(&input, 1)?;
+                let (all_wall, _) = encoder(&input, cores as usize)?;
                 let shipped = ship(&input, *tls, &[])?;
                 println!(
-                    "{name} round {round} {what}: encoder {:.1} MB/s, logferry {:.1} MB/s = {:.2} of {cores} cores, CPU {:.2} s (encoder {:.2} s)",
+                    "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s (encoder {:.2} s)",
                     input_mb / enc_wall,
+                    input_mb / all_wall,
                     input_mb / shipped.wall,
                     enc_wall / (cores * shipped.wall),
+                    all_wall / shipped.wall,
                     shipped.cpu,
                     enc_cpu
                 );
-                per[i].push((enc_wall, enc_cpu, shipped));
+                per[i].push(Round {
+                    enc_wall,
+                    enc_cpu,
+                    all_wall,
+                    shipped,
+                });
             }
         }
-        for ((what, _), pairs) in variants.iter().zip(per) {
-            let fractions: Vec<f64> = pairs.iter().map(|(e, _, s)| e / (cores * s.wall)).collect();
+        for ((what, _), rounds) in variants.iter().zip(per) {
+            let over = |f: &dyn Fn(&Round) -> f64| median(rounds.iter().map(f).collect());
+            let fractions: Vec<f64> = rounds
+                .iter()
+                .map(|r| r.enc_wall / (cores * r.shipped.wall))
+                .collect();
             let (lo, hi) = fractions
                 .iter()
                 .fold((f64::MAX, f64::MIN), |(l, h), f| (l.min(*f), h.max(*f)));
@@ -521,12 +548,14 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 corpus: (*name).to_owned(),
                 what,
                 input_mb,
-                core_mb_s: median(pairs.iter().map(|(e, _, _)| input_mb / e).collect()),
-                mb_s: median(pairs.iter().map(|(_, _, s)| input_mb / s.wall).collect()),
+                core_mb_s: over(&|r| input_mb / r.enc_wall),
+                mb_s: over(&|r| input_mb / r.shipped.wall),
                 fraction: median(fractions),
-                compress_share: median(pairs.iter().map(|(_, c, s)| c / s.cpu).collect()),
-                cpu_s: median(pairs.iter().map(|(_, _, s)| s.cpu).collect()),
-                rss_mb: pairs.iter().map(|(_, _, s)| s.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
+                all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
+                of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
+                compress_share: over(&|r| r.enc_cpu / r.shipped.cpu),
+                cpu_s: over(&|r| r.shipped.cpu),
+                rss_mb: rounds.iter().map(|r| r.shipped.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
                 spread: (lo, hi),
             });
         }
@@ -536,13 +565,13 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
 
 fn render(rows: &[Row], runs: usize, cores: f64) -> String {
     let mut out = format!(
-        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); compression share = encoder CPU for the same bytes / logferry's CPU.\n\n\
-         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | compression share of CPU | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|\n"
+        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = encoder CPU for the same bytes / logferry's CPU.\n\n\
+         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | compression share of CPU | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.0}% | {:.2} | {:.1} |",
+            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {:.0}% | {:.2} | {:.1} |",
             r.corpus,
             r.input_mb,
             r.what,
@@ -551,6 +580,8 @@ fn render(rows: &[Row], runs: usize, cores: f64) -> String {
             r.fraction,
             r.spread.0,
             r.spread.1,
+            r.all_cores,
+            r.of_all_cores,
             r.compress_share * 100.0,
             r.cpu_s,
             r.rss_mb
