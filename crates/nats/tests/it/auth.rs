@@ -9,7 +9,7 @@ use logferry_nats::{Auth, ConnectConfig, ConsumerSpec, Headers, Secret, StreamSp
 use std::time::Duration;
 
 /// Connects with `config`, then publishes one message and consumes it back.
-async fn round_trip(config: &ConnectConfig) {
+pub(crate) async fn round_trip(config: &ConnectConfig) {
     let bus = connect(config).await.expect("connects");
     bus.ensure_stream(&StreamSpec::new("LOGS", vec!["logs.x".into()]))
         .await

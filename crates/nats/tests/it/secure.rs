@@ -5,7 +5,7 @@
 //! or without the CA, is refused.
 
 use logferry_nats::secured::secured;
-use logferry_nats::{Auth, ConnectConfig, ConsumerSpec, Headers, StreamSpec, connect};
+use logferry_nats::{Auth, ConnectConfig, connect};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,24 +16,8 @@ async fn tls_and_a_credentials_file_reach_jetstream_and_neither_can_be_left_out(
     config.ca_file = Some(s.ca.clone());
     config.auth = Auth::CredentialsFile(s.creds.clone());
     config.request_timeout = Duration::from_secs(5);
-    let bus = connect(&config).await.expect("TLS and the .creds file");
-    bus.ensure_stream(&StreamSpec::new("LOGS", vec!["logs.x".into()]))
-        .await
-        .unwrap();
-    bus.publish("logs.x", "id-1", Headers::new(), "secret".into())
-        .await
-        .unwrap()
-        .acknowledged()
-        .await
-        .unwrap();
-    let consumer = bus
-        .consumer("LOGS", &ConsumerSpec::new("shippers"))
-        .await
-        .unwrap();
-    let got = consumer.fetch(4, Duration::from_secs(2)).await.unwrap();
-    assert_eq!(got.len(), 1);
-    assert_eq!(&got[0].payload[..], b"secret");
-    got[0].settle.ack().await.unwrap();
+    // TLS and the .creds file.
+    crate::auth::round_trip(&config).await;
 
     // No credentials: refused by the server.
     let mut anonymous = config.clone();
