@@ -88,11 +88,7 @@ impl Converter {
                 }
                 event
             }
-            Some(reader) => {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(record);
-                reader.read(&mut self.scratch, read_at)?
-            }
+            Some(reader) => reader.read_record(record, &mut self.scratch, read_at)?,
         };
         if let Some(parser) = &self.parser {
             event
@@ -109,6 +105,52 @@ mod tests {
     use crate::Severity;
 
     const READ_AT: Timestamp = Timestamp::from_nanos(1_700_000_000_000_000_000);
+
+    /// A JSON record reads the same through the converter (parsed first, the number check
+    /// only for a line holding an `f64`) as through [`EventReader::read`] (the check
+    /// first): numbers kept as written or not, errors, unreadable times.
+    #[test]
+    fn json_records_read_the_same_as_through_the_reader() {
+        let lines: &[&str] = &[
+            r#"{"message":"no floats","n":42,"big":18446744073709551615,"neg":-9223372036854775808}"#,
+            r#"{"latency_ms":1406.38,"message":"a float an f64 keeps"}"#,
+            r#"{"x":0.30000000000000001,"message":"17 digits: kept as written"}"#,
+            r#"{"x":0.30000000000000004}"#,
+            r#"{"big":18446744073709551616}"#,
+            r#"{"x":1E400}"#,
+            r#"{"x":1e5,"y":-0.0000000000000000000001}"#,
+            r#"{"nested":{"deep":[1.5,{"z":123456789012345678901234567890.5}]}}"#,
+            r#"{"q":"a \" 1.5e300 \\","n":1.25}"#,
+            r#"{"ts":"1763900000000781080","severity":"debug","m":"\u00e9\n"}"#,
+            r#"{"time":"yesterday","level":"loud"}"#,
+            r#"{"time":1667443947.25}"#,
+            r#"[1,2]"#,
+            r#"{"unterminated":"#,
+            r#"not json"#,
+            r#"{"a":1}{"b":2}"#,
+        ];
+        for line in lines {
+            let mut converter = Converter::new(RecordFormat::Json, None, FromJsonConfig::default());
+            let converted = converter.convert(line.as_bytes(), None, READ_AT);
+            let mut reader = EventReader::new(FromJsonConfig::default());
+            let read = reader.read(&mut line.as_bytes().to_vec(), READ_AT);
+            assert_eq!(format!("{converted:?}"), format!("{read:?}"), "{line}");
+            assert_eq!(converter.unreadable(), reader.unreadable(), "{line}");
+        }
+        // The cases the check is for are there: a number kept as written, and one not.
+        let mut converter = Converter::new(RecordFormat::Json, None, FromJsonConfig::default());
+        let kept = converter
+            .convert(lines[2].as_bytes(), None, READ_AT)
+            .unwrap();
+        assert!(
+            kept.attrs.to_json().contains("0.30000000000000001"),
+            "{kept:?}"
+        );
+        let plain = converter
+            .convert(lines[1].as_bytes(), None, READ_AT)
+            .unwrap();
+        assert!(plain.attrs.to_json().contains("1406.38"), "{plain:?}");
+    }
 
     fn check(
         format: RecordFormat,

@@ -217,6 +217,38 @@ impl EventReader {
         Ok(event)
     }
 
+    /// Like [`EventReader::read`] for a record the caller keeps: `record` is copied into
+    /// `scratch` and parsed there first, and the number check (a number an `f64` would
+    /// change is kept as written, `crate::numbers`) looks at `record` only when the parsed
+    /// line holds a number read as an `f64`, the only kind an `f64` can change (an integer
+    /// simd-json reads as `i64` or `u64` is exact). Lines without one, most log lines,
+    /// skip the check's scan; a line the check keeps numbers of, or one simd-json
+    /// refuses, is read the whole way of [`EventReader::read`], so the result is the same.
+    pub(crate) fn read_record(
+        &mut self,
+        record: &[u8],
+        scratch: &mut Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Event, Error> {
+        scratch.clear();
+        scratch.extend_from_slice(record);
+        let mut tape = std::mem::replace(&mut self.tape, simd_json::Tape(Vec::new())).reset();
+        if simd_json::fill_tape(scratch, &mut self.buffers, &mut tape).is_ok()
+            && !(has_f64(&tape) && crate::numbers::may_need_text(record))
+        {
+            let done = event_from_tape(&tape, now, &self.config);
+            self.tape = tape.reset();
+            let (event, unread) = done?;
+            self.unreadable.add(unread);
+            return Ok(event);
+        }
+        self.tape = tape.reset();
+        // Parsing overwrote the copy in place: the whole way, on a fresh one.
+        scratch.clear();
+        scratch.extend_from_slice(record);
+        self.read(scratch, now)
+    }
+
     /// How many of the events read so far had a time or level member that could not be
     /// read (sent with the read time or `sev` 3, the raw value kept as an attribute).
     pub fn unreadable(&self) -> Unreadable {
@@ -291,16 +323,34 @@ fn event_from_slice(
     // Read from the tape itself, which is reused from line to line.
     let mut tape = std::mem::replace(spare_tape, simd_json::Tape(Vec::new())).reset();
     simd_json::fill_tape(line, buffers, &mut tape).map_err(|e| invalid(e.to_string()))?;
+    let done = event_from_tape(&tape, now, config);
+    *spare_tape = tape.reset();
+    done
+}
+
+/// The event of a parsed line.
+fn event_from_tape(
+    tape: &simd_json::Tape<'_>,
+    now: Timestamp,
+    config: &FromJsonConfig,
+) -> Result<(Event, Unread), Error> {
     let root = TapeValue(&tape.0);
-    let done = if matches!(root.node(), Node::Object) {
+    if matches!(root.node(), Node::Object) {
         let mut members = Vec::with_capacity(root.container_len());
         members.extend(root.entries());
         event_from_members(&mut members, now, config)
     } else {
-        Err(not_object())
-    };
-    *spare_tape = tape.reset();
-    done
+        Err(Error::InvalidJson {
+            reason: "expected a JSON object".to_owned(),
+        })
+    }
+}
+
+/// Whether a parsed line holds a number read as an `f64`.
+fn has_f64(tape: &simd_json::Tape<'_>) -> bool {
+    tape.0
+        .iter()
+        .any(|n| matches!(n, simd_json::Node::Static(simd_json::StaticNode::F64(_))))
 }
 
 /// How [`Event::from_json_object`] reads an object.

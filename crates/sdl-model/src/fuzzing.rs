@@ -86,12 +86,22 @@ pub fn severity(data: &[u8]) {
 /// NDJSON line to event (simd-json's tape, walked directly): never a panic; lenient reading
 /// never refuses a JSON object; and on a line `serde_json` reads as an object, the same
 /// attribute keys and level as the `serde_json` path (values may differ where a number is
-/// beyond what `serde_json` keeps, and the time with them).
+/// beyond what `serde_json` keeps, and the time with them); and [`crate::Converter`] (which
+/// parses first) gives exactly what [`EventReader::read`] (which checks numbers first) does.
 pub fn event(data: &[u8]) {
     let now = Timestamp::from_nanos(1_700_000_000_000_000_000);
     let config = FromJsonConfig::default();
     let mut line = data.to_vec();
     let read = EventReader::new(config.clone()).read(&mut line, now);
+    // The converter parses first and checks numbers only for a line holding an f64: the
+    // same result as the reader, which checks first.
+    let converted = crate::Converter::new(crate::RecordFormat::Json, None, config.clone())
+        .convert(data, None, now);
+    assert_eq!(
+        format!("{converted:?}"),
+        format!("{read:?}"),
+        "the converter and the reader differ"
+    );
     if let Ok(event) = &read {
         let text = event.attrs.to_json();
         // `IgnoredAny` checks the syntax only: numbers of any size pass, as RFC 8259 has it.
