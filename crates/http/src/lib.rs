@@ -45,4 +45,4 @@ pub use client::{Body, Client, ClientConfig, USER_AGENT_VALUE, authorization, fu
 pub use counts::{OnTheWire, RequestCounts};
 pub use error::{BoxError, Error, FailureKind, error_chain};
 pub use secret::Secret;
-pub use url::{IngestUrl, is_loopback};
+pub use url::{IngestUrl, is_loopback, user_info};

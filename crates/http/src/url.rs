@@ -140,16 +140,32 @@ pub(crate) fn redact_query(url: &str) -> String {
     }
 }
 
-/// A URL as an error may show it: no query string, and nothing of any credentials before
-/// the host. Users type passwords raw, so the cut is at the *last* `@` before the query
-/// (`user:p@ss@host` must not show `ss`), with or without a scheme.
-fn displayable(url: &str) -> String {
-    let url = redact_query(url);
+/// Where the user info of `url` is (`user:password` or a token, before the host), if it
+/// has any: from after the scheme (or the start) to the *last* `@` before any fragment,
+/// since users type passwords raw (`user:p@ss/w?rd@host` must not show any of it).
+///
+/// ```
+/// use logferry_http::user_info;
+/// let url = "nats://alice:p@ss/w?rd@127.0.0.1:4222";
+/// assert_eq!(user_info(url).map(|r| &url[r]), Some("alice:p@ss/w?rd"));
+/// assert_eq!(user_info("https://ingest.example.com/x"), None);
+/// ```
+pub fn user_info(url: &str) -> Option<std::ops::Range<usize>> {
     let end = url.find('#').unwrap_or(url.len());
     let start = url.find("://").map_or(0, |s| s + 3);
-    match url[..end].rfind('@') {
-        Some(at) if at >= start => format!("{}***{}", &url[..start], &url[at..]),
-        _ => url,
+    url[..end]
+        .rfind('@')
+        .filter(|&at| at >= start)
+        .map(|at| start..at)
+}
+
+/// A URL as an error may show it: no query string, and nothing of any credentials before
+/// the host ([`user_info`]), with or without a scheme.
+fn displayable(url: &str) -> String {
+    let url = redact_query(url);
+    match user_info(&url) {
+        Some(r) => format!("{}***{}", &url[..r.start], &url[r.end..]),
+        None => url,
     }
 }
 

@@ -50,28 +50,9 @@ impl Error {
     }
 }
 
-/// A password or a token: kept out of every `Debug` (and it has no `Display`), so it
-/// reaches no log, error or metric by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps `value`.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The value itself, for the server's `CONNECT` only.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+/// A password or a token: kept out of every `Debug` and `Display` (the project's one
+/// credential type).
+pub use logferry_http::Secret;
 
 /// `url` with the secret of its user info replaced by `<redacted>`, for logs, errors and
 /// `Debug`: NATS takes `nats://user:password@host` and `nats://token@host`, so the
@@ -81,21 +62,17 @@ impl std::fmt::Debug for Secret {
 /// use logferry_nats::redact_url;
 /// assert_eq!(redact_url("nats://alice:s3cret@127.0.0.1:4222"), "nats://alice:<redacted>@127.0.0.1:4222");
 /// assert_eq!(redact_url("tls://t0ken@nats-1"), "tls://<redacted>@nats-1");
+/// assert_eq!(redact_url("nats://bob:a/b?c@nats-1"), "nats://bob:<redacted>@nats-1");
 /// assert_eq!(redact_url("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
 /// ```
 pub fn redact_url(url: &str) -> std::borrow::Cow<'_, str> {
-    let start = url.find("://").map_or(0, |i| i + 3);
-    let authority_end = url[start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| start + i);
-    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+    let Some(info) = logferry_http::user_info(url) else {
         return url.into();
     };
-    let keep = match url[start..at].find(':') {
-        Some(colon) => &url[..start + colon + 1],
-        None => &url[..start],
-    };
-    format!("{keep}<redacted>{}", &url[at..]).into()
+    let keep = url[info.clone()]
+        .find(':')
+        .map_or(info.start, |colon| info.start + colon + 1);
+    format!("{}<redacted>{}", &url[..keep], &url[info.end..]).into()
 }
 
 /// How the client proves who it is to the server: one way at most (a client
@@ -731,10 +708,10 @@ mod tests {
             debug.contains("nats://alice:<redacted>@127.0.0.1"),
             "{debug}"
         );
-        let Err(error) = connect(&config).await else {
-            panic!("nothing listens on {port}");
-        };
-        let error = error.to_string();
+        let error = connect(&config)
+            .await
+            .expect_err("nothing listens")
+            .to_string();
         assert!(
             !error.contains("url-pass") && !error.contains("url-token"),
             "{error}"

@@ -146,10 +146,10 @@ impl NatsArgs {
         } else if let (Some(user), Some(password)) = (&self.user, &self.password) {
             Auth::UserPassword {
                 user: user.clone(),
-                password: logferry::nats::Secret::new(password.expose()),
+                password: password.clone(),
             }
         } else if let Some(token) = &self.token {
-            Auth::Token(logferry::nats::Secret::new(token.expose()))
+            Auth::Token(token.clone())
         } else {
             Auth::None
         };
@@ -192,9 +192,9 @@ fn auth(auth: &logferry_config::NatsAuth) -> Auth {
         NatsAuth::CredentialsFile(p) => Auth::CredentialsFile(p.clone()),
         NatsAuth::UserPassword { user, password } => Auth::UserPassword {
             user: user.clone(),
-            password: logferry::nats::Secret::new(password.clone()),
+            password: Secret::new(password.as_str()),
         },
-        NatsAuth::Token(t) => Auth::Token(logferry::nats::Secret::new(t.clone())),
+        NatsAuth::Token(t) => Auth::Token(Secret::new(t.as_str())),
         NatsAuth::NkeySeedFile(p) => Auth::NkeySeedFile(p.clone()),
         _ => Auth::None,
     }
