@@ -61,14 +61,12 @@ impl fmt::Debug for UrlsShown<'_> {
 }
 
 /// Whether `url` carries user info (`scheme://user:password@host`, `scheme://token@host`),
-/// which may be a secret.
+/// which may be a secret: an `@` anywhere before a fragment, since users type passwords
+/// raw (`user:pa/ss@host` holds one before its `/`), as `logferry_http::user_info` reads
+/// it.
 pub(crate) fn has_user_info(url: &str) -> bool {
-    let Some((_, rest)) = url.split_once("://") else {
-        return false;
-    };
-    rest.split(['/', '?', '#'])
-        .next()
-        .is_some_and(|authority| authority.contains('@'))
+    url.split_once("://")
+        .is_some_and(|(_, rest)| rest.split('#').next().is_some_and(|r| r.contains('@')))
 }
 
 /// A whole configuration file.

@@ -171,13 +171,13 @@ fn a_password_or_token_inside_a_url_never_shows_in_debug() {
     // On a worker's source, in a cluster's list.
     let worker = WORKER.replace(
         r#"url = ["nats://n1:4222", "nats://n2:4222"]"#,
-        r#"url = ["nats://w:url-pass@n1:4222", "nats://url-token@n2:4222", "nats://n3:4222"]"#,
+        r#"url = ["nats://w:url-pass@n1:4222", "nats://url-token@n2:4222", "nats://n3:4222", "nats://w:url/pass@n4:4222"]"#,
     );
     assert_ne!(worker, WORKER);
     let config = parse(&worker).unwrap();
     let debug = format!("{config:?}");
     assert!(
-        !debug.contains("url-pass") && !debug.contains("url-token"),
+        !debug.contains("url-pass") && !debug.contains("url-token") && !debug.contains("url/pass"),
         "{debug}"
     );
     assert!(
