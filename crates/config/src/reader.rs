@@ -156,7 +156,6 @@ fn found(v: &DeValue<'_>) -> &'static str {
     }
 }
 
-/// A table's entries in file order.
 /// What is wrong with the NATS keys `keys` (a `nats` source's or sink's, in file order,
 /// `-` read as `_`), if anything: two ways to authenticate ([`NatsAuth::KEYS`]), `user`
 /// without `password` or the reverse, `client_cert` without `client_key` or the reverse.
@@ -197,14 +196,7 @@ fn nats_keys_problem(keys: &[String]) -> Option<(usize, String)> {
     None
 }
 
-/// `table`'s keys in file order, `-` read as `_`.
-fn key_names(table: &DeTable<'_>) -> Vec<String> {
-    entries(table)
-        .into_iter()
-        .map(|(k, _)| k.get_ref().replace('-', "_"))
-        .collect()
-}
-
+/// A table's entries in file order.
 fn entries<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Key<'i>, &'t Value<'i>)> {
     let mut all: Vec<_> = table.iter().collect();
     all.sort_by_key(|(k, _)| k.span().start);
@@ -259,6 +251,23 @@ impl Reader<'_> {
 
     fn err(&self, span: Range<usize>, key_path: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::at(self.path, self.loc(&span), key_path, message)
+    }
+
+    /// Refuses the keys of the `nats` source or sink `table` at `path` that
+    /// [`nats_keys_problem`] finds wrong, at the key.
+    fn nats_keys(&self, table: &DeTable<'_>, path: &str) -> Result<()> {
+        let entries = entries(table);
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(k, _)| k.get_ref().replace('-', "_"))
+            .collect();
+        match nats_keys_problem(&names) {
+            Some((i, why)) => {
+                let k = entries[i].0.get_ref();
+                Err(self.err(entries[i].0.span(), &join(path, k.as_ref()), why))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Unknown keys of `table` are errors, with a suggestion.
@@ -879,10 +888,7 @@ impl Reader<'_> {
         };
         let subject = optional("subject")?.map(|(s, _)| s);
         let format = self.format(table, &at("format"))?;
-        if let Some((i, why)) = nats_keys_problem(&key_names(table)) {
-            let (k, _) = entries(table)[i];
-            return Err(self.err(k.span(), &at(k.get_ref().as_ref()), why));
-        }
+        self.nats_keys(table, path)?;
         // The secrets themselves are never marked: their `Debug` never shows them.
         let mut from_env = false;
         let mut value = |k: &str| -> Result<Option<String>> {
@@ -1278,11 +1284,8 @@ impl Reader<'_> {
                 ));
             }
         }
-        if kind == SinkKind::Nats
-            && let Some((i, why)) = nats_keys_problem(&key_names(table))
-        {
-            let (k, _) = entries(table)[i];
-            return Err(self.err(k.span(), &join(path, k.get_ref().as_ref()), why));
+        if kind == SinkKind::Nats {
+            self.nats_keys(table, path)?;
         }
         let mut options = Vec::new();
         for (key, value) in entries(table) {
