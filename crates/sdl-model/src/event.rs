@@ -232,17 +232,23 @@ impl EventReader {
     ) -> Result<Event, Error> {
         scratch.clear();
         scratch.extend_from_slice(record);
-        let mut tape = std::mem::replace(&mut self.tape, simd_json::Tape(Vec::new())).reset();
-        if simd_json::fill_tape(scratch, &mut self.buffers, &mut tape).is_ok()
-            && !(has_f64(&tape) && crate::numbers::may_need_text(record))
-        {
-            let done = event_from_tape(&tape, now, &self.config);
-            self.tape = tape.reset();
+        let config = &self.config;
+        let first = on_tape(
+            scratch,
+            &mut self.buffers,
+            &mut self.tape,
+            |tape| match tape {
+                Ok(tape) if !(has_f64(tape) && crate::numbers::may_need_text(record)) => {
+                    Some(event_from_tape(tape, now, config))
+                }
+                _ => None,
+            },
+        );
+        if let Some(done) = first {
             let (event, unread) = done?;
             self.unreadable.add(unread);
             return Ok(event);
         }
-        self.tape = tape.reset();
         // Parsing overwrote the copy in place: the whole way, on a fresh one.
         scratch.clear();
         scratch.extend_from_slice(record);
@@ -303,9 +309,6 @@ fn event_from_slice(
     // simd-json reads numbers as `i64`, `u64` or `f64`: a line holding a number an `f64`
     // would change is read keeping it as written (crate::numbers), at any depth.
     let invalid = |reason: String| Error::InvalidJson { reason };
-    let not_object = || Error::InvalidJson {
-        reason: "expected a JSON object".to_owned(),
-    };
     let validate = |copy: &mut [u8]| {
         simd_json::to_borrowed_value_with_buffers(copy, buffers)
             .map(drop)
@@ -321,11 +324,31 @@ fn event_from_slice(
         return event_from_members::<crate::numbers::Raw<'_>, _>(&mut members, now, config);
     }
     // Read from the tape itself, which is reused from line to line.
-    let mut tape = std::mem::replace(spare_tape, simd_json::Tape(Vec::new())).reset();
-    simd_json::fill_tape(line, buffers, &mut tape).map_err(|e| invalid(e.to_string()))?;
-    let done = event_from_tape(&tape, now, config);
-    *spare_tape = tape.reset();
+    on_tape(line, buffers, spare_tape, |tape| {
+        event_from_tape(tape.map_err(|e| invalid(e.to_string()))?, now, config)
+    })
+}
+
+/// `line` parsed onto the allocation of `spare`, a tape reused from line to line, and
+/// handed to `read`; the allocation goes back to `spare` whatever the outcome.
+fn on_tape<R>(
+    line: &mut [u8],
+    buffers: &mut simd_json::Buffers,
+    spare: &mut simd_json::Tape<'static>,
+    read: impl FnOnce(simd_json::Result<&simd_json::Tape<'_>>) -> R,
+) -> R {
+    let mut tape = std::mem::replace(spare, simd_json::Tape(Vec::new())).reset();
+    let parsed = simd_json::fill_tape(line, buffers, &mut tape);
+    let done = read(parsed.map(|()| &tape));
+    *spare = tape.reset();
     done
+}
+
+/// The error of a line that is JSON but not an object.
+fn not_object() -> Error {
+    Error::InvalidJson {
+        reason: "expected a JSON object".to_owned(),
+    }
 }
 
 /// The event of a parsed line.
@@ -340,9 +363,7 @@ fn event_from_tape(
         members.extend(root.entries());
         event_from_members(&mut members, now, config)
     } else {
-        Err(Error::InvalidJson {
-            reason: "expected a JSON object".to_owned(),
-        })
+        Err(not_object())
     }
 }
 
