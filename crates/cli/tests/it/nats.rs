@@ -681,6 +681,30 @@ async fn a_worker_hands_a_batch_back_no_sooner_than_the_endpoints_retry_after() 
     emu.shutdown().await;
 }
 
+/// An edge with `edge_keys` (in `dir/edge`) and a worker with `worker_keys` (in
+/// `dir/worker`, after the subject), both given `env`: 3,000 lines appended to the edge's
+/// input arrive once each, and the worker exits 0. The edge, still running.
+fn edge_and_worker_deliver(
+    emu: &Emulator,
+    dir: &Path,
+    urls: &[String],
+    edge_keys: &str,
+    worker_keys: &str,
+    env: &[(&str, &str)],
+) -> Daemon {
+    let edge_dir = dir.join("edge");
+    let edge = Daemon::start_with(emu, &edge_config(&edge_dir, urls, edge_keys), env);
+    let worker_keys = format!("{SUBJECT}\n{worker_keys}");
+    let worker_config = worker_config(emu, &dir.join("worker"), urls, &worker_keys);
+    let worker = Daemon::start_with(emu, &worker_config, env);
+    const N: usize = 3_000;
+    append(&edge_dir.join("app.log"), 0..N);
+    let total = all_arrived(emu, N, &[&edge, &worker], Duration::from_secs(60));
+    assert_eq!(total, N, "every line, once");
+    assert!(worker.term(), "the worker exits 0");
+    edge
+}
+
 /// The config's `ca_file` and `credentials_file`, on an edge's `nats` sink and on a
 /// worker's `nats` source, reach a nats-server in operator mode behind TLS (its CA and a
 /// user's `.creds` file made by the test): every line arrives. A worker without the
@@ -695,16 +719,7 @@ async fn ca_file_and_credentials_file_from_the_config_reach_a_secured_server() {
     let urls = vec![secured.server.url()];
     let ca = format!("ca_file = \"{}\"", secured.ca.display());
     let keys = format!("{ca}\ncredentials_file = \"{}\"", secured.creds.display());
-    let edge_dir = dir.path().join("edge");
-    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, &keys));
-    let worker_dir = dir.path().join("worker");
-    let worker_keys = format!("{SUBJECT}\n{keys}");
-    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
-    const N: usize = 3_000;
-    append(&edge_dir.join("app.log"), 0..N);
-    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
-    assert_eq!(total, N, "every line, once");
-    assert!(worker.term(), "the worker exits 0");
+    let edge = edge_and_worker_deliver(&emu, dir.path(), &urls, &keys, &keys, &[]);
 
     // The same worker without its credentials file: the server refuses it.
     let anonymous_dir = dir.path().join("anonymous");
@@ -743,16 +758,8 @@ async fn client_cert_and_client_key_from_the_config_reach_a_server_that_verifies
             k.display()
         )
     };
-    let edge_dir = dir.path().join("edge");
-    let edge = Daemon::start(&emu, &edge_config(&edge_dir, &urls, &cert(&m.client)));
-    let worker_dir = dir.path().join("worker");
-    let worker_keys = format!("{SUBJECT}\n{}", cert(&m.client));
-    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
-    const N: usize = 3_000;
-    append(&edge_dir.join("app.log"), 0..N);
-    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
-    assert_eq!(total, N, "every line, once");
-    assert!(worker.term(), "the worker exits 0");
+    let keys = cert(&m.client);
+    let edge = edge_and_worker_deliver(&emu, dir.path(), &urls, &keys, &keys, &[]);
     assert!(edge.term(), "the edge exits 0");
 
     // Without a certificate: the server ends the handshake.
@@ -798,21 +805,16 @@ async fn user_and_password_and_an_nkey_seed_file_from_the_config() {
     );
     let server = Server::start_configured(&nats_dir.join("store"), &conf).unwrap();
     let urls = vec![server.url()];
-    let edge_dir = dir.path().join("edge");
     let edge_keys = "user = \"edge\"\npassword = \"${NATS_PASSWORD}\"";
-    let edge = Daemon::start_with(
+    let worker_keys = format!("nkey_seed_file = \"{}\"", seed_file.display());
+    let edge = edge_and_worker_deliver(
         &emu,
-        &edge_config(&edge_dir, &urls, edge_keys),
+        dir.path(),
+        &urls,
+        edge_keys,
+        &worker_keys,
         &[("NATS_PASSWORD", PASSWORD)],
     );
-    let worker_dir = dir.path().join("worker");
-    let worker_keys = format!("{SUBJECT}\nnkey_seed_file = \"{}\"", seed_file.display());
-    let worker = Daemon::start(&emu, &worker_config(&emu, &worker_dir, &urls, &worker_keys));
-    const N: usize = 3_000;
-    append(&edge_dir.join("app.log"), 0..N);
-    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
-    assert_eq!(total, N, "every line, once");
-    assert!(worker.term(), "the worker exits 0");
 
     const WRONG: &str = "wrong-pass-Kx27";
     let wrong_keys = format!("{SUBJECT}\nuser = \"edge\"\npassword = \"${{NATS_PASSWORD}}\"");
@@ -859,20 +861,8 @@ async fn a_token_from_the_config() {
     let urls = vec![server.url()];
     let keys = "token = \"${NATS_TOKEN}\"";
     let env = [("NATS_TOKEN", TOKEN)];
-    let edge_dir = dir.path().join("edge");
-    let edge = Daemon::start_with(&emu, &edge_config(&edge_dir, &urls, keys), &env);
-    let worker_dir = dir.path().join("worker");
+    let edge = edge_and_worker_deliver(&emu, dir.path(), &urls, keys, keys, &env);
     let worker_keys = format!("{SUBJECT}\n{keys}");
-    let worker = Daemon::start_with(
-        &emu,
-        &worker_config(&emu, &worker_dir, &urls, &worker_keys),
-        &env,
-    );
-    const N: usize = 3_000;
-    append(&edge_dir.join("app.log"), 0..N);
-    let total = all_arrived(&emu, N, &[&edge, &worker], Duration::from_secs(60));
-    assert_eq!(total, N, "every line, once");
-    assert!(worker.term(), "the worker exits 0");
 
     const WRONG: &str = "t0ken-Wr66";
     let wrong = Daemon::start_with(
