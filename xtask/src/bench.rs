@@ -123,13 +123,13 @@ fn run(options: &Options) -> Result<()> {
 
     // The limits.
     let gzip1 = median(options.runs, || gzip_command(&syslog, 1))?;
-    let ours1 = median(options.runs, || batch_gzip(&syslog, 1))?;
+    let ours1 = median(options.runs, || Ok(batch_gzip(&syslog, 1, 1)?.0))?;
     rows.push(Row::limit(
         "batch gzip level 1, our encoder (libdeflate), one core",
         syslog_mb / ours1,
     ));
     rows.push(Row::limit("`gzip -1` command, one core", syslog_mb / gzip1));
-    let ours6 = median(options.runs, || batch_gzip(&syslog, 6))?;
+    let ours6 = median(options.runs, || Ok(batch_gzip(&syslog, 6, 1)?.0))?;
     let gzip6 = median(options.runs, || gzip_command(&syslog, 6))?;
     rows.push(Row::limit(
         "batch gzip level 6, our encoder, one core",
@@ -351,12 +351,14 @@ fn gzip_command(file: &Path, level: u8) -> Result<f64> {
     Ok(started.elapsed().as_secs_f64())
 }
 
-/// Seconds for our batch encoder to gzip `file` in 1 MiB batches on one core, measured
-/// by the release-built `gzip-limit` binary (this xtask is a debug build).
-fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
+/// Our batch encoder gzipping `file` at `level` in 1 MiB batches on `threads` threads at
+/// once, measured by the release-built `gzip-limit` binary (this xtask is a debug build):
+/// (wall seconds, CPU seconds of the encoding threads).
+pub(crate) fn batch_gzip(file: &Path, level: u8, threads: usize) -> Result<(f64, f64)> {
     let out = Command::new(bin("gzip-limit"))
         .arg(file)
         .arg(level.to_string())
+        .arg(threads.to_string())
         .output()?;
     if !out.status.success() {
         bail!(
@@ -365,7 +367,10 @@ fn batch_gzip(file: &Path, level: u8) -> Result<f64> {
         );
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    Ok(text.split_whitespace().next().unwrap_or_default().parse()?)
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    let wall = fields.next().context("gzip-limit printed nothing")??;
+    let cpu = fields.next().transpose()?.unwrap_or(wall);
+    Ok((wall, cpu))
 }
 
 /// Seconds to POST `total_mib` MiB to a count-only plain-HTTP emulator over 4 connections.

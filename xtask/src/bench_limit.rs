@@ -25,7 +25,7 @@
 //! - `cef`: ArcSight CEF lines from a firewall, a proxy and an EDR, with random
 //!   addresses, users, hashes and request URLs.
 
-use crate::bench::{Emulator, bin, clock_ticks, mb, sample};
+use crate::bench::{Emulator, batch_gzip, bin, clock_ticks, mb, sample};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -447,27 +447,6 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
     Ok(Shipped { wall, cpu, rss_kb })
 }
 
-/// The batch encoder on `input` on `threads` threads at once: (wall seconds, CPU seconds of
-/// the encoding threads).
-fn encoder(input: &Path, threads: usize) -> Result<(f64, f64)> {
-    let out = Command::new(bin("gzip-limit"))
-        .arg(input)
-        .arg("1")
-        .arg(threads.to_string())
-        .output()?;
-    if !out.status.success() {
-        bail!(
-            "gzip-limit failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut fields = text.split_whitespace().map(str::parse::<f64>);
-    let wall = fields.next().context("gzip-limit printed nothing")??;
-    let cpu = fields.next().transpose()?.unwrap_or(wall);
-    Ok((wall, cpu))
-}
-
 /// One round of one variant: the encoder on one core and on every core, then logferry.
 struct Round {
     enc_wall: f64,
@@ -514,8 +493,8 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
             for (i, (what, tls)) in variants.iter().enumerate() {
                 // The encoders right before each logferry run: the fractions are taken
                 // within the round.
-                let (enc_wall, enc_cpu) = encoder(&input, 1)?;
-                let (all_wall, _) = encoder(&input, cores as usize)?;
+                let (enc_wall, enc_cpu) = batch_gzip(&input, 1, 1)?;
+                let (all_wall, _) = batch_gzip(&input, 1, cores as usize)?;
                 let shipped = ship(&input, *tls, &[])?;
                 println!(
                     "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s (encoder {:.2} s)",

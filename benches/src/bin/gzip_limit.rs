@@ -1,8 +1,8 @@
 //! `gzip-limit FILE LEVEL [THREADS]`: prints the seconds logferry's batch encoder takes to
 //! gzip FILE in 1 MiB batches on THREADS threads (one by default; read before timing), then
-//! the CPU seconds the encoding threads used meanwhile (from `/proc/thread-self/stat`; the wall time again where that
-//! cannot be read). The single-core compression limit in `cargo xtask bench`, built in
-//! release like the binaries it is compared with.
+//! the CPU seconds the encoding threads used meanwhile (from `/proc/thread-self/stat`; the
+//! wall time again where that cannot be read). The compression limit in `cargo xtask
+//! bench`, built in release like the binaries it is compared with.
 
 use std::process::ExitCode;
 use std::time::Instant;
