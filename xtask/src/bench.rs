@@ -963,6 +963,23 @@ pub(crate) fn sample(pid: u32, tick: f64) -> Option<(f64, u64)> {
     Some((ticks / tick, kb))
 }
 
+/// Busy and total CPU ticks of the whole machine since boot, from `/proc/stat` (busy is
+/// everything but idle and I/O wait): two readings give the share of the machine a run
+/// kept busy, its own processes and everything they talk to.
+pub(crate) fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<u64> = cpu
+        .split_whitespace()
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let total: u64 = ticks.iter().sum();
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    Some((total - idle, total))
+}
+
 /// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target`.
 fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from)

@@ -18,7 +18,7 @@
 //! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
 //! it, to see how far holding more messages lets compression run ahead of the requests.
 
-use crate::bench::{Emulator, bin, mb, wait_until};
+use crate::bench::{Emulator, bin, machine_ticks, mb};
 use crate::bench_daemon::DaemonRow;
 use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
@@ -61,7 +61,7 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
         target: "≥ 200 MB/s".into(),
         met: rate >= 200.0,
     });
-    let one = drain(&server, &dir.join("w1"), 1, lines, false, false)?;
+    let one = drain(&server, &dir.join("w1"), 1, lines, false, false)?.secs;
     drop(server);
     let file = file_daemon(&dir.join("file"), &backlog, lines)?;
     let (one_rate, file_rate) = (mb(bytes) / one, mb(bytes) / file);
@@ -93,7 +93,17 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
             fill(&server, &dir.join(format!("edge-{name}")), &backlog, lines)?;
             drained.push(drain(&server, &dir.join(&name), workers, lines, true, pin)?);
         }
-        let (one_co, two_co) = (mb(bytes) / drained[0], mb(bytes) / drained[1]);
+        let [one, two] = [&drained[0], &drained[1]].map(|d| d.steady.as_ref().expect("count-only"));
+        let (one_co, two_co) = (one.rate(bytes), two.rate(bytes));
+        let (one_all, two_all) = (mb(bytes) / drained[0].secs, mb(bytes) / drained[1].secs);
+        let busy = match (one.busy, two.busy) {
+            (Some(one), Some(two)) => format!(
+                "; the machine {:.0}% busy with one worker, {:.0}% with two (workers, nats-server and emulator, from /proc/stat)",
+                one * 100.0,
+                two * 100.0,
+            ),
+            _ => String::new(),
+        };
         let what = if pin {
             "two workers vs one, each worker kept to a core of its own (`taskset`; nats-server and a count-only emulator run on either)"
         } else {
@@ -102,8 +112,9 @@ pub(crate) fn rows(scratch: &Path, syslog: &Path) -> Result<Vec<DaemonRow>> {
         rows.push(DaemonRow {
             what: what.into(),
             result: format!(
-                "{two_co:.1} MB/s, {:.2} × one worker ({one_co:.1} MB/s) into the same count-only emulator",
-                two_co / one_co
+                "{two_co:.1} MB/s, {:.2} × one worker ({one_co:.1} MB/s) into the same count-only emulator, from 90% to 10% of the stream left{busy}; start to end {:.2} × ({two_all:.1} vs {one_all:.1} MB/s)",
+                two_co / one_co,
+                two_all / one_all,
             ),
             target: "≥ 1.6 × one worker (with the emulator not the bottleneck)".into(),
             met: two_co >= 1.6 * one_co,
@@ -287,7 +298,8 @@ fn fill(server: &Server, dir: &Path, backlog: &Path, lines: u64) -> Result<f64> 
 /// it is not what limits the workers) and the end is the stream empty: its retention
 /// removes a message once a worker acknowledged it, which it does only after delivery;
 /// the workers' ledgers must then add up to `lines`. With `pin`, worker `i` runs on core
-/// `i` only.
+/// `i` only. Also the share of the machine's CPU time that was busy meanwhile (anything
+/// but idle), when `/proc/stat` can say.
 fn drain(
     server: &Server,
     dir: &Path,
@@ -295,7 +307,7 @@ fn drain(
     lines: u64,
     count_only: bool,
     pin: bool,
-) -> Result<f64> {
+) -> Result<Drained> {
     let emu = Emulator::start_with(false, count_only, 0)?;
     let env = [
         ("HTTP_INGEST_URL", emu.str("http_ingest_url")),
@@ -327,12 +339,9 @@ fn drain(
         .enumerate()
         .map(|(i, c)| daemon_on(c, &env, pin.then_some(i)))
         .collect::<Result<Vec<_>>>()?;
+    let mut steady = None;
     if count_only {
-        wait_until(
-            "drain",
-            || server.stored().is_ok_and(|(messages, _)| messages == 0),
-            || format!("{} of {lines} records", emu.received()),
-        )?;
+        steady = Some(steady_window(server, lines, || emu.received())?);
     } else {
         emu.wait_received(lines, "drain")?;
     }
@@ -356,7 +365,69 @@ fn drain(
             bail!("drain: the workers' ledgers say {delivered} of {lines} records delivered");
         }
     }
-    Ok(secs)
+    Ok(Drained { secs, steady })
+}
+
+/// How long a drain took, from the workers' start to the end.
+struct Drained {
+    secs: f64,
+    /// With `count_only`: the steady part, [`steady_window`].
+    steady: Option<Steady>,
+}
+
+/// The middle of a drain: from the stream holding 90% of its bytes to it holding 10%, so
+/// without the workers' start (connecting, creating the consumer, the first fetches) and
+/// the last messages, which a pool working a stream for hours does not have either.
+struct Steady {
+    /// Seconds for 80% of the stream.
+    secs: f64,
+    /// The share of the machine's CPU time that was busy meanwhile (anything but idle:
+    /// the workers, nats-server and the emulator), when `/proc/stat` can say.
+    busy: Option<f64>,
+}
+
+impl Steady {
+    /// MB/s of records, for a stream of `bytes` of them.
+    fn rate(&self, bytes: u64) -> f64 {
+        0.8 * mb(bytes) / self.secs
+    }
+}
+
+/// Waits until the stream is empty (its retention removes a message once a worker
+/// acknowledged it after delivery), timing its [`Steady`] window on the way (polled every
+/// 20 ms from the server's `/jsz`).
+fn steady_window(server: &Server, lines: u64, received: impl Fn() -> u64) -> Result<Steady> {
+    let full = server.stored()?.1.max(1);
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut start: Option<(Instant, Option<(u64, u64)>)> = None;
+    let mut end: Option<(Instant, Option<(u64, u64)>)> = None;
+    loop {
+        let (messages, bytes) = server.stored()?;
+        let now = (Instant::now(), machine_ticks());
+        if start.is_none() && bytes * 10 <= full * 9 {
+            start = Some(now);
+        }
+        if end.is_none() && bytes * 10 <= full {
+            end = Some(now);
+        }
+        if messages == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("drain: {} of {lines} records after 600 s", received());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ((t0, m0), (t1, m1)) = start
+        .zip(end)
+        .context("drain: the stream was empty at the start")?;
+    let busy = m0
+        .zip(m1)
+        .and_then(|((b0, n0), (b1, n1))| (n1 > n0).then(|| (b1 - b0) as f64 / (n1 - n0) as f64));
+    Ok(Steady {
+        secs: (t1 - t0).as_secs_f64().max(1e-3),
+        busy,
+    })
 }
 
 /// The same backlog shipped by a file-source daemon; the seconds until all arrived.
