@@ -667,7 +667,10 @@ impl Source for NatsSource {
     }
 }
 
-/// Connects, then fetches while the pipeline takes batches.
+/// Connects, then fetches while the pipeline takes batches. Fetching and reading are two
+/// tasks: while the messages of one fetch are inflated and checked (on the blocking pool,
+/// several at once), the next fetch is on its way; one task doing both, in turn, was
+/// what limited a worker (a fetch of two messages and reading them took about as long).
 async fn consume(
     config: NatsSourceConfig,
     stats: Arc<NatsSourceStats>,
@@ -677,7 +680,8 @@ async fn consume(
     let Some((bus, consumer)) = connect_worker(&config, &tx).await else {
         return;
     };
-    let permits = Arc::new(Semaphore::new(config.in_flight.max(1)));
+    let in_flight = config.in_flight.max(1);
+    let permits = Arc::new(Semaphore::new(in_flight));
     let (settle_tx, settle_rx) = mpsc::unbounded_channel();
     let settler = tokio::spawn(settle(
         settle_rx,
@@ -686,8 +690,18 @@ async fn consume(
         hold,
         bus.clone(),
     ));
+    // At most `in_flight` deliveries at a time: each holds a permit.
+    let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(read(
+        fetched_rx,
+        config.clone(),
+        stats.clone(),
+        bus,
+        settle_tx,
+        tx.clone(),
+    ));
     let mut failures = 0u32;
-    'fetching: loop {
+    loop {
         // Wait for room, then take as much as there is.
         let first = tokio::select! {
             () = tx.closed() => break,
@@ -719,45 +733,91 @@ async fn consume(
         for delivery in deliveries {
             let permit = held.pop().expect("no more messages than permits");
             stats.messages.fetch_add(1, Ordering::Relaxed);
-            let Some(batch) = batch_of(&delivery, &config, &stats, &bus).await else {
-                continue; // dead-lettered
-            };
-            if delivery.delivered > 1 {
-                stats.redelivered.fetch_add(1, Ordering::Relaxed);
-                stats
-                    .redelivered_records
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
-            let seq = delivery.stream_sequence;
-            let _ = settle_tx.send(Settlement::Hold(Box::new((
-                seq,
-                delivery.settle,
-                delivery.delivered,
-                permit,
-            ))));
-            let mut guard = Guard {
-                seq,
-                tx: settle_tx.clone(),
-                done: false,
-            };
-            let ack: Ack = Box::new(move || {
-                guard.done = true;
-                guard
-                    .tx
-                    .send(Settlement::Ack(guard.seq))
-                    .map_err(|_| "the NATS settler stopped".to_owned())
-            });
-            let item = Item::Batch {
-                batch,
-                ack: Some(ack),
-            };
-            if tx.send(item).await.is_err() {
-                break 'fetching; // the item (and its guard: a nak) is dropped
+            if fetched_tx.send((delivery, permit)).is_err() {
+                break; // the reader stopped: the pipeline is gone
             }
         }
     }
-    drop(settle_tx);
+    drop(fetched_tx);
+    let _ = reader.await;
     let _ = settler.await;
+}
+
+/// Reads fetched messages into batches for the pipeline, in the order fetched: each
+/// inflated and checked on the blocking pool ([`batch_of`]), up to `in_flight` at once,
+/// then held by the settler until the pipeline acknowledges its batch.
+async fn read(
+    fetched: mpsc::UnboundedReceiver<(Delivery, tokio::sync::OwnedSemaphorePermit)>,
+    config: NatsSourceConfig,
+    stats: Arc<NatsSourceStats>,
+    bus: Bus,
+    settle_tx: mpsc::UnboundedSender<Settlement>,
+    tx: mpsc::Sender<Item>,
+) {
+    let max_deliver = config.max_deliver;
+    let read =
+        futures_util::stream::unfold(
+            fetched,
+            |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+        )
+        .map(|(delivery, permit)| async move {
+            let (delivery, read) = tokio::task::spawn_blocking(move || {
+                let read = batch_of(&delivery, max_deliver);
+                (delivery, read)
+            })
+            .await
+            .expect("reading a message does not panic");
+            (delivery, read, permit)
+        })
+        .buffered(config.in_flight.max(1));
+    let mut read = std::pin::pin!(read);
+    while let Some((delivery, read, permit)) = read.next().await {
+        let batch = match read {
+            Ok(batch) => batch,
+            Err(why) => {
+                dead_letter(&delivery, &why, &config, &bus).await;
+                stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        if delivery.delivered > 1 {
+            stats.redelivered.fetch_add(1, Ordering::Relaxed);
+            stats
+                .redelivered_records
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        let seq = delivery.stream_sequence;
+        let _ = settle_tx.send(Settlement::Hold(Box::new((
+            seq,
+            delivery.settle,
+            delivery.delivered,
+            permit,
+        ))));
+        let mut guard = Guard {
+            seq,
+            tx: settle_tx.clone(),
+            done: false,
+        };
+        let ack: Ack = Box::new(move || {
+            guard.done = true;
+            guard
+                .tx
+                .send(Settlement::Ack(guard.seq))
+                .map_err(|_| "the NATS settler stopped".to_owned())
+        });
+        let item = Item::Batch {
+            batch,
+            ack: Some(ack),
+        };
+        if tx.send(item).await.is_err() {
+            break; // the item (and its guard: a nak) is dropped
+        }
+    }
+    // The pipeline is gone: what was fetched and not handed to it goes back at once.
+    while let Some((delivery, _, _)) = read.next().await {
+        let _ = delivery.settle.nak(Duration::ZERO).await;
+        stats.naked.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Connects and binds the consumer, retrying until it works or the pipeline is gone.
@@ -806,26 +866,17 @@ pub fn dead_letter_stream(stream: &str) -> String {
 
 /// The batch a message holds; `None` when it went to the dead-letter subject instead
 /// (delivered too often, or not a logferry batch).
-async fn batch_of(
-    delivery: &Delivery,
-    config: &NatsSourceConfig,
-    stats: &NatsSourceStats,
-    bus: &Bus,
-) -> Option<Batch> {
-    let why = if delivery.delivered > config.max_deliver {
-        format!(
-            "delivered {} times (max_deliver {}) without being delivered downstream",
-            delivery.delivered, config.max_deliver
-        )
-    } else {
-        match read_payload(&delivery.payload, &delivery.headers) {
-            Ok(batch) => return Some(batch),
-            Err(e) => format!("not a logferry batch: {e}"),
-        }
-    };
-    dead_letter(delivery, &why, config, bus).await;
-    stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
-    None
+/// The batch in `delivery`, or why it goes to the dead-letter subject: delivered more
+/// than `max_deliver` times, or not a logferry batch.
+fn batch_of(delivery: &Delivery, max_deliver: u64) -> Result<Batch, String> {
+    if delivery.delivered > max_deliver {
+        return Err(format!(
+            "delivered {} times (max_deliver {max_deliver}) without being delivered downstream",
+            delivery.delivered
+        ));
+    }
+    read_payload(&delivery.payload, &delivery.headers)
+        .map_err(|e| format!("not a logferry batch: {e}"))
 }
 
 /// The most a message's payload may inflate to: far above what an edge publishes (a
