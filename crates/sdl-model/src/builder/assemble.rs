@@ -260,17 +260,20 @@ impl Batch {
         Ok(())
     }
 
-    /// Takes over `spare`'s buffers (emptied) for its arena and pair ends, so requests
-    /// reuse arenas instead of growing a new one to the body's size each time.
+    /// Takes over `spare`'s buffers (emptied) for its arena, pair ends and events, so
+    /// requests reuse them instead of growing new ones to the body's size each time.
     fn reuse(&mut self, spare: Spare) {
         let Spare {
             mut arena,
             mut pair_ends,
+            slots,
         } = spare;
         arena.clear();
         pair_ends.clear();
+        debug_assert!(slots.is_empty(), "a spare's events were moved out");
         self.arena = arena;
         self.pair_ends = pair_ends;
+        self.slots = slots;
     }
 
     /// Assembles the body (the batch must not be empty): the finished request, and the
@@ -372,11 +375,11 @@ impl Batch {
         };
         if order.iter().enumerate().all(|(pos, (i, _))| pos == *i) {
             // Arrival order is body order: move the events straight across.
-            for (slot, (_, u)) in self.slots.into_iter().zip(order) {
+            for (slot, (_, u)) in self.slots.drain(..).zip(order) {
                 keep(slot, u);
             }
         } else {
-            let mut slots: Vec<Option<Slot>> = self.slots.into_iter().map(Some).collect();
+            let mut slots: Vec<Option<Slot>> = self.slots.drain(..).map(Some).collect();
             for (i, u) in order {
                 keep(slots[i].take().expect("each event is written once"), u);
             }
@@ -392,6 +395,7 @@ impl Batch {
         let spare = Spare {
             arena: std::mem::take(&mut self.arena),
             pair_ends: std::mem::take(&mut self.pair_ends),
+            slots: std::mem::take(&mut self.slots),
         };
         let ready = ReadyRequest {
             body: Bytes::from(body),
@@ -407,12 +411,13 @@ impl Batch {
     }
 }
 
-/// A finished batch's arena and pair ends, for the next batch that starts filling on
+/// A finished batch's arena, pair ends and (emptied) list of events, for the next batch that starts filling on
 /// this thread ([`Spare::put`], [`Spare::take`]).
 #[derive(Debug, Default)]
 pub(super) struct Spare {
     arena: Vec<u8>,
     pair_ends: Vec<usize>,
+    slots: Vec<Slot>,
 }
 
 /// How many spare arenas a thread keeps. A sender fills one session's batch at a time
