@@ -5,11 +5,13 @@
 
 use crate::{emulator, files, front, ingest, lines};
 use logferry_emulator::Endpoint;
-use logferry_nats::ConnectConfig;
+use logferry_framing::Format;
 use logferry_nats::server::Server;
+use logferry_nats::{ConnectConfig, ConsumerSpec};
 use logferry_pipeline::nats::{NatsSinkConfig, NatsSourceConfig};
-use logferry_pipeline::{Control, NatsSink, NatsSource};
+use logferry_pipeline::{Control, NatsSink, NatsSource, Source};
 use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,4 +95,79 @@ async fn a_file_through_the_bus_arrives_once_and_a_republish_is_deduplicated() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     emu.shutdown().await;
+}
+
+/// A worker whose pipeline goes away (its daemon stopping) hands back at once every
+/// message it fetched, those still being read or waiting for room included: another
+/// worker gets them now, not after the consumer's ack wait (60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_stops_hands_back_at_once_what_it_fetched() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("nats")).unwrap();
+    let path = dir.path().join("app.log");
+    std::fs::write(&path, lines(3_000)).unwrap();
+    let connect = ConnectConfig::new(vec![server.url()]);
+    let config = NatsSinkConfig::new(connect.clone(), "LOGS", "logs.x", "host/bus/app".into());
+    let published = logferry_pipeline::run(
+        files(&path, None),
+        &NatsSink::new(config),
+        front(Format::Text),
+        None,
+        |_| ControlFlow::Continue(()),
+    )
+    .await;
+    assert_eq!(published.delivered, 3_000);
+    let bus = logferry_nats::connect(&connect).await.unwrap();
+    let messages = bus.stream_messages("LOGS").await.unwrap();
+    assert!(messages > 16, "{messages} messages");
+
+    let mut config = NatsSourceConfig::new(connect.clone(), "LOGS", "workers");
+    config.in_flight = 12;
+    let source = NatsSource::new(config);
+    let stats = source.stats();
+    let finished = source.finished();
+    // A pipeline that takes one batch and has room for one more: the rest of the window
+    // waits in the worker.
+    let mut slow = front(Format::Text);
+    slow.queue = 1;
+    let mut rx = source.start(slow);
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("a batch within 10 s")
+        .expect("a batch");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stats.messages.load(Ordering::Relaxed) < 12 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not fill its window"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(first);
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(5), finished.wait())
+        .await
+        .expect("the source settled");
+
+    let consumer = bus
+        .consumer("LOGS", &ConsumerSpec::new("workers"))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut got = 0;
+    while got < messages {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{got} of {messages} messages back within 20 s"
+        );
+        for delivery in consumer.fetch(64, Duration::from_secs(1)).await.unwrap() {
+            delivery.settle.ack().await.unwrap();
+            got += 1;
+        }
+    }
+    assert_eq!(
+        stats.naked.load(Ordering::Relaxed),
+        12,
+        "the whole window handed back"
+    );
 }
