@@ -33,6 +33,18 @@ struct Cli {
     /// More logging: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
+    /// Nice value (0 to 19) of the threads that compress, convert and inflate batches: the
+    /// stages that cannot be split (the SDL dispatcher, framing, the network) then run
+    /// first, and the bulk work gives way to the host's applications. 0 keeps those
+    /// threads at the process's own priority.
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        default_value_t = logferry::compress::DEFAULT_BULK_NICE,
+        value_parser = clap::value_parser!(i32).range(0..=19)
+    )]
+    bulk_nice: i32,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +109,7 @@ fn main() -> ExitCode {
     // core, not tokio's default of 512: each thread that ever ran keeps its own gzip
     // encoder and malloc arena, and with a thousand followed files making small batches
     // the pool grew to dozens of threads and the daemon's memory with it.
+    logferry::compress::set_bulk_nice(cli.bulk_nice);
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

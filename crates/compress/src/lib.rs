@@ -44,6 +44,7 @@
 //! ```
 
 mod batch;
+mod bulk;
 mod decode;
 mod error;
 #[cfg(feature = "tokio")]
@@ -52,6 +53,7 @@ mod offload;
 pub mod stream;
 
 pub use batch::{Backend, GzipEncoder, gzip, gzip_into};
+pub use bulk::{DEFAULT_BULK_NICE, bulk_thread, set_bulk_nice};
 pub use decode::{decode, gunzip_member};
 pub use error::Error;
 #[cfg(feature = "tokio")]

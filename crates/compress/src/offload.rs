@@ -3,7 +3,8 @@
 //! Deflate is CPU-bound for milliseconds per batch; run on a tokio worker it would stall
 //! every other task on that worker. [`gzip_blocking`] moves the work to tokio's blocking
 //! pool, where each thread keeps its own cached encoder, so with two batches in flight
-//! both cores compress at once. The caller bounds how many are in flight.
+//! both cores compress at once. The caller bounds how many are in flight. The pool's
+//! threads run at a lower priority than the serial stages ([`bulk_thread`](crate::bulk_thread)).
 
 use crate::{Backend, Level, batch::with_encoder};
 
@@ -22,6 +23,7 @@ where
     B: AsRef<[u8]> + Send + 'static,
 {
     let task = tokio::task::spawn_blocking(move || {
+        crate::bulk_thread();
         let out = with_encoder(level, Backend::default(), |e| e.encode(input.as_ref()));
         (input, out)
     });

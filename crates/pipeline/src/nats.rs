@@ -234,6 +234,7 @@ impl NatsSink {
             return (batch, (id, headers, payload));
         };
         let task = tokio::task::spawn_blocking(move || {
+            logferry_compress::bulk_thread();
             let mut payload = logferry_compress::gzip(&batch.stored_head(), level);
             let head = payload.len();
             logferry_compress::gzip_into(batch.body(), level, &mut payload);
@@ -762,6 +763,7 @@ async fn read(
         )
         .map(|(delivery, permit)| async move {
             let (delivery, read) = tokio::task::spawn_blocking(move || {
+                logferry_compress::bulk_thread();
                 let read = batch_of(&delivery, max_deliver);
                 (delivery, read)
             })

@@ -179,6 +179,7 @@ impl Sink for SdlSink {
                         async move {
                             let range = entry.batch.range();
                             let done = tokio::task::spawn_blocking(move || {
+                                logferry_compress::bulk_thread();
                                 entry.records(job.parser.as_deref(), &job.from_json, Some(id))
                             })
                             .await;
