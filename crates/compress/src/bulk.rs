@@ -6,7 +6,8 @@
 //! runtime's network tasks. On a machine with few cores the kernel shares them fairly
 //! with every runnable pool thread, so a serial stage gets a fraction of a core exactly
 //! when the whole pipeline waits for it, and the pool then runs dry. A pool thread that
-//! starts bulk work ([`bulk_thread`]) takes a higher nice value once, so the serial
+//! starts bulk work ([`bulk_thread`], through `spawn_bulk`) takes a higher nice value
+//! once, and keeps it for whatever the pool runs on it later, so the serial
 //! stages run first and the pool fills the rest: measured on the 2-core development
 //! machine, SDL NDJSON ran 4–7% faster with nice 10 and no faster with 3; HTTP Ingest
 //! was unchanged. The same setting makes logferry's bulk work give way to the
@@ -61,8 +62,10 @@ fn set_thread_nice(nice: i32) {
         return;
     }
     if let Err(e) = setpriority_process(None, nice) {
-        // Not worth a warning: the work runs as fast as before, only without priority.
-        eprintln!("logferry: cannot lower a worker thread's priority: {e}");
+        // Said once per process, not once per pool thread: the work runs as before, only
+        // without the serial stages going first.
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| eprintln!("logferry: cannot lower a worker thread's priority: {e}"));
     }
 }
 

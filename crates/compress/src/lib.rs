@@ -57,7 +57,7 @@ pub use bulk::{DEFAULT_BULK_NICE, bulk_thread, set_bulk_nice};
 pub use decode::{decode, gunzip_member};
 pub use error::Error;
 #[cfg(feature = "tokio")]
-pub use offload::gzip_blocking;
+pub use offload::{gzip_blocking, spawn_bulk};
 
 use std::fmt;
 use std::str::FromStr;

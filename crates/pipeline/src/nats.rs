@@ -233,8 +233,7 @@ impl NatsSink {
             let payload = bytes::Bytes::from(batch.encode());
             return (batch, (id, headers, payload));
         };
-        let task = tokio::task::spawn_blocking(move || {
-            logferry_compress::bulk_thread();
+        let task = logferry_compress::spawn_bulk(move || {
             let mut payload = logferry_compress::gzip(&batch.stored_head(), level);
             let head = payload.len();
             logferry_compress::gzip_into(batch.body(), level, &mut payload);
@@ -762,8 +761,7 @@ async fn read(
             |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
         )
         .map(|(delivery, permit)| async move {
-            let (delivery, read) = tokio::task::spawn_blocking(move || {
-                logferry_compress::bulk_thread();
+            let (delivery, read) = logferry_compress::spawn_bulk(move || {
                 let read = batch_of(&delivery, max_deliver);
                 (delivery, read)
             })

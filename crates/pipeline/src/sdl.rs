@@ -178,8 +178,7 @@ impl Sink for SdlSink {
                         let job = self.job.clone();
                         async move {
                             let range = entry.batch.range();
-                            let done = tokio::task::spawn_blocking(move || {
-                                logferry_compress::bulk_thread();
+                            let done = logferry_compress::spawn_bulk(move || {
                                 entry.records(job.parser.as_deref(), &job.from_json, Some(id))
                             })
                             .await;
