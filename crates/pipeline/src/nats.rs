@@ -694,6 +694,7 @@ async fn consume(
     let (fetched_tx, fetched_rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read(
         fetched_rx,
+        in_flight,
         config.clone(),
         stats.clone(),
         bus,
@@ -744,10 +745,11 @@ async fn consume(
 }
 
 /// Reads fetched messages into batches for the pipeline, in the order fetched: each
-/// inflated and checked on the blocking pool ([`batch_of`]), up to `in_flight` at once,
+/// inflated and checked on the blocking pool ([`batch_of`]), `in_flight` at once at most,
 /// then held by the settler until the pipeline acknowledges its batch.
 async fn read(
     fetched: mpsc::UnboundedReceiver<(Delivery, tokio::sync::OwnedSemaphorePermit)>,
+    in_flight: usize,
     config: NatsSourceConfig,
     stats: Arc<NatsSourceStats>,
     bus: Bus,
@@ -769,7 +771,7 @@ async fn read(
             .expect("reading a message does not panic");
             (delivery, read, permit)
         })
-        .buffered(config.in_flight.max(1));
+        .buffered(in_flight);
     let mut read = std::pin::pin!(read);
     while let Some((delivery, read, permit)) = read.next().await {
         let batch = match read {
@@ -864,8 +866,6 @@ pub fn dead_letter_stream(stream: &str) -> String {
     format!("{stream}_DEAD")
 }
 
-/// The batch a message holds; `None` when it went to the dead-letter subject instead
-/// (delivered too often, or not a logferry batch).
 /// The batch in `delivery`, or why it goes to the dead-letter subject: delivered more
 /// than `max_deliver` times, or not a logferry batch.
 fn batch_of(delivery: &Delivery, max_deliver: u64) -> Result<Batch, String> {
