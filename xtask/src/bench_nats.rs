@@ -20,10 +20,11 @@
 //! Workers run with the default `in_flight` (4); `LOGFERRY_BENCH_NATS_IN_FLIGHT=N` sets
 //! it, to see how far holding more messages lets compression run ahead of the requests.
 
-use crate::bench::{Emulator, bin, machine_ticks, mb};
+use crate::bench::{Emulator, bin, machine_ticks, mb, wait_until};
 use crate::bench_daemon::DaemonRow;
 use crate::bench_limit::median;
 use anyhow::{Context, Result, bail};
+use std::cell::RefCell;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -438,30 +439,29 @@ impl Steady {
 }
 
 /// Waits until the stream is empty (its retention removes a message once a worker
-/// acknowledged it after delivery), timing its [`Steady`] window on the way (polled every
-/// 20 ms from the server's `/jsz`).
+/// acknowledged it after delivery), timing its [`Steady`] window on the way (the
+/// server's `/jsz`, polled by [`wait_until`]).
 fn steady_window(server: &Server, lines: u64, received: impl Fn() -> u64) -> Result<Steady> {
     let full = server.stored()?.1.max(1);
-    let deadline = Instant::now() + Duration::from_secs(600);
-    let mut start: Option<(Instant, Option<(u64, u64)>)> = None;
-    let mut end: Option<(Instant, Option<(u64, u64)>)> = None;
-    loop {
-        let (messages, bytes) = server.stored()?;
-        let now = (Instant::now(), machine_ticks());
-        if start.is_none() && bytes * 10 <= full * 9 {
-            start = Some(now);
-        }
-        if end.is_none() && bytes * 10 <= full {
-            end = Some(now);
-        }
-        if messages == 0 {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("drain: {} of {lines} records after 600 s", received());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // When the stream first held 90% and 10% of its bytes, and the machine's ticks then.
+    type Mark = Option<(Instant, Option<(u64, u64)>)>;
+    let marks: RefCell<[Mark; 2]> = RefCell::new([None; 2]);
+    wait_until(
+        "drain",
+        || {
+            let Ok((messages, bytes)) = server.stored() else {
+                return false;
+            };
+            for (mark, tenths) in marks.borrow_mut().iter_mut().zip([9, 1]) {
+                if mark.is_none() && bytes * 10 <= full * tenths {
+                    *mark = Some((Instant::now(), machine_ticks()));
+                }
+            }
+            messages == 0
+        },
+        || format!("{} of {lines} records", received()),
+    )?;
+    let [start, end] = marks.into_inner();
     let ((t0, m0), (t1, m1)) = start
         .zip(end)
         .context("drain: the stream was empty at the start")?;

@@ -411,8 +411,8 @@ impl Batch {
     }
 }
 
-/// A finished batch's arena, pair ends and (emptied) list of events, for the next batch that starts filling on
-/// this thread ([`Spare::put`], [`Spare::take`]).
+/// A finished batch's arena, pair ends and (emptied) list of events, for the next batch
+/// that starts filling on this thread ([`Spare::put`], [`Spare::take`]).
 #[derive(Debug, Default)]
 pub(super) struct Spare {
     arena: Vec<u8>,
