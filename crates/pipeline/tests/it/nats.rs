@@ -9,36 +9,44 @@ use logferry_framing::Format;
 use logferry_nats::server::Server;
 use logferry_nats::{ConnectConfig, ConsumerSpec};
 use logferry_pipeline::nats::{NatsSinkConfig, NatsSourceConfig};
-use logferry_pipeline::{Control, NatsSink, NatsSource, Source};
+use logferry_pipeline::{Control, Ledger, NatsSink, NatsSource, Source};
 use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_through_the_bus_arrives_once_and_a_republish_is_deduplicated() {
+/// A nats-server of its own (killed when dropped, with the directory) and a file of
+/// 3,000 lines to publish.
+fn server_and_file() -> (tempfile::TempDir, Server, PathBuf, ConnectConfig) {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("nats")).unwrap();
     let path = dir.path().join("app.log");
     std::fs::write(&path, lines(3_000)).unwrap();
     let connect = ConnectConfig::new(vec![server.url()]);
-    let publish = || async {
-        let config = NatsSinkConfig::new(connect.clone(), "LOGS", "logs.x", "host/bus/app".into());
-        let sink = NatsSink::new(config);
-        let ledger = logferry_pipeline::run(
-            files(&path, None),
-            &sink,
-            front(logferry_framing::Format::Text),
-            None,
-            |_| ControlFlow::Continue(()),
-        )
+    (dir, server, path, connect)
+}
+
+/// `path` published through an edge's `NatsSink` into stream `LOGS`: its ledger and the
+/// messages the server dropped as duplicates.
+async fn publish(connect: &ConnectConfig, path: &Path) -> (Ledger, u64) {
+    let config = NatsSinkConfig::new(connect.clone(), "LOGS", "logs.x", "host/bus/app".into());
+    let sink = NatsSink::new(config);
+    let ledger =
+        logferry_pipeline::run(files(path, None), &sink, front(Format::Text), None, |_| {
+            ControlFlow::Continue(())
+        })
         .await;
-        (ledger, sink.duplicates())
-    };
-    let (first, duplicates) = publish().await;
+    (ledger, sink.duplicates())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_through_the_bus_arrives_once_and_a_republish_is_deduplicated() {
+    let (_dir, _server, path, connect) = server_and_file();
+    let (first, duplicates) = publish(&connect, &path).await;
     assert_eq!((first.read, first.delivered), (3_000, 3_000));
     assert_eq!(duplicates, 0);
     // The same batches again (a restarted edge republishing): all dropped by the server.
-    let (again, duplicates) = publish().await;
+    let (again, duplicates) = publish(&connect, &path).await;
     assert_eq!(again.delivered, 3_000);
     assert!(duplicates > 0);
     let bus = logferry_nats::connect(&connect).await.unwrap();
@@ -59,13 +67,9 @@ async fn a_file_through_the_bus_arrives_once_and_a_republish_is_deduplicated() {
             .filter(|r| r.endpoint == Endpoint::HttpIngest)
             .count()
     };
-    let run = logferry_pipeline::run(
-        source,
-        &sink,
-        front(logferry_framing::Format::Text),
-        None,
-        |_| ControlFlow::Continue(()),
-    );
+    let run = logferry_pipeline::run(source, &sink, front(Format::Text), None, |_| {
+        ControlFlow::Continue(())
+    });
     let stop = async {
         let deadline = Instant::now() + Duration::from_secs(30);
         while received() < 3_000 {
@@ -102,20 +106,8 @@ async fn a_file_through_the_bus_arrives_once_and_a_republish_is_deduplicated() {
 /// worker gets them now, not after the consumer's ack wait (60 s).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_stops_hands_back_at_once_what_it_fetched() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("nats")).unwrap();
-    let path = dir.path().join("app.log");
-    std::fs::write(&path, lines(3_000)).unwrap();
-    let connect = ConnectConfig::new(vec![server.url()]);
-    let config = NatsSinkConfig::new(connect.clone(), "LOGS", "logs.x", "host/bus/app".into());
-    let published = logferry_pipeline::run(
-        files(&path, None),
-        &NatsSink::new(config),
-        front(Format::Text),
-        None,
-        |_| ControlFlow::Continue(()),
-    )
-    .await;
+    let (_dir, _server, path, connect) = server_and_file();
+    let (published, _) = publish(&connect, &path).await;
     assert_eq!(published.delivered, 3_000);
     let bus = logferry_nats::connect(&connect).await.unwrap();
     let messages = bus.stream_messages("LOGS").await.unwrap();
