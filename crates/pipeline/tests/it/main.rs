@@ -347,3 +347,114 @@ async fn a_consumer_that_says_stop_ends_the_run_with_every_record_accounted_for(
     assert!(events_after_stop < 1_000, "{events_after_stop}");
     emu.shutdown().await;
 }
+
+/// A sink whose first batch takes as long as the test says: its encoding waits until
+/// `while_held` later batches have started encoding. Entries are the batches
+/// themselves; shipping records their order.
+struct HeldHead {
+    while_held: usize,
+    started: tokio::sync::watch::Sender<usize>,
+    head: std::sync::Mutex<Option<u64>>,
+    shipped: std::sync::Mutex<Vec<u64>>,
+}
+
+impl Control for HeldHead {
+    fn close(&self) {}
+    fn abort(&self) {}
+    fn stopped(&self) -> Option<String> {
+        None
+    }
+    fn stats(&self) -> logferry_pipeline::SinkStats {
+        logferry_pipeline::SinkStats::default()
+    }
+}
+
+impl logferry_pipeline::Sink for HeldHead {
+    type Entry = logferry_framing::Batch;
+
+    fn name(&self) -> &'static str {
+        "held-head"
+    }
+
+    async fn encode(&self, batch: logferry_framing::Batch) -> logferry_framing::Batch {
+        let first = {
+            let mut head = self.head.lock().unwrap();
+            head.is_none().then(|| *head.insert(batch.seq())).is_some()
+        };
+        if first {
+            let mut started = self.started.subscribe();
+            started
+                .wait_for(|n| *n >= self.while_held)
+                .await
+                .expect("the sink outlives its encodings");
+        } else {
+            self.started.send_modify(|n| *n += 1);
+        }
+        batch
+    }
+
+    fn records(&self, entry: &logferry_framing::Batch) -> u64 {
+        entry.len() as u64
+    }
+
+    fn unsent<'e>(&self, _: &'e logferry_framing::Batch) -> Vec<logferry_pipeline::Lost<'e>> {
+        Vec::new()
+    }
+
+    async fn ship<'a>(
+        &'a self,
+        mut entries: futures_util::stream::LocalBoxStream<'a, (u64, logferry_framing::Batch)>,
+        report: &'a mut dyn FnMut(logferry_pipeline::Report<'_>),
+    ) {
+        use futures_util::StreamExt;
+        while let Some((id, batch)) = entries.next().await {
+            self.shipped.lock().unwrap().push(batch.seq());
+            report(logferry_pipeline::Report::Delivered {
+                records: batch.len() as u64,
+            });
+            report(logferry_pipeline::Report::Done(id));
+        }
+    }
+}
+
+/// A batch whose compression is slow holds back only itself: the batches after it keep
+/// starting and finishing on the other cores while it runs (issue 18: with the window
+/// of finished batches the same size as the compressions running, a finished batch
+/// held its place until the oldest was done, and the cores sat idle meanwhile). Order
+/// is kept all the same: the slow batch is shipped first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_batch_does_not_stop_the_batches_after_it_from_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.log");
+    let total = 5_000;
+    std::fs::write(&path, lines(total)).unwrap();
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let sink = HeldHead {
+        // More than the compressions running at once (two per core), fewer than the
+        // window of finished batches waiting for the oldest (eight per core).
+        while_held: cores * 4,
+        started: tokio::sync::watch::channel(0).0,
+        head: std::sync::Mutex::new(None),
+        shipped: std::sync::Mutex::new(Vec::new()),
+    };
+    let run = logferry_pipeline::run(files(&path, None), &sink, front(Format::Text), None, |_| {
+        ControlFlow::Continue(())
+    });
+    let ledger = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the first batch is still held: only {} batches after it started encoding",
+                *sink.started.borrow()
+            )
+        });
+    assert_eq!(ledger.delivered, total as u64, "{ledger:?}");
+    assert_balanced(&ledger);
+    let shipped = sink.shipped.lock().unwrap();
+    assert!(shipped.len() > cores * 4, "{} batches", shipped.len());
+    assert_eq!(shipped.first().copied(), *sink.head.lock().unwrap());
+    assert!(
+        shipped.windows(2).all(|w| w[0] < w[1]),
+        "shipped out of order: {shipped:?}"
+    );
+}
