@@ -551,6 +551,11 @@ impl Emulator {
         })
     }
 
+    /// The emulator's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn str(&self, key: &str) -> String {
         self.ready[key].as_str().unwrap_or_default().to_owned()
     }

@@ -7,14 +7,14 @@
 //! back, and computes the fraction within the round; the table gives the median round
 //! (ratios in one round survive a noisy shared machine far better than rates do).
 //!
-//! The share of logferry's CPU time spent compressing is estimated without a profiler:
-//! the encoder's CPU time for the same bytes (`gzip-limit`'s thread CPU time, from
-//! `/proc/thread-self/stat`) over logferry's user + system CPU time (from `/proc/PID/stat`).
-//! The estimate assumes logferry's encoder costs per byte what it costs alone (its
-//! batches are smaller, about 0.3–0.5 MB instead of 1 MiB, and it shares caches with the
-//! other threads, so the true share is a little higher); `valgrind --tool=callgrind`
-//! on a small corpus gives the exact instruction share (see ARCHITECTURE.md).
-//!
+//! The share of logferry's CPU time spent compressing is exact: logferry counts the
+//! thread CPU time of every batch encode (`compress_cpu_secs` in `--summary-json`,
+//! `logferry_compress::compress_cpu`), over its user + system CPU time (from
+//! `/proc/PID/stat`, read once more as the process exits, before it is reaped). Beside
+//! it each row gives where the rest of the two cores went while logferry ran: its own
+//! CPU outside compression, the emulator's CPU (the receiving end of the loopback, on
+//! the same cores), and the machine's idle share (`/proc/stat`).
+
 //! Corpora, generated deterministically (a fixed-seed splitmix64), cached under
 //! `target/bench/`:
 //! - `syslog`: the bench's syslog-like corpus (`logferry_emulator::sample::syslog`);
@@ -25,7 +25,7 @@
 //! - `cef`: ArcSight CEF lines from a firewall, a proxy and an EDR, with random
 //!   addresses, users, hashes and request URLs.
 
-use crate::bench::{Emulator, batch_gzip, bin, clock_ticks, mb, sample};
+use crate::bench::{Emulator, batch_gzip, bin, clock_ticks, machine_ticks, mb, sample};
 use anyhow::{Context, Result, bail};
 use std::fmt::Write as _;
 use std::io::Read;
@@ -383,10 +383,16 @@ pub(crate) fn cef(bytes: usize, seed: u64) -> Vec<u8> {
     out.into_bytes()
 }
 
-/// One logferry run: wall and CPU seconds, peak RSS.
+/// One logferry run: wall and CPU seconds, peak RSS, and where the machine's time went.
 struct Shipped {
     wall: f64,
     cpu: f64,
+    /// CPU seconds logferry spent compressing (its own count).
+    compress_cpu: f64,
+    /// CPU seconds of the emulator receiving meanwhile.
+    emulator_cpu: f64,
+    /// Share of the machine's CPU time left idle meanwhile.
+    idle: f64,
     rss_kb: u64,
 }
 
@@ -411,21 +417,31 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
     if tls {
         cmd.arg("--ca-file").arg(emu.str("ca_cert"));
     }
+    let tick = clock_ticks();
+    let emulator_cpu = || sample(emu.pid(), tick).map_or(0.0, |(cpu, _)| cpu);
+    let emulator_before = emulator_cpu();
+    let machine_before = machine_ticks();
     let started = Instant::now();
     let mut child = cmd.spawn().context("cannot start logferry")?;
     let pid = child.id();
-    let tick = clock_ticks();
     let (mut cpu, mut rss_kb) = (0.0, 0u64);
+    // Sampled until the process has exited but is not reaped yet: its last reading holds
+    // its whole CPU time.
     loop {
         if let Some((c, r)) = sample(pid, tick) {
             (cpu, rss_kb) = (c, rss_kb.max(r));
         }
-        if child.try_wait()?.is_some() {
+        if exited(pid) || child.try_wait()?.is_some() {
             break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }
     let wall = started.elapsed().as_secs_f64();
+    let idle = match (machine_before, machine_ticks()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => 1.0 - (b1 - b0) as f64 / (t1 - t0) as f64,
+        _ => 0.0,
+    };
+    let emulator_cpu = emulator_cpu() - emulator_before;
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut err);
@@ -444,7 +460,24 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
     if sent != received || sent == 0 {
         bail!("the sender reports {sent} bytes sent, the emulator received {received}");
     }
-    Ok(Shipped { wall, cpu, rss_kb })
+    let compress_cpu = summary["compress_cpu_secs"].as_f64().unwrap_or(0.0);
+    Ok(Shipped {
+        wall,
+        cpu,
+        compress_cpu,
+        emulator_cpu,
+        idle,
+        rss_kb,
+    })
+}
+
+/// Whether process `pid` has exited and waits to be reaped (a zombie keeps its final
+/// CPU times in `/proc/PID/stat`).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// One round of one variant: the encoder on one core and on every core, then logferry.
@@ -468,7 +501,13 @@ struct Row {
     all_cores: f64,
     /// logferry as a fraction of the encoder on every core at once.
     of_all_cores: f64,
+    /// Of logferry's CPU time, the share spent compressing (exact).
     compress_share: f64,
+    /// Logferry's compression CPU over the one-core encoder's for the same bytes.
+    compress_vs_encoder: f64,
+    /// Where the machine's CPU time went while logferry ran, as shares of it:
+    /// compressing, logferry's other work, the emulator, idle.
+    machine: [f64; 4],
     cpu_s: f64,
     rss_mb: f64,
     spread: (f64, f64),
@@ -498,14 +537,17 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 let (all_wall, _) = batch_gzip(&input, 1, cores as usize)?;
                 let shipped = ship(&input, *tls, &[])?;
                 println!(
-                    "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s (encoder {:.2} s)",
+                    "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s of which compressing {:.2} s (encoder {:.2} s), emulator {:.2} s, machine idle {:.0}%",
                     input_mb / enc_wall,
                     input_mb / all_wall,
                     input_mb / shipped.wall,
                     enc_wall / (cores * shipped.wall),
                     all_wall / shipped.wall,
                     shipped.cpu,
-                    enc_cpu
+                    shipped.compress_cpu,
+                    enc_cpu,
+                    shipped.emulator_cpu,
+                    shipped.idle * 100.0
                 );
                 per[i].push(Round {
                     enc_wall,
@@ -533,7 +575,14 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 fraction: median(fractions),
                 all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
                 of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
-                compress_share: over(&|r| r.enc_cpu / r.shipped.cpu),
+                compress_share: over(&|r| r.shipped.compress_cpu / r.shipped.cpu),
+                compress_vs_encoder: over(&|r| r.shipped.compress_cpu / r.enc_cpu),
+                machine: [
+                    over(&|r| r.shipped.compress_cpu / (cores * r.shipped.wall)),
+                    over(&|r| (r.shipped.cpu - r.shipped.compress_cpu) / (cores * r.shipped.wall)),
+                    over(&|r| r.shipped.emulator_cpu / (cores * r.shipped.wall)),
+                    over(&|r| r.shipped.idle),
+                ],
                 cpu_s: over(&|r| r.shipped.cpu),
                 rss_mb: rounds.iter().map(|r| r.shipped.rss_kb).max().unwrap_or(0) as f64 / 1024.0,
                 spread: (lo, hi),
@@ -545,13 +594,14 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
 
 fn render(rows: &[Row], runs: usize, cores: f64) -> String {
     let mut out = format!(
-        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = encoder CPU for the same bytes / logferry's CPU.\n\n\
-         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | compression share of CPU | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = logferry's CPU time in batch encodes (its own count) / its whole CPU time; the {cores} cores while logferry ran = shares of the machine's CPU time spent compressing / in the rest of logferry / in the emulator / idle (the remainder: the kernel's own threads and other processes); compression CPU / encoder = logferry's compression CPU over the one-core encoder's for the same bytes.\n\n\
+         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | compression share of CPU | the {cores} cores: compressing / rest of logferry / emulator / idle | compression CPU / encoder | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
+        let [compressing, rest, emulator, idle] = r.machine.map(|f| f * 100.0);
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {:.0}% | {:.2} | {:.1} |",
+            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {:.0}% | {compressing:.0}% / {rest:.0}% / {emulator:.0}% / {idle:.0}% | {:.2} | {:.2} | {:.1} |",
             r.corpus,
             r.input_mb,
             r.what,
@@ -563,6 +613,7 @@ fn render(rows: &[Row], runs: usize, cores: f64) -> String {
             r.all_cores,
             r.of_all_cores,
             r.compress_share * 100.0,
+            r.compress_vs_encoder,
             r.cpu_s,
             r.rss_mb
         );

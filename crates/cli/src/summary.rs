@@ -57,6 +57,9 @@ pub(crate) struct Summary {
     pub(crate) stopped: Option<String>,
     /// Wall time.
     pub(crate) elapsed_secs: f64,
+    /// CPU time spent compressing batches, over every thread (zero outside Linux):
+    /// with the process's own CPU time, how much of it went to compression.
+    pub(crate) compress_cpu_secs: f64,
     /// Spool entries that could not be read back (counted in `spool.lost_batches`).
     #[serde(skip)]
     pub(crate) corrupt_entries: u64,
@@ -124,6 +127,7 @@ impl Summary {
     /// Sets status and exit code from the counts.
     pub(crate) fn finish(&mut self, elapsed: Duration) {
         self.elapsed_secs = elapsed.as_secs_f64();
+        self.compress_cpu_secs = logferry::compress::compress_cpu().as_secs_f64();
         let complete = self.records.rejected == 0
             && self.records.invalid == 0
             && self.records.undelivered == 0

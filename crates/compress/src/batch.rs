@@ -67,8 +67,13 @@ impl GzipEncoder {
         self.backend
     }
 
-    /// Appends one complete gzip member holding `input` to `out`.
+    /// Appends one complete gzip member holding `input` to `out`. The CPU time it takes
+    /// counts in [`compress_cpu`](crate::compress_cpu).
     pub fn encode_into(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        crate::cpu::timed(|| self.encode_untimed(input, out));
+    }
+
+    fn encode_untimed(&mut self, input: &[u8], out: &mut Vec<u8>) {
         match self.backend {
             Backend::Libdeflate => {
                 let level = self.level;

@@ -45,6 +45,7 @@
 
 mod batch;
 mod bulk;
+mod cpu;
 mod decode;
 mod error;
 #[cfg(feature = "tokio")]
@@ -54,6 +55,7 @@ pub mod stream;
 
 pub use batch::{Backend, GzipEncoder, gzip, gzip_into};
 pub use bulk::{DEFAULT_BULK_NICE, bulk_thread, set_bulk_nice};
+pub use cpu::compress_cpu;
 pub use decode::{decode, gunzip_member};
 pub use error::Error;
 #[cfg(feature = "tokio")]

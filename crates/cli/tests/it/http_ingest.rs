@@ -77,6 +77,16 @@ async fn files_are_delivered_and_summarised() {
     assert_eq!(summary["inputs"][1]["line"], 11);
     assert!(summary["bytes_sent"].as_u64().unwrap() < summary["bytes_raw"].as_u64().unwrap());
     assert!(summary["requests"].as_u64().unwrap() >= 4);
+    // The CPU compression took: some, and less than the whole run took on every core.
+    let compress = summary["compress_cpu_secs"].as_f64().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    if cfg!(target_os = "linux") {
+        assert!(compress > 0.0, "{summary}");
+    }
+    assert!(
+        compress < summary["elapsed_secs"].as_f64().unwrap() * cores,
+        "{summary}"
+    );
     assert!(stderr(&out).contains("logferry http-ingest: delivered"));
     assert!(!dir.path().join("logferry-dead-letter.jsonl").exists());
     emu.shutdown().await;
