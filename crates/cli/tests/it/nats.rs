@@ -398,10 +398,17 @@ async fn kill_9_a_worker_and_the_edge_and_restart_nats_server_loses_nothing() {
     eprintln!(
         "nats chaos: {N} lines, {duplicates} duplicates at the emulator, {redelivered} records redelivered (counted by the workers, the killed worker's earlier run not included)"
     );
-    // The edge's ledger adds up across its two runs: nothing pending.
+    // The edge's ledger adds up across its two runs: nothing pending. Its first run was
+    // killed, and a ledger is written once a second (daemon/ledger.rs): the events of
+    // the first run's last second may be missing, reads and deliveries alike (a batch
+    // delivered and checkpointed in that second is not read again). The writer appends
+    // 10,000 lines a second and the edge keeps up with it, so at most about that many.
     let (read, delivered, rejected, invalid) = ledger(&edge_dir.join("data"), "bus", "app");
     assert_eq!(read, delivered + rejected + invalid, "edge ledger");
-    assert!(delivered >= N as u64);
+    assert!(
+        delivered + 12_000 >= N as u64,
+        "the edge's ledger counts {delivered} of {N} delivered"
+    );
     emu.shutdown().await;
 }
 
