@@ -85,6 +85,8 @@ fn run(options: &Options) -> Result<()> {
         "logferry-emulator",
         "--bin",
         "gzip-limit",
+        "--bin",
+        "bare-sender",
     ])?;
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;

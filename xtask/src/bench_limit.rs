@@ -14,6 +14,13 @@
 //! it each row gives where the rest of the two cores went while logferry ran: its own
 //! CPU outside compression, the emulator's CPU (the receiving end of the loopback, on
 //! the same cores), and the machine's idle share (`/proc/stat`).
+//!
+//! The plain-HTTP rows also run `bare-sender` in every round: the least any HTTP Ingest
+//! sender must do (read the file, cut bodies of logferry's size at a `\n`, check UTF-8,
+//! gzip with the same encoder, POST each body over a kept-alive connection and read the
+//! answer, on one thread more than there are cores), with no record spans, positions, checkpoints, retries or queues.
+//! Its fraction of the limit is what this machine leaves a sender once the file is read
+//! and the bodies cross loopback to the emulator: the ceiling of logferry's row.
 
 //! Corpora, generated deterministically (a fixed-seed splitmix64), cached under
 //! `target/bench/`:
@@ -394,6 +401,51 @@ struct Shipped {
     /// Share of the machine's CPU time left idle meanwhile.
     idle: f64,
     rss_kb: u64,
+    /// Input bytes per request: the body size the bare sender is given.
+    body_raw: usize,
+}
+
+/// One `bare-sender` run.
+struct Bare {
+    wall: f64,
+    cpu: f64,
+}
+
+/// Ships `input` with `bare-sender` on `threads` threads, bodies of `body_raw` input bytes, to a
+/// count-only plain-HTTP emulator, and checks the emulator received every byte sent.
+fn bare(input: &Path, body_raw: usize, threads: usize) -> Result<Bare> {
+    let emu = Emulator::start_with(false, true, 0)?;
+    let out = Command::new(bin("bare-sender"))
+        .arg(input)
+        .arg("1")
+        .arg(threads.to_string())
+        .arg(body_raw.max(4096).to_string())
+        .env("HTTP_INGEST_URL", emu.str("http_ingest_url"))
+        .env("HTTP_INGEST_KEY", emu.str("http_ingest_key"))
+        .output()
+        .context("cannot start bare-sender")?;
+    let (stats, _scratch) = emu.stop()?;
+    if !out.status.success() {
+        bail!(
+            "bare-sender failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<f64> = text
+        .split_whitespace()
+        .map(str::parse::<f64>)
+        .collect::<Result<_, _>>()?;
+    let [wall, cpu, _compress, sent] = fields[..] else {
+        bail!("bare-sender printed {text:?}");
+    };
+    let received = stats["endpoints"]["http_ingest"]["wire_bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    if sent as u64 != received || received == 0 {
+        bail!("bare-sender reports {sent} bytes sent, the emulator received {received}");
+    }
+    Ok(Bare { wall, cpu })
 }
 
 /// Ships `input` with `logferry http-ingest` (gzip 1) to a count-only emulator and checks
@@ -461,6 +513,8 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
         bail!("the sender reports {sent} bytes sent, the emulator received {received}");
     }
     let compress_cpu = summary["compress_cpu_secs"].as_f64().unwrap_or(0.0);
+    let requests = summary["requests"].as_u64().unwrap_or(0).max(1);
+    let body_raw = (summary["bytes_raw"].as_u64().unwrap_or(0) / requests) as usize;
     Ok(Shipped {
         wall,
         cpu,
@@ -468,6 +522,7 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
         emulator_cpu,
         idle,
         rss_kb,
+        body_raw,
     })
 }
 
@@ -486,6 +541,8 @@ struct Round {
     enc_cpu: f64,
     all_wall: f64,
     shipped: Shipped,
+    /// The bare sender right after logferry (plain HTTP only).
+    bare: Option<Bare>,
 }
 
 /// A row: the medians over rounds.
@@ -501,6 +558,10 @@ struct Row {
     all_cores: f64,
     /// logferry as a fraction of the encoder on every core at once.
     of_all_cores: f64,
+    /// The bare sender as a fraction of the limit, and logferry's throughput over its.
+    bare: Option<(f64, f64)>,
+    /// The bare sender's CPU seconds.
+    bare_cpu: Option<f64>,
     /// Of logferry's CPU time, the share spent compressing (exact).
     compress_share: f64,
     /// Logferry's compression CPU over the one-core encoder's for the same bytes.
@@ -536,6 +597,13 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 let (enc_wall, enc_cpu) = batch_gzip(&input, 1, 1)?;
                 let (all_wall, _) = batch_gzip(&input, 1, cores as usize)?;
                 let shipped = ship(&input, *tls, &[])?;
+                let bare = match tls {
+                    // One thread more than cores: a thread waiting for its answer
+                    // leaves its core to the next body (3 threads on 2 cores measured
+                    // 2–10% faster than 2, and 4 no faster than 3).
+                    false => Some(bare(&input, shipped.body_raw, cores as usize + 1)?),
+                    true => None,
+                };
                 println!(
                     "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s of which compressing {:.2} s (encoder {:.2} s), emulator {:.2} s, machine idle {:.0}%",
                     input_mb / enc_wall,
@@ -549,11 +617,21 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                     shipped.emulator_cpu,
                     shipped.idle * 100.0
                 );
+                if let Some(b) = &bare {
+                    println!(
+                        "{name} round {round} bare sender, plain HTTP, bodies of {} bytes: {:.1} MB/s = {:.2} of {cores} cores, CPU {:.2} s",
+                        shipped.body_raw,
+                        input_mb / b.wall,
+                        enc_wall / (cores * b.wall),
+                        b.cpu
+                    );
+                }
                 per[i].push(Round {
                     enc_wall,
                     enc_cpu,
                     all_wall,
                     shipped,
+                    bare,
                 });
             }
         }
@@ -575,6 +653,17 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 fraction: median(fractions),
                 all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
                 of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
+                bare: rounds.iter().all(|r| r.bare.is_some()).then(|| {
+                    let bare = |r: &Round| r.bare.as_ref().map_or(f64::NAN, |b| b.wall);
+                    (
+                        over(&|r| r.enc_wall / (cores * bare(r))),
+                        over(&|r| bare(r) / r.shipped.wall),
+                    )
+                }),
+                bare_cpu: rounds
+                    .iter()
+                    .all(|r| r.bare.is_some())
+                    .then(|| over(&|r| r.bare.as_ref().map_or(f64::NAN, |b| b.cpu))),
                 compress_share: over(&|r| r.shipped.compress_cpu / r.shipped.cpu),
                 compress_vs_encoder: over(&|r| r.shipped.compress_cpu / r.enc_cpu),
                 machine: [
@@ -594,14 +683,20 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
 
 fn render(rows: &[Row], runs: usize, cores: f64) -> String {
     let mut out = format!(
-        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = logferry's CPU time in batch encodes (its own count) / its whole CPU time; the {cores} cores while logferry ran = shares of the machine's CPU time spent compressing / in the rest of logferry / in the emulator / idle (the remainder: the kernel's own threads and other processes); compression CPU / encoder = logferry's compression CPU over the one-core encoder's for the same bytes.\n\n\
-         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | compression share of CPU | the {cores} cores: compressing / rest of logferry / emulator / idle | compression CPU / encoder | CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = logferry's CPU time in batch encodes (its own count) / its whole CPU time; the {cores} cores while logferry ran = shares of the machine's CPU time spent compressing / in the rest of logferry / in the emulator / idle (the remainder: the kernel's own threads and other processes); compression CPU / encoder = logferry's compression CPU over the one-core encoder's for the same bytes; bare sender = `bare-sender` right after logferry's plain-HTTP run (read, cut at a newline into bodies of logferry's size, check UTF-8, gzip, POST over kept-alive connections, on {cores} + 1 threads, nothing else), the ceiling of a sender on this machine.\n\n\
+         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | bare sender, fraction of limit | logferry / bare sender | compression share of CPU | the {cores} cores: compressing / rest of logferry / emulator / idle | compression CPU / encoder | CPU s | bare sender CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let [compressing, rest, emulator, idle] = r.machine.map(|f| f * 100.0);
+        let (bare, of_bare, bare_cpu) = match (r.bare, r.bare_cpu) {
+            (Some((b, of)), Some(cpu)) => {
+                (format!("{b:.2}"), format!("{of:.2}"), format!("{cpu:.2}"))
+            }
+            _ => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
+        };
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {:.0}% | {compressing:.0}% / {rest:.0}% / {emulator:.0}% / {idle:.0}% | {:.2} | {:.2} | {:.1} |",
+            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {bare} | {of_bare} | {:.0}% | {compressing:.0}% / {rest:.0}% / {emulator:.0}% / {idle:.0}% | {:.2} | {:.2} | {bare_cpu} | {:.1} |",
             r.corpus,
             r.input_mb,
             r.what,
