@@ -108,12 +108,20 @@ fn main() -> ExitCode {
     // Blocking work (gzip, spool appends and acks, replay reads) needs a few threads per
     // core, not tokio's default of 512: each thread that ever ran keeps its own gzip
     // encoder and malloc arena, and with a thousand followed files making small batches
-    // the pool grew to dozens of threads and the daemon's memory with it.
+    // the pool grew to dozens of threads and the daemon's memory with it. A one-shot
+    // run has one pipeline, which encodes at most two batches per core at once
+    // (`pipeline/src/run.rs`), so two threads per core keep every core busy; the threads
+    // beyond them only came and went, each leaving its own arena behind: with four per core
+    // `sdl` peaked at 93–97 MB against 77–80 MB with two, and `http-ingest` on the
+    // bench's syslog corpus took 0.73–0.75 s against 0.69–0.71 s (issue 18). The daemon
+    // keeps four per core: its routes each have a pipeline, and a route replaying its
+    // spool holds a thread for as long as its sink takes to drain it.
     logferry::compress::set_bulk_nice(cli.bulk_nice);
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let blocking = if daemon { 4 * cores } else { 2 * cores };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(4 * cores)
+        .max_blocking_threads(blocking)
         .build()
     {
         Ok(rt) => rt,
