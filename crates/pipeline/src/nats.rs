@@ -667,6 +667,9 @@ impl Source for NatsSource {
     }
 }
 
+/// How long a fetch under way when the pipeline goes away is still awaited.
+const CLOSING_FETCH: Duration = Duration::from_millis(200);
+
 /// Connects, then fetches while the pipeline takes batches. Fetching and reading are two
 /// tasks: while the messages of one fetch are inflated and checked (on the blocking pool,
 /// several at once), the next fetch is on its way; one task doing both, in turn, was
@@ -704,7 +707,10 @@ async fn consume(
     let mut failures = 0u32;
     loop {
         // Wait for room, then take as much as there is.
+        // A pipeline that went away ends the loop before another fetch, even with
+        // room: whatever it would fetch would only be handed back.
         let first = tokio::select! {
+            biased;
             () = tx.closed() => break,
             p = permits.clone().acquire_owned() => p.expect("never closed"),
         };
@@ -712,9 +718,23 @@ async fn consume(
         while let Ok(p) = permits.clone().try_acquire_owned() {
             held.push(p);
         }
+        let fetch = consumer.fetch(held.len(), Duration::from_secs(2));
+        let mut fetch = std::pin::pin!(fetch);
         let fetched = tokio::select! {
-            () = tx.closed() => break,
-            f = consumer.fetch(held.len(), Duration::from_secs(2)) => f,
+            f = &mut fetch => f,
+            () = tx.closed() => {
+                // The pipeline went away during the fetch. Messages the server sent for
+                // it before it saw nobody listens any more count as delivered to this
+                // worker: dropped unseen, they would wait out the consumer's ack wait
+                // (60 s) before another worker could have them. So what arrives within
+                // a moment is taken, for the reader to hand back at once; a request
+                // still waiting after that is dropped (the server sends nothing to a
+                // reply subject nobody listens to).
+                match tokio::time::timeout(CLOSING_FETCH, &mut fetch).await {
+                    Ok(f) => f,
+                    Err(_) => break,
+                }
+            }
         };
         let deliveries = match fetched {
             Ok(d) => {
