@@ -194,6 +194,80 @@ enum Chunk {
     Failed(logferry_source::Error),
 }
 
+/// What one step of the frame loop found.
+enum Next {
+    /// A chunk, framed.
+    Framed,
+    /// Nothing before the open batch's deadline.
+    Timeout,
+    End,
+    Failed(logferry_source::Error),
+}
+
+/// Where the frame loop's chunks come from.
+enum Reader {
+    /// A regular file, read on the frame thread itself: its reads return at once (from
+    /// the page cache, or after a disk read), and a chunk framed right where it was
+    /// read is still in that core's cache (no hand-off, no second thread to wake).
+    Inline(logferry_source::Source),
+    /// Anything else (a pipe, standard input, a FIFO), read on a thread of its own, so
+    /// that a read waiting for a writer never stops a lingering batch from closing.
+    Thread {
+        chunks: Receiver<Chunk>,
+        recycle: Sender<Vec<u8>>,
+    },
+}
+
+impl Reader {
+    fn new(source: logferry_source::Source) -> Reader {
+        if source.is_checkpointable() {
+            Reader::Inline(source)
+        } else {
+            let (chunks, recycle) = spawn_reader(source);
+            Reader::Thread { chunks, recycle }
+        }
+    }
+
+    /// Reads the next chunk and frames it into `front`, or waits no longer than the
+    /// open batch's deadline for one.
+    fn frame_next(
+        &mut self,
+        config: &FrontConfig,
+        front: &mut Front,
+        out: &mut impl FnMut(Out),
+    ) -> Next {
+        match self {
+            Reader::Inline(source) => match source.read_chunk() {
+                Ok(Some(chunk)) => {
+                    front.push(config, chunk, Instant::now(), out);
+                    Next::Framed
+                }
+                Ok(None) => Next::End,
+                Err(e) => Next::Failed(e),
+            },
+            Reader::Thread { chunks, recycle } => {
+                let received = match front.deadline() {
+                    Some(deadline) => {
+                        chunks.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    }
+                    None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                };
+                match received {
+                    Ok(Chunk::Data(chunk)) => {
+                        front.push(config, &chunk, Instant::now(), out);
+                        // Back to the reader, to be read into again (it may have ended).
+                        let _ = recycle.send(chunk);
+                        Next::Framed
+                    }
+                    Err(RecvTimeoutError::Timeout) => Next::Timeout,
+                    Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => Next::End,
+                    Ok(Chunk::Failed(e)) => Next::Failed(e),
+                }
+            }
+        }
+    }
+}
+
 /// Frames one input; false when the receiver hung up.
 fn frame_one(
     config: &FrontConfig,
@@ -213,7 +287,7 @@ fn frame_one(
         return false;
     }
     let mut front = Front::new(config, name.clone(), start);
-    let (chunks, recycle) = spawn_reader(input);
+    let mut reader = Reader::new(input);
     let mut outs: Vec<Out> = Vec::new();
     let mut last: Option<Item> = None;
     // Batches may resume reading right after them once the framer knows the input is
@@ -242,22 +316,13 @@ fn frame_one(
             .all(|item| tx.blocking_send(item).is_ok())
     };
     loop {
-        let received = match front.deadline() {
-            Some(deadline) => {
-                chunks.recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            }
-            None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        let now = Instant::now();
         let mut collect = |o| outs.push(o);
-        match received {
-            Ok(Chunk::Data(chunk)) => {
-                front.push(config, &chunk, now, &mut collect);
-                // Back to the reader, to be read into again (it may have ended).
-                let _ = recycle.send(chunk);
-            }
-            Err(RecvTimeoutError::Timeout) => front.poll(config, now, &mut collect),
-            Ok(Chunk::End) | Err(RecvTimeoutError::Disconnected) => {
+        let next = reader.frame_next(config, &mut front, &mut collect);
+        let now = Instant::now();
+        match next {
+            Next::Framed => {}
+            Next::Timeout => front.poll(config, now, &mut collect),
+            Next::End => {
                 front.finish(now, &mut collect);
                 last = Some(Item::Finished {
                     name,
@@ -266,7 +331,7 @@ fn frame_one(
                 });
                 return send_all(&mut outs, &mut last, &front);
             }
-            Ok(Chunk::Failed(error)) => {
+            Next::Failed(error) => {
                 // What was read before the failure still goes out.
                 front.flush(&mut collect);
                 last = Some(Item::ReadError {
