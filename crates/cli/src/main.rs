@@ -114,8 +114,9 @@ fn main() -> ExitCode {
     // beyond them only came and went, each leaving its own arena behind: with four per core
     // `sdl` peaked at 93–97 MB against 77–80 MB with two, and `http-ingest` on the
     // bench's syslog corpus took 0.73–0.75 s against 0.69–0.71 s (issue 18). The daemon
-    // keeps four per core: its routes each have a pipeline, and a route replaying its
-    // spool holds a thread for as long as its sink takes to drain it.
+    // keeps four per core: its routes each have a pipeline encoding two batches per core
+    // at once, and their spool appends and reads, which wait on the disk, run on the same
+    // pool.
     logferry::compress::set_bulk_nice(cli.bulk_nice);
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let blocking = if daemon { 4 * cores } else { 2 * cores };

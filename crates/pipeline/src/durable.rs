@@ -108,25 +108,29 @@ impl Durable {
     }
 }
 
-/// The entries an earlier run left in the spool, read on a blocking thread.
+/// The entries an earlier run left in the spool, each read on the blocking pool when the
+/// sink asks for it. A reading thread is never held while the sink does not ask (its
+/// endpoint down, say): a replay that waited on a blocking thread for room held that
+/// thread for as long, and a few routes replaying into sinks that were down took every
+/// thread of the pool, so every other route's compression and spool waited for them.
 pub(crate) fn replay(durable: Option<&Durable>) -> impl Stream<Item = (u64, Vec<u8>)> + use<> {
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    if let Some(d) = durable {
-        let spool = d.spool.clone();
-        tokio::task::spawn_blocking(move || {
-            for entry in spool.replay() {
-                match entry {
-                    Ok((id, bytes)) => {
-                        if tx.blocking_send((id.get(), bytes)).is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => tracing::warn!("spool replay: {e}"),
-                }
+    let entries = durable.map(|d| d.spool.replay());
+    futures_util::stream::unfold(entries, |entries| async move {
+        let mut entries = entries?;
+        loop {
+            let (back, next) = tokio::task::spawn_blocking(move || {
+                let next = entries.next();
+                (entries, next)
+            })
+            .await
+            .ok()?;
+            entries = back;
+            match next? {
+                Ok((id, bytes)) => return Some(((id.get(), bytes), Some(entries))),
+                Err(e) => tracing::warn!("spool replay: {e}"),
             }
-        });
-    }
-    crate::receiver_stream(rx)
+        }
+    })
 }
 
 #[cfg(test)]

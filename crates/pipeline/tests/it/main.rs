@@ -458,3 +458,141 @@ async fn a_slow_batch_does_not_stop_the_batches_after_it_from_encoding() {
         "shipped out of order: {shipped:?}"
     );
 }
+
+/// A sink whose endpoint is down: it never takes an entry.
+struct Down;
+
+impl Control for Down {
+    fn close(&self) {}
+    fn abort(&self) {}
+    fn stopped(&self) -> Option<String> {
+        None
+    }
+    fn stats(&self) -> logferry_pipeline::SinkStats {
+        logferry_pipeline::SinkStats::default()
+    }
+}
+
+impl logferry_pipeline::Sink for Down {
+    type Entry = logferry_framing::Batch;
+
+    fn name(&self) -> &'static str {
+        "down"
+    }
+
+    async fn encode(&self, batch: logferry_framing::Batch) -> logferry_framing::Batch {
+        batch
+    }
+
+    fn records(&self, entry: &logferry_framing::Batch) -> u64 {
+        entry.len() as u64
+    }
+
+    fn unsent<'e>(&self, _: &'e logferry_framing::Batch) -> Vec<logferry_pipeline::Lost<'e>> {
+        Vec::new()
+    }
+
+    async fn ship<'a>(
+        &'a self,
+        entries: futures_util::stream::LocalBoxStream<'a, (u64, logferry_framing::Batch)>,
+        _: &'a mut dyn FnMut(logferry_pipeline::Report<'_>),
+    ) {
+        let _held = entries;
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A spool at `dir` that drops its oldest entries when full, holding `n` entries of one
+/// record each, left by an earlier run.
+fn spool_with(dir: &Path, n: u64) -> (Arc<Spool>, Durable) {
+    use logferry_framing::{BatchConfig, Batcher, Position, Record};
+    let config = SpoolConfig {
+        when_full: logferry_spool::WhenFull::DropOldest,
+        ..SpoolConfig::default()
+    };
+    let spool = Arc::new(Spool::open(dir, config).unwrap());
+    let config = BatchConfig {
+        target_bytes: 1,
+        ..BatchConfig::default()
+    };
+    let mut batcher = Batcher::new(config, Some("left.log".into()));
+    let mut batches = Vec::new();
+    for i in 0..n {
+        let record = Record {
+            text: format!("left over {i:04}").into(),
+            position: Position {
+                offset: i * 15,
+                line: i + 1,
+            },
+            source_len: 15,
+            flags: Default::default(),
+        };
+        batcher.push(&record, std::time::Instant::now(), |b| batches.push(b));
+    }
+    batcher.flush(|b| batches.push(b));
+    assert_eq!(batches.len() as u64, n);
+    for batch in &batches {
+        spool.append(&logferry_spool::Entry::encode(batch)).unwrap();
+    }
+    (spool.clone(), Durable::new(spool))
+}
+
+/// Routes replaying their spools into sinks that are down hold no thread of the blocking
+/// pool while they wait: another route's compression still runs there. (A replay used
+/// to wait for room on a blocking thread. A spool that blocks when full stops waiting
+/// after a second and reads on into itself, but one that drops its oldest entries never
+/// reads ahead of its sink: two such routes took a pool of two for good, and the route
+/// into a working sink never compressed a batch.)
+#[test]
+fn routes_replaying_into_sinks_that_are_down_leave_the_blocking_pool_to_the_others() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let emu = emulator().await;
+        let dir = tempfile::tempdir().unwrap();
+        // More entries than a replay reads ahead, for each of the pool's threads.
+        let stuck: Vec<(Arc<Spool>, Durable)> = (0..2)
+            .map(|i| spool_with(&dir.path().join(format!("stuck-{i}")), 40))
+            .collect();
+        let stuck_runs = futures_util::future::join_all(stuck.iter().map(|(_, durable)| {
+            logferry_pipeline::run(
+                Files::new(Vec::new(), None),
+                &Down,
+                front(Format::Text),
+                Some(durable),
+                |_| ControlFlow::Continue(()),
+            )
+        }));
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, lines(3000)).unwrap();
+        let sink = ingest(&emu, emu.http_ingest_key());
+        let fresh =
+            logferry_pipeline::run(files(&path, None), &sink, front(Format::Text), None, |_| {
+                ControlFlow::Continue(())
+            });
+        tokio::select! {
+            _ = stuck_runs => panic!("a route into a sink that is down ended"),
+            ledger = tokio::time::timeout(Duration::from_secs(30), fresh) => {
+                let ledger = ledger.expect("the working route did not finish within 30 s");
+                assert_eq!(ledger.delivered, 3000, "{ledger:?}");
+                assert_balanced(&ledger);
+            }
+        }
+        for (spool, _) in &stuck {
+            assert_eq!(
+                spool.stats().entries,
+                40,
+                "nothing acknowledged by a sink that is down"
+            );
+        }
+        assert_eq!(
+            received(&emu, Endpoint::HttpIngest),
+            sorted_lines(&lines(3000))
+        );
+        emu.shutdown().await;
+    });
+}
