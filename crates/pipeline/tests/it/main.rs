@@ -348,6 +348,41 @@ async fn a_consumer_that_says_stop_ends_the_run_with_every_record_accounted_for(
     emu.shutdown().await;
 }
 
+/// [`Control`] for a test sink that has nothing to close or abort and never stops.
+macro_rules! no_controls {
+    ($sink:ty) => {
+        impl Control for $sink {
+            fn close(&self) {}
+            fn abort(&self) {}
+            fn stopped(&self) -> Option<String> {
+                None
+            }
+            fn stats(&self) -> logferry_pipeline::SinkStats {
+                logferry_pipeline::SinkStats::default()
+            }
+        }
+    };
+}
+
+/// The `Sink` items of a test sink whose entries are the framed batches themselves.
+macro_rules! batch_entries {
+    ($name:literal) => {
+        type Entry = logferry_framing::Batch;
+
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn records(&self, entry: &logferry_framing::Batch) -> u64 {
+            entry.len() as u64
+        }
+
+        fn unsent<'e>(&self, _: &'e logferry_framing::Batch) -> Vec<logferry_pipeline::Lost<'e>> {
+            Vec::new()
+        }
+    };
+}
+
 /// A sink whose first batch takes as long as the test says: its encoding waits until
 /// `while_held` later batches have started encoding. Entries are the batches
 /// themselves; shipping records their order.
@@ -358,23 +393,10 @@ struct HeldHead {
     shipped: std::sync::Mutex<Vec<u64>>,
 }
 
-impl Control for HeldHead {
-    fn close(&self) {}
-    fn abort(&self) {}
-    fn stopped(&self) -> Option<String> {
-        None
-    }
-    fn stats(&self) -> logferry_pipeline::SinkStats {
-        logferry_pipeline::SinkStats::default()
-    }
-}
+no_controls!(HeldHead);
 
 impl logferry_pipeline::Sink for HeldHead {
-    type Entry = logferry_framing::Batch;
-
-    fn name(&self) -> &'static str {
-        "held-head"
-    }
+    batch_entries!("held-head");
 
     async fn encode(&self, batch: logferry_framing::Batch) -> logferry_framing::Batch {
         let first = {
@@ -391,14 +413,6 @@ impl logferry_pipeline::Sink for HeldHead {
             self.started.send_modify(|n| *n += 1);
         }
         batch
-    }
-
-    fn records(&self, entry: &logferry_framing::Batch) -> u64 {
-        entry.len() as u64
-    }
-
-    fn unsent<'e>(&self, _: &'e logferry_framing::Batch) -> Vec<logferry_pipeline::Lost<'e>> {
-        Vec::new()
     }
 
     async fn ship<'a>(
@@ -462,34 +476,13 @@ async fn a_slow_batch_does_not_stop_the_batches_after_it_from_encoding() {
 /// A sink whose endpoint is down: it never takes an entry.
 struct Down;
 
-impl Control for Down {
-    fn close(&self) {}
-    fn abort(&self) {}
-    fn stopped(&self) -> Option<String> {
-        None
-    }
-    fn stats(&self) -> logferry_pipeline::SinkStats {
-        logferry_pipeline::SinkStats::default()
-    }
-}
+no_controls!(Down);
 
 impl logferry_pipeline::Sink for Down {
-    type Entry = logferry_framing::Batch;
-
-    fn name(&self) -> &'static str {
-        "down"
-    }
+    batch_entries!("down");
 
     async fn encode(&self, batch: logferry_framing::Batch) -> logferry_framing::Batch {
         batch
-    }
-
-    fn records(&self, entry: &logferry_framing::Batch) -> u64 {
-        entry.len() as u64
-    }
-
-    fn unsent<'e>(&self, _: &'e logferry_framing::Batch) -> Vec<logferry_pipeline::Lost<'e>> {
-        Vec::new()
     }
 
     async fn ship<'a>(
