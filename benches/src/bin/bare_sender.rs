@@ -84,7 +84,10 @@ fn run() -> Result<(), String> {
     let secs = started.elapsed().as_secs_f64();
     let sent: usize = sent?.iter().sum();
     let compress = logferry_compress::compress_cpu().as_secs_f64();
-    println!("{secs} {} {compress} {sent}", process_cpu().unwrap_or(secs));
+    println!(
+        "{secs} {} {compress} {sent}",
+        logferry_benches::proc_cpu_secs("/proc/self/stat").unwrap_or(secs)
+    );
     Ok(())
 }
 
@@ -198,12 +201,4 @@ fn read_answer(conn: &mut TcpStream, buf: &mut [u8]) -> Result<(), String> {
         }
         return Ok(());
     }
-}
-
-/// The process's user + system CPU seconds (clock ticks of 1/100 s).
-fn process_cpu() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }

@@ -80,11 +80,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// This thread's user + system CPU seconds, in clock ticks of 1/100 s (Linux's USER_HZ
-/// on every architecture it runs on here).
+/// This thread's user + system CPU seconds.
 fn thread_cpu() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
+    logferry_benches::proc_cpu_secs("/proc/thread-self/stat")
 }
