@@ -18,10 +18,11 @@
 //! The plain-HTTP rows also run `bare-sender` in every round: the least any HTTP Ingest
 //! sender must do (read the file, cut bodies of logferry's size at a `\n`, check UTF-8,
 //! gzip with the same encoder, POST each body over a kept-alive connection and read the
-//! answer, on one thread more than there are cores), with no record spans, positions, checkpoints, retries or queues.
-//! Its fraction of the limit is what this machine leaves a sender once the file is read
-//! and the bodies cross loopback to the emulator: the ceiling of logferry's row.
-
+//! answer, on one thread more than there are cores), with no record spans, positions,
+//! checkpoints, retries or queues. Its fraction of the limit is what this machine leaves
+//! a sender once the file is read and the bodies cross loopback to the emulator: the
+//! ceiling of logferry's row.
+//!
 //! Corpora, generated deterministically (a fixed-seed splitmix64), cached under
 //! `target/bench/`:
 //! - `syslog`: the bench's syslog-like corpus (`logferry_emulator::sample::syslog`);
@@ -411,8 +412,9 @@ struct Bare {
     cpu: f64,
 }
 
-/// Ships `input` with `bare-sender` on `threads` threads, bodies of `body_raw` input bytes, to a
-/// count-only plain-HTTP emulator, and checks the emulator received every byte sent.
+/// Ships `input` with `bare-sender` on `threads` threads, bodies of `body_raw` input
+/// bytes, to a count-only plain-HTTP emulator, and checks the emulator received every
+/// byte sent.
 fn bare(input: &Path, body_raw: usize, threads: usize) -> Result<Bare> {
     let emu = Emulator::start_with(false, true, 0)?;
     let out = Command::new(bin("bare-sender"))
@@ -439,13 +441,20 @@ fn bare(input: &Path, body_raw: usize, threads: usize) -> Result<Bare> {
     let [wall, cpu, _compress, sent] = fields[..] else {
         bail!("bare-sender printed {text:?}");
     };
+    all_received("bare-sender", sent as u64, &stats)?;
+    Ok(Bare { wall, cpu })
+}
+
+/// Fails unless the emulator's `stats` count exactly the `sent` bytes (more than none)
+/// that `sender` reports it sent to HTTP Ingest.
+fn all_received(sender: &str, sent: u64, stats: &serde_json::Value) -> Result<()> {
     let received = stats["endpoints"]["http_ingest"]["wire_bytes"]
         .as_u64()
         .unwrap_or(0);
-    if sent as u64 != received || received == 0 {
-        bail!("bare-sender reports {sent} bytes sent, the emulator received {received}");
+    if sent != received || sent == 0 {
+        bail!("{sender} reports {sent} bytes sent, the emulator received {received}");
     }
-    Ok(Bare { wall, cpu })
+    Ok(())
 }
 
 /// Ships `input` with `logferry http-ingest` (gzip 1) to a count-only emulator and checks
@@ -505,13 +514,11 @@ fn ship(input: &Path, tls: bool, extra: &[&str]) -> Result<Shipped> {
     }
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary_path)?)?;
     let _ = std::fs::remove_file(&summary_path);
-    let sent = summary["bytes_sent"].as_u64().unwrap_or(0);
-    let received = stats["endpoints"]["http_ingest"]["wire_bytes"]
-        .as_u64()
-        .unwrap_or(0);
-    if sent != received || sent == 0 {
-        bail!("the sender reports {sent} bytes sent, the emulator received {received}");
-    }
+    all_received(
+        "logferry",
+        summary["bytes_sent"].as_u64().unwrap_or(0),
+        &stats,
+    )?;
     let compress_cpu = summary["compress_cpu_secs"].as_f64().unwrap_or(0.0);
     let requests = summary["requests"].as_u64().unwrap_or(0).max(1);
     let body_raw = (summary["bytes_raw"].as_u64().unwrap_or(0) / requests) as usize;
@@ -545,6 +552,16 @@ struct Round {
     bare: Option<Bare>,
 }
 
+/// The bare sender's medians in a row.
+#[derive(Clone, Copy)]
+struct BareRow {
+    /// Its throughput as a fraction of the limit.
+    fraction: f64,
+    /// logferry's throughput over its.
+    logferry_over: f64,
+    cpu_s: f64,
+}
+
 /// A row: the medians over rounds.
 struct Row {
     corpus: String,
@@ -558,10 +575,8 @@ struct Row {
     all_cores: f64,
     /// logferry as a fraction of the encoder on every core at once.
     of_all_cores: f64,
-    /// The bare sender as a fraction of the limit, and logferry's throughput over its.
-    bare: Option<(f64, f64)>,
-    /// The bare sender's CPU seconds.
-    bare_cpu: Option<f64>,
+    /// The bare sender's medians, when every round ran it (plain HTTP).
+    bare: Option<BareRow>,
     /// Of logferry's CPU time, the share spent compressing (exact).
     compress_share: f64,
     /// Logferry's compression CPU over the one-core encoder's for the same bytes.
@@ -653,17 +668,20 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 fraction: median(fractions),
                 all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
                 of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
-                bare: rounds.iter().all(|r| r.bare.is_some()).then(|| {
-                    let bare = |r: &Round| r.bare.as_ref().map_or(f64::NAN, |b| b.wall);
-                    (
-                        over(&|r| r.enc_wall / (cores * bare(r))),
-                        over(&|r| bare(r) / r.shipped.wall),
-                    )
-                }),
-                bare_cpu: rounds
+                bare: rounds
                     .iter()
-                    .all(|r| r.bare.is_some())
-                    .then(|| over(&|r| r.bare.as_ref().map_or(f64::NAN, |b| b.cpu))),
+                    .map(|r| r.bare.as_ref().map(|b| (r, b)))
+                    .collect::<Option<Vec<_>>>()
+                    .map(|ran| {
+                        let over = |f: &dyn Fn(&Round, &Bare) -> f64| {
+                            median(ran.iter().map(|(r, b)| f(r, b)).collect())
+                        };
+                        BareRow {
+                            fraction: over(&|r, b| r.enc_wall / (cores * b.wall)),
+                            logferry_over: over(&|r, b| b.wall / r.shipped.wall),
+                            cpu_s: over(&|_, b| b.cpu),
+                        }
+                    }),
                 compress_share: over(&|r| r.shipped.compress_cpu / r.shipped.cpu),
                 compress_vs_encoder: over(&|r| r.shipped.compress_cpu / r.enc_cpu),
                 machine: [
@@ -688,11 +706,13 @@ fn render(rows: &[Row], runs: usize, cores: f64) -> String {
     );
     for r in rows {
         let [compressing, rest, emulator, idle] = r.machine.map(|f| f * 100.0);
-        let (bare, of_bare, bare_cpu) = match (r.bare, r.bare_cpu) {
-            (Some((b, of)), Some(cpu)) => {
-                (format!("{b:.2}"), format!("{of:.2}"), format!("{cpu:.2}"))
-            }
-            _ => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
+        let (bare, of_bare, bare_cpu) = match r.bare {
+            Some(b) => (
+                format!("{:.2}", b.fraction),
+                format!("{:.2}", b.logferry_over),
+                format!("{:.2}", b.cpu_s),
+            ),
+            None => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
         };
         let _ = writeln!(
             out,
