@@ -706,9 +706,8 @@ async fn consume(
     ));
     let mut failures = 0u32;
     loop {
-        // Wait for room, then take as much as there is.
-        // A pipeline that went away ends the loop before another fetch, even with
-        // room: whatever it would fetch would only be handed back.
+        // Wait for room, then take as much as there is; a pipeline that went away ends
+        // the loop first, even with room (what it fetched would only be handed back).
         let first = tokio::select! {
             biased;
             () = tx.closed() => break,

@@ -300,8 +300,8 @@ pub async fn run<Src: Source, S: Sink>(
     // held its slot until every batch before it was done, so no new compression started
     // while the oldest ran alone: the machine was 89–92% busy. With the window apart,
     // 94–97%, and 8–13% less wall time on the bench's four corpora (issue 18). A
-    // finished batch in the window holds only its compressed body and positions, and a batch is read
-    // only when it can start, so peak memory stays where it was.
+    // finished batch in the window holds only its compressed body and positions, and a
+    // batch is read only when it can start, so peak memory stays where it was.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let encoding = cores * 2;
     let window = cores * 8;
