@@ -34,6 +34,9 @@
 //! - copytruncate, truncate: the same inode shorter than the read offset is read again
 //!   from 0 ([`OpenReason::Truncated`]); a new file whose head and tail match the
 //!   truncated content (the copy) is resumed at the acknowledged offset, not read whole.
+//!   A copy found while `cp` is still writing it waits for its original's truncation; one
+//!   found empty (`cp` creates before it writes) is looked at again when its first bytes
+//!   come, before it is read, also after a restart.
 //! - delete while open: drained to its end, released once idle for `release_after` with
 //!   no link left.
 //! - rewrite in place: the same inode whose bytes before the read offset changed is read
@@ -238,7 +241,9 @@ pub enum Event<'a> {
         /// [`OpenReason::Truncated`] or [`OpenReason::Rewritten`].
         why: OpenReason,
     },
-    /// The file's descriptor is closed for good (deleted or rotated away, and drained).
+    /// The file's descriptor is closed for good (deleted or rotated away, and drained),
+    /// or a file found empty turned out, once its first bytes came, to be a copytruncate
+    /// copy: released unread (`offset` 0), it is opened again as the copy it is.
     Released {
         /// The read's key.
         key: FileKey,

@@ -53,6 +53,10 @@ struct Tracked {
     turns: u32,
     /// Full chunks read back to back since the file was last read to its end.
     backlog: u32,
+    /// Found empty and not read yet. `cp` creates its copy before it writes a byte, so a
+    /// copytruncate copy may be found empty, when nothing says it is a copy: its first
+    /// bytes are looked at before it is read ([`Follower::prove`]).
+    unproven: bool,
 }
 
 /// Follows the files matched by a [`FollowConfig`]'s globs; see the [module
@@ -191,6 +195,7 @@ impl Follower {
             self.next_rescan = now + self.config.rescan;
         }
         self.schedule(on)?;
+        self.prove(on)?;
         let read = self.read_round(on)?;
         self.release_idle(on)?;
         if now >= self.next_flush {
@@ -357,6 +362,7 @@ impl Follower {
             waiting_since: over_cap.then_some(now),
             turns: 0,
             backlog: 0,
+            unproven: size == 0 && matches!(why, OpenReason::New | OpenReason::Rotated),
         });
         on(Event::Opened {
             key,
@@ -443,7 +449,11 @@ impl Follower {
             tail_end: 0,
             tail: None,
         };
-        if let Some(entry) = self.registry.get(id) {
+        // An entry with nothing acknowledged may be a copy found while still empty by an
+        // earlier run (which stopped before its first bytes came): its bytes decide.
+        if let Some(entry) = self.registry.get(id)
+            && !(entry.position.offset == 0 && self.looks_like_copy(&file, size))
+        {
             let verdict = verify(&file, size, &entry.content).unwrap_or(Verdict::Different);
             if verdict == Verdict::Same && entry.position.offset <= size {
                 return self.track(
@@ -475,28 +485,7 @@ impl Follower {
                 return self.follow_copy(found, copy.content, copy.position, true, on);
             }
         }
-        // A copy of a file we follow (same head, same bytes up to where we read) may be
-        // a copytruncate copy whose original is about to be truncated: wait a little for
-        // the truncation (then the copy resumes where its original was read to).
-        let head =
-            super::identity::read_at(&file, 0, size.min(HEAD_BYTES as u64)).unwrap_or_default();
-        // A copy still being written (`cp` in progress) is a prefix of its original: its
-        // first bytes are the original's, and it is shorter than what was read.
-        let copying = |t: &Tracked| {
-            let n = (head.len() as u64).min(t.size);
-            n > 0
-                && t.file.as_ref().is_some_and(|orig| {
-                    super::identity::read_at(orig, 0, n).is_ok_and(|b| b[..] == head[..n as usize])
-                })
-                && verify(&file, size, &t.content).ok() == Some(Verdict::Shorter)
-        };
-        let copy_of_followed = self.files.iter().any(|t| {
-            t.offset > 0
-                && ((t.content.head.matches(&head)
-                    && verify(&file, size, &t.content).ok() == Some(Verdict::Same))
-                    || copying(t))
-        });
-        if copy_of_followed {
+        if self.copy_of_followed(&file, size) {
             let since = *self.deferred.entry(id).or_insert_with(Instant::now);
             if since.elapsed() < COPY_GRACE {
                 return ControlFlow::Continue(());
@@ -544,6 +533,76 @@ impl Follower {
             OpenReason::New
         };
         self.track(path, id, file, size, empty, Position::START, why, true, on)
+    }
+
+    /// Whether `file` (`size` bytes) is a copy of content whose original was truncated
+    /// or rewritten, or of a file being followed.
+    fn looks_like_copy(&self, file: &File, size: u64) -> bool {
+        self.registry
+            .copies()
+            .iter()
+            .any(|copy| is_copy(file, size, &copy.content, copy.position))
+            || self.copy_of_followed(file, size)
+    }
+
+    /// Whether `file` (`size` bytes) is a copy of a file we follow (same head, same bytes
+    /// up to where we read), or a prefix of one (a copy still being written): perhaps a
+    /// copytruncate copy whose original is about to be truncated.
+    fn copy_of_followed(&self, file: &File, size: u64) -> bool {
+        let head =
+            super::identity::read_at(file, 0, size.min(HEAD_BYTES as u64)).unwrap_or_default();
+        // A copy still being written (`cp` in progress) is a prefix of its original: its
+        // first bytes are the original's, and it is shorter than what was read.
+        let copying = |t: &Tracked| {
+            let n = (head.len() as u64).min(t.size);
+            n > 0
+                && t.file.as_ref().is_some_and(|orig| {
+                    super::identity::read_at(orig, 0, n).is_ok_and(|b| b[..] == head[..n as usize])
+                })
+                && verify(file, size, &t.content).ok() == Some(Verdict::Shorter)
+        };
+        self.files.iter().any(|t| {
+            t.offset > 0
+                && ((t.content.head.matches(&head)
+                    && verify(file, size, &t.content).ok() == Some(Verdict::Same))
+                    || copying(t))
+        })
+    }
+
+    /// Files found empty get their first bytes: one that now looks like a copy is let go
+    /// unread and discovered again, as a copy (resumed where its original was read to, or
+    /// deferred for its original's truncation like any copy found being written).
+    /// Without this, a copytruncate copy found the instant `cp` created it was read from
+    /// 0 as a new file: everything read of its original, twice.
+    fn prove(&mut self, on: &mut Handler<'_>) -> ControlFlow<()> {
+        let mut i = 0;
+        while i < self.files.len() {
+            let t = &self.files[i];
+            let (copy, size) = match &t.file {
+                Some(file) if t.unproven => {
+                    let size = file.metadata().map_or(0, |m| m.len());
+                    (size > 0 && self.looks_like_copy(file, size), size)
+                }
+                _ => (false, 0),
+            };
+            if size > 0 {
+                self.files[i].unproven = false;
+            }
+            if !copy {
+                i += 1;
+                continue;
+            }
+            let t = self.files.remove(i);
+            self.registry.remove(t.key.id);
+            tracing::debug!(file = %t.name, "a file found empty is a copy of a followed file");
+            on(Event::Released {
+                key: t.key,
+                path: t.name,
+                offset: 0,
+            })?;
+            self.discover(t.path, t.key.id, false, on)?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// `fstat`s the open files (growth, truncation, rewrite, deletion) and `stat`s the

@@ -474,6 +474,79 @@ fn rewrite_in_place_with_a_restart_in_the_middle() {
     rotation(Rotation::RewriteInPlace, true);
 }
 
+/// copytruncate with the copy found at the instant `cp` created it, before it wrote a
+/// byte (when nothing says it is a copy), with or without a restart before its bytes
+/// come: the copy resumes where its original was acknowledged; nothing is read twice.
+fn copy_found_empty(restart: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("files.json");
+    let (log, copy) = (dir.path().join("app.log"), dir.path().join("app.log.1"));
+    fs::write(&log, lines(0..100)).unwrap();
+    let include = [dir.path().join("app.log*")];
+    let registry = Arc::new(Registry::open(&state).unwrap());
+    // Every line acknowledged as it is delivered: a line delivered twice is a duplicate
+    // nothing excuses.
+    let mut c = Collector::new(registry.clone(), 1);
+    let mut follower = Follower::new(config(&include), registry).unwrap();
+    c.run_until(&mut follower, "the original", |c| c.delivered.len() == 100);
+    // `cp` has created the copy and not written yet.
+    let mut cp = open_append(&copy);
+    let name = copy.to_string_lossy().into_owned();
+    c.run_until(&mut follower, "the empty copy", |c| {
+        c.opened.iter().any(|(p, _, _)| *p == name)
+    });
+    assert!(
+        c.opened
+            .iter()
+            .any(|(p, at, _)| *p == name && *at == Position::START),
+        "{:?}",
+        c.opened
+    );
+    if restart {
+        drop(follower);
+        let registry = Arc::new(Registry::open(&state).unwrap());
+        let before = c;
+        c = Collector::new(registry.clone(), 1);
+        c.delivered = before.delivered;
+        follower = Follower::new(config(&include), registry).unwrap();
+    }
+    cp.write_all(lines(0..100).as_bytes()).unwrap();
+    drop(cp);
+    File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    open_append(&log)
+        .write_all(lines(100..150).as_bytes())
+        .unwrap();
+    c.run_until(&mut follower, "the lines after the truncation", |c| {
+        c.delivered.len() >= 150
+    });
+    let settle = Instant::now() + Duration::from_millis(600);
+    c.run_until(&mut follower, "settling", |_| Instant::now() >= settle);
+    assert_exactly(&c.delivered, 150, 0);
+    let end = lines(0..100).len() as u64;
+    assert!(
+        c.opened
+            .iter()
+            .any(|(p, at, why)| *p == name && at.offset == end && *why == OpenReason::Resumed),
+        "the copy resumed at its original's acknowledged end: {:?}",
+        c.opened
+    );
+}
+
+#[test]
+fn a_copytruncate_copy_found_before_cp_wrote_a_byte_is_not_read_twice() {
+    copy_found_empty(false);
+}
+
+#[test]
+fn a_copytruncate_copy_found_empty_before_a_restart_is_not_read_twice() {
+    copy_found_empty(true);
+}
+
 /// 5 KiB of identical header, as two files of one application might start.
 fn header() -> String {
     (0..100)
