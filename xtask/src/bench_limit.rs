@@ -15,13 +15,18 @@
 //! CPU outside compression, the emulator's CPU (the receiving end of the loopback, on
 //! the same cores), and the machine's idle share (`/proc/stat`).
 //!
-//! The plain-HTTP rows also run `bare-sender` in every round: the least any HTTP Ingest
-//! sender must do (read the file, cut bodies of logferry's size at a `\n`, check UTF-8,
-//! gzip with the same encoder, POST each body over a kept-alive connection and read the
-//! answer, on one thread more than there are cores), with no record spans, positions,
-//! checkpoints, retries or queues. Its fraction of the limit is what this machine leaves
-//! a sender once the file is read and the bodies cross loopback to the emulator: the
-//! ceiling of logferry's row.
+//! Every row also runs `bare-sender` in every round, over the same transport (plain HTTP,
+//! or HTTPS with rustls and ring like logferry): the least any HTTP Ingest sender must
+//! do (read the file, cut bodies of logferry's size at a `\n`, check UTF-8, gzip with the
+//! same encoder, POST each body over a kept-alive connection and read the answer, on one
+//! thread more than there are cores), with no record spans, positions, checkpoints,
+//! retries or queues. Its fraction of the limit is what this machine leaves a sender
+//! once the file is read and the bodies cross loopback to the emulator. Then
+//! `bare-sender ... framed`: the same, each thread also framing its body with logferry's
+//! own `LineFramer` and `Batcher` (every line found and checked against the contract's
+//! record limit, copied into a batch with its span): the ceiling of a sender that checks
+//! its records one by one, as the contract's per-record limit and a dead-letter file
+//! naming each failed record's position need, and so of logferry's row.
 //!
 //! Corpora, generated deterministically (a fixed-seed splitmix64), cached under
 //! `target/bench/`:
@@ -412,20 +417,29 @@ struct Bare {
     cpu: f64,
 }
 
+/// The bare sender's two runs in a round: as it is, and framing its bodies.
+struct Bares {
+    plain: Bare,
+    framed: Bare,
+}
+
 /// Ships `input` with `bare-sender` on `threads` threads, bodies of `body_raw` input
-/// bytes, to a count-only plain-HTTP emulator, and checks the emulator received every
-/// byte sent.
-fn bare(input: &Path, body_raw: usize, threads: usize) -> Result<Bare> {
-    let emu = Emulator::start_with(false, true, 0)?;
-    let out = Command::new(bin("bare-sender"))
-        .arg(input)
+/// bytes (each `framed` by logferry's framer and batcher first, if so), to a count-only
+/// emulator (over HTTPS with `tls`), and checks the emulator received every byte sent.
+fn bare(input: &Path, tls: bool, body_raw: usize, threads: usize, framed: bool) -> Result<Bare> {
+    let emu = Emulator::start_with(tls, true, 0)?;
+    let mut cmd = Command::new(bin("bare-sender"));
+    cmd.arg(input)
         .arg("1")
         .arg(threads.to_string())
         .arg(body_raw.max(4096).to_string())
+        .args(framed.then_some("framed"))
         .env("HTTP_INGEST_URL", emu.str("http_ingest_url"))
-        .env("HTTP_INGEST_KEY", emu.str("http_ingest_key"))
-        .output()
-        .context("cannot start bare-sender")?;
+        .env("HTTP_INGEST_KEY", emu.str("http_ingest_key"));
+    if tls {
+        cmd.env("HTTP_INGEST_CA", emu.str("ca_cert"));
+    }
+    let out = cmd.output().context("cannot start bare-sender")?;
     let (stats, _scratch) = emu.stop()?;
     if !out.status.success() {
         bail!(
@@ -548,8 +562,8 @@ struct Round {
     enc_cpu: f64,
     all_wall: f64,
     shipped: Shipped,
-    /// The bare sender right after logferry (plain HTTP only).
-    bare: Option<Bare>,
+    /// The bare sender right after logferry, as it is and framing.
+    bare: Bares,
 }
 
 /// The bare sender's medians in a row.
@@ -560,6 +574,10 @@ struct BareRow {
     /// logferry's throughput over its.
     logferry_over: f64,
     cpu_s: f64,
+    /// The framing bare sender's throughput as a fraction of the limit.
+    framed_fraction: f64,
+    /// logferry's throughput over the framing bare sender's.
+    logferry_over_framed: f64,
 }
 
 /// A row: the medians over rounds.
@@ -575,8 +593,8 @@ struct Row {
     all_cores: f64,
     /// logferry as a fraction of the encoder on every core at once.
     of_all_cores: f64,
-    /// The bare sender's medians, when every round ran it (plain HTTP).
-    bare: Option<BareRow>,
+    /// The bare sender's medians.
+    bare: BareRow,
     /// Of logferry's CPU time, the share spent compressing (exact).
     compress_share: f64,
     /// Logferry's compression CPU over the one-core encoder's for the same bytes.
@@ -612,12 +630,13 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 let (enc_wall, enc_cpu) = batch_gzip(&input, 1, 1)?;
                 let (all_wall, _) = batch_gzip(&input, 1, cores as usize)?;
                 let shipped = ship(&input, *tls, &[])?;
-                let bare = match tls {
-                    // One thread more than cores: a thread waiting for its answer
-                    // leaves its core to the next body (3 threads on 2 cores measured
-                    // 2–10% faster than 2, and 4 no faster than 3).
-                    false => Some(bare(&input, shipped.body_raw, cores as usize + 1)?),
-                    true => None,
+                // One thread more than cores: a thread waiting for its answer leaves its
+                // core to the next body (3 threads on 2 cores measured 2–10% faster than
+                // 2, and 4 no faster than 3).
+                let threads = cores as usize + 1;
+                let bare = Bares {
+                    plain: bare(&input, *tls, shipped.body_raw, threads, false)?,
+                    framed: bare(&input, *tls, shipped.body_raw, threads, true)?,
                 };
                 println!(
                     "{name} round {round} {what}: encoder {:.1} MB/s (on {cores} cores at once {:.1} MB/s), logferry {:.1} MB/s = {:.2} of {cores} cores ({:.2} of the encoder on {cores} cores), CPU {:.2} s of which compressing {:.2} s (encoder {:.2} s), emulator {:.2} s, machine idle {:.0}%",
@@ -632,9 +651,9 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                     shipped.emulator_cpu,
                     shipped.idle * 100.0
                 );
-                if let Some(b) = &bare {
+                for (how, b) in [("", &bare.plain), (" framing", &bare.framed)] {
                     println!(
-                        "{name} round {round} bare sender, plain HTTP, bodies of {} bytes: {:.1} MB/s = {:.2} of {cores} cores, CPU {:.2} s",
+                        "{name} round {round} bare sender{how}, {what}, bodies of {} bytes: {:.1} MB/s = {:.2} of {cores} cores, CPU {:.2} s",
                         shipped.body_raw,
                         input_mb / b.wall,
                         enc_wall / (cores * b.wall),
@@ -668,20 +687,18 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 fraction: median(fractions),
                 all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
                 of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
-                bare: rounds
-                    .iter()
-                    .map(|r| r.bare.as_ref().map(|b| (r, b)))
-                    .collect::<Option<Vec<_>>>()
-                    .map(|ran| {
-                        let over = |f: &dyn Fn(&Round, &Bare) -> f64| {
-                            median(ran.iter().map(|(r, b)| f(r, b)).collect())
-                        };
-                        BareRow {
-                            fraction: over(&|r, b| r.enc_wall / (cores * b.wall)),
-                            logferry_over: over(&|r, b| b.wall / r.shipped.wall),
-                            cpu_s: over(&|_, b| b.cpu),
-                        }
-                    }),
+                bare: {
+                    let over = |f: &dyn Fn(&Round, &Bares) -> f64| {
+                        median(rounds.iter().map(|r| f(r, &r.bare)).collect())
+                    };
+                    BareRow {
+                        fraction: over(&|r, b| r.enc_wall / (cores * b.plain.wall)),
+                        logferry_over: over(&|r, b| b.plain.wall / r.shipped.wall),
+                        cpu_s: over(&|_, b| b.plain.cpu),
+                        framed_fraction: over(&|r, b| r.enc_wall / (cores * b.framed.wall)),
+                        logferry_over_framed: over(&|r, b| b.framed.wall / r.shipped.wall),
+                    }
+                },
                 compress_share: over(&|r| r.shipped.compress_cpu / r.shipped.cpu),
                 compress_vs_encoder: over(&|r| r.shipped.compress_cpu / r.enc_cpu),
                 machine: [
@@ -701,22 +718,23 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
 
 fn render(rows: &[Row], runs: usize, cores: f64) -> String {
     let mut out = format!(
-        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = logferry's CPU time in batch encodes (its own count) / its whole CPU time; the {cores} cores while logferry ran = shares of the machine's CPU time spent compressing / in the rest of logferry / in the emulator / idle (the remainder: the kernel's own threads and other processes); compression CPU / encoder = logferry's compression CPU over the one-core encoder's for the same bytes; bare sender = `bare-sender` right after logferry's plain-HTTP run (read, cut at a newline into bodies of logferry's size, check UTF-8, gzip, POST over kept-alive connections, on {cores} + 1 threads, nothing else), the ceiling of a sender on this machine.\n\n\
-         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | bare sender, fraction of limit | logferry / bare sender | compression share of CPU | the {cores} cores: compressing / rest of logferry / emulator / idle | compression CPU / encoder | CPU s | bare sender CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "### HTTP Ingest against the machine's limit\n\n{cores} cores; limit = one-core batch encoder (gzip 1, 1 MiB batches) × {cores}; medians of {runs} rounds, each fraction taken within its round (range in brackets); encoder on {cores} cores = the same encoder on {cores} threads at once (nothing shared but the input) as a fraction of the limit, the most this machine gives {cores} encoders; compression share = logferry's CPU time in batch encodes (its own count) / its whole CPU time; the {cores} cores while logferry ran = shares of the machine's CPU time spent compressing / in the rest of logferry / in the emulator / idle (the remainder: the kernel's own threads and other processes); compression CPU / encoder = logferry's compression CPU over the one-core encoder's for the same bytes; bare sender = `bare-sender` right after logferry's run, over the same transport (read, cut at a newline into bodies of logferry's size, check UTF-8, gzip, POST over kept-alive connections, on {cores} + 1 threads, nothing else), the ceiling of a sender on this machine; framing bare sender = the same, each body also framed by logferry's `LineFramer` and `Batcher` (every line checked, copied into a batch with its span), the ceiling of a sender that checks each record.\n\n\
+         | corpus | MB | what | one-core encoder MB/s | logferry MB/s | fraction of limit | encoder on {cores} cores, fraction of limit | logferry / encoder on {cores} cores | bare sender, fraction of limit | logferry / bare sender | framing bare sender, fraction of limit | logferry / framing bare sender | compression share of CPU | the {cores} cores: compressing / rest of logferry / emulator / idle | compression CPU / encoder | CPU s | bare sender CPU s | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
         let [compressing, rest, emulator, idle] = r.machine.map(|f| f * 100.0);
-        let (bare, of_bare, bare_cpu) = match r.bare {
-            Some(b) => (
-                format!("{:.2}", b.fraction),
-                format!("{:.2}", b.logferry_over),
-                format!("{:.2}", b.cpu_s),
-            ),
-            None => ("–".to_owned(), "–".to_owned(), "–".to_owned()),
-        };
+        let b = r.bare;
+        let [bare, of_bare, framed, of_framed, bare_cpu] = [
+            b.fraction,
+            b.logferry_over,
+            b.framed_fraction,
+            b.logferry_over_framed,
+            b.cpu_s,
+        ]
+        .map(|v| format!("{v:.2}"));
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {bare} | {of_bare} | {:.0}% | {compressing:.0}% / {rest:.0}% / {emulator:.0}% / {idle:.0}% | {:.2} | {:.2} | {bare_cpu} | {:.1} |",
+            "| {} | {:.0} | {} | {:.1} | {:.1} | **{:.2}** ({:.2}–{:.2}) | {:.2} | {:.2} | {bare} | {of_bare} | {framed} | {of_framed} | {:.0}% | {compressing:.0}% / {rest:.0}% / {emulator:.0}% / {idle:.0}% | {:.2} | {:.2} | {bare_cpu} | {:.1} |",
             r.corpus,
             r.input_mb,
             r.what,
