@@ -578,8 +578,10 @@ impl Follower {
         let mut i = 0;
         while i < self.files.len() {
             let t = &self.files[i];
+            // Its size as the last poll saw it: it is read only once that is above 0 (and
+            // a file that stays empty costs no system call here).
             let (copy, size) = match &t.file {
-                Some(file) if t.unproven => {
+                Some(file) if t.unproven && t.size > 0 => {
                     let size = file.metadata().map_or(0, |m| m.len());
                     (size > 0 && self.looks_like_copy(file, size), size)
                 }
