@@ -3,8 +3,8 @@
 //! into bodies of about BATCH_BYTES at the last `\n`, check each body is UTF-8, gzip it
 //! with logferry's batch encoder, and POST it over HTTP/1.1 (one kept-alive connection
 //! per thread) to `HTTP_INGEST_URL` with `HTTP_INGEST_KEY`, reading each answer before
-//! the next body. An `https://` URL is reached over TLS (rustls with ring, as logferry
-//! does), trusting the CA in the PEM file `HTTP_INGEST_CA`. THREADS threads each do all
+//! the next body. An `https://` URL is reached over TLS with logferry's own TLS settings
+//! (rustls, ring), trusting the CA in the PEM file `HTTP_INGEST_CA`. THREADS threads each do all
 //! of it for the next body; nothing else (no record spans, no checkpoints, no retries,
 //! no queues between threads).
 //!
@@ -237,30 +237,21 @@ fn connect(
         return Ok(Box::new(tcp));
     };
     let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    let name = rustls_pki_types::ServerName::try_from(name.to_owned())
+    let name = rustls::pki_types::ServerName::try_from(name.to_owned())
         .map_err(|e| format!("{name}: {e}"))?;
     let session = rustls::ClientConnection::new(tls, name).map_err(|e| e.to_string())?;
     Ok(Box::new(rustls::StreamOwned::new(session, tcp)))
 }
 
-/// TLS trusting only the CA in `HTTP_INGEST_CA`.
+/// logferry's own TLS settings (`logferry_http::ClientConfig::tls`), trusting the CA in
+/// `HTTP_INGEST_CA` besides the webpki roots.
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, String> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let path = std::env::var("HTTP_INGEST_CA").map_err(|_| "HTTP_INGEST_CA is not set")?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&path).map_err(|e| format!("{path}: {e}"))? {
-        roots
-            .add(cert.map_err(|e| format!("{path}: {e}"))?)
-            .map_err(|e| format!("{path}: {e}"))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    let ca = std::env::var("HTTP_INGEST_CA").map_err(|_| "HTTP_INGEST_CA is not set")?;
+    let config = logferry_http::ClientConfig {
+        ca_file: Some(ca.into()),
+        ..logferry_http::ClientConfig::default()
+    };
+    config.tls().map(Arc::new).map_err(|e| e.to_string())
 }
 
 /// Reads one HTTP/1.1 answer with a `Content-Length` body; fails unless it is 2xx.

@@ -54,6 +54,32 @@ pub struct ClientConfig {
     pub http2: bool,
 }
 
+impl ClientConfig {
+    /// The TLS settings of every connection the client makes: rustls with the ring
+    /// provider and its safe default protocol versions, trusting the webpki roots plus
+    /// `ca_file` and `ca_pem`, no client certificate (ALPN is the client's to add). Fails
+    /// on a CA file that cannot be read or holds no valid certificate.
+    pub fn tls(&self) -> Result<rustls::ClientConfig, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = &self.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                Error::config(format!("cannot read CA file {}: {e}", path.display()))
+            })?;
+            add_pem(&mut roots, &pem, &path.display().to_string())?;
+        }
+        if let Some(pem) = &self.ca_pem {
+            add_pem(&mut roots, pem.as_bytes(), "the CA PEM text")?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::new(FailureKind::Config, "cannot configure TLS", Some(e.into())))?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         Self {
@@ -94,23 +120,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Builds a client; fails only on a bad CA file.
     pub fn new(config: ClientConfig) -> Result<Client, Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = &config.ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::config(format!("cannot read CA file {}: {e}", path.display()))
-            })?;
-            add_pem(&mut roots, &pem, &path.display().to_string())?;
-        }
-        if let Some(pem) = &config.ca_pem {
-            add_pem(&mut roots, pem.as_bytes(), "the CA PEM text")?;
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::new(FailureKind::Config, "cannot configure TLS", Some(e.into())))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = config.tls()?;
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
