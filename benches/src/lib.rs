@@ -1,7 +1,7 @@
 //! Criterion benches for logferry (`benches/*.rs`), and the `gzip-limit` and
-//! `bare-sender` tools of `cargo xtask bench`. The deterministic corpora they measure (syslog-like text and
-//! NDJSON events, the same bytes on every run and every machine, so figures can be
-//! compared) are `logferry_emulator::sample`'s.
+//! `bare-sender` tools of `cargo xtask bench`. The deterministic corpora they measure
+//! (syslog-like text and NDJSON events, the same bytes on every run and every machine,
+//! so figures can be compared) are `logferry_emulator::sample`'s.
 
 /// The user + system CPU seconds in a `/proc` stat file (`/proc/self/stat` for this
 /// process, `/proc/thread-self/stat` for the calling thread), in clock ticks of 1/100 s

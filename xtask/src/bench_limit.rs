@@ -687,17 +687,12 @@ pub(crate) fn rows(dir: &Path, corpora: &[&str], size_mb: usize, runs: usize) ->
                 fraction: median(fractions),
                 all_cores: over(&|r| r.enc_wall / (cores * r.all_wall)),
                 of_all_cores: over(&|r| r.all_wall / r.shipped.wall),
-                bare: {
-                    let over = |f: &dyn Fn(&Round, &Bares) -> f64| {
-                        median(rounds.iter().map(|r| f(r, &r.bare)).collect())
-                    };
-                    BareRow {
-                        fraction: over(&|r, b| r.enc_wall / (cores * b.plain.wall)),
-                        logferry_over: over(&|r, b| b.plain.wall / r.shipped.wall),
-                        cpu_s: over(&|_, b| b.plain.cpu),
-                        framed_fraction: over(&|r, b| r.enc_wall / (cores * b.framed.wall)),
-                        logferry_over_framed: over(&|r, b| b.framed.wall / r.shipped.wall),
-                    }
+                bare: BareRow {
+                    fraction: over(&|r| r.enc_wall / (cores * r.bare.plain.wall)),
+                    logferry_over: over(&|r| r.bare.plain.wall / r.shipped.wall),
+                    cpu_s: over(&|r| r.bare.plain.cpu),
+                    framed_fraction: over(&|r| r.enc_wall / (cores * r.bare.framed.wall)),
+                    logferry_over_framed: over(&|r| r.bare.framed.wall / r.shipped.wall),
                 },
                 compress_share: over(&|r| r.shipped.compress_cpu / r.shipped.cpu),
                 compress_vs_encoder: over(&|r| r.shipped.compress_cpu / r.enc_cpu),
